@@ -1,0 +1,126 @@
+"""The domain facts, as data, in one place.
+
+Everything acrrules knows about Azure clouds, regions, ACR/MCR endpoints and
+platform limits is here; no template and no other module spells any of it.
+Sources: Microsoft's ACR firewall-access and MCR documentation, and the real
+Service Tags files (ground truth for tag names, see tests/test_catalog.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PORT = 443  # every ACR and MCR endpoint is HTTPS
+
+# Service tag families, in the order rules are emitted.
+TAG_ACR = "AzureContainerRegistry"
+TAG_STORAGE = "Storage"
+TAG_MCR = "MicrosoftContainerRegistry"
+TAG_AFD_FIRST_PARTY = "AzureFrontDoor.FirstParty"
+TAG_FAMILY_ORDER = (TAG_ACR, TAG_STORAGE, TAG_MCR, TAG_AFD_FIRST_PARTY)
+
+# What each endpoint kind is for (used in rule descriptions and the endpoints table).
+ENDPOINT_KINDS = {
+    "login": "registry REST API (login server)",
+    "certificate": "wildcard certificate download",
+    "data": "dedicated data endpoint",
+    "storage": "layer blobs in Azure Storage",
+    "regional": "regional endpoint",
+    "mcr": "Microsoft Container Registry REST API",
+    "mcr-data": "Microsoft Container Registry data",
+}
+
+
+@dataclass(frozen=True)
+class Cloud:
+    name: str                       # as written in the description's `cloud:`
+    servicetags_cloud: str          # the `cloud` field of its Service Tags file
+    login_suffix: str
+    storage_wildcard: str
+    mcr_fqdns: tuple[str, str]      # (REST, data wildcard)
+    mcr_tags: tuple[str, ...]       # MCR service tags that exist in this cloud
+    regions: tuple[str, ...]        # service-tag region names; ARM location = lower-cased
+
+    @property
+    def locations(self) -> dict[str, str]:
+        """ARM location name -> service-tag region name."""
+        return {r.lower(): r for r in self.regions}
+
+
+# Regions: every `AzureContainerRegistry.<Region>` tag in the real Service Tags
+# files (Public 20250804..20251103, US Gov and China 20251013..20251020).  Azure's
+# ARM location name is the region name lower-cased (e.g. FranceCentral ->
+# francecentral, EastUSSTG -> eastusstg), which is NOT the `region` field of
+# the file (that one says `centralfrance`, `usstagee`).
+CLOUDS: dict[str, Cloud] = {
+    c.name: c
+    for c in (
+        Cloud(
+            name="AzureCloud",
+            servicetags_cloud="Public",
+            login_suffix="azurecr.io",
+            storage_wildcard="*.blob.core.windows.net",
+            mcr_fqdns=("mcr.microsoft.com", "*.data.mcr.microsoft.com"),
+            mcr_tags=(TAG_MCR, TAG_AFD_FIRST_PARTY),
+            regions=(
+                "AustraliaCentral", "AustraliaCentral2", "AustraliaEast", "AustraliaSoutheast",
+                "AustriaEast", "BelgiumCentral", "BrazilSouth", "BrazilSoutheast", "CanadaCentral",
+                "CanadaEast", "CentralIndia", "CentralUS", "CentralUSEUAP", "ChileCentral", "EastAsia",
+                "EastUS", "EastUS2", "EastUS2EUAP", "EastUSSTG", "FranceCentral", "FranceSouth",
+                "GermanyNorth", "GermanyWestCentral", "IndonesiaCentral", "IsraelCentral",
+                "IsraelNorthwest", "ItalyNorth", "JapanEast", "JapanWest", "JioIndiaCentral",
+                "JioIndiaWest", "KoreaCentral", "KoreaSouth", "MalaysiaSouth", "MalaysiaWest",
+                "MexicoCentral", "NewZealandNorth", "NorthCentralUS", "NorthEurope", "NorwayEast",
+                "NorwayWest", "PolandCentral", "QatarCentral", "SouthAfricaNorth", "SouthAfricaWest",
+                "SouthCentralUS", "SouthCentralUS2", "SouthCentralUSSTG", "SouthIndia", "SoutheastAsia",
+                "SoutheastUS", "SoutheastUS3", "SpainCentral", "SwedenCentral", "SwedenSouth",
+                "SwitzerlandNorth", "SwitzerlandWest", "TaiwanNorth", "TaiwanNorthwest", "UAECentral",
+                "UAENorth", "UKSouth", "UKWest", "WestCentralUS", "WestEurope", "WestIndia", "WestUS",
+                "WestUS2", "WestUS3",
+            ),
+        ),
+        Cloud(
+            name="AzureUSGovernment",
+            servicetags_cloud="AzureGovernment",
+            login_suffix="azurecr.us",
+            storage_wildcard="*.blob.core.usgovcloudapi.net",
+            mcr_fqdns=("mcr.microsoft.com", "*.data.mcr.microsoft.com"),
+            mcr_tags=(TAG_MCR,),  # no AzureFrontDoor.FirstParty tag in this cloud
+            regions=("USDoDCentral", "USDoDEast", "USGovArizona", "USGovIowa", "USGovTexas", "USGovVirginia"),
+        ),
+        Cloud(
+            name="AzureChinaCloud",
+            servicetags_cloud="China",
+            login_suffix="azurecr.cn",
+            storage_wildcard="*.blob.core.chinacloudapi.cn",
+            mcr_fqdns=("mcr.azure.cn", "*.data.mcr.azure.cn"),
+            mcr_tags=(TAG_MCR,),  # no AzureFrontDoor.FirstParty tag in this cloud
+            regions=("ChinaEast", "ChinaEast2", "ChinaEast3", "ChinaNorth", "ChinaNorth2", "ChinaNorth3"),
+        ),
+    )
+}
+DEFAULT_CLOUD = "AzureCloud"
+
+SKUS = ("Basic", "Standard", "Premium")
+PREMIUM_ONLY = ("replicas", "data_endpoints", "regional_endpoints", "private_link")
+DATA_ENDPOINT_MODES = ("storage", "dedicated", "both")
+
+
+def cloud_of_location(location: str) -> str | None:
+    """The cloud a location belongs to (for 'that is a US Gov location' hints)."""
+    for cloud in CLOUDS.values():
+        if location.lower() in cloud.locations:
+            return cloud.name
+    return None
+
+
+# Platform limits, checked before anything is written.
+NSG_PRIORITY_MIN = 100
+NSG_PRIORITY_MAX = 4096
+NSG_MAX_RULES = 1000               # security rules per NSG
+NSG_NAME_MAX = 80
+NSG_DESCRIPTION_MAX = 140
+FIREWALL_PRIORITY_MIN = 100
+FIREWALL_PRIORITY_MAX = 65000
+FIREWALL_RCG_MAX_BYTES = 2 * 1024 * 1024   # rule collection group size (policies since July 2022)
+FIREWALL_MAX_RCGS = 90                      # rule collection groups per policy
+FIREWALL_MAX_NETWORK_UNIQUE = 20000       # unique sources + destinations in network rules

@@ -1,0 +1,165 @@
+"""The `acrrules` command line.
+
+Every AcrrulesError becomes its message on stderr and its exit code; nothing
+the user can cause prints a traceback (set ACRRULES_DEBUG=1 to see one).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from typing import List, Optional
+
+import typer
+
+from . import __version__, pipeline, plan as planning
+from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError
+from .targets import TARGETS
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Egress firewall rules for clients of Azure Container Registry.",
+)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def _err(text: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command()
+def validate(specs: List[str] = typer.Argument(..., metavar="SPEC...", help="Registry description files.")):
+    """Check descriptions; print every problem as FILE:LINE:COLUMN: message."""
+    failed = False
+    for spec in specs:
+        try:
+            loaded = pipeline.load_description(spec)
+        except InputError as e:
+            failed = True
+            for line in e.lines():
+                _err(line)
+            continue
+        d = loaded.description
+        _out(f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
+             f"{len(planning.endpoints(d))} endpoints, cloud {d.cloud})\n")
+    if failed:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+def endpoints(
+    spec: str = typer.Argument(..., metavar="SPEC"),
+    format: Format = typer.Option(Format.table, "--format", help="table for people, json for programs."),
+):
+    """List every endpoint (FQDN, TCP 443) the clients need."""
+    loaded = pipeline.load_description(spec)
+    eps = planning.endpoints(loaded.description)
+    if format is Format.json:
+        _out(json.dumps([e.as_json() for e in eps], indent=2) + "\n")
+        return
+    rows = [("KIND", "FQDN", "REGISTRY", "REGION", "PORT")]
+    rows += [(e.kind, e.fqdn, e.registry or "-", e.region or "-", str(e.port)) for e in eps]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    _out("".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in rows))
+
+
+@app.command()
+def render(
+    spec: str = typer.Argument(..., metavar="SPEC"),
+    target: Optional[List[str]] = typer.Option(None, "--target", "-t", metavar="T",
+                                               help=f"Target to render (repeatable): {', '.join(TARGETS)}. "
+                                                    "Default: all that the inputs allow."),
+    out: str = typer.Option(".", "--out", "-o", metavar="DIR|-", help="Output directory (created), or - for stdout."),
+    service_tags: Optional[str] = typer.Option(None, "--service-tags", metavar="FILE",
+                                               help="Microsoft Service Tags JSON (needed by nftables, iptables)."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff if files on disk differ."),
+):
+    """Render the firewall rules of a description."""
+    from . import write
+
+    _, _, files = pipeline.run(spec, target, service_tags)
+    if out == "-":
+        if check:
+            raise AcrrulesError("--check compares files in a directory: give --out DIR")
+        many = len(files) > 1
+        for name, text in files.items():
+            if many:
+                _out(f"# ==> {name} <==\n")
+            _out(text)
+        return
+    if check:
+        diffs = write.drift(out, files)
+        for d in diffs:
+            _out(d)
+        if diffs:
+            _err(f"{len(diffs)} of {len(files)} file(s) in {out} differ from {spec}: run `acrrules render` "
+                 "without --check to update them")
+            raise typer.Exit(EXIT_CHANGES)
+        _err(f"{len(files)} file(s) in {out} are up to date")
+        return
+    for path in write.write_files(out, files):
+        _err(f"wrote {path}")
+
+
+@app.command()
+def schema():
+    """Print the JSON Schema of the description format (for yaml-language-server)."""
+    from .validate import schema_path
+
+    _out(schema_path().read_text(encoding="utf-8"))
+
+
+def _version_callback(value: bool):
+    if value:
+        _out(f"acrrules {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                       help="Print the version and exit.")):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, prog_name="acrrules", standalone_mode=False)
+        return 0
+    except AcrrulesError as e:
+        for line in e.lines():
+            _err(line)
+        return e.exit_code
+    except typer.Exit as e:
+        return e.exit_code
+    except SystemExit as e:  # pragma: no cover - click may still raise it
+        return e.code if isinstance(e.code, int) else EXIT_INVALID
+    except Exception as e:  # noqa: BLE001 - the user must never see a traceback
+        import click
+
+        if isinstance(e, click.exceptions.Abort):
+            _err("aborted")
+            return 130
+        if isinstance(e, click.ClickException):
+            e.show()
+            return EXIT_INVALID if e.exit_code != 0 else 0
+        if os.environ.get("ACRRULES_DEBUG"):
+            raise
+        _err(f"acrrules: internal error: {type(e).__name__}: {e} (please report it; "
+             "set ACRRULES_DEBUG=1 for details)")
+        return 70
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""Stage 1: load a YAML description into plain data, keeping every position.
+
+PyYAML's loaders silently accept duplicate keys, expand aliases without bound
+and recurse once per nesting level.  We build the data from the parser's
+*event* stream instead: it is iterative, so nesting depth, alias expansion and
+duplicate keys are all checked here, cheaply, before anything else runs.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import Diagnostic, InputError
+
+try:  # libyaml is much faster on large descriptions; same events either way
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+MAX_DEPTH = 64              # the format needs 5 levels; anything deeper is an accident or an attack
+MAX_NODES = 1_000_000       # after alias expansion: ~5,000 registries need ~100,000
+MAX_BYTES = 64 * 1024 * 1024
+
+Path = tuple  # a key path such as ("registries", 0, "sku")
+
+
+@dataclass(frozen=True)
+class Mark:
+    line: int    # 1-based
+    column: int  # 1-based
+
+
+@dataclass
+class SourceDocument:
+    """A loaded file: its data and where each value (and each key) came from."""
+
+    name: str                      # the path as the user typed it
+    data: Any
+    value_marks: dict = field(default_factory=dict)
+    key_marks: dict = field(default_factory=dict)
+
+    def mark(self, path: Path, *, key: bool = False) -> Mark | None:
+        """Position of `path` (its key when `key`), else of its nearest parent."""
+        path = tuple(path)
+        if key and path in self.key_marks:
+            return self.key_marks[path]
+        while True:
+            if path in self.value_marks:
+                return self.value_marks[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+    def diagnostic(self, path: Path, message: str, *, key: bool = False) -> Diagnostic:
+        m = self.mark(path, key=key)
+        return Diagnostic(self.name, m.line if m else None, m.column if m else None, message)
+
+
+def format_path(path: Path) -> str:
+    """`registries[0].sku` style, as users write it."""
+    out = ""
+    for p in path:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out or "(top level)"
+
+
+def _mark(m) -> Mark:
+    return Mark(m.line + 1, m.column + 1)
+
+
+def read_text(name: str) -> str:
+    """Read a file as UTF-8, turning every OS or encoding problem into a diagnostic."""
+    try:
+        if os.path.isdir(name):
+            raise InputError([Diagnostic(name, None, None,
+                                         "is a directory, not a file: give the path of a .yaml description")])
+        with open(name, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError([Diagnostic(name, None, None, "no such file: check the path")]) from None
+    except PermissionError:
+        raise InputError([Diagnostic(name, None, None, "permission denied: the file is not readable")]) from None
+    except OSError as e:
+        raise InputError([Diagnostic(name, None, None, f"cannot read the file: {e.strerror or e}")]) from None
+    if len(raw) > MAX_BYTES:
+        raise InputError([Diagnostic(name, None, None, f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")])
+    return decode_utf8(name, raw)
+
+
+def decode_utf8(name: str, raw: bytes) -> str:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = raw[: e.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise InputError([Diagnostic(name, line, col,
+                                     f"byte 0x{raw[e.start]:02x} is not valid UTF-8: save the file as UTF-8")]) from None
+    if "\x00" in text:
+        off = text.index("\x00")
+        line = text.count("\n", 0, off) + 1
+        col = off - (text.rfind("\n", 0, off) + 1) + 1
+        raise InputError([Diagnostic(name, line, col, "NUL byte: this is a binary file, not a YAML description")])
+    return text
+
+
+class _Builder:
+    """Builds Python data from YAML events, checking as it goes."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.doc = SourceDocument(name, None)
+        self.errors: list[Diagnostic] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, expanded node count)
+        self.nodes = 0
+        self._constructor = yaml.SafeLoader("")  # resolve + construct plain scalars only
+
+    def error(self, mark, message: str):
+        m = _mark(mark)
+        self.errors.append(Diagnostic(self.name, m.line, m.column, message))
+
+    def fatal(self, mark, message: str):
+        self.error(mark, message)
+        raise InputError(self.errors)
+
+    def scalar(self, ev) -> Any:
+        tag = ev.tag
+        if tag is None or tag == "!":
+            tag = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+        node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or str(e)
+            self.fatal(ev.start_mark, f"cannot read value {ev.value[:40]!r} ({tag}): {problem}")
+
+    def count(self, n: int, mark):
+        self.nodes += n
+        if self.nodes > MAX_NODES:
+            self.fatal(mark, f"more than {MAX_NODES:,} values after expanding aliases "
+                             "(an alias bomb?): write the values out or use fewer aliases")
+
+    def build(self, events) -> SourceDocument:
+        # Each stack entry: [container, path, expanded size, anchor, pending key, key mark]
+        stack: list[list] = []
+        documents = 0
+        root_set = False
+
+        def attach(value, size, mark, path_for_child):
+            nonlocal root_set
+            if not stack:
+                self.doc.data = value
+                root_set = True
+                return
+            top = stack[-1]
+            container = top[0]
+            top[2] += size
+            if isinstance(container, list):
+                container.append(value)
+                return
+            # mapping: either this is a key or a value
+            if top[4] is _NO_KEY:
+                if isinstance(value, (dict, list)):
+                    self.fatal(mark, "a mapping or list cannot be used as a key: keys must be plain names")
+                key = value
+                if key == "<<":
+                    self.error(mark, "YAML merge keys (<<) are not supported: write the keys out")
+                try:
+                    hash(key)
+                except TypeError:
+                    self.fatal(mark, "this value cannot be used as a key")
+                if key in container:
+                    first = self.doc.key_marks.get(top[1] + (key,))
+                    where = f" (first defined at line {first.line}, column {first.column})" if first else ""
+                    self.error(mark, f"duplicate key {key!r} in {format_path(top[1])}{where}: "
+                                     "keep one and delete the other")
+                    top[4] = _DUP_KEY
+                else:
+                    top[4] = key
+                    self.doc.key_marks[top[1] + (key,)] = _mark(mark)
+                return
+            if top[4] is not _DUP_KEY:
+                container[top[4]] = value
+            top[4] = _NO_KEY
+
+        def child_path():
+            if not stack:
+                return ()
+            top = stack[-1]
+            if isinstance(top[0], list):
+                return top[1] + (len(top[0]),)
+            if top[4] is _NO_KEY:
+                return None  # a key, not a value
+            return top[1] + (top[4],)
+
+        for ev in events:
+            if isinstance(ev, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    self.fatal(ev.start_mark, "a second YAML document ('---'): a description is one document; "
+                                              "put each description in its own file")
+                continue
+            if isinstance(ev, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
+                continue
+            if isinstance(ev, yaml.AliasEvent):
+                if ev.anchor not in self.anchors:
+                    self.fatal(ev.start_mark, f"alias *{ev.anchor} refers to no anchor &{ev.anchor} defined before it")
+                value, size = self.anchors[ev.anchor]
+                self.count(size, ev.start_mark)
+                path = child_path()
+                if path is not None:
+                    self.doc.value_marks[path] = _mark(ev.start_mark)
+                attach(value, size, ev.start_mark, path)
+                continue
+            if isinstance(ev, yaml.ScalarEvent):
+                self.count(1, ev.start_mark)
+                value = self.scalar(ev)
+                path = child_path()
+                if path is not None:
+                    self.doc.value_marks[path] = _mark(ev.start_mark)
+                if ev.anchor:
+                    self.anchors[ev.anchor] = (value, 1)
+                attach(value, 1, ev.start_mark, path)
+                continue
+            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                self.count(1, ev.start_mark)
+                if len(stack) >= MAX_DEPTH:
+                    self.fatal(ev.start_mark, f"nested more than {MAX_DEPTH} levels deep: "
+                                              "a description needs only a few levels")
+                path = child_path()
+                if path is None:
+                    self.fatal(ev.start_mark, "a mapping or list cannot be used as a key: keys must be plain names")
+                self.doc.value_marks[path] = _mark(ev.start_mark)
+                container = {} if isinstance(ev, yaml.MappingStartEvent) else []
+                stack.append([container, path, 1, ev.anchor, _NO_KEY, ev.start_mark])
+                continue
+            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                container, path, size, anchor, _, mark = stack.pop()
+                if anchor:
+                    self.anchors[anchor] = (container, size)
+                attach(container, size, mark, path)
+                continue
+        if self.errors:
+            raise InputError(self.errors)
+        return self.doc
+
+
+_NO_KEY = object()
+_DUP_KEY = object()
+
+
+def load_yaml(name: str, text: str | None = None) -> SourceDocument:
+    """Load one description file (or `text` under that name)."""
+    if text is None:
+        text = read_text(name)
+    builder = _Builder(name)
+    try:
+        return builder.build(yaml.parse(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = e.problem or "invalid YAML"
+        if "\t" in text and "tab" in problem.lower() or _tab_at(text, mark):
+            problem += " (YAML does not allow tabs for indentation: use spaces)"
+        hint = f" ({e.context})" if e.context and e.context not in problem else ""
+        m = _mark(mark) if mark else None
+        builder.errors.append(Diagnostic(name, m.line if m else None, m.column if m else None,
+                                         f"YAML syntax error: {problem}{hint}"))
+        raise InputError(builder.errors) from None
+    except yaml.YAMLError as e:  # reader errors (control characters) carry no problem_mark
+        m = getattr(e, "position", None)
+        raise InputError(builder.errors + [Diagnostic(name, None, None, f"YAML error: {e}")]) from None
+
+
+def _tab_at(text: str, mark) -> bool:
+    if mark is None:
+        return False
+    lines = text.split("\n")
+    if mark.line < len(lines):
+        return "\t" in lines[mark.line][: mark.column + 1]
+    return False

@@ -1,0 +1,154 @@
+"""Stage 4: what must be allowed, independent of any output format.
+
+From a Description this derives the endpoints (spec §2), the service tags
+(one per distinct tag, shared by the registries of a region) and, when a
+Service Tags file is given, the merged IP prefixes behind those tags.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from . import catalog
+from .model import Description
+from .servicetags import ServiceTagsFile, check_cloud
+
+
+@dataclass(frozen=True, order=True)
+class Endpoint:
+    fqdn: str
+    kind: str
+    registry: str | None = None
+    region: str | None = None
+    port: int = catalog.PORT
+
+    def as_json(self) -> dict:
+        return {"kind": self.kind, "fqdn": self.fqdn, "registry": self.registry,
+                "region": self.region, "port": self.port}
+
+
+@dataclass(frozen=True)
+class TagRule:
+    """One service tag to allow, and why."""
+
+    tag: str                          # e.g. AzureContainerRegistry.EastUS
+    family: str                       # catalog.TAG_* it belongs to
+    region: str | None                # ARM location, None for global tags
+    registries: tuple[str, ...]       # which registries need it (empty for MCR)
+    change_number: int | None = None  # from the Service Tags file, when one was given
+
+    @property
+    def purpose(self) -> str:
+        return {
+            catalog.TAG_ACR: "registry REST API",
+            catalog.TAG_STORAGE: "registry data (blobs, dedicated data endpoints)",
+            catalog.TAG_MCR: "Microsoft Container Registry",
+            catalog.TAG_AFD_FIRST_PARTY: "Microsoft Container Registry data (Front Door)",
+        }[self.family]
+
+
+@dataclass(frozen=True)
+class PrefixPlan:
+    """The merged IP prefixes of all planned tags, and what they were built from."""
+
+    file_name: str
+    cloud: str
+    change_number: int
+    v4: tuple[ipaddress.IPv4Network, ...]
+    v6: tuple[ipaddress.IPv6Network, ...]
+    tag_change_numbers: tuple[tuple[str, int], ...]   # (tag, its changeNumber), sorted by tag
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    description: Description
+    endpoints: tuple[Endpoint, ...]
+    tags: tuple[TagRule, ...]
+    prefixes: PrefixPlan | None = None
+    extras: dict = field(default_factory=dict)
+
+
+def endpoints(desc: Description) -> tuple[Endpoint, ...]:
+    """Every FQDN the clients need, sorted and de-duplicated (spec §2)."""
+    cloud = desc.cloud_info
+    sfx = cloud.login_suffix
+    out: set[Endpoint] = {Endpoint(sfx, "certificate")}
+    for reg in desc.registries:
+        n = reg.fqdn_name
+        out.add(Endpoint(f"{n}.{sfx}", "login", reg.name))
+        if reg.uses_storage_wildcard:
+            out.add(Endpoint(cloud.storage_wildcard, "storage"))
+        for r in reg.regions:
+            if reg.uses_dedicated_data:
+                out.add(Endpoint(f"{n}.{r}.data.{sfx}", "data", reg.name, r))
+            if reg.regional_endpoints:
+                out.add(Endpoint(f"{n}.{r}.geo.{sfx}", "regional", reg.name, r))
+    if desc.mcr:
+        rest, data = cloud.mcr_fqdns
+        out.add(Endpoint(rest, "mcr"))
+        out.add(Endpoint(data, "mcr-data"))
+    return tuple(sorted(out))
+
+
+def _tag_region(desc: Description, location: str, family: str, tags_file: ServiceTagsFile | None) -> str:
+    """The tag's region name: from the Service Tags file when given, else the catalog; never guessed."""
+    if tags_file is not None:
+        found = tags_file.regions(family).get(location)
+        if found is None:
+            raise tags_file.error(
+                f"the Service Tags file has no {family}.<Region> tag for location {location!r}, which "
+                f"{desc.source_name} uses: use a newer {tags_file.cloud} file or another location")
+        return found
+    return desc.cloud_info.locations[location]
+
+
+def service_tags(desc: Description, tags_file: ServiceTagsFile | None = None) -> tuple[TagRule, ...]:
+    """One TagRule per distinct tag, in a stable order: ACR, Storage, then MCR."""
+    by_tag: dict[str, tuple[str, str | None, list[str]]] = {}
+    for reg in desc.registries:
+        for loc in reg.regions:
+            for family in (catalog.TAG_ACR, catalog.TAG_STORAGE):
+                tag = f"{family}.{_tag_region(desc, loc, family, tags_file)}"
+                entry = by_tag.setdefault(tag, (family, loc, []))
+                if reg.name not in entry[2]:
+                    entry[2].append(reg.name)
+    if desc.mcr:
+        for tag in desc.cloud_info.mcr_tags:
+            by_tag.setdefault(tag, (tag, None, []))
+    rules = []
+    for tag, (family, loc, regs) in by_tag.items():
+        change = tags_file.tag(tag).change_number if tags_file is not None else None
+        rules.append(TagRule(tag, family, loc, tuple(sorted(regs, key=str.lower)), change))
+    order = {f: i for i, f in enumerate(catalog.TAG_FAMILY_ORDER)}
+    return tuple(sorted(rules, key=lambda t: (order[t.family], t.tag)))
+
+
+def prefixes(tags: tuple[TagRule, ...], tags_file: ServiceTagsFile) -> PrefixPlan:
+    """The fewest CIDRs covering exactly the union of the tags' prefixes, v4 and v6 apart."""
+    v4: list[ipaddress.IPv4Network] = []
+    v6: list[ipaddress.IPv6Network] = []
+    for t in tags:
+        st = tags_file.tag(t.tag)
+        v4.extend(st.v4)
+        v6.extend(st.v6)
+    return PrefixPlan(
+        file_name=tags_file.file_name,
+        cloud=tags_file.cloud,
+        change_number=tags_file.change_number,
+        v4=tuple(ipaddress.collapse_addresses(v4)),
+        v6=tuple(ipaddress.collapse_addresses(v6)),
+        tag_change_numbers=tuple(sorted((t.tag, tags_file.tag(t.tag).change_number) for t in tags)),
+    )
+
+
+def build(desc: Description, tags_file: ServiceTagsFile | None = None) -> RulePlan:
+    if tags_file is not None:
+        check_cloud(tags_file, desc.cloud_info, desc.source_name)
+    tags = service_tags(desc, tags_file)
+    return RulePlan(
+        description=desc,
+        endpoints=endpoints(desc),
+        tags=tags,
+        prefixes=prefixes(tags, tags_file) if tags_file is not None else None,
+    )
+

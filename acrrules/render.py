@@ -1,0 +1,202 @@
+"""Stage 5: render a RulePlan through the templates of each target.
+
+The Jinja environment is strict (an undefined name is an error, never an empty
+string) and does no implicit escaping: every value a template prints goes
+through the escaping filter of that output language, named explicitly.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import jinja2
+
+from . import __version__
+from .paths import templates_dir
+from .plan import RulePlan
+
+
+class EscapeError(ValueError):
+    """A value cannot be written safely in the output language."""
+
+
+# ---- escaping filters, one family per output language -------------------------------
+
+def _printable(s: str, replacement: str = " ") -> str:
+    """Replace control and line/paragraph separator characters (they would end a comment line)."""
+    return "".join(replacement if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in str(s))
+
+
+def hcl_string(value: Any) -> str:
+    """A quoted HCL string literal that reads back as exactly `value`, with no interpolation."""
+    out = []
+    s = str(value)
+    i = 0
+    while i < len(s):
+        c = s[i]
+        nxt = s[i + 1] if i + 1 < len(s) else ""
+        if c == "\\":
+            out.append("\\\\")
+        elif c == '"':
+            out.append('\\"')
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\r":
+            out.append("\\r")
+        elif c == "\t":
+            out.append("\\t")
+        elif c in "$%" and nxt == "{":
+            out.append(c + c + "{")   # $${ and %%{ are the literal forms of ${ and %{
+            i += 2
+            continue
+        elif unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp"):
+            out.append(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+        else:
+            out.append(c)
+        i += 1
+    return '"' + "".join(out) + '"'
+
+
+def hcl_list(values: Iterable[Any]) -> str:
+    return "[" + ", ".join(hcl_string(v) for v in values) + "]"
+
+
+_HCL_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def hcl_ident(value: Any) -> str:
+    s = str(value)
+    if not _HCL_IDENT.match(s):
+        raise EscapeError(f"{s!r} is not a valid HCL identifier")
+    return s
+
+
+def comment(value: Any) -> str:
+    """Text for a one-line `#` comment (HCL, nft, shell, iptables-restore)."""
+    return _printable(value)
+
+
+def json_value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def arm_string(value: Any) -> str:
+    """A JSON string that ARM reads as a literal: a leading '[' would start an expression."""
+    s = str(value)
+    if s.startswith("["):
+        s = "[" + s
+    return json.dumps(s, ensure_ascii=False)
+
+
+def arm_literal(value: Any) -> str:
+    """A string literal inside an ARM expression: single quotes, doubled to escape."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_NFT_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def nft_ident(value: Any) -> str:
+    s = str(value)
+    if not _NFT_IDENT.match(s):
+        raise EscapeError(f"{s!r} is not a valid nftables identifier")
+    return s
+
+
+def nft_string(value: Any) -> str:
+    """A quoted nft string (e.g. a rule comment): nft has no escape for '"', so it is replaced."""
+    s = _printable(value).replace('"', "'").replace("\\", "/")
+    return '"' + s.encode("utf-8")[:120].decode("utf-8", "ignore") + '"'
+
+
+_SHELL_WORD = re.compile(r"^[A-Za-z0-9_./:,@%+=-]+$")
+
+
+def shell_word(value: Any) -> str:
+    """A word for iptables-restore / ipset restore lines, which split on blanks and know only "..." quoting."""
+    s = str(value)
+    if _SHELL_WORD.match(s):
+        return s
+    cleaned = _printable(s).replace('"', "'").replace("\\", "/")
+    return '"' + cleaned[:200] + '"'
+
+
+FILTERS = {
+    "hcl": hcl_string,
+    "hcl_list": hcl_list,
+    "hcl_ident": hcl_ident,
+    "comment": comment,
+    "json": json_value,
+    "arm_string": arm_string,
+    "arm_literal": arm_literal,
+    "nft_ident": nft_ident,
+    "nft_string": nft_string,
+    "shell_word": shell_word,
+}
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,            # escaping is explicit, per output language (FILTERS)
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+# ---- targets -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LimitProblem:
+    """A platform limit the plan would break; `path` points into the description."""
+
+    path: tuple
+    message: str
+
+
+class Target:
+    """One output format: a small Python renderer plus its template(s).
+
+    Subclasses set `id`, `files` ((output name, template name) pairs) and build
+    the template context in `context`; the logic lives there, the text format
+    in the template.
+    """
+
+    id: str = ""
+    files: tuple[tuple[str, str], ...] = ()
+    needs_service_tags: bool = False
+
+    def check(self, plan: RulePlan) -> list[LimitProblem]:
+        """Platform limits this plan would break in this target (none by default)."""
+        return []
+
+    def context(self, plan: RulePlan) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def render(self, plan: RulePlan) -> dict[str, str]:
+        env = environment()
+        ctx = {"header": header_lines(plan), "version": __version__, "plan": plan, **self.context(plan)}
+        return {name: env.get_template(template).render(ctx) for name, template in self.files}
+
+
+def header_lines(plan: RulePlan) -> list[str]:
+    desc = plan.description
+    lines = [
+        f"Generated by acrrules {__version__} from {desc.source_name}; do not edit.",
+        "Change the description and run `acrrules render` again.",
+        f"Cloud: {desc.cloud}. Registries: {', '.join(r.name for r in desc.registries[:10])}"
+        + (f" and {len(desc.registries) - 10} more." if len(desc.registries) > 10 else "."),
+    ]
+    if plan.prefixes is not None:
+        p = plan.prefixes
+        lines.append(f"Service Tags file: {p.file_name} (cloud {p.cloud}, changeNumber {p.change_number}).")
+    return lines

@@ -1,0 +1,16 @@
+"""The table of output targets: adding a target is one renderer module, its
+template(s) in templates/, and one entry here."""
+from __future__ import annotations
+
+from ..render import Target
+from .azure_firewall import AzureFirewallTarget
+from .nsg import NsgArmTarget, NsgTfTarget
+
+TARGETS: dict[str, Target] = {
+    t.id: t
+    for t in (
+        AzureFirewallTarget(),
+        NsgArmTarget(),
+        NsgTfTarget(),
+    )
+}

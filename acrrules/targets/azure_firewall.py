@@ -1,0 +1,158 @@
+"""azure-firewall: an azurerm_firewall_policy_rule_collection_group (Terraform).
+
+Application rules allow HTTPS to the FQDNs: one rule per registry (login, data
+and regional endpoints), one for the endpoints all registries share
+(certificate download, storage wildcard) and one for MCR.  Optionally a
+network rule collection allows TCP 443 to the service tags.
+
+Azure limits a rule collection group to 2 MB; a plan that would exceed it is
+split into several groups with consecutive priorities, up to the number of
+groups a policy may hold.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .. import catalog
+from ..plan import RulePlan
+from ..render import LimitProblem, Target
+
+# Leave room for what Azure adds to our rules when it measures the group.
+SIZE_BUDGET = int(catalog.FIREWALL_RCG_MAX_BYTES * 0.9)
+
+
+@dataclass(frozen=True)
+class AppRule:
+    name: str
+    description: str
+    fqdns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NetRule:
+    name: str
+    description: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    priority: int
+    rules: tuple
+
+
+@dataclass(frozen=True)
+class Group:
+    label: str          # Terraform resource label
+    name: str           # Azure name of the rule collection group
+    priority: int
+    app_collections: tuple[Collection, ...]
+    net_collections: tuple[Collection, ...]
+
+
+def app_rules(plan: RulePlan) -> list[AppRule]:
+    by_registry: dict[str, list[str]] = {}
+    shared: list[str] = []
+    mcr: list[str] = []
+    for ep in plan.endpoints:
+        if ep.registry is not None:
+            by_registry.setdefault(ep.registry, []).append(ep.fqdn)
+        elif ep.kind in ("mcr", "mcr-data"):
+            mcr.append(ep.fqdn)
+        else:
+            shared.append(ep.fqdn)
+    rules = []
+    for reg in plan.description.registries:  # description order: what the user wrote
+        regions = ", ".join(reg.regions)
+        rules.append(AppRule(f"acr-{reg.name}", f"Registry {reg.name} ({regions})",
+                             tuple(sorted(by_registry[reg.name]))))
+    rules.append(AppRule("acrrules-shared", "Certificate download and registry storage shared by all registries",
+                         tuple(sorted(shared))))
+    if mcr:
+        rules.append(AppRule("acrrules-mcr", "Microsoft Container Registry", tuple(sorted(mcr))))
+    return rules
+
+
+def net_rules(plan: RulePlan) -> list[NetRule]:
+    return [NetRule(f"acrrules-{t.tag}", f"TCP 443 to {t.tag}: {t.purpose}", (t.tag,)) for t in plan.tags]
+
+
+def _size(rule, sources) -> int:
+    """Bytes of the rule as Azure stores it (its ARM JSON), which is what the 2 MB limit counts."""
+    if isinstance(rule, AppRule):
+        body = {"ruleType": "ApplicationRule", "name": rule.name, "description": rule.description,
+                "protocols": [{"protocolType": "Https", "port": 443}], "sourceAddresses": list(sources),
+                "targetFqdns": list(rule.fqdns), "sourceIpGroups": [], "fqdnTags": [], "webCategories": [],
+                "targetUrls": [], "terminateTLS": False, "destinationAddresses": [], "httpHeadersToInsert": []}
+    else:
+        body = {"ruleType": "NetworkRule", "name": rule.name, "description": rule.description,
+                "ipProtocols": ["TCP"], "sourceAddresses": list(sources), "destinationAddresses": list(rule.tags),
+                "destinationPorts": ["443"], "sourceIpGroups": [], "destinationIpGroups": [], "destinationFqdns": []}
+    return len(json.dumps(body))
+
+
+def groups(plan: RulePlan) -> list[Group]:
+    s = plan.description.targets
+    sources = plan.description.sources
+    rules = list(app_rules(plan))
+    if s.firewall_network_rules:
+        rules += net_rules(plan)
+    # Greedy packing in rule order: deterministic, and a small plan stays one group.
+    packed: list[list] = [[]]
+    used = 0
+    for r in rules:
+        size = _size(r, sources)
+        if packed[-1] and used + size > SIZE_BUDGET:
+            packed.append([])
+            used = 0
+        packed[-1].append(r)
+        used += size
+    out = []
+    for i, chunk in enumerate(packed):
+        suffix = "" if len(packed) == 1 else f"-{i + 1}"
+        apps = tuple(r for r in chunk if isinstance(r, AppRule))
+        nets = tuple(r for r in chunk if isinstance(r, NetRule))
+        app_c = (Collection(f"acrrules-fqdn{suffix}", s.firewall_collection_priority, apps),) if apps else ()
+        net_c = (Collection(f"acrrules-servicetags{suffix}", s.firewall_collection_priority + 1, nets),) \
+            if nets else ()
+        out.append(Group(label="acrrules" + suffix.replace("-", "_"),
+                         name=s.firewall_rule_collection_group + suffix,
+                         priority=s.firewall_priority + i,
+                         app_collections=app_c, net_collections=net_c))
+    return out
+
+
+class AzureFirewallTarget(Target):
+    id = "azure-firewall"
+    files = (("azure-firewall.tf", "azure-firewall.tf.j2"),)
+
+    def check(self, plan: RulePlan) -> list[LimitProblem]:
+        s = plan.description.targets
+        problems = []
+        gs = groups(plan)
+        if len(gs) > catalog.FIREWALL_MAX_RCGS:
+            problems.append(LimitProblem(("registries",), (
+                f"the Azure Firewall rules need {len(gs)} rule collection groups of at most 2 MB, but a "
+                f"policy holds at most {catalog.FIREWALL_MAX_RCGS}: split the description into several files "
+                "or use fewer `sources`")))
+        last = s.firewall_priority + len(gs) - 1
+        if last > catalog.FIREWALL_PRIORITY_MAX:
+            problems.append(LimitProblem(("targets", "azure-firewall", "priority"), (
+                f"the rules need {len(gs)} rule collection groups with priorities {s.firewall_priority}-{last}, "
+                f"past the maximum {catalog.FIREWALL_PRIORITY_MAX}: lower targets.azure-firewall.priority")))
+        if s.firewall_collection_priority + 1 > catalog.FIREWALL_PRIORITY_MAX and s.firewall_network_rules:
+            problems.append(LimitProblem(("targets", "azure-firewall", "collection_priority"), (
+                f"the network rule collection takes priority collection_priority + 1, past the maximum "
+                f"{catalog.FIREWALL_PRIORITY_MAX}: lower targets.azure-firewall.collection_priority")))
+        if s.firewall_network_rules:
+            unique = len(set(plan.description.sources)) + len(plan.tags)
+            if unique > catalog.FIREWALL_MAX_NETWORK_UNIQUE:
+                problems.append(LimitProblem(("sources",), (
+                    f"network rules would use {unique} unique sources and destinations; Azure Firewall allows "
+                    f"{catalog.FIREWALL_MAX_NETWORK_UNIQUE}: use fewer sources or turn network_rules off")))
+        return problems
+
+    def context(self, plan: RulePlan) -> dict:
+        return {"groups": groups(plan), "sources": list(plan.description.sources)}

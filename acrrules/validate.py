@@ -1,0 +1,273 @@
+"""Stage 2: validate a loaded description.
+
+First the JSON Schema (structure, types, enums, unknown keys), then the rules a
+schema cannot express (Premium-only features, locations of the chosen cloud,
+duplicates, CIDRs).  Every problem of a file is collected and reported at once,
+each at its position, with a hint how to fix it.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import ipaddress
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+
+from . import catalog
+from .errors import Diagnostic, InputError
+from .load import SourceDocument, format_path
+from .paths import schemas_dir
+
+
+def schema_path() -> Path:
+    return schemas_dir() / "registry.schema.json"
+
+
+@functools.cache
+def registry_schema() -> dict:
+    with open(schema_path(), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = registry_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null (empty)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+_EXPECTED = {
+    "object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+    "boolean": "true or false", "number": "a number",
+}
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    choices = list(choices)
+    by_lower = {c.lower(): c for c in choices}
+    if str(word).lower() in by_lower:
+        return by_lower[str(word).lower()]
+    got = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[got[0]] if got else None
+
+
+def _hint(word: Any, choices: Iterable[str]) -> str:
+    c = closest(str(word), choices)
+    return f"; did you mean {c!r}?" if c else ""
+
+
+def _schema_diagnostics(doc: SourceDocument) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for err in _validator().iter_errors(doc.data):
+        out.extend(_explain(doc, err))
+    return out
+
+
+def _explain(doc: SourceDocument, err: jsonschema.ValidationError) -> list[Diagnostic]:
+    path = tuple(err.absolute_path)
+    where = format_path(path)
+    v, schema = err.validator, err.schema
+    if v == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in schema.get("properties", {})]
+        return [doc.diagnostic(path + (k,), f"unknown key {k!r} in {where}{_hint(k, known)} "
+                                            f"(valid keys: {', '.join(known)})", key=True)
+                for k in extra]
+    if v == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return [doc.diagnostic(path, f"{where}: missing required key {missing!r}")]
+    if v == "type":
+        want = schema["type"]
+        want_s = " or ".join(_EXPECTED.get(t, t) for t in (want if isinstance(want, list) else [want]))
+        return [doc.diagnostic(path, f"{where}: expected {want_s}, got {_type_name(err.instance)}"
+                                     f"{_shown(err.instance)}")]
+    if v == "enum":
+        choices = [str(c) for c in schema["enum"]]
+        return [doc.diagnostic(path, f"{where}: {err.instance!r} is not one of {', '.join(choices)}"
+                                     f"{_hint(err.instance, choices)}")]
+    if v == "const":
+        return [doc.diagnostic(path, f"{where}: must be {schema['const']!r}, got {err.instance!r}"
+                                     + (" (this tool reads format version 1)" if path == ("version",) else ""))]
+    if v == "pattern":
+        msg = schema.get("x-message", f"must match {schema['pattern']}")
+        return [doc.diagnostic(path, f"{where}: {err.instance!r} {msg}")]
+    if v in ("minimum", "maximum"):
+        return [doc.diagnostic(path, f"{where}: {err.instance!r} is out of range "
+                                     f"{schema.get('minimum', '-inf')}-{schema.get('maximum', 'inf')}")]
+    if v == "minItems":
+        return [doc.diagnostic(path, f"{where}: needs at least {schema['minItems']} item(s)")]
+    if v == "minLength":
+        return [doc.diagnostic(path, f"{where}: must not be empty")]
+    return [doc.diagnostic(path, f"{where}: {err.message}")]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        s = repr(value)
+        return f" ({s[:60]})" if len(s) <= 60 else f" ({s[:57]}...)"
+    return ""
+
+
+# ---- rules the schema cannot express ---------------------------------------------------
+
+def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[str, str]] | None) -> list[Diagnostic]:
+    data = doc.data
+    out: list[Diagnostic] = []
+    cloud_name = data.get("cloud", catalog.DEFAULT_CLOUD)
+    cloud = catalog.CLOUDS.get(cloud_name) if isinstance(cloud_name, str) else None
+    locations = dict(cloud.locations) if cloud else {}
+    if cloud and extra_locations and cloud.name in extra_locations:
+        locations.update(extra_locations[cloud.name])
+
+    def check_location(path, loc) -> bool:
+        if not isinstance(loc, str) or cloud is None:
+            return False
+        if loc in locations:
+            return True
+        other = catalog.cloud_of_location(loc)
+        if loc.lower() in locations:
+            msg = f"{loc!r} must be written in lower case: {loc.lower()!r}"
+        elif other and other != cloud.name:
+            msg = (f"{loc!r} is a location of {other}, not of {cloud.name}: "
+                   f"set `cloud: {other}` or pick a {cloud.name} location")
+        else:
+            compact = loc.replace(" ", "").replace("-", "").lower()
+            hint = compact if compact in locations else closest(compact, locations)
+            msg = (f"unknown {cloud.name} location {loc!r}"
+                   + (f"; did you mean {hint!r}?" if hint else "; use an ARM location name such as 'eastus'"))
+        out.append(doc.diagnostic(path, f"{format_path(path)}: {msg}"))
+        return False
+
+    registries = data.get("registries")
+    seen_names: dict[str, int] = {}
+    if isinstance(registries, list):
+        for i, reg in enumerate(registries):
+            if not isinstance(reg, dict):
+                continue
+            base = ("registries", i)
+            name = reg.get("name")
+            if isinstance(name, str):
+                low = name.lower()
+                if low in seen_names:
+                    out.append(doc.diagnostic(base + ("name",),
+                                              f"{format_path(base + ('name',))}: duplicate registry name {name!r} "
+                                              f"(registry names are case-insensitive; already used by "
+                                              f"registries[{seen_names[low]}])"))
+                else:
+                    seen_names[low] = i
+            sku = reg.get("sku")
+            if sku in catalog.SKUS and sku != "Premium":
+                for key in catalog.PREMIUM_ONLY:
+                    val = reg.get(key)
+                    used = (key == "replicas" and isinstance(val, list) and len(val) > 0) or \
+                           (key == "data_endpoints" and val in ("dedicated", "both")) or \
+                           (key in ("regional_endpoints", "private_link") and val is True)
+                    if used:
+                        out.append(doc.diagnostic(base + (key,),
+                                                  f"{format_path(base + (key,))}: {key} needs sku Premium "
+                                                  f"(this registry is {sku}): upgrade the SKU or remove {key}",
+                                                  key=True))
+            home = reg.get("location")
+            home_ok = check_location(base + ("location",), home)
+            replicas = reg.get("replicas")
+            if isinstance(replicas, list):
+                seen: dict[str, int] = {}
+                for j, rep in enumerate(replicas):
+                    p = base + ("replicas", j)
+                    if not isinstance(rep, str):
+                        continue
+                    if home_ok and rep == home:
+                        out.append(doc.diagnostic(p, f"{format_path(p)}: {rep!r} is the home location; "
+                                                     "a registry cannot replicate to its own location: remove it"))
+                    elif rep in seen:
+                        out.append(doc.diagnostic(p, f"{format_path(p)}: duplicate replica {rep!r} "
+                                                     f"(already replicas[{seen[rep]}]): remove it"))
+                    else:
+                        seen[rep] = j
+                        check_location(p, rep)
+            if reg.get("private_link") is True and reg.get("data_endpoints") == "storage":
+                p = base + ("data_endpoints",)
+                out.append(doc.diagnostic(p, f"{format_path(p)}: private_link needs dedicated data endpoints, "
+                                             "but data_endpoints is 'storage': use 'dedicated' (or 'both' while "
+                                             "migrating), or omit data_endpoints"))
+
+    sources = data.get("sources")
+    if isinstance(sources, list):
+        out.extend(_check_addresses(doc, ("sources",), sources, allow_star=True))
+    targets = data.get("targets")
+    if isinstance(targets, dict):
+        for t in ("nftables", "iptables"):
+            s = targets.get(t)
+            if isinstance(s, dict) and isinstance(s.get("resolvers"), list):
+                out.extend(_check_addresses(doc, ("targets", t, "resolvers"), s["resolvers"],
+                                            allow_star=False, hosts_only=True))
+    return out
+
+
+def _check_addresses(doc, path, values, *, allow_star: bool, hosts_only: bool = False) -> list[Diagnostic]:
+    out = []
+    for i, v in enumerate(values):
+        p = path + (i,)
+        if not isinstance(v, str):
+            continue
+        if v == "*":
+            if not allow_star:
+                out.append(doc.diagnostic(p, f"{format_path(p)}: '*' is not allowed here: give IP addresses"))
+            elif len(values) > 1:
+                out.append(doc.diagnostic(p, f"{format_path(p)}: '*' (any source) cannot be combined with "
+                                             "addresses: use either [\"*\"] or a list of addresses"))
+            continue
+        try:
+            if hosts_only:
+                ipaddress.ip_address(v)
+            else:
+                ipaddress.ip_network(v, strict=True)
+        except ValueError:
+            fix = ""
+            if not hosts_only:
+                try:
+                    fix = f"; did you mean {str(ipaddress.ip_network(v, strict=False))!r}? (host bits are set)"
+                except ValueError:
+                    pass
+            what = "an IP address" if hosts_only else "an IP address or CIDR such as 10.0.0.0/24"
+            out.append(doc.diagnostic(p, f"{format_path(p)}: {v!r} is not {what}{fix}"))
+    return out
+
+
+def validate(doc: SourceDocument, *, extra_locations: dict[str, dict[str, str]] | None = None) -> None:
+    """Raise InputError with every problem of `doc`, or return when it is valid.
+
+    `extra_locations` (cloud -> {arm location: tag region}) adds regions a given
+    Service Tags file knows and the built-in catalog does not (yet).
+    """
+    if doc.data is None:
+        raise InputError([Diagnostic(doc.name, 1, 1, "the file is empty: a description needs at least "
+                                                     "`version: 1` and a `registries:` list (see `acrrules schema`)")])
+    if not isinstance(doc.data, dict):
+        raise InputError([doc.diagnostic((), f"the top level is {_type_name(doc.data)}, but a description is a "
+                                             "mapping with `version: 1` and `registries:`")])
+    problems = _schema_diagnostics(doc)
+    problems += _semantic_diagnostics(doc, extra_locations)
+    if problems:
+        raise InputError(problems)

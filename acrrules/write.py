@@ -1,0 +1,163 @@
+"""Stage 6: write rendered files atomically, or compare them (--check).
+
+Each file's content goes first into an unnamed temporary file in the output
+directory (O_TMPFILE: if the process dies now, nothing named is left behind),
+is flushed to disk, and only when every file of the run is fully written are
+they given their names, each by an atomic rename over the old one.  A failed
+run therefore leaves the directory as it was.
+"""
+from __future__ import annotations
+
+import ctypes
+import difflib
+import errno
+import os
+import secrets
+from pathlib import Path
+
+from .errors import WriteError
+
+_TMP_MARK = ".acrrules-tmp-"
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
+
+
+def _link_unnamed(fd: int, dest: Path) -> bool:
+    """Give an O_TMPFILE file a name: linkat(AT_EMPTY_PATH), else through /proc/self/fd."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.linkat(fd, b"", _AT_FDCWD, os.fsencode(dest), _AT_EMPTY_PATH) == 0:
+            return True
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.link(f"/proc/self/fd/{fd}", dest, follow_symlinks=True)
+        return True
+    except OSError:
+        return False
+
+
+def _describe(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return "no space left on the device"
+    if e.errno == errno.EDQUOT:
+        return "disk quota exceeded"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if e.errno == errno.EROFS:
+        return "the file system is read-only"
+    return e.strerror or str(e)
+
+
+def _prepare_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise WriteError(f"{out_dir}: cannot write outputs: it is a file, not a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteError(f"{out_dir}: cannot create the output directory: {_describe(e)}") from None
+    # Named temporaries of a run that was killed between two renames (see _publish).
+    for stale in out_dir.glob(f".*{_TMP_MARK}*"):
+        try:
+            stale.unlink()
+        except OSError:
+            pass
+
+
+class _Pending:
+    """One fully written, not yet published file."""
+
+    def __init__(self, out_dir: Path, name: str, data: bytes):
+        self.final = out_dir / name
+        self.data = data
+        self.mode = 0o644
+        self.fd: int | None = None
+        self.named: Path | None = None
+        if self.final.exists():
+            self.mode = self.final.stat().st_mode & 0o777
+        try:
+            self.fd = os.open(out_dir, os.O_TMPFILE | os.O_WRONLY, self.mode)
+        except (AttributeError, OSError):  # no O_TMPFILE here: a named temporary it is
+            self.fd = self._open_named()
+        self._fill(self.fd)
+
+    def _open_named(self) -> int:
+        self.named = self.final.parent / f".{self.final.name}{_TMP_MARK}{secrets.token_hex(4)}"
+        return os.open(self.named, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.mode)
+
+    def _fill(self, fd: int) -> None:
+        view = memoryview(self.data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+
+    def publish(self) -> None:
+        if self.named is None:
+            name = self.final.parent / f".{self.final.name}{_TMP_MARK}{secrets.token_hex(4)}"
+            if _link_unnamed(self.fd, name):
+                self.named = name
+            else:  # the unnamed file cannot be linked here: write a named copy, briefly
+                os.close(self.fd)
+                self.fd = self._open_named()
+                self._fill(self.fd)
+        os.replace(self.named, self.final)
+        self.named = None
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.named is not None:
+            try:
+                self.named.unlink()
+            except OSError:
+                pass
+            self.named = None
+
+
+def write_files(out_dir: str, files: dict[str, str]) -> list[Path]:
+    """Write every file or none; return the written paths."""
+    d = Path(out_dir)
+    _prepare_dir(d)
+    pending: list[_Pending] = []
+    current = ""
+    try:
+        for name, text in files.items():
+            current = name
+            pending.append(_Pending(d, name, text.encode("utf-8")))
+        for p in pending:
+            current = p.final.name
+            p.publish()
+        dir_fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as e:
+        raise WriteError(f"{d / current}: cannot write: {_describe(e)}; earlier outputs were left unchanged") \
+            from None
+    finally:
+        for p in pending:
+            p.discard()
+    return [d / name for name in files]
+
+
+def drift(out_dir: str, files: dict[str, str]) -> list[str]:
+    """Unified diffs between what is on disk and what would be written (empty: no drift)."""
+    diffs = []
+    for name, text in files.items():
+        path = Path(out_dir) / name
+        try:
+            old = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            old = None
+        except (OSError, UnicodeDecodeError) as e:
+            raise WriteError(f"{path}: cannot read for --check: {e}") from None
+        if old == text:
+            continue
+        diff = difflib.unified_diff((old or "").splitlines(keepends=True), text.splitlines(keepends=True),
+                                    fromfile=str(path) if old is not None else "/dev/null", tofile=str(path))
+        diffs.append("".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                             for line in diff))
+    return diffs
