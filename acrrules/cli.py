@@ -135,8 +135,9 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version_cal
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, prog_name="acrrules", standalone_mode=False)
-        return 0
+        # With standalone_mode=False a command's typer.Exit(code) comes back as the return value.
+        code = app(args=argv, prog_name="acrrules", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except AcrrulesError as e:
         for line in e.lines():
             _err(line)
@@ -146,12 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # pragma: no cover - click may still raise it
         return e.code if isinstance(e.code, int) else EXIT_INVALID
     except Exception as e:  # noqa: BLE001 - the user must never see a traceback
-        import click
+        try:
+            from click import ClickException
+        except ModuleNotFoundError:  # typer >= 0.22 vendors click instead of depending on it
+            from typer._click.exceptions import ClickException
 
-        if isinstance(e, click.exceptions.Abort):
+        if isinstance(e, typer.Abort):
             _err("aborted")
             return 130
-        if isinstance(e, click.ClickException):
+        if isinstance(e, ClickException):
             e.show()
             return EXIT_INVALID if e.exit_code != 0 else 0
         if os.environ.get("ACRRULES_DEBUG"):
