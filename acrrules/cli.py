@@ -113,6 +113,40 @@ def render(
         _err(f"wrote {path}")
 
 
+tags_app = typer.Typer(no_args_is_help=True, help="Work with Microsoft's weekly Service Tags files.")
+app.add_typer(tags_app, name="tags")
+
+
+class DiffFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@tags_app.command("diff")
+def tags_diff(
+    old: str = typer.Argument(..., metavar="OLD", help="The Service Tags file the rules were rendered from."),
+    new: str = typer.Argument(..., metavar="NEW", help="The newer Service Tags file."),
+    spec: Optional[str] = typer.Option(None, "--spec", metavar="SPEC",
+                                       help="Compare only the tags this description needs (named as in NEW)."),
+    format: DiffFormat = typer.Option(DiffFormat.text, "--format", help="text for people, json for programs."),
+):
+    """Per tag, the prefixes added and removed between OLD and NEW.
+
+    Exit 1 when any compared tag's prefixes changed (tags added or removed
+    included), 0 when none did (a changeNumber-only change is reported, exit 0).
+    JSON: {"old"/"new": {"file", "cloud", "changeNumber"}, "spec", "compared",
+    "changed": [{"tag", "status": added|removed|changed, "changeNumber": [old, new],
+    "added": [...], "removed": [...]}], "renumbered": [{"tag", "changeNumber"}],
+    "unchanged", "missingInNew"}; tags sorted by name, prefixes IPv4 first, by address.
+    """
+    from . import tagsdiff
+
+    result = tagsdiff.diff(old, new, spec)
+    _out(tagsdiff.format_json(result) if format is DiffFormat.json else tagsdiff.format_text(result))
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
 @app.command()
 def schema():
     """Print the JSON Schema of the description format (for yaml-language-server)."""

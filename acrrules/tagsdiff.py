@@ -1,0 +1,199 @@
+"""`acrrules tags diff`: what changed between two weekly Service Tags files.
+
+Microsoft publishes a new file every week; most weeks the tags a description
+uses do not move. This compares two files tag by tag (prefix sets, v4 and v6
+together) so a team knows whether its IP-based rules must be re-rendered.
+
+Only entries whose raw JSON differs are parsed and checked (most of the ~3,000
+Public tags are byte-for-byte the same from week to week), so a full diff costs
+little more than reading the two files.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+
+from . import plan as planning
+from .errors import EXIT_CHANGES, EXIT_OK, Diagnostic, InputError
+from .servicetags import ServiceTagsFile, check_cloud, load
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+ADDED, REMOVED, CHANGED = "added", "removed", "changed"
+
+
+@dataclass(frozen=True)
+class TagChange:
+    """One tag whose prefixes (or only its changeNumber) differ between the files."""
+
+    tag: str
+    status: str                          # added | removed | changed
+    old_change_number: int | None        # None when the tag is not in the old file
+    new_change_number: int | None        # None when the tag is not in the new file
+    added: tuple[Network, ...]
+    removed: tuple[Network, ...]
+
+    @property
+    def prefixes_changed(self) -> bool:
+        return bool(self.added or self.removed)
+
+
+@dataclass(frozen=True)
+class TagsDiff:
+    old: ServiceTagsFile
+    new: ServiceTagsFile
+    spec: str | None                     # the description the tags came from, as typed; None = every tag
+    compared: int                        # how many tags were compared
+    changed: tuple[TagChange, ...]       # prefixes differ (tags added or removed included), sorted by tag
+    renumbered: tuple[TagChange, ...]    # same prefixes, new per-tag changeNumber
+    missing_in_new: tuple[str, ...] = () # tags the description needs that the new file lacks
+
+    @property
+    def unchanged(self) -> int:
+        return self.compared - len(self.changed) - len(self.renumbered)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CHANGES if self.changed else EXIT_OK
+
+
+def _net_key(n: Network):
+    return (n.version, n)
+
+
+def _prefix_set(tags_file: ServiceTagsFile, name: str) -> set[Network]:
+    t = tags_file.tag(name)  # checks the entry against the schema; errors name the file
+    return set(t.v4) | set(t.v6)
+
+
+def _compare(old: ServiceTagsFile, new: ServiceTagsFile, name: str) -> TagChange | None:
+    in_old, in_new = name in old.entries, name in new.entries
+    if in_old and in_new and old.entries[name] == new.entries[name]:
+        return None
+    before = _prefix_set(old, name) if in_old else set()
+    after = _prefix_set(new, name) if in_new else set()
+    status = CHANGED if in_old and in_new else (ADDED if in_new else REMOVED)
+    old_cn = old.tag(name).change_number if in_old else None
+    new_cn = new.tag(name).change_number if in_new else None
+    change = TagChange(name, status, old_cn, new_cn,
+                       tuple(sorted(after - before, key=_net_key)), tuple(sorted(before - after, key=_net_key)))
+    if status == CHANGED and not change.prefixes_changed and old_cn == new_cn:
+        return None  # e.g. prefixes reordered or another property edited: nothing a firewall sees
+    return change
+
+
+def _spec_tags(spec: str, old: ServiceTagsFile, new: ServiceTagsFile) -> tuple[list[str], list[str]]:
+    """The tags the description needs, named as in the new file, and those only the old file has."""
+    from .pipeline import load_description
+
+    desc = load_description(spec, new).description
+    check_cloud(new, desc.cloud_info, desc.source_name)
+    try:
+        return [t.tag for t in planning.service_tags(desc, new)], []
+    except InputError as new_error:
+        # A region the new file dropped: report its tags as removed (exit 1) rather than
+        # failing, when the old file still resolves every tag the description needs.
+        try:
+            names = [t.tag for t in planning.service_tags(desc, old)]
+        except InputError:
+            raise new_error from None
+        return names, [n for n in names if n not in new.entries]
+
+
+def diff(old_path: str, new_path: str, spec: str | None = None) -> TagsDiff:
+    """Compare two Service Tags files; every input problem is an InputError naming its file."""
+    old = load(old_path)
+    new = load(new_path)
+    if old.cloud != new.cloud:
+        raise InputError([Diagnostic(new.path, None, None,
+                                     f"this Service Tags file is for cloud {new.cloud!r}, but {old.path} is for "
+                                     f"{old.cloud!r}: compare two files of the same cloud")])
+    missing: list[str] = []
+    if spec is None:
+        names = sorted(set(old.entries) | set(new.entries))
+    else:
+        needed, missing = _spec_tags(spec, old, new)
+        names = sorted(set(needed))
+    changes = [c for c in (_compare(old, new, n) for n in names) if c is not None]
+    return TagsDiff(
+        old=old, new=new, spec=spec, compared=len(names),
+        changed=tuple(c for c in changes if c.prefixes_changed or c.status != CHANGED),
+        renumbered=tuple(c for c in changes if not c.prefixes_changed and c.status == CHANGED),
+        missing_in_new=tuple(missing),
+    )
+
+
+# ---- output ---------------------------------------------------------------------------
+
+def as_json(d: TagsDiff) -> dict:
+    """The documented JSON shape of `acrrules tags diff --format json` (see docs in cli.py)."""
+    def file_info(f: ServiceTagsFile) -> dict:
+        return {"file": f.path, "cloud": f.cloud, "changeNumber": f.change_number}
+
+    def change(c: TagChange) -> dict:
+        return {"tag": c.tag, "status": c.status, "changeNumber": [c.old_change_number, c.new_change_number],
+                "added": [str(n) for n in c.added], "removed": [str(n) for n in c.removed]}
+
+    return {
+        "old": file_info(d.old),
+        "new": file_info(d.new),
+        "spec": d.spec,
+        "compared": d.compared,
+        "changed": [change(c) for c in d.changed],
+        "renumbered": [{"tag": c.tag, "changeNumber": [c.old_change_number, c.new_change_number]}
+                       for c in d.renumbered],
+        "unchanged": d.unchanged,
+        "missingInNew": list(d.missing_in_new),
+    }
+
+
+def format_json(d: TagsDiff) -> str:
+    return json.dumps(as_json(d), indent=2) + "\n"
+
+
+def _cn(n: int | None) -> str:
+    return "-" if n is None else str(n)
+
+
+def format_text(d: TagsDiff) -> str:
+    """For people: one block per changed tag, then a summary that says what to do."""
+    from .render import comment as printable  # file content must not drive the terminal
+
+    def file_line(label: str, f: ServiceTagsFile) -> str:
+        return f"{label} {printable(f.path)} (cloud {printable(f.cloud)}, changeNumber {f.change_number})\n"
+
+    out = [file_line("old:", d.old), file_line("new:", d.new)]
+    scope = f"the {d.compared} tag(s) {printable(d.spec)} needs" if d.spec else f"all {d.compared} tags"
+    out.append(f"compared: {scope}\n")
+    for c in d.changed:
+        what = {ADDED: " (new tag)", REMOVED: " (tag removed)", CHANGED: ""}[c.status]
+        out.append(f"\n{printable(c.tag)}{what}: changeNumber {_cn(c.old_change_number)} -> "
+                   f"{_cn(c.new_change_number)}, +{len(c.added)} -{len(c.removed)}\n")
+        out += [f"  +{n}\n" for n in c.added]
+        out += [f"  -{n}\n" for n in c.removed]
+    if d.renumbered:
+        out.append("\nchangeNumber only (same prefixes):\n")
+        out += [f"  {printable(c.tag)}: {_cn(c.old_change_number)} -> {_cn(c.new_change_number)}\n"
+                for c in d.renumbered]
+    for name in d.missing_in_new:
+        out.append(f"\nwarning: {printable(d.new.path)} has no tag {printable(name)}, which "
+                   f"{printable(d.spec)} needs: rendering with it will fail until the description changes\n")
+    added = sum(len(c.added) for c in d.changed)
+    removed = sum(len(c.removed) for c in d.changed)
+    out.append("\n")
+    if d.changed:
+        out.append(f"summary: {len(d.changed)} tag(s) changed (+{added} -{removed} prefixes), "
+                   f"{len(d.renumbered)} changeNumber-only, {d.unchanged} unchanged: IP rules rendered from "
+                   f"{printable(d.old.path)} are out of date; render them again with --service-tags "
+                   f"{printable(d.new.path)}\n")
+    else:
+        only = ""
+        if d.renumbered:
+            only = f"; {len(d.renumbered)} tag(s) have a new changeNumber only"
+        elif d.old.change_number != d.new.change_number:
+            only = (f"; only the file's changeNumber differs ({d.old.change_number} -> "
+                    f"{d.new.change_number})")
+        out.append(f"summary: no prefix changes in {d.compared} tag(s){only}: rules rendered from "
+                   f"{printable(d.old.path)} are still current\n")
+    return "".join(out)
