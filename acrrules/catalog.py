@@ -124,3 +124,4 @@ FIREWALL_PRIORITY_MAX = 65000
 FIREWALL_RCG_MAX_BYTES = 2 * 1024 * 1024   # rule collection group size (policies since July 2022)
 FIREWALL_MAX_RCGS = 90                      # rule collection groups per policy
 FIREWALL_MAX_NETWORK_UNIQUE = 20000       # unique sources + destinations in network rules
+FIREWALL_SUPPORTS_IPV6 = False            # Azure Firewall rules take IPv4 sources only (known limitation)

@@ -6,23 +6,19 @@ are the top-level `templates/` and `schemas/` themselves.
 """
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
+_PACKAGE = Path(__file__).resolve().parent
 
-def _data_dir(package: str, folder: str) -> Path:
-    try:
-        installed = Path(str(resources.files(package)))
-        if installed.is_dir() and any(installed.iterdir()):
-            return installed
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / folder
+
+def _data_dir(folder: str) -> Path:
+    installed = _PACKAGE / folder
+    return installed if installed.is_dir() else _PACKAGE.parent / folder
 
 
 def schemas_dir() -> Path:
-    return _data_dir("acrrules.schemas", "schemas")
+    return _data_dir("schemas")
 
 
 def templates_dir() -> Path:
-    return _data_dir("acrrules.templates", "templates")
+    return _data_dir("templates")

@@ -11,6 +11,7 @@ groups a policy may hold.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass
 
@@ -146,6 +147,12 @@ class AzureFirewallTarget(Target):
             problems.append(LimitProblem(("targets", "azure-firewall", "collection_priority"), (
                 f"the network rule collection takes priority collection_priority + 1, past the maximum "
                 f"{catalog.FIREWALL_PRIORITY_MAX}: lower targets.azure-firewall.collection_priority")))
+        if not catalog.FIREWALL_SUPPORTS_IPV6:
+            for i, src in enumerate(plan.description.sources):
+                if src != "*" and ipaddress.ip_network(src, strict=False).version == 6:
+                    problems.append(LimitProblem(("sources", i), (
+                        f"Azure Firewall does not support IPv6 sources ({src}): remove it, or render only the "
+                        "other targets with --target")))
         if s.firewall_network_rules:
             unique = len(set(plan.description.sources)) + len(plan.tags)
             if unique > catalog.FIREWALL_MAX_NETWORK_UNIQUE:

@@ -1,0 +1,73 @@
+"""The built-in region catalog agrees with every real Service Tags file."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from acrrules import catalog, plan
+from acrrules.model import Description, RegistrySpec
+from conftest import servicetags_files
+
+FILE_CLOUD = {c.servicetags_cloud: c for c in catalog.CLOUDS.values()}
+
+
+def _tag_names(path: Path) -> tuple[str, set[str]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data["cloud"], {v["name"] for v in data["values"]}
+
+
+@pytest.fixture(scope="module", params=None)
+def real_files():
+    return servicetags_files()
+
+
+def test_every_real_acr_tag_maps_from_its_arm_location(real_files):
+    checked = 0
+    for path in real_files:
+        file_cloud, names = _tag_names(path)
+        cloud = FILE_CLOUD[file_cloud]
+        for name in sorted(n for n in names if n.startswith(catalog.TAG_ACR + ".")):
+            region = name.split(".", 1)[1]
+            location = region.lower()
+            assert location in cloud.locations, f"{path.name}: {name} has no catalog location {location!r}"
+            desc = Description(registries=(RegistrySpec("probeacr", "Premium", location),), cloud=cloud.name)
+            tags = {t.tag for t in plan.service_tags(desc)}
+            assert tags == {name, f"{catalog.TAG_STORAGE}.{region}"}, path.name
+            assert f"{catalog.TAG_STORAGE}.{region}" in names, f"{path.name} lacks Storage.{region}"
+            checked += 1
+    assert checked >= 69 + 6 + 6
+
+
+def test_catalog_has_no_location_without_a_real_tag(real_files):
+    """Never guessed: every catalog region has its ACR tag in some real file of its cloud."""
+    seen: dict[str, set[str]] = {}
+    for path in real_files:
+        file_cloud, names = _tag_names(path)
+        seen.setdefault(file_cloud, set()).update(n for n in names if n.startswith(catalog.TAG_ACR + "."))
+    for cloud in catalog.CLOUDS.values():
+        for region in cloud.regions:
+            assert f"{catalog.TAG_ACR}.{region}" in seen[cloud.servicetags_cloud], (cloud.name, region)
+
+
+def test_mcr_tags_exist_in_the_cloud_files(real_files):
+    for path in real_files:
+        file_cloud, names = _tag_names(path)
+        cloud = FILE_CLOUD[file_cloud]
+        for tag in cloud.mcr_tags:
+            assert tag in names, (path.name, tag)
+        # The Front Door first-party tag is used only where the cloud's file has it.
+        assert (catalog.TAG_AFD_FIRST_PARTY in names) == (catalog.TAG_AFD_FIRST_PARTY in cloud.mcr_tags), path.name
+
+
+def test_plan_with_file_uses_the_files_tag_names(real_files):
+    """With --service-tags, tag names come from the file, and agree with the catalog."""
+    from acrrules import servicetags
+
+    for path in (p for p in real_files if p.name.endswith(("20251103.json", "20251020.json"))):
+        tags_file = servicetags.load(str(path))
+        cloud = FILE_CLOUD[tags_file.cloud]
+        regs = tuple(RegistrySpec(f"probe{i:04d}", "Premium", loc) for i, loc in enumerate(sorted(cloud.locations)))
+        desc = Description(registries=regs, cloud=cloud.name, mcr=True)
+        assert [t.tag for t in plan.service_tags(desc, tags_file)] == [t.tag for t in plan.service_tags(desc)]

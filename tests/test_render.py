@@ -1,0 +1,231 @@
+"""Rendering the FQDN/tag targets: real consumers accept every output, and the
+rules say exactly what the plan says (parsed back, not string-matched)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import hcl2
+import pytest
+from hcl2.utils import SerializationOptions
+
+from acrrules import catalog, pipeline, plan as planning
+from conftest import (REPO, need_tool, run_cli, run_cli_process, run_validator, sample_specs,
+                      terraform_fmt_check)
+
+NON_IP = ["azure-firewall", "nsg-arm", "nsg-tf"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, Path]:
+    """Every sample rendered once (targets that need no Service Tags file)."""
+    out = {}
+    for spec in sample_specs():
+        d = tmp_path_factory.mktemp(spec.stem)
+        r = run_cli("render", spec, "--out", d)
+        assert r.code == 0, r.err
+        out[spec.stem] = d
+    return out
+
+
+def _hcl(path: Path) -> dict:
+    with open(path) as fh:
+        return hcl2.load(fh, serialization_options=SerializationOptions(with_comments=False, explicit_blocks=True))
+
+
+def _unq(s):
+    return s[1:-1] if isinstance(s, str) and len(s) >= 2 and s[0] == s[-1] == '"' else s
+
+
+def _resources(doc, rtype):
+    out = {}
+    for res in doc.get("resource", []):
+        for t, named in res.items():
+            if _unq(t) == rtype:
+                for name, body in named.items():
+                    out[_unq(name)] = body
+    return out
+
+
+def test_terraform_fmt_accepts_every_tf(rendered):
+    files = sorted(p for d in rendered.values() for p in d.glob("*.tf"))
+    assert len(files) == 2 * len(rendered)
+    r = terraform_fmt_check(*files)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_azurerm_argument_check_accepts_every_tf(rendered):
+    files = sorted(p for d in rendered.values() for p in d.glob("*.tf"))
+    r = run_validator("tf_schema_check.py", "--strict", *files)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert " 0 error(s)" in r.stdout
+
+
+def test_strict_arm_check_accepts_every_template(rendered):
+    files = sorted(p for d in rendered.values() for p in d.glob("nsg.json"))
+    r = run_validator("arm_check.py", *files)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_validators_reject_a_broken_output(rendered, tmp_path):
+    """The consumers used above really fail on our kind of file when it is wrong."""
+    src = next(iter(rendered.values()))
+    tf = tmp_path / "broken.tf"
+    tf.write_text((src / "nsg.tf").read_text().replace('"Outbound"', '"Egress"'))
+    assert run_validator("tf_schema_check.py", "--strict", tf).returncode != 0
+    arm = json.loads((src / "nsg.json").read_text())
+    arm["resources"][0]["properties"]["priority"] = 5000
+    bad = tmp_path / "broken.json"
+    bad.write_text(json.dumps(arm))
+    assert run_validator("arm_check.py", bad).returncode != 0
+
+
+@pytest.mark.parametrize("spec", sample_specs(), ids=lambda p: p.stem)
+def test_rules_match_the_plan(spec, rendered):
+    loaded = pipeline.load_description(str(spec))
+    p = planning.build(loaded.description)
+    d = rendered[spec.stem]
+    want_tags = [t.tag for t in p.tags]
+    desc = loaded.description
+    s = desc.targets
+    sources = list(desc.sources)
+
+    # ARM: one tag per rule, in destinationAddressPrefix; priorities consecutive from the setting
+    arm = json.loads((d / "nsg.json").read_text())
+    rules = arm["resources"]
+    assert [r["properties"]["destinationAddressPrefix"] for r in rules] == want_tags
+    assert [r["properties"]["priority"] for r in rules] == list(range(s.nsg_arm_priority,
+                                                                      s.nsg_arm_priority + len(want_tags)))
+    for r in rules:
+        props = r["properties"]
+        assert "destinationAddressPrefixes" not in props
+        assert (props["direction"], props["access"], props["protocol"], props["destinationPortRange"]) == \
+               ("Outbound", "Allow", "Tcp", "443")
+        assert len(props["description"]) <= catalog.NSG_DESCRIPTION_MAX
+        assert props.get("sourceAddressPrefixes", [props.get("sourceAddressPrefix")]) == sources
+    names = [r["name"].split("'")[-2] for r in rules]
+    assert len(set(names)) == len(names) and all(len(n) <= 80 for n in names)
+    assert arm["metadata"]["_generator"]["name"] == "acrrules"
+
+    # nsg-tf: the same rules
+    tf = _resources(_hcl(d / "nsg.tf"), "azurerm_network_security_rule")
+    assert sorted(_unq(b["destination_address_prefix"]) for b in tf.values()) == sorted(want_tags)
+    prios = sorted(b["priority"] for b in tf.values())
+    assert prios == list(range(s.nsg_tf_priority, s.nsg_tf_priority + len(want_tags)))
+
+    # azure-firewall: application rules allow exactly the endpoint FQDNs; network rules exactly the tags
+    fw = _resources(_hcl(d / "azure-firewall.tf"), "azurerm_firewall_policy_rule_collection_group")
+    fqdns, net_tags = [], []
+    for body in fw.values():
+        assert body["firewall_policy_id"] == "${var.firewall_policy_id}"
+        for coll in body.get("application_rule_collection", []):
+            for rule in coll["rule"]:
+                fqdns += [_unq(f) for f in rule["destination_fqdns"]]
+                assert [_unq(x) for x in rule["source_addresses"]] == sources
+                assert [(_unq(pr["type"]), pr["port"]) for pr in rule["protocols"]] == [("Https", 443)]
+        for coll in body.get("network_rule_collection", []):
+            for rule in coll["rule"]:
+                net_tags += [_unq(t) for t in rule["destination_addresses"]]
+    assert sorted(fqdns) == sorted(e.fqdn for e in p.endpoints)
+    assert net_tags == (want_tags if s.firewall_network_rules else [])
+
+
+def test_output_is_byte_identical_across_hash_seeds(tmp_path):
+    spec = REPO / "samples" / "private-link-regional.yaml"
+    outs = []
+    for seed in ("0", "1", "12345"):
+        d = tmp_path / seed
+        r = run_cli_process("render", spec, "--out", d, env={"PYTHONHASHSEED": seed})
+        assert r.code == 0, r.err
+        outs.append({p.name: p.read_bytes() for p in d.iterdir()})
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_check_reports_drift_and_writes_nothing(tmp_path):
+    spec = REPO / "samples" / "basic.yaml"
+    assert run_cli("render", spec, "--out", tmp_path).code == 0
+    assert run_cli("render", spec, "--out", tmp_path, "--check").code == 0
+    f = tmp_path / "nsg.tf"
+    f.write_text(f.read_text().replace("priority                    = 100", "priority                    = 999"))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    r = run_cli("render", spec, "--out", tmp_path, "--check")
+    assert r.code == 1
+    assert "-  priority                    = 999" in r.out and "+  priority                    = 100" in r.out
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    empty = tmp_path / "empty"
+    r = run_cli("render", spec, "--out", empty, "--check")
+    assert r.code == 1 and not empty.exists()
+
+
+def test_stdout_output(tmp_path):
+    spec = REPO / "samples" / "basic.yaml"
+    one = run_cli("render", spec, "--target", "nsg-arm", "--out", "-")
+    assert one.code == 0
+    json.loads(one.out)  # a single target on stdout is the file itself
+    many = run_cli("render", spec, "--out", "-")
+    assert many.code == 0
+    assert [line for line in many.out.splitlines() if line.startswith("# ==> ")] == \
+           ["# ==> azure-firewall.tf <==", "# ==> nsg.json <==", "# ==> nsg.tf <=="]
+
+
+def test_target_selection_errors(tmp_path):
+    spec = REPO / "samples" / "basic.yaml"
+    r = run_cli("render", spec, "--target", "nope", "--out", tmp_path)
+    assert r.code == 2 and "unknown target 'nope'" in r.err
+    assert not any(tmp_path.iterdir())
+
+
+def test_nsg_priority_overflow_is_an_input_error_before_writing(tmp_path):
+    spec = tmp_path / "d.yaml"
+    spec.write_text("version: 1\nregistries:\n  - {name: overflow1, sku: Premium, location: eastus,"
+                    " replicas: [westus, westeurope]}\ntargets:\n  nsg-arm: {priority: 4094}\n")
+    out = tmp_path / "out"
+    r = run_cli("render", spec, "--out", out)
+    assert r.code == 2
+    assert r.err.startswith(f"{spec}:5:23: ") and "4094-4099" in r.err and "at most 4091" in r.err
+    assert not out.exists()
+
+
+def test_firewall_rejects_ipv6_sources(tmp_path):
+    spec = tmp_path / "d.yaml"
+    spec.write_text("version: 1\nregistries:\n  - {name: sixsource, sku: Basic, location: eastus}\n"
+                    "sources: ['10.0.0.0/8', '2001:db8::/32']\n")
+    r = run_cli("render", spec, "--out", tmp_path / "o")
+    assert r.code == 2 and f"{spec}:4:25: " in r.err and "IPv6" in r.err
+    assert run_cli("render", spec, "--target", "nsg-arm", "--out", tmp_path / "o").code == 0
+
+
+def test_installed_wheel_ships_templates_and_schemas(tmp_path):
+    """A non-editable install works from any directory (templates and schemas inside the package)."""
+    import subprocess
+    import sys
+
+    wheel_dir = tmp_path / "wheel"
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(wheel_dir), str(REPO)], capture_output=True, text=True, timeout=300)
+    if r.returncode != 0 and "No module named" in r.stderr:
+        pytest.skip(f"cannot build a wheel offline here: {r.stderr.strip()[-200:]}")
+    assert r.returncode == 0, r.stderr
+    site = tmp_path / "site"
+    wheel = next(wheel_dir.glob("acrrules-*.whl"))
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+                        str(wheel)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (site / "acrrules" / "templates" / "nsg.json.j2").is_file()
+    assert (site / "acrrules" / "schemas" / "registry.schema.json").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(REPO / "samples" / "basic.yaml", elsewhere / "d.yaml")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    probe = subprocess.run([sys.executable, "-c", "import acrrules, sys; print(acrrules.__file__)"],
+                           capture_output=True, text=True, cwd=elsewhere, env=env)
+    assert probe.stdout.startswith(str(site)), probe.stdout
+    r = subprocess.run([sys.executable, "-m", "acrrules", "render", "d.yaml", "--out", "out"],
+                       capture_output=True, text=True, cwd=elsewhere, env=env)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (elsewhere / "out").iterdir()) == ["azure-firewall.tf", "nsg.json", "nsg.tf"]
+    s = subprocess.run([sys.executable, "-m", "acrrules", "schema"], capture_output=True, text=True,
+                       cwd=elsewhere, env=env)
+    assert json.loads(s.stdout)["$schema"].endswith("2020-12/schema")
