@@ -7,6 +7,7 @@ through the escaping filter of that output language, named explicitly.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import re
 import unicodedata
@@ -125,6 +126,15 @@ def shell_word(value: Any) -> str:
     return '"' + cleaned[:200] + '"'
 
 
+def ip_literal(value: Any) -> str:
+    """An IP address or network in canonical form (nft, iptables, ipset); anything else is refused."""
+    s = str(value)
+    try:
+        return str(ipaddress.ip_network(s, strict=True)) if "/" in s else str(ipaddress.ip_address(s))
+    except ValueError:
+        raise EscapeError(f"{s!r} is not an IP address or network") from None
+
+
 FILTERS = {
     "hcl": hcl_string,
     "hcl_list": hcl_list,
@@ -136,6 +146,7 @@ FILTERS = {
     "nft_ident": nft_ident,
     "nft_string": nft_string,
     "shell_word": shell_word,
+    "ip_literal": ip_literal,
 }
 
 
