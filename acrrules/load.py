@@ -8,6 +8,7 @@ duplicate keys are all checked here, cheaply, before anything else runs.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,20 +99,31 @@ def read_text(name: str) -> str:
 def decode_utf8(name: str, raw: bytes) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    for bom, encoding in _OTHER_BOMS:
+        if raw.startswith(bom):
+            raise InputError([Diagnostic(name, 1, 1, f"the file is {encoding} encoded, not valid UTF-8: save it as UTF-8")])
+    if b"\x00" in raw:  # before decoding: a NUL is valid UTF-8, but no text file has one
+        line, col = _byte_position(raw, raw.index(b"\x00"))
+        raise InputError([Diagnostic(name, line, col, "NUL byte: this is a binary file, not a text file")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        before = raw[: e.start]
-        line = before.count(b"\n") + 1
-        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        line, col = _byte_position(raw, e.start)
         raise InputError([Diagnostic(name, line, col,
                                      f"byte 0x{raw[e.start]:02x} is not valid UTF-8: save the file as UTF-8")]) from None
-    if "\x00" in text:
-        off = text.index("\x00")
-        line = text.count("\n", 0, off) + 1
-        col = off - (text.rfind("\n", 0, off) + 1) + 1
-        raise InputError([Diagnostic(name, line, col, "NUL byte: this is a binary file, not a YAML description")])
     return text
+
+
+def _byte_position(raw: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters, as editors count) of a byte offset."""
+    before = raw[:offset]
+    line_start = before.rfind(b"\n") + 1
+    return before.count(b"\n") + 1, len(before[line_start:].decode("utf-8", "replace")) + 1
+
+
+# UTF-32 first: its little-endian BOM starts with UTF-16's.
+_OTHER_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+               (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
 
 
 class _Builder:
@@ -137,6 +149,11 @@ class _Builder:
         tag = ev.tag
         if tag is None or tag == "!":
             tag = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+        if tag == _MERGE_TAG:
+            return "<<"  # as a key it is reported by attach(); as a value the schema rejects it
+        if tag not in _SCALAR_TAGS:
+            self.fatal(ev.start_mark, f"the YAML tag {_short_tag(ev.tag)} is not supported: "
+                                      "a description holds plain values only; remove the tag")
         node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
         try:
             return self._constructor.construct_object(node, deep=True)
@@ -234,6 +251,9 @@ class _Builder:
                 continue
             if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 self.count(1, ev.start_mark)
+                if ev.tag not in _COLLECTION_TAGS:
+                    self.fatal(ev.start_mark, f"the YAML tag {_short_tag(ev.tag)} is not supported: "
+                                              "a description holds plain mappings and lists only; remove the tag")
                 if len(stack) >= MAX_DEPTH:
                     self.fatal(ev.start_mark, f"nested more than {MAX_DEPTH} levels deep: "
                                               "a description needs only a few levels")
@@ -257,12 +277,35 @@ class _Builder:
 
 _NO_KEY = object()
 _DUP_KEY = object()
+_CORE = "tag:yaml.org,2002:"
+_MERGE_TAG = _CORE + "merge"
+# Dates (timestamp) load too, so that a date where a name belongs gets a type error, not a tag error.
+_SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_COLLECTION_TAGS = {None, "!", _CORE + "map", _CORE + "seq"}
+# What the YAML reader rejects (yaml.reader.Reader.NON_PRINTABLE).
+_NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010ffff]")
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+
+
+def text_position(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def load_yaml(name: str, text: str | None = None) -> SourceDocument:
     """Load one description file (or `text` under that name)."""
     if text is None:
         text = read_text(name)
+    bad = _NON_PRINTABLE.search(text)
+    if bad:  # the YAML reader would say so with a byte offset only
+        line, col = text_position(text, bad.start())
+        raise InputError([Diagnostic(name, line, col, f"control character U+{ord(bad.group()):04X} is not "
+                                                      "allowed in YAML: delete it (or write it as an escape "
+                                                      "in a double-quoted string)")])
     builder = _Builder(name)
     try:
         return builder.build(yaml.parse(text, Loader=_Loader))
@@ -271,14 +314,22 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
         problem = e.problem or "invalid YAML"
         if "\t" in text and "tab" in problem.lower() or _tab_at(text, mark):
             problem += " (YAML does not allow tabs for indentation: use spaces)"
-        hint = f" ({e.context})" if e.context and e.context not in problem else ""
+        elif problem.startswith("mapping values are not allowed"):
+            problem += " (check the indentation of this line and the lines above it)"
+        hint = ""
+        if e.context and e.context not in problem:
+            started = e.context_mark
+            if started is not None and mark is not None and started.line != mark.line:
+                hint = f" ({e.context} that starts at line {started.line + 1}, column {started.column + 1})"
+            else:
+                hint = f" ({e.context})"
         m = _mark(mark) if mark else None
         builder.errors.append(Diagnostic(name, m.line if m else None, m.column if m else None,
                                          f"YAML syntax error: {problem}{hint}"))
         raise InputError(builder.errors) from None
-    except yaml.YAMLError as e:  # reader errors (control characters) carry no problem_mark
-        m = getattr(e, "position", None)
-        raise InputError(builder.errors + [Diagnostic(name, None, None, f"YAML error: {e}")]) from None
+    except yaml.YAMLError as e:  # pragma: no cover - reader errors are caught above; defensive
+        detail = " ".join(str(e).split())
+        raise InputError(builder.errors + [Diagnostic(name, None, None, f"YAML error: {detail}")]) from None
 
 
 def _tab_at(text: str, mark) -> bool:

@@ -11,6 +11,7 @@ import functools
 import ipaddress
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ import jsonschema
 
 from . import catalog
 from .errors import Diagnostic, InputError
-from .load import decode_utf8
+from .load import decode_utf8, text_position
 from .paths import schemas_dir
 
 MAX_BYTES = 256 * 1024 * 1024
@@ -64,12 +65,7 @@ class ServiceTagsFile:
         return os.path.basename(self.path)
 
     def error(self, message: str, needle: str | None = None) -> InputError:
-        line = col = None
-        if needle and self.text:
-            off = self.text.find(needle)
-            if off >= 0:
-                line = self.text.count("\n", 0, off) + 1
-                col = off - (self.text.rfind("\n", 0, off) + 1) + 1
+        line, col = _locate(self.text, needle)
         return InputError([Diagnostic(self.path, line, col, message)])
 
     def regions(self, family: str = catalog.TAG_ACR) -> dict[str, str]:
@@ -93,9 +89,7 @@ class ServiceTagsFile:
                              f"use a newer {self.cloud} file, or remove the location or option that needs it")
         errors = sorted(_tag_validator().iter_errors(entry), key=lambda e: list(e.absolute_path))
         if errors:
-            e = errors[0]
-            where = "/".join(str(p) for p in e.absolute_path)
-            raise self.error(f"tag {name!r} is malformed at {where or '(entry)'}: {e.message}", f'"{name}"')
+            raise self.error(f"tag {name!r} is malformed: {_explain(errors[0])}", _tag_name(name))
         v4, v6 = [], []
         for p in entry["properties"]["addressPrefixes"]:
             try:
@@ -106,6 +100,69 @@ class ServiceTagsFile:
         tag = ServiceTag(name, int(entry["properties"]["changeNumber"]), tuple(v4), tuple(v6))
         self._checked[name] = tag
         return tag
+
+
+def _locate(text: str, needle: str | re.Pattern | None, nth: int = 1) -> tuple[int | None, int | None]:
+    """Line and column of the nth occurrence of `needle` (a string or a pattern) in `text`."""
+    if not needle or not text:
+        return None, None
+    pattern = needle if isinstance(needle, re.Pattern) else re.compile(re.escape(needle))
+    for i, m in enumerate(pattern.finditer(text), 1):
+        if i == nth:
+            off = m.start()
+            return text.count("\n", 0, off) + 1, off - (text.rfind("\n", 0, off) + 1) + 1
+    return None, None
+
+
+def _key(name: str) -> re.Pattern:
+    """A JSON object key, however the file is spaced."""
+    return re.compile(r'"' + re.escape(name) + r'"\s*:')
+
+
+def _tag_name(name: str) -> re.Pattern:
+    return re.compile(r'"name"\s*:\s*' + re.escape(json.dumps(name)))
+
+
+def _unclosed(text: str) -> bool:
+    """Whether the JSON text ends inside a string or with brackets still open (a cut-off download)."""
+    depth = 0
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+    return in_string or depth > 0
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _explain(e: jsonschema.ValidationError) -> str:
+    """A schema error in words, e.g. "'changeNumber' must be an integer, got '7'"."""
+    where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+    if e.validator == "type":
+        want = e.validator_value if isinstance(e.validator_value, str) else " or ".join(e.validator_value)
+        return f"{where!r} must be {'an' if want[0] in 'aeiou' else 'a'} {want}, got {json.dumps(e.instance)[:60]}"
+    if e.validator == "enum":
+        return f"{where!r} is {json.dumps(e.instance)[:60]}, expected one of {', '.join(map(str, e.validator_value))}"
+    if e.validator == "required":
+        missing = e.message.split("'")[1] if "'" in e.message else e.message
+        return f"{where!r} has no {missing!r}"
+    if e.validator == "minItems":
+        return f"{where!r} is empty"
+    return f"{where!r}: {e.message}"
 
 
 def load(path: str) -> ServiceTagsFile:
@@ -135,31 +192,38 @@ def load(path: str) -> ServiceTagsFile:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        truncated = e.pos >= len(text.rstrip())
-        what = "the file is truncated (JSON ends early)" if truncated else f"not valid JSON: {e.msg}"
-        raise fail(f"{what}: download the Service Tags file again", e.lineno, e.colno) from None
+        if e.pos >= len(text.rstrip()) or _unclosed(text):
+            raise fail("the file is truncated (the JSON ends before its last bracket): download the Service Tags "
+                       "file again", *text_position(text, len(text.rstrip()))) from None
+        raise fail(f"not valid JSON ({e.msg}): this is not a Service Tags file, or it is damaged; download it "
+                   "again", e.lineno, e.colno) from None
     except RecursionError:
-        raise fail("not valid Service Tags JSON: nested too deeply") from None
+        raise fail("not valid Service Tags JSON: nested too deeply", 1, 1) from None
     if not isinstance(data, dict) or "values" not in data or "cloud" not in data:
         raise fail("not a Service Tags file: expected a JSON object with 'changeNumber', 'cloud' and 'values' "
                    "(Microsoft's ServiceTags_<Cloud>_<date>.json)", 1, 1)
     envelope = {k: v for k, v in data.items() if k != "values"}
     envelope["values"] = []
-    errors = list(_envelope_validator().iter_errors(envelope))
+    errors = sorted(_envelope_validator().iter_errors(envelope), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
-        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise fail(f"not a valid Service Tags file at {where}: {e.message}", 1, 1)
+        at = _locate(text, _key(str(e.absolute_path[0]))) if e.absolute_path else (1, 1)
+        raise fail(f"not a valid Service Tags file: {_explain(e)}", *at)
     values = data["values"]
     if not isinstance(values, list):
-        raise fail("not a valid Service Tags file: 'values' must be a list", 1, 1)
+        raise fail(f"not a valid Service Tags file: 'values' must be a list, got {_json_type(values)}",
+                   *_locate(text, _key("values")))
     entries: dict[str, dict] = {}
     for i, v in enumerate(values):
-        if not (isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("properties"), dict)):
-            raise fail(f"not a valid Service Tags file: values[{i}] has no 'name' and 'properties'", 1, 1)
-        if v["name"] in entries:
-            raise fail(f"not a valid Service Tags file: tag {v['name']!r} appears twice", 1, 1)
-        entries[v["name"]] = v
+        name = v.get("name") if isinstance(v, dict) else None
+        if not (isinstance(name, str) and isinstance(v.get("properties"), dict)):
+            what = f"values[{i}] ({name!r})" if isinstance(name, str) else f"values[{i}]"
+            at = _locate(text, _tag_name(name)) if isinstance(name, str) else (None, None)
+            raise fail(f"not a valid Service Tags file: {what} needs a string 'name' and an object 'properties'",
+                       *at)
+        if name in entries:
+            raise fail(f"not a valid Service Tags file: tag {name!r} appears twice", *_locate(text, _tag_name(name), 2))
+        entries[name] = v
     return ServiceTagsFile(path, data["cloud"], int(data["changeNumber"]), entries, text)
 
 

@@ -7,6 +7,7 @@ each at its position, with a hint how to fix it.
 """
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
 import ipaddress
@@ -54,6 +55,8 @@ def _type_name(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
+    if isinstance(value, datetime.date):  # YAML reads 2025-10-20 as a date
+        return "a date"
     return type(value).__name__
 
 
@@ -96,12 +99,12 @@ def _explain(doc: SourceDocument, err: jsonschema.ValidationError) -> list[Diagn
                 for k in extra]
     if v == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
-        return [doc.diagnostic(path, f"{where}: missing required key {missing!r}")]
+        return [doc.diagnostic(path, f"{where}: missing required key {missing!r}: add it")]
     if v == "type":
         want = schema["type"]
         want_s = " or ".join(_EXPECTED.get(t, t) for t in (want if isinstance(want, list) else [want]))
         return [doc.diagnostic(path, f"{where}: expected {want_s}, got {_type_name(err.instance)}"
-                                     f"{_shown(err.instance)}")]
+                                     f"{_shown(err.instance)}{_unquote_hint(err.instance, want)}")]
     if v == "enum":
         choices = [str(c) for c in schema["enum"]]
         return [doc.diagnostic(path, f"{where}: {err.instance!r} is not one of {', '.join(choices)}"
@@ -113,16 +116,30 @@ def _explain(doc: SourceDocument, err: jsonschema.ValidationError) -> list[Diagn
         msg = schema.get("x-message", f"must match {schema['pattern']}")
         return [doc.diagnostic(path, f"{where}: {err.instance!r} {msg}")]
     if v in ("minimum", "maximum"):
-        return [doc.diagnostic(path, f"{where}: {err.instance!r} is out of range "
-                                     f"{schema.get('minimum', '-inf')}-{schema.get('maximum', 'inf')}")]
+        return [doc.diagnostic(path, f"{where}: {err.instance!r} is out of range: use a value from "
+                                     f"{schema.get('minimum', '-inf')} to {schema.get('maximum', 'inf')}")]
     if v == "minItems":
-        return [doc.diagnostic(path, f"{where}: needs at least {schema['minItems']} item(s)")]
+        return [doc.diagnostic(path, f"{where}: must not be an empty list: give at least "
+                                     f"{schema['minItems']} item(s)")]
     if v == "minLength":
         return [doc.diagnostic(path, f"{where}: must not be empty")]
     return [doc.diagnostic(path, f"{where}: {err.message}")]
 
 
+def _unquote_hint(value: Any, want: Any) -> str:
+    """`"true"` where a boolean belongs, `"100"` where an integer does: the quotes are the mistake."""
+    if not isinstance(value, str):
+        return ""
+    if want == "boolean" and value.lower() in ("true", "false"):
+        return f": write {value.lower()} without quotes"
+    if want == "integer" and value.strip().isdigit():
+        return f": write {value.strip()} without quotes"
+    return ""
+
+
 def _shown(value: Any) -> str:
+    if isinstance(value, datetime.date):
+        return f" ({value.isoformat()}; quote it to make it a string)"
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         s = repr(value)
         return f" ({s[:60]})" if len(s) <= 60 else f" ({s[:57]}...)"
@@ -150,7 +167,7 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
             msg = f"{loc!r} must be written in lower case: {loc.lower()!r}"
         elif other and other != cloud.name:
             msg = (f"{loc!r} is a location of {other}, not of {cloud.name}: "
-                   f"set `cloud: {other}` or pick a {cloud.name} location")
+                   f"set `cloud: {other}` or pick a location of {cloud.name}")
         else:
             compact = loc.replace(" ", "").replace("-", "").lower()
             hint = compact if compact in locations else closest(compact, locations)
