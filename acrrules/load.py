@@ -314,6 +314,8 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
         problem = e.problem or "invalid YAML"
         if "\t" in text and "tab" in problem.lower() or _tab_at(text, mark):
             problem += " (YAML does not allow tabs for indentation: use spaces)"
+        elif "maximum nesting depth" in problem:  # libyaml's own limit, met before ours in flow collections
+            problem = "nested too deeply: a description needs only a few levels"
         elif problem.startswith("mapping values are not allowed"):
             problem += " (check the indentation of this line and the lines above it)"
         hint = ""
