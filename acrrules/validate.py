@@ -12,6 +12,7 @@ import difflib
 import functools
 import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -242,8 +243,15 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
     return out
 
 
+# Plain CIDR notation only: ipaddress also reads netmasks (10.0.0.0/255.0.0.0) and IPv6 zone
+# ids (fe80::1%eth0), which NSGs, Azure Firewall and netfilter do not.
+_CIDR_CHARS = re.compile(r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$")
+
+
 def _check_addresses(doc, path, values, *, allow_star: bool, hosts_only: bool = False) -> list[Diagnostic]:
     out = []
+    seen: dict[Any, int] = {}
+    what = "an IP address" if hosts_only else "an IP address or CIDR such as 10.0.0.0/24"
     for i, v in enumerate(values):
         p = path + (i,)
         if not isinstance(v, str):
@@ -256,19 +264,25 @@ def _check_addresses(doc, path, values, *, allow_star: bool, hosts_only: bool = 
                                              "addresses: use either [\"*\"] or a list of addresses"))
             continue
         try:
-            if hosts_only:
-                ipaddress.ip_address(v)
-            else:
-                ipaddress.ip_network(v, strict=True)
+            if not _CIDR_CHARS.match(v):
+                raise ValueError(v)
+            value = ipaddress.ip_address(v) if hosts_only else ipaddress.ip_network(v, strict=True)
         except ValueError:
             fix = ""
             if not hosts_only:
                 try:
-                    fix = f"; did you mean {str(ipaddress.ip_network(v, strict=False))!r}? (host bits are set)"
+                    meant = str(ipaddress.ip_network(v.strip(), strict=False))
+                    if _CIDR_CHARS.match(meant):
+                        fix = f"; did you mean {meant!r}?" + (" (host bits are set)" if _CIDR_CHARS.match(v) else "")
                 except ValueError:
                     pass
-            what = "an IP address" if hosts_only else "an IP address or CIDR such as 10.0.0.0/24"
             out.append(doc.diagnostic(p, f"{format_path(p)}: {v!r} is not {what}{fix}"))
+            continue
+        if value in seen:  # Azure rejects a rule that lists the same prefix twice
+            out.append(doc.diagnostic(p, f"{format_path(p)}: {v!r} is listed twice (already "
+                                         f"{format_path(path + (seen[value],))}): remove it"))
+        else:
+            seen[value] = i
     return out
 
 
