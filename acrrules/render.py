@@ -127,11 +127,24 @@ def shell_word(value: Any) -> str:
     return '"' + cleaned[:200] + '"'
 
 
+_IP_TYPES = (ipaddress.IPv4Network, ipaddress.IPv6Network, ipaddress.IPv4Address, ipaddress.IPv6Address)
+
+
 def ip_literal(value: Any) -> str:
     """An IP address or network in canonical form (nft, iptables, ipset); anything else is refused."""
-    s = str(value)
+    if isinstance(value, _IP_TYPES):
+        return str(value)  # already checked and canonical
+    return _ip_literal(str(value))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _ip_literal(s: str) -> str:
+    # Cached: the nft and ipset files print the same prefixes. The constructor is chosen by
+    # the text (only IPv6 has ':'), as ip_network/ip_address would after a failed IPv4 try.
     try:
-        return str(ipaddress.ip_network(s, strict=True)) if "/" in s else str(ipaddress.ip_address(s))
+        if "/" in s:
+            return str(ipaddress.IPv6Network(s) if ":" in s else ipaddress.IPv4Network(s))
+        return str(ipaddress.IPv6Address(s) if ":" in s else ipaddress.IPv4Address(s))
     except ValueError:
         raise EscapeError(f"{s!r} is not an IP address or network") from None
 
