@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ..render import Target
 from .azure_firewall import AzureFirewallTarget
+from .iptables import IptablesTarget
+from .nftables import NftablesTarget
 from .nsg import NsgArmTarget, NsgTfTarget
 
 TARGETS: dict[str, Target] = {
@@ -12,5 +14,7 @@ TARGETS: dict[str, Target] = {
         AzureFirewallTarget(),
         NsgArmTarget(),
         NsgTfTarget(),
+        NftablesTarget(),
+        IptablesTarget(),
     )
 }

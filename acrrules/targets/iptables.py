@@ -1,0 +1,101 @@
+"""iptables: `ipset.rules` (ipset restore), `iptables.rules` and `ip6tables.rules`
+(iptables-restore / ip6tables-restore).
+
+The prefixes live in two hash:net ipsets, `<CHAIN>_v4` (family inet) and
+`<CHAIN>_v6` (family inet6).  A reload creates them if missing (-exist), fills
+a temporary set, swaps it in and destroys it: the live set is never empty and
+the iptables rules that reference it never break.  The create parameters are
+constants, because `create -exist` fails when an existing set differs.
+
+- include mode: `iptables-restore --noflush` with `:<CHAIN> - [0:0]`, which
+  creates the chain or empties it if present (verified on iptables 1.8.9
+  nf_tables), then appends our rules: nothing else in the table is touched.
+- standalone mode: plain `iptables-restore` replaces the whole filter table
+  with an egress policy that jumps to the chain.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import catalog
+from ..plan import RulePlan
+from ..render import LimitProblem, Target
+from .nftables import DNS_PORT, ICMPV6_LINK_TYPES, by_version, family_prefixes, sources_of, tag_lines
+
+# ipset's own defaults; never derived from the prefix count, so that `create -exist`
+# on reload always matches the live set (the kernel grows the hash by itself).
+IPSET_HASHSIZE = 1024
+IPSET_MAXELEM = 65536
+
+
+@dataclass(frozen=True)
+class IpsetFamily:
+    version: int
+    family: str              # ipset family: inet | inet6
+    name: str
+    temporary: str
+    prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IptRules:
+    """One rules file (iptables.rules or ip6tables.rules)."""
+
+    version: int
+    set_name: str
+    allow: bool              # False when `sources` lists no client of this family
+    sources: tuple[str, ...]  # one rule per source; empty = one rule for any source
+    resolvers: tuple[str, ...]
+    file_name: str
+    restore_command: str     # iptables-restore | ip6tables-restore
+
+
+def set_names(chain: str, version: int) -> tuple[str, str]:
+    """(live set, temporary set) of one family; the schema keeps `chain` short enough for ipset's 31 characters."""
+    live = f"{chain}_v{version}"
+    return live, f"{live}_tmp"
+
+
+class IptablesTarget(Target):
+    id = "iptables"
+    files = (
+        ("ipset.rules", "ipset.rules.j2"),
+        ("iptables.rules", "iptables.rules.j2"),
+        ("ip6tables.rules", "ip6tables.rules.j2"),
+    )
+    needs_service_tags = True
+
+    def check(self, plan: RulePlan) -> list[LimitProblem]:
+        problems = []
+        for version in (4, 6):
+            n = len(family_prefixes(plan, version))
+            if n > IPSET_MAXELEM:
+                problems.append(LimitProblem(("registries",), (
+                    f"iptables: the service tags need {n} IPv{version} prefixes, but an ipset of acrrules holds "
+                    f"at most {IPSET_MAXELEM}: split the description or use the nftables target")))
+        return problems
+
+    def context(self, plan: RulePlan) -> dict:
+        s = plan.description.targets
+        sets, rules = {}, {}
+        for version, family in ((4, "inet"), (6, "inet6")):
+            live, temporary = set_names(s.ipt_chain, version)
+            sets[version] = IpsetFamily(version, family, live, temporary, family_prefixes(plan, version))
+            allow, sources = sources_of(plan, version)
+            rules[version] = IptRules(version, live, allow, sources, by_version(s.ipt_resolvers, version),
+                                      file_name=self.files[1 if version == 4 else 2][0],
+                                      restore_command="iptables-restore" if version == 4 else "ip6tables-restore")
+        return {
+            "chain": s.ipt_chain,
+            "standalone": s.ipt_mode == "standalone",
+            "ipset_file": self.files[0][0],
+            "sets": [sets[4], sets[6]],
+            "v4": rules[4],
+            "v6": rules[6],
+            "hashsize": IPSET_HASHSIZE,
+            "maxelem": IPSET_MAXELEM,
+            "port": int(catalog.PORT),
+            "dns_port": DNS_PORT,
+            "icmpv6_types": ICMPV6_LINK_TYPES,
+            "tags": tag_lines(plan),
+        }
