@@ -1,0 +1,321 @@
+"""The iptables target (ipset.rules, iptables.rules, ip6tables.rules), proven in a real kernel.
+
+Every rendered set of files is loaded with `ipset restore` and
+`iptables-restore` / `ip6tables-restore` (with --noflush in include mode) into a
+fresh private network namespace (tests/netns.py) and read back with
+`ipset save` and `iptables-save`; the sets must equal the prefixes computed
+straight from the Service Tags JSON.  Behaviour tests probe real TCP
+connections between two private namespaces on documentation addresses.
+"""
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+import netns
+from conftest import (CLOUD_FILE_KIND, latest_servicetags, need_root_netns, need_tool, run_cli, run_cli_process,
+                      run_validator, sample_specs)
+
+CHAIN = "ACRRULES"
+V4, V6 = f"{CHAIN}_v4", f"{CHAIN}_v6"
+
+
+def need_kernel():
+    need_root_netns()
+    need_tool("iptables", "ip6tables", "iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save",
+              "ipset", "ip")
+
+
+def render(tmp: Path, description: str, servicetags: Path, name: str = "spec.yaml") -> dict[str, Path]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    spec = tmp / name
+    spec.write_text(description, encoding="utf-8")
+    out = tmp / "out"
+    r = run_cli("render", spec, "--target", "iptables", "--service-tags", servicetags, "--out", out)
+    assert r.code == 0, r.err
+    return {"sets": out / "ipset.rules", "v4": out / "iptables.rules", "v6": out / "ip6tables.rules"}
+
+
+def cmd(*argv: str) -> dict:
+    return {"cmd": list(argv)}
+
+
+def load(files: dict[str, Path], mode: str) -> list[dict]:
+    """The documented load sequence: sets first, then the rules (--noflush in include mode)."""
+    noflush = ["--noflush"] if mode == "include" else []
+    return [cmd("ipset", "restore", "-f", str(files["sets"])),
+            cmd("iptables-restore", *noflush, str(files["v4"])),
+            cmd("ip6tables-restore", *noflush, str(files["v6"]))]
+
+
+SAVE = [cmd("ipset", "save"), cmd("iptables-save"), cmd("ip6tables-save"), cmd("iptables-save", "-t", "nat")]
+
+
+def saved(results: list[dict]) -> list[dict]:
+    """Group the outputs of consecutive SAVE steps: [{"ipset": ..., "v4": ..., "v6": ..., "nat": ...}, ...]."""
+    outs = [r for r in results if r.get("cmd_kind") == "save"]
+    return [dict(zip(("ipset", "v4", "v6", "nat"), (r["out"] for r in outs[i:i + 4]))) for i in range(0, len(outs), 4)]
+
+
+def run(steps: list[dict], **kw) -> list[dict]:
+    """netns.run, asserting every command succeeded and tagging the SAVE outputs."""
+    results = netns.run(steps, **kw)
+    for step, r in zip(steps, results):
+        if "rc" in r:
+            assert r["rc"] == 0, f"{step['cmd']}: {r['err']}"
+            if step in SAVE:
+                r["cmd_kind"] = "save"
+    return results
+
+
+# The host's own objects, created in the namespace before acrrules loads: they must survive.
+HOST_SETUP = [
+    cmd("ipset", "create", "hostset", "hash:ip"), cmd("ipset", "add", "hostset", "198.51.100.99"),
+    cmd("iptables", "-N", "HOSTCHAIN"), cmd("iptables", "-A", "HOSTCHAIN", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"),
+    cmd("iptables", "-A", "OUTPUT", "-j", "HOSTCHAIN"),
+    cmd("iptables", "-A", "INPUT", "-m", "set", "--match-set", "hostset", "src", "-j", "DROP"),
+    cmd("ip6tables", "-N", "HOSTCHAIN6"), cmd("ip6tables", "-A", "HOSTCHAIN6", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"),
+    cmd("ip6tables", "-A", "OUTPUT", "-j", "HOSTCHAIN6"),
+    cmd("iptables", "-t", "nat", "-A", "POSTROUTING", "-d", "198.51.100.0/24", "-j", "RETURN"),
+]
+HOST_JUMPS = [cmd("iptables", "-A", "OUTPUT", "-j", CHAIN), cmd("ip6tables", "-A", "OUTPUT", "-j", CHAIN)]
+
+
+def chain_rules(save: str, chain: str) -> list[str]:
+    return [line for line in netns.iptables_lines(save) if line.startswith(f"-A {chain} ")]
+
+
+# ---- real Service Tags files: load, reload, read back ---------------------------------------
+
+CLOUDS = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"]
+
+
+@pytest.fixture(scope="module")
+def real_outputs(tmp_path_factory) -> dict:
+    out = {}
+    for cloud in CLOUDS:
+        tags = latest_servicetags(CLOUD_FILE_KIND[cloud])
+        for mode in ("include", "standalone"):
+            settings = f"{{mode: {mode}, resolvers: [192.0.2.53, '2001:db8::53']}}"
+            out[cloud, mode] = (render(tmp_path_factory.mktemp(f"{cloud}-{mode}"),
+                                       netns.real_description(cloud, "iptables", settings), tags), tags)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["include", "standalone"])
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_real_file_loads_reloads_and_holds_exactly_the_planned_prefixes(real_outputs, cloud, mode):
+    need_kernel()
+    files, tags = real_outputs[cloud, mode]
+    want_v4, want_v6 = netns.expected_prefixes(tags, cloud)
+    assert want_v4 and want_v6, "the description should need both families"
+    steps = [*HOST_SETUP, *SAVE, *load(files, mode)]
+    if mode == "include":
+        steps += HOST_JUMPS
+    steps += [*SAVE, *load(files, mode), *SAVE, *load(files, mode), *SAVE]
+    before, first, second, third = saved(run(steps))
+
+    # Reloading gives the same result.
+    for part in ("v4", "v6", "nat"):
+        assert netns.iptables_lines(first[part]) == netns.iptables_lines(second[part]) \
+            == netns.iptables_lines(third[part])
+    assert netns.ipset_sets(first["ipset"]) == netns.ipset_sets(third["ipset"])
+    assert netns.ipset_headers(first["ipset"]) == netns.ipset_headers(third["ipset"])
+
+    # Exactly the planned prefixes, each stored as one CIDR; no temporary set left behind.
+    sets = netns.ipset_sets(third["ipset"])
+    assert set(sets) == {V4, V6, "hostset"}
+    assert sets[V4] == want_v4 and sets[V6] == want_v6
+    assert len(netns.ipset_raw_elements(third["ipset"], V4)) == len(want_v4)
+    assert len(netns.ipset_raw_elements(third["ipset"], V6)) == len(want_v6)
+    assert "family inet " in netns.ipset_headers(third["ipset"])[V4]
+    assert "family inet6 " in netns.ipset_headers(third["ipset"])[V6]
+    # The host's set and its NAT rule are untouched in both modes (standalone owns the filter table only).
+    assert sets["hostset"] == netns.ipset_sets(before["ipset"])["hostset"]
+    assert netns.iptables_lines(third["nat"]) == netns.iptables_lines(before["nat"])
+
+    for family, set_name in (("v4", V4), ("v6", V6)):
+        ours = chain_rules(third[family], CHAIN)
+        assert len(ours) == 1 and f"--match-set {set_name} dst" in ours[0] and "--dport 443" in ours[0]
+        lines = netns.iptables_lines(third[family])
+        if mode == "include":
+            # Every host rule and chain survived, in its place; our chain is only jumped to by the host.
+            host = [line for line in netns.iptables_lines(before[family]) if line not in ("COMMIT",)]
+            assert [line for line in lines if line in host] == host
+            assert f"-A OUTPUT -j {CHAIN}" in lines
+            assert ":OUTPUT ACCEPT [0:0]" in lines
+        else:
+            assert ":OUTPUT DROP [0:0]" in lines
+            assert not [line for line in lines if "HOSTCHAIN" in line]      # the filter table is ours
+            assert chain_rules(third[family], "OUTPUT")[-1] == f"-A OUTPUT -j {CHAIN}"     # the jump comes last
+
+
+@pytest.mark.parametrize("mode", ["include", "standalone"])
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_shared_ipt_check_accepts_real_file_output(real_outputs, cloud, mode):
+    need_kernel()
+    files, _ = real_outputs[cloud, mode]
+    r = run_validator("ipt_check.sh", files["v4"], files["v6"], files["sets"], python=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_headers_name_the_service_tags_file_cloud_and_change_number(real_outputs):
+    import json
+
+    files, tags = real_outputs["AzureChinaCloud", "standalone"]
+    data = json.loads(tags.read_text(encoding="utf-8"))
+    wanted = f"# Service Tags file: {tags.name} (cloud {data['cloud']}, changeNumber {data['changeNumber']})."
+    for path in files.values():
+        text = path.read_text(encoding="utf-8")
+        assert wanted in text.splitlines(), path.name
+        assert str(tags.parent) not in text
+
+
+# ---- reload semantics -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["include", "standalone"])
+def test_reload_with_a_newer_file_swaps_the_sets_while_rules_use_them(tmp_path, mode):
+    need_kernel()
+    old_tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json",
+                                        {**netns.DOC_TAGS, "Storage.EastUS": ["198.51.100.0/24", "2001:db8:5::/48"]})
+    new_tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990108.json", netns.DOC_TAGS)
+    description = netns.doc_description("iptables", f"{{mode: {mode}}}")
+    old = render(tmp_path / "old", description, old_tags)
+    new = render(tmp_path / "new", description, new_tags)
+    before, after = saved(run([*load(old, mode), *SAVE, *load(new, mode), *SAVE]))
+    assert ipaddress.ip_network("198.51.100.0/24") in netns.ipset_sets(before["ipset"])[V4]
+    sets = netns.ipset_sets(after["ipset"])
+    assert set(sets) == {V4, V6}
+    assert sets[V4] | sets[V6] == netns.DOC_ALLOWED
+
+
+@pytest.mark.parametrize("empty", [4, 6])
+@pytest.mark.parametrize("mode", ["include", "standalone"])
+def test_a_family_without_prefixes_still_loads_with_an_empty_set(tmp_path, mode, empty):
+    need_kernel()
+    kept = {4: ["192.0.2.0/24"], 6: ["2001:db8::/48"]}[10 - empty]
+    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json",
+                                    {"AzureContainerRegistry.EastUS": kept, "Storage.EastUS": kept})
+    files = render(tmp_path, netns.doc_description("iptables", f"{{mode: {mode}}}"), tags)
+    state, = saved(run([*load(files, mode), *load(files, mode), *SAVE]))
+    sets = netns.ipset_sets(state["ipset"])
+    assert sets[f"{CHAIN}_v{empty}"] == set()
+    assert sets[f"{CHAIN}_v{10 - empty}"] == {ipaddress.ip_network(kept[0])}
+
+
+def test_set_size_limit_is_an_input_error_and_nothing_is_written(tmp_path, monkeypatch):
+    from acrrules.targets import iptables as target
+
+    monkeypatch.setattr(target, "IPSET_MAXELEM", 1)     # below: 2 IPv4 prefixes that cannot merge, 1 IPv6
+    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json",
+                                    {"AzureContainerRegistry.EastUS": ["192.0.2.0/25", "198.51.100.0/24"],
+                                     "Storage.EastUS": ["2001:db8::/48"]})
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(netns.doc_description("iptables", "{mode: include}"), encoding="utf-8")
+    r = run_cli("render", spec, "--target", "iptables", "--service-tags", tags, "--out", tmp_path / "out")
+    assert r.code == 2
+    assert "2 IPv4 prefixes" in r.err and "at most 1" in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# ---- behaviour: the kernel enforces what the files say ----------------------------------------
+
+HOST_POLICY = [   # a host's own egress policy in include mode: drop by default, jump to our chain
+    cmd("iptables", "-P", "OUTPUT", "DROP"),
+    cmd("iptables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"),
+    cmd("ip6tables", "-P", "OUTPUT", "DROP"),
+    cmd("ip6tables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"),
+    *[cmd("ip6tables", "-A", "OUTPUT", "-p", "ipv6-icmp", "--icmpv6-type", str(t), "-j", "ACCEPT")
+      for t in (133, 135, 136, 143)],
+    *HOST_JUMPS,
+]
+
+
+def _behaviour(tmp_path: Path, mode: str, settings: str, extra: list[dict], sources: str = '["*"]') -> tuple[dict, dict]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    files = render(tmp_path, netns.doc_description("iptables", settings, sources), tags)
+    probes = {"probe": netns.LISTEN}
+    # The baseline probes filled the neighbour cache: empty it, so IPv6 must pass neighbour discovery again.
+    forget_neighbours = cmd("ip", "neigh", "flush", "dev", "vA")
+    results = run([probes, *load(files, mode), *extra, forget_neighbours, *SAVE, probes], listen=netns.LISTEN)
+    baseline, after = results[0], results[-1]
+    assert set(baseline["probe"].values()) == {"connected"}, f"test setup broken: {baseline}"
+    state, = saved(results)
+    return after["probe"], netns.ipset_sets(state["ipset"])
+
+
+def test_include_mode_behaviour_with_a_host_policy(tmp_path):
+    need_kernel()
+    got, sets = _behaviour(tmp_path, "include", "{mode: include}", HOST_POLICY)
+    assert sets[V4] | sets[V6] == netns.DOC_ALLOWED
+    for t in netns.ALLOWED_PROBES:
+        assert got[t] == "connected", (t, got)
+    for t in netns.DENIED_PROBES + netns.DNS_PROBES:
+        assert got[t] != "connected", (t, got)
+
+
+def test_include_mode_changes_no_traffic_by_itself(tmp_path):
+    need_kernel()
+    got, _ = _behaviour(tmp_path, "include", "{mode: include}", [])
+    assert set(got.values()) == {"connected"}, got
+
+
+def test_standalone_mode_behaviour(tmp_path):
+    need_kernel()
+    resolvers = ", ".join(f"'{r}'" for r in netns.RESOLVERS)
+    got, sets = _behaviour(tmp_path, "standalone", f"{{mode: standalone, resolvers: [{resolvers}]}}", [])
+    assert sets[V4] | sets[V6] == netns.DOC_ALLOWED
+    for t in netns.ALLOWED_PROBES + netns.DNS_PROBES:
+        assert got[t] == "connected", (t, got)
+    for t in netns.DENIED_PROBES:
+        assert got[t] != "connected", (t, got)
+
+
+def test_sources_restrict_the_clients(tmp_path):
+    """The probing client is 203.0.113.1 / 2001:db8:ffff::1: listing only its IPv4 address lets IPv4 through
+    and no IPv6 client at all."""
+    need_kernel()
+    v4_client = netns.CLIENT_ADDRESSES[0]
+    got, _ = _behaviour(tmp_path, "standalone", "{mode: standalone}", [],
+                        sources=f'["{v4_client}/32", "198.51.100.0/24"]')
+    assert got["192.0.2.10:443"] == "connected"
+    assert got["[2001:db8::10]:443"] != "connected"
+    got, _ = _behaviour(tmp_path / "other", "standalone", "{mode: standalone}", [], sources='["198.51.100.0/24"]')
+    assert got["192.0.2.10:443"] != "connected"
+
+
+# ---- determinism and samples ---------------------------------------------------------------
+
+def test_rendering_is_byte_identical_across_runs(tmp_path):
+    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(netns.doc_description("iptables", "{mode: standalone, resolvers: [203.0.113.53]}",
+                                          '["203.0.113.0/24", "2001:db8:ffff::/48"]'), encoding="utf-8")
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"out{seed}"
+        r = run_cli_process("render", spec.name, "--target", "iptables", "--service-tags", tags.name,
+                            "--out", out, cwd=tmp_path, env={"PYTHONHASHSEED": seed})
+        assert r.code == 0, r.err
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert sorted(outputs[0]) == ["ip6tables.rules", "ipset.rules", "iptables.rules"]
+    assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize("spec", sample_specs(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("mode", ["include", "standalone"])
+def test_every_sample_renders_files_that_load(tmp_path, spec, mode):
+    """Each sample with the newest Service Tags file of its cloud, in both modes, loaded for real (twice)."""
+    need_kernel()
+    import yaml
+
+    data = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    data.setdefault("targets", {}).setdefault("iptables", {})["mode"] = mode
+    tags = latest_servicetags(CLOUD_FILE_KIND[data.get("cloud", "AzureCloud")])
+    files = render(tmp_path, yaml.safe_dump(data), tags, name=spec.name)
+    first, second = saved(run([*load(files, mode), *SAVE, *load(files, mode), *SAVE]))
+    assert netns.iptables_lines(first["v4"]) == netns.iptables_lines(second["v4"])
+    assert netns.ipset_sets(first["ipset"]) == netns.ipset_sets(second["ipset"])
