@@ -90,10 +90,17 @@ def endpoints(desc: Description) -> tuple[Endpoint, ...]:
     return tuple(sorted(out))
 
 
-def _tag_region(desc: Description, location: str, family: str, tags_file: ServiceTagsFile | None) -> str:
-    """The tag's region name: from the Service Tags file when given, else the catalog; never guessed."""
+def _tag_region(desc: Description, location: str, family: str, tags_file: ServiceTagsFile | None,
+                file_regions: dict[str, str] | None = None) -> str:
+    """The tag's region name: from the Service Tags file when given, else the catalog; never guessed.
+
+    `file_regions` is `tags_file.regions(family)`, passed in by callers that ask many times
+    (it scans every tag of the file).
+    """
     if tags_file is not None:
-        found = tags_file.regions(family).get(location)
+        if file_regions is None:
+            file_regions = tags_file.regions(family)
+        found = file_regions.get(location)
         if found is None:
             raise tags_file.error(
                 f"the Service Tags file has no {family}.<Region> tag for location {location!r}, which "
@@ -105,10 +112,12 @@ def _tag_region(desc: Description, location: str, family: str, tags_file: Servic
 def service_tags(desc: Description, tags_file: ServiceTagsFile | None = None) -> tuple[TagRule, ...]:
     """One TagRule per distinct tag, in a stable order: ACR, Storage, then MCR."""
     by_tag: dict[str, tuple[str, str | None, list[str]]] = {}
+    families = (catalog.TAG_ACR, catalog.TAG_STORAGE)
+    file_regions = {f: tags_file.regions(f) for f in families} if tags_file is not None else {}
     for reg in desc.registries:
         for loc in reg.regions:
-            for family in (catalog.TAG_ACR, catalog.TAG_STORAGE):
-                tag = f"{family}.{_tag_region(desc, loc, family, tags_file)}"
+            for family in families:
+                tag = f"{family}.{_tag_region(desc, loc, family, tags_file, file_regions.get(family))}"
                 entry = by_tag.setdefault(tag, (family, loc, []))
                 if reg.name not in entry[2]:
                     entry[2].append(reg.name)
