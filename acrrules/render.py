@@ -28,15 +28,25 @@ class EscapeError(ValueError):
 
 # ---- escaping filters, one family per output language -------------------------------
 
+def _plain_ascii(s: str) -> bool:
+    """Printable ASCII only: no character of the categories the filters below rewrite."""
+    return s.isascii() and s.isprintable()
+
+
 def _printable(s: str, replacement: str = " ") -> str:
     """Replace control and line/paragraph separator characters (they would end a comment line)."""
-    return "".join(replacement if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in str(s))
+    s = str(s)
+    if _plain_ascii(s):
+        return s  # the common case, without a category lookup per character
+    return "".join(replacement if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in s)
 
 
 def hcl_string(value: Any) -> str:
     """A quoted HCL string literal that reads back as exactly `value`, with no interpolation."""
-    out = []
     s = str(value)
+    if _plain_ascii(s) and "\\" not in s and '"' not in s and "${" not in s and "%{" not in s:
+        return '"' + s + '"'  # nothing to escape: the loop below would copy every character
+    out = []
     i = 0
     while i < len(s):
         c = s[i]
