@@ -1,0 +1,161 @@
+"""Hypothesis strategies: random VALID registry descriptions, as the YAML data a user writes.
+
+`descriptions()` draws a cloud, 1-50 registries with every feature combination
+their SKU allows, sources and every target setting, all within what
+schemas/registry.schema.json and the domain rules accept.  Names the schema
+accepts but that collide with words of an output language (nft keywords,
+iptables built-in chains) are drawn on purpose now and then.
+"""
+from __future__ import annotations
+
+import ipaddress
+import string
+
+from hypothesis import strategies as st
+
+from acrrules import catalog
+from acrrules.render import NFT_KEYWORDS
+
+NAME_CHARS = string.ascii_letters + string.digits
+
+# Names the schema's patterns accept that mean something in nft or iptables.  nft keywords are
+# refused by validation (they cannot name a table); their other spellings must work.
+NFT_WORDS = ("filter", "nat", "raw", "mangle", "security", "Table", "ACCEPT", "Ip6", "DROP", "Priority",
+             "table", "chain", "set", "accept", "counter", "ip", "ip6", "policy", "hook", "priority")
+IPTABLES_WORDS = ("INPUT", "OUTPUT", "FORWARD", "ACCEPT", "DROP", "RETURN", "QUEUE", "LOG", "REJECT", "filter")
+
+
+def registry_names() -> st.SearchStrategy[str]:
+    return st.text(NAME_CHARS, min_size=5, max_size=50)
+
+
+def _network(version: int, host: bool) -> st.SearchStrategy[str]:
+    bits = 32 if version == 4 else 128
+    cls = ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network
+
+    def build(pair):
+        value, length = pair
+        if host:
+            return str(cls((value, bits)).network_address)
+        return str(cls((value, length), strict=False))
+
+    return st.tuples(st.integers(0, 2**bits - 1), st.integers(0 if version == 4 else 8, bits)).map(build)
+
+
+def addresses(*, hosts_only: bool) -> st.SearchStrategy[str]:
+    """One IP address, or (unless hosts_only) a canonical CIDR; IPv4 or IPv6."""
+    choices = [_network(4, True), _network(6, True)]
+    if not hosts_only:
+        choices += [_network(4, False), _network(6, False)]
+    return st.one_of(*choices)
+
+
+def _unique_addresses(hosts_only: bool, min_size: int, max_size: int):
+    key = (lambda a: ipaddress.ip_address(a)) if hosts_only else (lambda a: ipaddress.ip_network(a))
+    return st.lists(addresses(hosts_only=hosts_only), min_size=min_size, max_size=max_size, unique_by=key)
+
+
+def optional(value_strategy, default=None):
+    """Leave the key out, write the default explicitly, or draw a value."""
+    choices = [st.just(_OMIT), value_strategy]
+    if default is not None:
+        choices.insert(1, st.just(default))
+    return st.one_of(*choices)
+
+
+_OMIT = object()
+
+
+def _put(mapping: dict, key: str, value) -> None:
+    if value is not _OMIT:
+        mapping[key] = value
+
+
+@st.composite
+def registry(draw, name: str, locations: list[str]) -> dict:
+    sku = draw(st.sampled_from(catalog.SKUS))
+    home = draw(st.sampled_from(locations))
+    reg = {"name": name, "sku": sku, "location": home}
+    if sku == "Premium":
+        others = [loc for loc in locations if loc != home]
+        _put(reg, "replicas", draw(optional(st.lists(st.sampled_from(others), unique=True,
+                                                     max_size=min(5, len(others))) if others else st.just([]))))
+        private_link = draw(optional(st.booleans()))
+        _put(reg, "private_link", private_link)
+        modes = ["dedicated", "both"] if private_link is True else list(catalog.DATA_ENDPOINT_MODES)
+        _put(reg, "data_endpoints", draw(optional(st.sampled_from(modes))))
+        _put(reg, "regional_endpoints", draw(optional(st.booleans())))
+    else:  # the Premium-only keys, written out with their non-Premium values
+        _put(reg, "replicas", draw(optional(st.just([]))))
+        _put(reg, "data_endpoints", draw(optional(st.just("storage"))))
+        _put(reg, "regional_endpoints", draw(optional(st.just(False))))
+        _put(reg, "private_link", draw(optional(st.just(False))))
+    return reg
+
+
+def tag_count(data: dict) -> int:
+    """How many service tags the description needs: two per distinct region, plus MCR's."""
+    cloud = catalog.CLOUDS[data.get("cloud", catalog.DEFAULT_CLOUD)]
+    regions = {loc for r in data["registries"] for loc in [r["location"], *r.get("replicas", [])]}
+    return 2 * len(regions) + (len(cloud.mcr_tags) if data.get("mcr") else 0)
+
+
+def _nsg_priority(tags: int) -> st.SearchStrategy[int]:
+    last_first = catalog.NSG_PRIORITY_MAX - tags + 1
+    return st.one_of(st.integers(catalog.NSG_PRIORITY_MIN, last_first), st.just(last_first))
+
+
+AZURE_NAME = r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?"
+
+
+@st.composite
+def target_settings(draw, tags: int) -> dict:
+    targets: dict = {}
+    fw: dict = {}
+    _put(fw, "rule_collection_group", draw(optional(st.from_regex(AZURE_NAME, fullmatch=True), "acrrules")))
+    _put(fw, "priority", draw(optional(st.integers(catalog.FIREWALL_PRIORITY_MIN, 64_000), 500)))
+    _put(fw, "collection_priority", draw(optional(st.integers(catalog.FIREWALL_PRIORITY_MIN,
+                                                              catalog.FIREWALL_PRIORITY_MAX - 1), 100)))
+    _put(fw, "network_rules", draw(optional(st.booleans(), False)))
+    arm: dict = {}
+    _put(arm, "priority", draw(optional(_nsg_priority(tags), 100)))
+    tf: dict = {}
+    _put(tf, "priority", draw(optional(_nsg_priority(tags), 100)))
+    _put(tf, "resource_group_name", draw(optional(st.from_regex(r"[-\w._()]{1,90}", fullmatch=True))))
+    _put(tf, "network_security_group_name", draw(optional(st.from_regex(AZURE_NAME, fullmatch=True))))
+    nft: dict = {}
+    _put(nft, "table", draw(optional(st.one_of(st.sampled_from(NFT_WORDS),
+                                               st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,31}", fullmatch=True))
+                                     .filter(lambda name: name not in NFT_KEYWORDS), "acrrules")))
+    _put(nft, "mode", draw(optional(st.sampled_from(["include", "standalone"]), "include")))
+    _put(nft, "resolvers", draw(optional(_unique_addresses(True, 0, 4))))
+    ipt: dict = {}
+    _put(ipt, "chain", draw(optional(st.one_of(st.sampled_from(IPTABLES_WORDS),
+                                               st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,19}", fullmatch=True)),
+                                     "ACRRULES")))
+    _put(ipt, "mode", draw(optional(st.sampled_from(["include", "standalone"]), "include")))
+    _put(ipt, "resolvers", draw(optional(_unique_addresses(True, 0, 4))))
+    for key, settings in (("azure-firewall", fw), ("nsg-arm", arm), ("nsg-tf", tf), ("nftables", nft),
+                          ("iptables", ipt)):
+        if settings or draw(st.booleans()):
+            targets[key] = settings
+    return targets
+
+
+@st.composite
+def descriptions(draw, locations_by_cloud: dict[str, list[str]] | None = None, max_registries: int = 50) -> dict:
+    """A valid description.  `locations_by_cloud` narrows the locations (e.g. to those a Service Tags file has)."""
+    cloud = draw(st.sampled_from(sorted(catalog.CLOUDS)))
+    locations = sorted((locations_by_cloud or {}).get(cloud) or catalog.CLOUDS[cloud].locations)
+    data: dict = {"version": 1}
+    if cloud != catalog.DEFAULT_CLOUD or draw(st.booleans()):
+        data["cloud"] = cloud
+    names = draw(st.lists(registry_names(), min_size=1, max_size=max_registries, unique_by=str.lower))
+    data["registries"] = [draw(registry(n, locations)) for n in names]
+    _put(data, "mcr", draw(optional(st.booleans(), False)))
+    _put(data, "sources", draw(optional(st.one_of(st.just(["*"]), _unique_addresses(False, 1, 6)), ["*"])))
+    tags = tag_count(data)
+    settings = draw(target_settings(tags))
+    if settings or draw(st.booleans()):
+        data["targets"] = settings
+    return data
