@@ -97,9 +97,13 @@ def json_value(value: Any) -> str:
 
 
 def arm_string(value: Any) -> str:
-    """A JSON string that ARM reads as a literal: a leading '[' would start an expression."""
+    """A JSON string that ARM reads as a literal.
+
+    ARM evaluates a string that starts with '[' and ends with ']' as an expression;
+    '[[' escapes that, and only that: "[a] b" is already a literal and stays as it is.
+    """
     s = str(value)
-    if s.startswith("["):
+    if s.startswith("[") and s.endswith("]"):
         s = "[" + s
     return json.dumps(s, ensure_ascii=False)
 
