@@ -319,3 +319,37 @@ def test_every_sample_renders_files_that_load(tmp_path, spec, mode):
     first, second = saved(run([*load(files, mode), *SAVE, *load(files, mode), *SAVE]))
     assert netns.iptables_lines(first["v4"]) == netns.iptables_lines(second["v4"])
     assert netns.ipset_sets(first["ipset"]) == netns.ipset_sets(second["ipset"])
+
+
+def test_a_reserved_chain_name_is_refused_with_a_located_message(tmp_path):
+    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(netns.doc_description("iptables", "{mode: include, chain: LOG}"), encoding="utf-8")
+    r = run_cli("render", spec, "--target", "iptables", "--service-tags", tags, "--out", tmp_path / "out")
+    assert r.code == 2
+    line = spec.read_text(encoding="utf-8").splitlines().index("  iptables: {mode: include, chain: LOG}") + 1
+    assert r.err.startswith(f"{spec}:{line}:"), r.err
+    assert "'LOG' is a built-in chain, verdict or target" in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_reserved_chain_names_are_the_ones_iptables_refuses():
+    """Every target name on our list is refused by `iptables -N` or `ip6tables -N` (our chain exists in both),
+    every built-in chain name exists in some table already; a near miss (other case) is an ordinary chain."""
+    need_kernel()
+    from acrrules.targets.iptables import IPTABLES_BUILTIN_CHAINS, IPTABLES_TARGETS
+
+    targets = sorted(IPTABLES_TARGETS)
+    steps = [cmd(tool, "-N", name) for name in targets for tool in ("iptables", "ip6tables")]
+    steps += [cmd(tool, "-t", table, "-N", name) for name in sorted(IPTABLES_BUILTIN_CHAINS)
+              for tool in ("iptables", "ip6tables") for table in ("filter", "mangle")]
+    steps += [cmd("iptables", "-N", "Log")]
+    results = netns.run(steps)
+    *refusals, near_miss = results
+    created = {tuple(s["cmd"]) for s, r in zip(steps, refusals) if r["rc"] == 0}
+    for name in targets:
+        assert ("iptables", "-N", name) not in created or ("ip6tables", "-N", name) not in created, name
+    for name in IPTABLES_BUILTIN_CHAINS:
+        assert any((tool, "-t", table, "-N", name) not in created
+                   for tool in ("iptables", "ip6tables") for table in ("filter", "mangle")), name
+    assert near_miss["rc"] == 0

@@ -329,3 +329,34 @@ def test_every_sample_renders_a_file_nft_accepts(tmp_path, spec, mode):
     nft_file = render(tmp_path, yaml.safe_dump(data), tags, name=spec.name)
     results = netns.run([cmd("nft", "-c", "-f", str(nft_file))])
     assert results[0]["rc"] == 0, results[0]["err"]
+
+
+# ---- names nft cannot read ------------------------------------------------------------------
+
+def test_a_keyword_as_table_name_is_refused_with_a_located_message(tmp_path):
+    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(netns.doc_description("nftables", "{mode: include, table: set}"), encoding="utf-8")
+    r = run_cli("render", spec, "--target", "nftables", "--service-tags", tags, "--out", tmp_path / "out")
+    assert r.code == 2
+    line = spec.read_text(encoding="utf-8").splitlines().index("  nftables: {mode: include, table: set}") + 1
+    assert r.err.startswith(f"{spec}:{line}:"), r.err
+    assert "keyword" in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_table_names_next_to_keywords_render_files_nft_reads(tmp_path):
+    """Other case, words that are keywords only inside an expression, ordinary words: all load."""
+    need_kernel()
+    from acrrules.render import NFT_KEYWORDS
+
+    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    names = ["Set", "TABLE", "Accept", "filter", "nat", "input", "output", "l4proto", "saddr", "dport", "egress", "x"]
+    assert not NFT_KEYWORDS & set(names)
+    steps = []
+    for name in names:
+        nft_file = render(tmp_path / name, netns.doc_description("nftables", f"{{mode: standalone, table: {name}}}"),
+                          tags)
+        steps.append(cmd("nft", "-c", "-f", str(nft_file)))
+    for name, result in zip(names, netns.run(steps)):
+        assert result["rc"] == 0, (name, result["err"])
