@@ -173,6 +173,8 @@ def _ip_literal(s: str) -> str:
     # Cached: the nft and ipset files print the same prefixes. The constructor is chosen by
     # the text (only IPv6 has ':'), as ip_network/ip_address would after a failed IPv4 try.
     try:
+        if "%" in s:  # an IPv6 zone id (fe80::1%eth0): ipaddress takes it, netfilter syntax has no place for it
+            raise ValueError(s)
         if "/" in s:
             return str(ipaddress.IPv6Network(s) if ":" in s else ipaddress.IPv4Network(s))
         return str(ipaddress.IPv6Address(s) if ":" in s else ipaddress.IPv4Address(s))
