@@ -158,6 +158,17 @@ def shell_word(value: Any) -> str:
     return '"' + cleaned[:200] + '"'
 
 
+_NETFILTER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,30}$")
+
+
+def netfilter_name(value: Any) -> str:
+    """An iptables chain or ipset set name: iptables-restore cannot quote a chain name, so refuse, never quote."""
+    s = str(value)
+    if not _NETFILTER_NAME.match(s):
+        raise EscapeError(f"{s!r} is not a valid iptables chain or ipset name")
+    return s
+
+
 _IP_TYPES = (ipaddress.IPv4Network, ipaddress.IPv6Network, ipaddress.IPv4Address, ipaddress.IPv6Address)
 
 
@@ -193,6 +204,7 @@ FILTERS = {
     "nft_ident": nft_ident,
     "nft_string": nft_string,
     "shell_word": shell_word,
+    "netfilter_name": netfilter_name,
     "ip_literal": ip_literal,
 }
 

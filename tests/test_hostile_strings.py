@@ -368,9 +368,6 @@ def test_unsafe_netfilter_values_are_refused(rendered):
             assert isinstance(out["nftables"], Exception) and repr(value) in str(out["nftables"]), value
 
 
-@pytest.mark.xfail(strict=True, reason="iptables target bug: chain names go through shell_word, which quotes; "
-                                       "iptables-restore cannot quote a chain (`:\"a b\" - [0:0]` creates chain "
-                                       "'\"a'), so such a name must be refused, not quoted")
 def test_unsafe_iptables_chain_names_are_refused(rendered):
     for (field, value), (_, out) in rendered["cases"].items():
         if field == "ipt_chain" and "iptables" in out:
@@ -399,7 +396,7 @@ def test_hostile_outputs_pass_the_real_consumers(rendered):
     r = subprocess.run(["bash", "-c", 'for f in "$@"; do unshare -n nft -f "$f" || echo "FAIL $f"; done', "x", *nft],
                        capture_output=True, text=True, timeout=300)
     assert "FAIL" not in r.stdout and r.returncode == 0, r.stdout + r.stderr
-    # iptables: only cases whose chain is a plain name (the others are the xfail above).
+    # iptables: only cases whose chain is a plain name (the others are refused above).
     folders = sorted({p.parent for p in files if p.name == "iptables.rules"})
     loads = []
     for folder in folders:
