@@ -42,6 +42,9 @@ class SourceDocument:
     data: Any
     value_marks: dict = field(default_factory=dict)
     key_marks: dict = field(default_factory=dict)
+    # Problems that did not stop reading (duplicate keys: the first one is kept, merge keys);
+    # validate.validate() reports them together with everything else wrong in the file.
+    problems: list = field(default_factory=list)
 
     def mark(self, path: Path, *, key: bool = False) -> Mark | None:
         """Position of `path` (its key when `key`), else of its nearest parent."""
@@ -192,6 +195,8 @@ class _Builder:
                 key = value
                 if key == "<<":
                     self.error(mark, "YAML merge keys (<<) are not supported: write the keys out")
+                    top[4] = _DUP_KEY  # dropped: its value would only be reported again as an unknown key
+                    return
                 try:
                     hash(key)
                 except TypeError:
@@ -270,8 +275,7 @@ class _Builder:
                     self.anchors[anchor] = (container, size)
                 attach(container, size, mark, path)
                 continue
-        if self.errors:
-            raise InputError(self.errors)
+        self.doc.problems = list(self.errors)
         return self.doc
 
 
@@ -297,7 +301,11 @@ def text_position(text: str, offset: int) -> tuple[int, int]:
 
 
 def load_yaml(name: str, text: str | None = None) -> SourceDocument:
-    """Load one description file (or `text` under that name)."""
+    """Load one description file (or `text` under that name).
+
+    Raises InputError when the file cannot be read as one YAML document; problems that
+    leave the data readable are in the result's `problems`, for validate() to report.
+    """
     if text is None:
         text = read_text(name)
     bad = _NON_PRINTABLE.search(text)

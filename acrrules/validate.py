@@ -300,12 +300,13 @@ def validate(doc: SourceDocument, *, extra_locations: dict[str, dict[str, str]] 
     Service Tags file knows and the built-in catalog does not (yet).
     """
     if doc.data is None:
-        raise InputError([Diagnostic(doc.name, 1, 1, "the file is empty: a description needs at least "
+        raise InputError(list(doc.problems) + [Diagnostic(doc.name, 1, 1, "the file is empty: a description needs at least "
                                                      "`version: 1` and a `registries:` list (see `acrrules schema`)")])
     if not isinstance(doc.data, dict):
-        raise InputError([doc.diagnostic((), f"the top level is {_type_name(doc.data)}, but a description is a "
+        raise InputError(list(doc.problems) + [doc.diagnostic((), f"the top level is {_type_name(doc.data)}, but a description is a "
                                              "mapping with `version: 1` and `registries:`")])
-    problems = _schema_diagnostics(doc)
+    problems = list(doc.problems)
+    problems += _schema_diagnostics(doc)
     problems += _semantic_diagnostics(doc, extra_locations)
     if problems:
         raise InputError(problems)
