@@ -33,9 +33,18 @@ def _plain_ascii(s: str) -> bool:
     return s.isascii() and s.isprintable()
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(s: str) -> str:
+    """Lone surrogates become U+FFFD: they are the undecodable bytes of a file name as Python
+    reads the command line, and neither UTF-8 nor any output format can hold them."""
+    return s if s.isascii() else _SURROGATE.sub("\ufffd", s)
+
+
 def _printable(s: str, replacement: str = " ") -> str:
     """Replace control and line/paragraph separator characters (they would end a comment line)."""
-    s = str(s)
+    s = _encodable(str(s))
     if _plain_ascii(s):
         return s  # the common case, without a category lookup per character
     return "".join(replacement if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in s)
@@ -43,7 +52,7 @@ def _printable(s: str, replacement: str = " ") -> str:
 
 def hcl_string(value: Any) -> str:
     """A quoted HCL string literal that reads back as exactly `value`, with no interpolation."""
-    s = str(value)
+    s = _encodable(str(value))
     if _plain_ascii(s) and "\\" not in s and '"' not in s and "${" not in s and "%{" not in s:
         return '"' + s + '"'  # nothing to escape: the loop below would copy every character
     out = []
@@ -93,7 +102,7 @@ def comment(value: Any) -> str:
 
 
 def json_value(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(_encodable(value) if isinstance(value, str) else value, ensure_ascii=False)
 
 
 def arm_string(value: Any) -> str:
@@ -102,7 +111,7 @@ def arm_string(value: Any) -> str:
     ARM evaluates a string that starts with '[' and ends with ']' as an expression;
     '[[' escapes that, and only that: "[a] b" is already a literal and stays as it is.
     """
-    s = str(value)
+    s = _encodable(str(value))
     if s.startswith("[") and s.endswith("]"):
         s = "[" + s
     return json.dumps(s, ensure_ascii=False)
@@ -110,7 +119,7 @@ def arm_string(value: Any) -> str:
 
 def arm_literal(value: Any) -> str:
     """A string literal inside an ARM expression: single quotes, doubled to escape."""
-    return "'" + str(value).replace("'", "''") + "'"
+    return "'" + _encodable(str(value)).replace("'", "''") + "'"
 
 
 _NFT_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

@@ -169,6 +169,20 @@ def test_nft_ident_refuses_what_is_not_an_identifier(value):
         nft_ident(value)
 
 
+@pytest.mark.parametrize("value", ["\udcff", "a\ud800b\udfff", "\udcff\n${x}[y]"])
+def test_lone_surrogates_become_replacement_characters(value):
+    """A file name with bytes that are not UTF-8 reaches the headers as lone surrogates: every string filter
+    writes U+FFFD for them, so the output is UTF-8 and still reads back (everything else intact)."""
+    want = readable(value)
+    assert "\ufffd" in want
+    for filtered in (hcl_string(value), comment(value), json_value(value), arm_string(value), arm_literal(value),
+                     nft_string(value), shell_word(value)):
+        filtered.encode("utf-8")
+    assert hcl_unquote(hcl_string(value)) == want
+    assert json.loads(json_value(value)) == want and json.loads(arm_string(value)) == want
+    assert comment(value) == comment(want)
+
+
 @pytest.mark.parametrize("value", HOSTILE + ["10.0.0.0/33", "10.0.0.1/8", "fe80::1%eth0", "10.0.0.0/8 ", "::/0;"])
 def test_ip_literal_refuses_what_is_not_an_address(value):
     with pytest.raises(EscapeError):
@@ -224,7 +238,13 @@ BENIGN = {"registry": "contosoacr", "source_name": "spec.yaml", "rule_collection
           "nft_table": "acrrules", "ipt_chain": "ACRRULES"}
 
 TEMPLATE_VALUES = ['"', "\\", "\n", "${var.x}", "%{ if 1 }", "}\nresource \"a\" \"b\" {", "[concat('a')]",
-                   "a'b]", "; flush ruleset", "# x", "é漢字🙂", "\u2028", "\x00", "-j ACCEPT", "a b", ""]
+                   "a'b]", "; flush ruleset", "# x", "é漢字🙂", "\u2028", "\x00", "-j ACCEPT", "a b", "",
+                   "\udcff.yaml"]
+
+
+def readable(value: str) -> str:
+    """What a value becomes in an output: lone surrogates (undecodable file-name bytes) as U+FFFD."""
+    return re.sub("[\ud800-\udfff]", "\ufffd", value)
 
 
 def description(field: str, value: str) -> Description:
@@ -318,7 +338,7 @@ def test_hostile_value_keeps_the_structure(rendered, field, value):
                 strings = tf_strings(doc)
                 if field in ("rule_collection_group", "resource_group_name", "network_security_group_name",
                              "source", "registry") and name in _FIELD_FILES.get(field, (name,)):
-                    assert any(value in s for s in strings), f"{value!r} did not reach {name} intact"
+                    assert any(readable(value) in s for s in strings), f"{value!r} did not reach {name} intact"
             elif name.endswith(".json"):
                 doc = json.loads(text)
                 assert shape(doc, arm=True) == shape(json.loads(base), arm=True), f"{name}: structure changed"
@@ -329,9 +349,9 @@ def test_hostile_value_keeps_the_structure(rendered, field, value):
                     *_, rule = arm_expression_literals(res["name"])
                     assert rule.startswith("acrrules-")
                 if field == "source":
-                    assert arm_reads(doc["resources"][0]["properties"]["sourceAddressPrefix"]) == value
+                    assert arm_reads(doc["resources"][0]["properties"]["sourceAddressPrefix"]) == readable(value)
                 if field == "source_name":
-                    assert value in doc["metadata"]["description"]
+                    assert readable(value) in doc["metadata"]["description"]
             else:  # netfilter files: comments only may differ; their loads are checked below in batches
                 assert _code_lines(text) == _code_lines(base) or field in ("nft_table", "ipt_chain"), name
 
