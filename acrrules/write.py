@@ -119,13 +119,20 @@ class _Pending:
 def write_files(out_dir: str, files: dict[str, str]) -> list[Path]:
     """Write every file or none; return the written paths."""
     d = Path(out_dir)
+    encoded = {}
+    for name, text in files.items():  # before anything is created: a failure here leaves no trace
+        try:
+            encoded[name] = text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise WriteError(f"{d / name}: cannot write: the text cannot be encoded as UTF-8 ({e.reason}); "
+                             "nothing was written") from None
     _prepare_dir(d)
     pending: list[_Pending] = []
     current = ""
     try:
-        for name, text in files.items():
+        for name, data in encoded.items():
             current = name
-            pending.append(_Pending(d, name, text.encode("utf-8")))
+            pending.append(_Pending(d, name, data))
         for p in pending:
             current = p.final.name
             p.publish()
@@ -149,15 +156,25 @@ def drift(out_dir: str, files: dict[str, str]) -> list[str]:
     for name, text in files.items():
         path = Path(out_dir) / name
         try:
-            old = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()  # bytes: text mode would hide CRLF line ends
         except FileNotFoundError:
-            old = None
-        except (OSError, UnicodeDecodeError) as e:
-            raise WriteError(f"{path}: cannot read for --check: {e}") from None
-        if old == text:
+            raw = None
+        except IsADirectoryError:
+            raise WriteError(f"{path}: cannot read for --check: it is a directory") from None
+        except OSError as e:
+            raise WriteError(f"{path}: cannot read for --check: {e.strerror or e}") from None
+        if raw == text.encode("utf-8"):
             continue
-        diff = difflib.unified_diff((old or "").splitlines(keepends=True), text.splitlines(keepends=True),
+        # Show what differs, even in a file that is not UTF-8 (replacement characters) or has CRLF ends.
+        old = None if raw is None else raw.decode("utf-8", "replace").replace("\r\n", "\u240d\n")
+        diff = difflib.unified_diff(_lines(old or ""), _lines(text),
                                     fromfile=str(path) if old is not None else "/dev/null", tofile=str(path))
         diffs.append("".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
                              for line in diff))
     return diffs
+
+
+def _lines(text: str) -> list[str]:
+    """Lines ending at "\n" only (str.splitlines also breaks at \r, \x0c, \u2028, ... inside a line)."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])

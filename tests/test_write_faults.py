@@ -284,3 +284,32 @@ def test_killed_between_two_renames(tmp_path, specs, rendered):
     r = run_cli_process("render", specs["big"], "--out", out)
     assert r.code == 0 and snapshot(out) == rendered["big"]
     assert_no_temporaries(os.listdir(out))
+
+
+# ---- --check compares bytes --------------------------------------------------------------------------
+
+def test_check_sees_crlf_line_ends_and_non_utf8_bytes(tmp_path, specs, rendered):
+    """Outputs are byte-identical or drifted: CRLF ends (a Windows checkout) and damaged bytes are drift."""
+    out = previous(tmp_path, specs)
+    assert run_cli("render", specs["small"], "--out", out, "--check").code == 0
+    crlf = out / "nsg.tf"
+    crlf.write_bytes(crlf.read_bytes().replace(b"\n", b"\r\n"))
+    damaged = out / "azure-firewall.tf"
+    damaged.write_bytes(damaged.read_bytes().replace(b"Generated", b"Gener\xffted", 1))
+    before = snapshot(out)
+    r = run_cli_process("render", specs["small"], "--out", out, "--check")
+    assert r.code == 1 and "Traceback" not in r.err, r.err
+    assert r.err.startswith("2 of 3 file(s) in ") and "differ" in r.err
+    assert f"--- {crlf}" in r.out and "\u240d" in r.out            # the CR shown, not hidden
+    assert f"--- {damaged}" in r.out and "Gener\ufffdted" in r.out
+    assert snapshot(out) == before                                 # --check writes nothing
+    assert run_cli("render", specs["small"], "--out", out).code == 0
+    assert snapshot(out) == rendered["small"]
+
+
+def test_check_when_an_output_is_a_directory(tmp_path, specs):
+    out = previous(tmp_path, specs)
+    (out / "nsg.json").unlink()
+    (out / "nsg.json").mkdir()
+    r = run_cli("render", specs["small"], "--out", out, "--check")
+    assert r.code == 2 and r.err == f"{out / 'nsg.json'}: cannot read for --check: it is a directory\n"
