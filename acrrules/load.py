@@ -162,7 +162,11 @@ class _Builder:
             return self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError as e:
             problem = getattr(e, "problem", None) or str(e)
-            self.fatal(ev.start_mark, f"cannot read value {ev.value[:40]!r} ({tag}): {problem}")
+            self.fatal(ev.start_mark, f"cannot read value {ev.value[:40]!r} ({_short_tag(tag)}): {problem}")
+        except (ValueError, OverflowError):  # e.g. an integer of more than 4,300 digits, or a date like 2025-02-30
+            self.fatal(ev.start_mark, f"cannot read value {ev.value[:40]!r}"
+                                      f"{'...' if len(ev.value) > 40 else ''} as {_short_tag(tag)[2:]}: "
+                                      "write a valid value, or quote it to make it a string")
 
     def count(self, n: int, mark):
         self.nodes += n

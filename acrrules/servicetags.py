@@ -199,6 +199,8 @@ def load(path: str) -> ServiceTagsFile:
                    "again", e.lineno, e.colno) from None
     except RecursionError:
         raise fail("not valid Service Tags JSON: nested too deeply", 1, 1) from None
+    except ValueError as e:  # not a JSONDecodeError: a number of more than 4,300 digits
+        raise fail(f"not valid Service Tags JSON: {str(e).split(';')[0]}") from None
     if not isinstance(data, dict) or "values" not in data or "cloud" not in data:
         raise fail("not a Service Tags file: expected a JSON object with 'changeNumber', 'cloud' and 'values' "
                    "(Microsoft's ServiceTags_<Cloud>_<date>.json)", 1, 1)

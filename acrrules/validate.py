@@ -118,7 +118,7 @@ def _explain(doc: SourceDocument, err: jsonschema.ValidationError) -> list[Diagn
         msg = schema.get("x-message", f"must match {schema['pattern']}")
         return [doc.diagnostic(path, f"{where}: {err.instance!r} {msg}")]
     if v in ("minimum", "maximum"):
-        return [doc.diagnostic(path, f"{where}: {err.instance!r} is out of range: use a value from "
+        return [doc.diagnostic(path, f"{where}: {_short(err.instance)} is out of range: use a value from "
                                      f"{schema.get('minimum', '-inf')} to {schema.get('maximum', 'inf')}")]
     if v == "minItems":
         return [doc.diagnostic(path, f"{where}: must not be an empty list: give at least "
@@ -137,6 +137,11 @@ def _unquote_hint(value: Any, want: Any) -> str:
     if want == "integer" and value.strip().isdigit():
         return f": write {value.strip()} without quotes"
     return ""
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    s = repr(value)
+    return s if len(s) <= limit else s[:limit - 3] + "..."
 
 
 def _shown(value: Any) -> str:
