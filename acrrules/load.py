@@ -154,8 +154,10 @@ class _Builder:
             tag = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)
         if tag == _MERGE_TAG:
             return "<<"  # as a key it is reported by attach(); as a value the schema rejects it
+        if tag == _VALUE_TAG:
+            return ev.value  # YAML 1.1 resolves a plain "=" to the "value" type: a string here
         if tag not in _SCALAR_TAGS:
-            self.fatal(ev.start_mark, f"the YAML tag {_short_tag(ev.tag)} is not supported: "
+            self.fatal(ev.start_mark, f"the YAML tag {_short_tag(tag)} is not supported: "
                                       "a description holds plain values only; remove the tag")
         node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
         try:
@@ -287,6 +289,7 @@ _NO_KEY = object()
 _DUP_KEY = object()
 _CORE = "tag:yaml.org,2002:"
 _MERGE_TAG = _CORE + "merge"
+_VALUE_TAG = _CORE + "value"
 # Dates (timestamp) load too, so that a date where a name belongs gets a type error, not a tag error.
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _COLLECTION_TAGS = {None, "!", _CORE + "map", _CORE + "seq"}

@@ -326,3 +326,66 @@ def test_file_names_that_are_not_utf8(tmp_path):
     p = subprocess.run([os.fsencode(sys.executable), b"-m", b"acrrules", b"validate", spec], capture_output=True,
                        timeout=60, cwd=REPO)
     assert p.returncode == 2 and b"Traceback" not in p.stderr and b":1:10: version: must be 1" in p.stderr
+
+
+# ---- fuzzing the front end: any bytes, any structure -> a valid render or located errors, never a crash ----
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from acrrules import model, pipeline, plan as planning, validate  # noqa: E402
+from acrrules.errors import InputError  # noqa: E402
+from acrrules.load import decode_utf8, load_yaml  # noqa: E402
+
+FUZZ_EXAMPLES = int(os.environ.get("ACRRULES_FUZZ_EXAMPLES", "25"))
+VALID_TEXT = PREVIOUS_SPEC + "targets:\n  nsg-arm: {priority: 200}\n  nftables: {table: egress, resolvers: [192.0.2.53]}\n"
+KEYS = ["version", "cloud", "registries", "mcr", "sources", "targets", "name", "sku", "location", "replicas",
+        "data_endpoints", "regional_endpoints", "private_link", "azure-firewall", "nsg-arm", "nsg-tf", "nftables",
+        "iptables", "priority", "rule_collection_group", "collection_priority", "network_rules", "table", "chain",
+        "mode", "resolvers", "resource_group_name", "network_security_group_name", "<<", "*"]
+WORDS = ["1", "2", "AzureCloud", "AzureChinaCloud", "Premium", "Basic", "eastus", "chinanorth2", "westeurope",
+         "contosoacr", "ContosoACR", "both", "storage", "dedicated", "include", "standalone", "*", "10.0.0.0/8",
+         "2001:db8::/32", "10.0.0.1/8", "true", "null", "", "4096", "65000", "99999", "-1", "1.5", "2025-01-01"]
+
+
+def _structures():
+    scalars = st.one_of(st.sampled_from(WORDS), st.integers(-10, 70_000), st.booleans(), st.none(),
+                        st.text(max_size=12))
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS), inner, max_size=6)), max_leaves=30)
+
+
+def _mutations():
+    """A valid description with a few characters inserted, deleted or replaced."""
+    edits = st.lists(st.tuples(st.integers(0, len(VALID_TEXT)), st.integers(0, 3),
+                               st.sampled_from(list(" \t\n:-[]{},'\"&*!#|>%@`?\\x\x00\x85\u2028é"))), max_size=4)
+
+    def apply(changes):
+        text = VALID_TEXT
+        for at, cut, insert in changes:
+            text = text[:at] + insert + text[at + cut:]
+        return text.encode("utf-8")
+
+    return edits.map(apply)
+
+
+def _run_front_end(raw: bytes) -> None:
+    """load -> validate -> plan -> render the non-IP targets; only InputError may escape, one line each."""
+    try:
+        doc = load_yaml("fuzz.yaml", decode_utf8("fuzz.yaml", raw))
+        validate.validate(doc)
+        rule_plan = planning.build(model.build(doc))
+        pipeline.render(rule_plan, ["azure-firewall", "nsg-arm", "nsg-tf"], doc)
+    except InputError as e:
+        assert e.lines(), "an InputError must say something"
+        for line in e.lines():
+            assert line.startswith("fuzz.yaml") and "\n" not in line, line
+
+
+@settings(max_examples=FUZZ_EXAMPLES * 8, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.one_of(st.binary(max_size=200), _mutations(),
+                 _structures().map(lambda d: yaml.safe_dump(d, allow_unicode=True).encode("utf-8")),
+                 st.fixed_dictionaries({"version": st.just(1), "registries": _structures()})
+                 .map(lambda d: yaml.safe_dump(d).encode("utf-8"))))
+def test_front_end_never_crashes(raw):
+    _run_front_end(raw)
