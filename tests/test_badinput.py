@@ -19,8 +19,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import REPO, run_cli, run_cli_process, terraform_fmt_check
+
+from acrrules import model, pipeline, plan as planning, servicetags, validate
+from acrrules.errors import InputError
+from acrrules.load import decode_utf8, load_yaml
+from acrrules.targets import TARGETS
 
 CORPUS = Path(__file__).resolve().parent / "badinput"
 CASES = yaml.safe_load((CORPUS / "cases.yaml").read_text(encoding="utf-8"))
@@ -328,13 +334,8 @@ def test_file_names_that_are_not_utf8(tmp_path):
     assert p.returncode == 2 and b"Traceback" not in p.stderr and b":1:10: version: must be 1" in p.stderr
 
 
-# ---- fuzzing the front end: any bytes, any structure -> a valid render or located errors, never a crash ----
-
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
-from acrrules import model, pipeline, plan as planning, validate  # noqa: E402
-from acrrules.errors import InputError  # noqa: E402
-from acrrules.load import decode_utf8, load_yaml  # noqa: E402
+# ---- fuzzing: any bytes, any structure -> a valid render or located errors, never a crash -------------
+# Default 200 examples each; ACRRULES_FUZZ_EXAMPLES=N runs 8*N.
 
 FUZZ_EXAMPLES = int(os.environ.get("ACRRULES_FUZZ_EXAMPLES", "25"))
 VALID_TEXT = PREVIOUS_SPEC + "targets:\n  nsg-arm: {priority: 200}\n  nftables: {table: egress, resolvers: [192.0.2.53]}\n"
@@ -389,3 +390,52 @@ def _run_front_end(raw: bytes) -> None:
                  .map(lambda d: yaml.safe_dump(d).encode("utf-8"))))
 def test_front_end_never_crashes(raw):
     _run_front_end(raw)
+
+
+GOOD_TAGS_TEXT = (CORPUS / "servicetags" / "good.json").read_text(encoding="utf-8")
+TAGS_DESCRIPTION = None
+
+
+def _json_mutations():
+    edits = st.lists(st.tuples(st.integers(0, len(GOOD_TAGS_TEXT)), st.integers(0, 6),
+                               st.sampled_from(list('{}[]",:0123456789.-e/ \nnulltrue') + ["null", "1e999", "[]",
+                                                                                           "{}", '"x"', "NaN"])),
+                     min_size=1, max_size=4)
+
+    def apply(changes):
+        text = GOOD_TAGS_TEXT
+        for at, cut, insert in changes:
+            text = text[:at] + insert + text[at + cut:]
+        return text.encode("utf-8")
+
+    return edits.map(apply)
+
+
+def _json_structures():
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.text(max_size=10),
+                        st.sampled_from(["Public", "China", "AzureContainerRegistry.EastUS", "Storage.EastUS",
+                                         "192.0.2.0/24", "2001:db8::/48", "192.0.2.1/24"]))
+    keys = st.sampled_from(["changeNumber", "cloud", "values", "name", "id", "properties", "addressPrefixes",
+                            "region", "systemService", "networkFeatures"])
+    tree = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                         st.dictionaries(keys, inner, max_size=5)), max_leaves=25)
+    return tree.map(lambda d: json.dumps(d).encode("utf-8"))
+
+
+@settings(max_examples=FUZZ_EXAMPLES * 8, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.binary(max_size=100), _json_mutations(), _json_structures()))
+def test_service_tags_loader_never_crashes(tmp_path_factory, raw):
+    """A Service Tags file of any bytes or shape: a render, or located InputErrors naming the file."""
+    global TAGS_DESCRIPTION
+    if TAGS_DESCRIPTION is None:
+        TAGS_DESCRIPTION = model.build(load_yaml(str(CORPUS / TAGS_SPEC)))
+    path = tmp_path_factory.getbasetemp() / "fuzz-tags.json"
+    path.write_bytes(raw)
+    try:
+        tags = servicetags.load(str(path))
+        rule_plan = planning.build(TAGS_DESCRIPTION, tags)
+        pipeline.render(rule_plan, list(TARGETS))
+    except InputError as e:
+        for line in e.lines():
+            assert line.startswith(f"{path}") and "\n" not in line, line
+
