@@ -362,7 +362,25 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
             check_prefixes(nft_elements(text), want_prefixes)
         elif name == "ipset.rules":
             check_prefixes(ipset_elements(text), want_prefixes)
+        if name.endswith((".nft", ".rules")):
+            check_no_duplicate_rules(text)
     return ex
+
+
+def check_no_duplicate_rules(text: str) -> None:
+    """No rule twice in a chain (nft: per chain block; iptables-restore: -A lines; ipset: add lines)."""
+    chain, seen = None, set()
+    for line in text.splitlines():
+        stripped = line.strip()
+        if re.match(r"chain \S+ \{$", stripped):
+            chain = stripped
+        elif stripped.startswith(("-A ", "add ")) or (chain and stripped and not stripped.startswith(("#", "}"))
+                                                       and not stripped.startswith(("type ", "policy "))):
+            key = (chain if not stripped.startswith(("-A ", "add ")) else None, stripped)
+            assert key not in seen, f"duplicate rule: {stripped}"
+            seen.add(key)
+        if stripped == "}":
+            chain = None
 
 
 def test_random_descriptions_pass_the_real_consumers(tmp_path_factory, tags_by_cloud):
