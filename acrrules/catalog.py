@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PORT = 443  # every ACR and MCR endpoint is HTTPS
+DNS_PORT = 53  # standalone host policies let the host query its resolvers
+# ICMPv6 the kernel itself must send for IPv6 to work at all (router and neighbour
+# discovery, MLDv2 reports for the solicited-node groups): conntrack does not track
+# them, so "established,related" never matches them.
+ICMPV6_LINK_TYPES = (133, 135, 136, 143)
 
 # Service tag families, in the order rules are emitted.
 TAG_ACR = "AzureContainerRegistry"

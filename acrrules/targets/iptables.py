@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from .. import catalog
 from ..plan import RulePlan
 from ..render import LimitProblem, Target
-from .nftables import DNS_PORT, ICMPV6_LINK_TYPES, by_version, family_prefixes, sources_of, tag_lines
+from .netfilter import by_version, family_prefixes, sources_of, tag_lines
 
 # ipset's own defaults; never derived from the prefix count, so that `create -exist`
 # on reload always matches the live set (the kernel grows the hash by itself).
@@ -112,7 +112,7 @@ class IptablesTarget(Target):
             "hashsize": IPSET_HASHSIZE,
             "maxelem": IPSET_MAXELEM,
             "port": int(catalog.PORT),
-            "dns_port": DNS_PORT,
-            "icmpv6_types": ICMPV6_LINK_TYPES,
+            "dns_port": catalog.DNS_PORT,
+            "icmpv6_types": catalog.ICMPV6_LINK_TYPES,
             "tags": tag_lines(plan),
         }

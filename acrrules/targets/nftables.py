@@ -12,23 +12,16 @@ plan's service tags) and a regular chain `acr_allow` accepting TCP 443 to them.
   host's chains in it go too) and adds `acr_egress`, an output hook with policy
   drop.
 
-The helpers at the bottom are shared with the iptables target.
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
-from typing import Iterable
 
 from .. import catalog
 from ..plan import RulePlan
 from ..render import Target
+from .netfilter import by_version, chunks, family_prefixes, sources_of, tag_lines
 
-DNS_PORT = 53
-# ICMPv6 the kernel itself must send for IPv6 to work at all (router and neighbour
-# discovery, MLDv2 reports for the solicited-node groups): conntrack does not track
-# them, so "established,related" never matches them.
-ICMPV6_LINK_TYPES = (133, 135, 136, 143)
 ELEMENTS_PER_LINE = {4: 8, 6: 4}   # keeps long element lists readable; nft accepts any layout
 
 SET_V4 = "acr_v4"
@@ -50,42 +43,6 @@ class NftFamily:
     allow: bool                     # False when `sources` lists no client of this family
     sources: tuple[str, ...]        # empty = any source
     resolvers: tuple[str, ...]      # DNS servers the host may query (standalone)
-
-
-def chunks(items: Iterable, size: int) -> tuple[tuple, ...]:
-    items = tuple(items)
-    return tuple(items[i:i + size] for i in range(0, len(items), size))
-
-
-def by_version(addresses: Iterable[str], version: int) -> tuple[str, ...]:
-    """The addresses/networks of one IP version, canonical, in the order given."""
-    out = []
-    for a in addresses:
-        net = ipaddress.ip_network(a, strict=True)
-        if net.version == version:
-            out.append(str(net) if "/" in a else str(net.network_address))
-    return tuple(out)
-
-
-def sources_of(plan: RulePlan, version: int) -> tuple[bool, tuple[str, ...]]:
-    """(allow at all, source networks): `*` allows any source; else only the listed clients of that family."""
-    sources = plan.description.sources
-    if tuple(sources) == ("*",):
-        return True, ()
-    mine = by_version(sources, version)
-    return bool(mine), mine
-
-
-def family_prefixes(plan: RulePlan, version: int) -> tuple[str, ...]:
-    assert plan.prefixes is not None, "the nftables and iptables targets need a Service Tags file"
-    nets = plan.prefixes.v4 if version == 4 else plan.prefixes.v6
-    return tuple(str(n) for n in nets)
-
-
-def tag_lines(plan: RulePlan) -> list[str]:
-    """`tag (changeNumber n)` for each tag behind the prefixes, for the header."""
-    assert plan.prefixes is not None
-    return [f"{tag} (changeNumber {change})" for tag, change in plan.prefixes.tag_change_numbers]
 
 
 class NftablesTarget(Target):
@@ -110,7 +67,7 @@ class NftablesTarget(Target):
             "allow_chain": ALLOW_CHAIN,
             "egress_chain": EGRESS_CHAIN,
             "port": int(catalog.PORT),
-            "dns_port": DNS_PORT,
-            "icmpv6_types": ICMPV6_LINK_TYPES,
+            "dns_port": catalog.DNS_PORT,
+            "icmpv6_types": catalog.ICMPV6_LINK_TYPES,
             "tags": tag_lines(plan),
         }

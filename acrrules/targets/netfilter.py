@@ -1,0 +1,43 @@
+"""What the nftables and iptables targets share: prefixes and addresses per IP version."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Iterable
+
+from ..plan import RulePlan
+
+
+def chunks(items: Iterable, size: int) -> tuple[tuple, ...]:
+    items = tuple(items)
+    return tuple(items[i:i + size] for i in range(0, len(items), size))
+
+
+def by_version(addresses: Iterable[str], version: int) -> tuple[str, ...]:
+    """The addresses/networks of one IP version, canonical, in the order given."""
+    out = []
+    for a in addresses:
+        net = ipaddress.ip_network(a, strict=True)
+        if net.version == version:
+            out.append(str(net) if "/" in a else str(net.network_address))
+    return tuple(out)
+
+
+def sources_of(plan: RulePlan, version: int) -> tuple[bool, tuple[str, ...]]:
+    """(allow at all, source networks): `*` allows any source; else only the listed clients of that family."""
+    sources = plan.description.sources
+    if tuple(sources) == ("*",):
+        return True, ()
+    mine = by_version(sources, version)
+    return bool(mine), mine
+
+
+def family_prefixes(plan: RulePlan, version: int) -> tuple:
+    """The plan's merged prefixes of one IP version, as checked ipaddress networks."""
+    assert plan.prefixes is not None, "the nftables and iptables targets need a Service Tags file"
+    return plan.prefixes.v4 if version == 4 else plan.prefixes.v6
+
+
+def tag_lines(plan: RulePlan) -> list[str]:
+    """`tag (changeNumber n)` for each tag behind the prefixes, for the header."""
+    assert plan.prefixes is not None
+    return [f"{tag} (changeNumber {change})" for tag, change in plan.prefixes.tag_change_numbers]
