@@ -52,6 +52,9 @@ def _describe(e: OSError) -> str:
 def _prepare_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise WriteError(f"{out_dir}: cannot write outputs: it is a file, not a directory")
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise WriteError(f"{out_dir}: cannot write outputs: it is a symbolic link to {os.readlink(out_dir)}, "
+                         "which does not exist: create that directory or give another --out")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:

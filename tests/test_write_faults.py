@@ -313,3 +313,15 @@ def test_check_when_an_output_is_a_directory(tmp_path, specs):
     (out / "nsg.json").mkdir()
     r = run_cli("render", specs["small"], "--out", out, "--check")
     assert r.code == 2 and r.err == f"{out / 'nsg.json'}: cannot read for --check: it is a directory\n"
+
+
+def test_output_path_is_a_dangling_symlink(tmp_path, specs):
+    out = tmp_path / "out"
+    out.symlink_to(tmp_path / "gone")
+    r = run_cli("render", specs["small"], "--out", out)
+    assert r.code == 2 and r.err == (f"{out}: cannot write outputs: it is a symbolic link to {tmp_path / 'gone'}, "
+                                     "which does not exist: create that directory or give another --out\n")
+    assert out.is_symlink() and not (tmp_path / "gone").exists()
+    (tmp_path / "gone").mkdir()  # once the target exists, the outputs go there
+    assert run_cli("render", specs["small"], "--out", out).code == 0
+    assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == ["azure-firewall.tf", "nsg.json", "nsg.tf"]
