@@ -132,49 +132,47 @@ def service_tags(desc: Description, tags_file: ServiceTagsFile | None = None) ->
     return tuple(sorted(rules, key=lambda t: (order[t.family], t.tag)))
 
 
-def collapse(nets: list, version: int) -> tuple:
-    """The fewest CIDRs covering exactly the union of `nets` (all of one IP version), in address order.
+def collapse(blocks, version: int) -> tuple:
+    """The fewest CIDRs covering exactly the union of `blocks` ((first address as an integer,
+    prefix length) pairs, all of one IP version), as networks in address order.
 
     The same networks as ipaddress.collapse_addresses (that cover is unique), computed on
-    integers and reusing the input objects, which most outputs are: ~10x faster.
+    integers: ~10x faster than on network objects.
     """
     bits, cls = (32, ipaddress.IPv4Network) if version == 4 else (128, ipaddress.IPv6Network)
-    known = {(int(n.network_address), n.prefixlen): n for n in nets}
-    out = []
+    out: list = []
     end = -1
-    for start, plen in sorted(known):
+    for start, plen in sorted(blocks):
         stop = start + (1 << (bits - plen))
         if start > end:
             if end >= 0:
-                _blocks(span_start, end, bits, cls, known, out)
+                _tile(span_start, end, bits, cls, out)
             span_start, end = start, stop
         elif stop > end:
             end = stop
     if end >= 0:
-        _blocks(span_start, end, bits, cls, known, out)
+        _tile(span_start, end, bits, cls, out)
     return tuple(out)
 
 
-def _blocks(start: int, end: int, bits: int, cls, known: dict, out: list) -> None:
+def _tile(start: int, end: int, bits: int, cls, out: list) -> None:
     """Append the largest aligned blocks that tile [start, end)."""
     while start < end:
         size = start & -start if start else 1 << bits
         while size > end - start:
             size >>= 1
-        plen = bits - size.bit_length() + 1
-        net = known.get((start, plen))
-        out.append(net if net is not None else cls((start, plen)))
+        out.append(cls((start, bits - size.bit_length() + 1)))
         start += size
 
 
 def prefixes(tags: tuple[TagRule, ...], tags_file: ServiceTagsFile) -> PrefixPlan:
     """The fewest CIDRs covering exactly the union of the tags' prefixes, v4 and v6 apart."""
-    v4: list[ipaddress.IPv4Network] = []
-    v6: list[ipaddress.IPv6Network] = []
+    v4: set = set()
+    v6: set = set()
     for t in tags:
         st = tags_file.tag(t.tag)
-        v4.extend(st.v4)
-        v6.extend(st.v6)
+        v4.update(st.v4_blocks)
+        v6.update(st.v6_blocks)
     return PrefixPlan(
         file_name=tags_file.file_name,
         cloud=tags_file.cloud,

@@ -12,8 +12,7 @@ import json
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import jinja2
 
@@ -270,8 +269,7 @@ def environment() -> jinja2.Environment:
 
 # ---- targets -----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class LimitProblem:
+class LimitProblem(NamedTuple):
     """A platform limit the plan would break; `path` points into the description."""
 
     path: tuple

@@ -210,3 +210,39 @@ def test_the_cover_checks_can_fail():
         assert_exact_minimal_cover([whole], [a], 4)            # covers too much
     with pytest.raises(AssertionError):
         assert_exact_minimal_cover([whole, a], [whole], 4)     # one contains another
+
+
+def test_fast_prefix_parser_agrees_with_ipaddress():
+    """servicetags.parse_prefix takes a C shortcut: it must accept, reject and read exactly as ipaddress does."""
+    from hypothesis import given, settings, strategies as st
+
+    from acrrules.servicetags import parse_prefix
+
+    octet = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "01", "012", "", "-1", " 1", "1 "]))
+    v4 = st.builds(lambda o, n: ".".join(o) + n, st.lists(octet, min_size=3, max_size=5),
+                   st.one_of(st.just(""), st.integers(-1, 40).map(lambda i: f"/{i}"),
+                             st.sampled_from(["/", "/ 8", "/+8", "/08", "/٢٤", "/24 "])))
+    v6 = st.builds(lambda a, n: a + n,
+                   st.one_of(st.ip_addresses(v=6).map(str), st.sampled_from(
+                       ["::", "::1", "fe80::1%eth0", "1::2::3", "::ffff:1.2.3.4", "2001:DB8::", "12345::"])),
+                   st.one_of(st.just(""), st.integers(-1, 130).map(lambda i: f"/{i}")))
+    nets = st.one_of(st.ip_addresses(v=4).map(str), st.builds(
+        lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=4), st.integers(0, 32)),
+        st.builds(lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=6),
+                  st.integers(0, 128)))
+
+    @settings(max_examples=600, deadline=None)
+    @given(st.one_of(v4, v6, nets, st.text(max_size=12)))
+    def check(text):
+        try:
+            net = ipaddress.ip_network(text, strict=True)
+            want = (net.version, int(net.network_address), net.prefixlen)
+        except ValueError:
+            want = None
+        try:
+            got = parse_prefix(text)
+        except ValueError:
+            got = None
+        assert got == want, text
+
+    check()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .. import catalog
 from ..plan import RulePlan
@@ -23,29 +23,25 @@ from ..render import LimitProblem, Target
 SIZE_BUDGET = int(catalog.FIREWALL_RCG_MAX_BYTES * 0.9)
 
 
-@dataclass(frozen=True)
-class AppRule:
+class AppRule(NamedTuple):
     name: str
     description: str
     fqdns: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class NetRule:
+class NetRule(NamedTuple):
     name: str
     description: str
     tags: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Collection:
+class Collection(NamedTuple):
     name: str
     priority: int
     rules: tuple
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(NamedTuple):
     label: str          # Terraform resource label
     name: str           # Azure name of the rule collection group
     priority: int

@@ -15,7 +15,7 @@ constants, because `create -exist` fails when an existing set differs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .. import catalog
 from ..plan import RulePlan
@@ -40,8 +40,7 @@ SNAT SNPT SYNPROXY TCPMSS TCPOPTSTRIP TEE TOS TPROXY TRACE TTL ULOG
 IPTABLES_RESERVED = IPTABLES_BUILTIN_CHAINS | IPTABLES_TARGETS
 
 
-@dataclass(frozen=True)
-class IpsetFamily:
+class IpsetFamily(NamedTuple):
     version: int
     family: str              # ipset family: inet | inet6
     name: str
@@ -49,8 +48,7 @@ class IpsetFamily:
     prefixes: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class IptRules:
+class IptRules(NamedTuple):
     """One rules file (iptables.rules or ip6tables.rules)."""
 
     version: int

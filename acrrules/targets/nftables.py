@@ -15,7 +15,7 @@ plan's service tags) and a regular chain `acr_allow` accepting TCP 443 to them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .. import catalog
 from ..plan import RulePlan
@@ -30,8 +30,7 @@ ALLOW_CHAIN = "acr_allow"
 EGRESS_CHAIN = "acr_egress"  # standalone only
 
 
-@dataclass(frozen=True)
-class NftFamily:
+class NftFamily(NamedTuple):
     """One address family of the table: its set and the rules that use it."""
 
     version: int                    # 4 or 6

@@ -7,7 +7,7 @@ first priority, in the plan's tag order.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .. import catalog
 from ..plan import RulePlan, TagRule
@@ -16,8 +16,7 @@ from ..render import LimitProblem, Target
 _NAME_OK = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 
 
-@dataclass(frozen=True)
-class NsgRule:
+class NsgRule(NamedTuple):
     name: str
     label: str            # Terraform resource label
     priority: int

@@ -1,0 +1,69 @@
+"""The shipped JSON Schemas are valid, and `acrrules schema` prints the description's."""
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+import yaml
+
+from acrrules.paths import schemas_dir
+from conftest import run_cli, sample_specs
+
+
+@pytest.mark.parametrize("name", ["registry.schema.json", "servicetags.schema.json"])
+def test_schema_is_valid_draft_2020_12(name):
+    schema = json.loads((schemas_dir() / name).read_text(encoding="utf-8"))
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_schema_command_prints_the_schema_and_it_accepts_every_sample():
+    r = run_cli("schema")
+    assert r.code == 0
+    schema = json.loads(r.out)
+    assert schema == json.loads((schemas_dir() / "registry.schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    for spec in sample_specs():
+        assert not list(validator.iter_errors(yaml.safe_load(spec.read_text()))), spec.name
+
+
+def test_schema_rejects_what_the_tool_rejects():
+    validator = jsonschema.Draft202012Validator(json.loads(run_cli("schema").out))
+    bad = {"version": 1, "registries": [{"name": "ab", "sku": "Gold", "location": "eastus", "extra": 1}]}
+    assert len(list(validator.iter_errors(bad))) == 3
+
+
+def _entries():
+    from hypothesis import strategies as st
+
+    scalar = st.one_of(st.none(), st.booleans(), st.integers(-2, 5), st.floats(allow_nan=False), st.text(max_size=3))
+    value = st.recursive(scalar, lambda c: st.one_of(st.lists(c, max_size=3),
+                                                     st.dictionaries(st.text(max_size=3), c, max_size=3)),
+                         max_leaves=6)
+    good_props = st.fixed_dictionaries(
+        {"changeNumber": st.one_of(st.integers(-1, 3), value), "addressPrefixes": st.one_of(
+            st.lists(st.one_of(st.sampled_from(["10.0.0.0/8", ""]), value), max_size=3), value)},
+        optional={"region": value, "regionId": value, "platform": value, "systemService": value,
+                  "networkFeatures": st.one_of(st.none(), st.lists(st.one_of(st.text(max_size=3), value),
+                                                                   max_size=2), value)})
+    return st.one_of(value, st.fixed_dictionaries({"name": st.one_of(st.text(max_size=3), value),
+                                                   "properties": st.one_of(good_props, value)},
+                                                  optional={"id": value}))
+
+
+def test_service_tag_fast_check_never_accepts_what_the_schema_rejects():
+    """servicetags._plainly_valid skips the schema for speed: it must imply it."""
+    from hypothesis import given, settings
+
+    from acrrules import servicetags
+
+    validator = servicetags._tag_validator()
+
+    @settings(max_examples=400, deadline=None)
+    @given(_entries())
+    def check(entry):
+        if servicetags._plainly_valid(entry):
+            assert validator.is_valid(entry), entry
+
+    check()
