@@ -155,8 +155,8 @@ def render(
             raise typer.Exit(EXIT_CHANGES)
         _err(f"{len(files)} file(s) in {out} are up to date")
         return
-    for path in write.write_files(out, files):
-        _err(f"wrote {path}")
+    for path, changed in write.write_files(out, files):
+        _err(f"{'wrote' if changed else 'unchanged'} {path}")
 
 
 tags_app = typer.Typer(no_args_is_help=True, help="Work with Microsoft's weekly Service Tags files.")

@@ -182,9 +182,19 @@ _IP_TYPES = (ipaddress.IPv4Network, ipaddress.IPv6Network, ipaddress.IPv4Address
 
 def ip_literal(value: Any) -> str:
     """An IP address or network in canonical form (nft, iptables, ipset); anything else is refused."""
+    if type(value) is ipaddress.IPv4Network:
+        # Checked and canonical already; the dotted quad is formatted here because
+        # str() of thousands of networks is a measurable part of a render.
+        n = int(value.network_address)
+        return f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}/{value.prefixlen}"
     if isinstance(value, _IP_TYPES):
         return str(value)  # already checked and canonical
     return _ip_literal(str(value))
+
+
+def ip_list(values: Iterable[Any]) -> str:
+    """`a, b, c` of ip_literal values (nft set elements)."""
+    return ", ".join(ip_literal(v) for v in values)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -214,6 +224,7 @@ FILTERS = {
     "shell_word": shell_word,
     "netfilter_name": netfilter_name,
     "ip_literal": ip_literal,
+    "ip_list": ip_list,
 }
 
 

@@ -119,8 +119,22 @@ class _Pending:
             self.named = None
 
 
-def write_files(out_dir: str, files: dict[str, str]) -> list[Path]:
-    """Write every file or none; return the written paths."""
+def _unchanged(path: Path, data: bytes) -> bool:
+    """The file already holds exactly these bytes (then it is left alone: no rewrite, same mtime)."""
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def write_files(out_dir: str, files: dict[str, str]) -> list[tuple[Path, bool]]:
+    """Write every file or none; return (path, changed) for each file, in order.
+
+    A file whose bytes would not change is not rewritten: a weekly re-render
+    that changes nothing touches nothing.
+    """
     d = Path(out_dir)
     encoded = {}
     for name, text in files.items():  # before anything is created: a failure here leaves no trace
@@ -132,25 +146,29 @@ def write_files(out_dir: str, files: dict[str, str]) -> list[Path]:
     _prepare_dir(d)
     pending: list[_Pending] = []
     current = ""
+    changed = {name for name, data in encoded.items() if not _unchanged(d / name, data)}
     try:
         for name, data in encoded.items():
+            if name not in changed:
+                continue
             current = name
             pending.append(_Pending(d, name, data))
         for p in pending:
             current = p.final.name
             p.publish()
-        dir_fd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        if pending:
+            dir_fd = os.open(d, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
     except OSError as e:
         raise WriteError(f"{d / current}: cannot write: {_describe(e)}; earlier outputs were left unchanged") \
             from None
     finally:
         for p in pending:
             p.discard()
-    return [d / name for name in files]
+    return [(d / name, name in changed) for name in files]
 
 
 def drift(out_dir: str, files: dict[str, str]) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -432,3 +433,21 @@ def test_structure_check_would_see_an_injection(rendered):
     assert injected != base
     assert shape(parse_tf(injected)) != shape(parse_tf(base))
     assert dataclasses.is_dataclass(description("registry", "x"))
+
+
+def test_ip_literal_prints_networks_exactly_as_ipaddress_does():
+    """ip_literal formats IPv4 networks itself (speed): it must equal str() for every network."""
+    from hypothesis import given, settings, strategies as st
+
+    from acrrules.render import ip_list
+
+    nets = st.builds(lambda a, p: ipaddress.ip_network(f"{a}/{p}", strict=False),
+                     st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)), st.integers(0, 32))
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.lists(nets, max_size=5))
+    def check(values):
+        assert [ip_literal(v) for v in values] == [str(v) for v in values]
+        assert ip_list(values) == ", ".join(str(v) for v in values)
+
+    check()

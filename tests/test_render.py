@@ -229,3 +229,19 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
     s = subprocess.run([sys.executable, "-m", "acrrules", "schema"], capture_output=True, text=True,
                        cwd=elsewhere, env=env)
     assert json.loads(s.stdout)["$schema"].endswith("2020-12/schema")
+
+
+def test_rerender_leaves_unchanged_files_alone_and_replaces_changed_ones(tmp_path):
+    spec = REPO / "samples" / "basic.yaml"
+    assert run_cli("render", spec, "--out", tmp_path).code == 0
+    before = {p.name: p.stat() for p in tmp_path.iterdir()}
+    (tmp_path / "nsg.tf").write_text("stale\n")
+    stale_inode = (tmp_path / "nsg.tf").stat().st_ino
+    r = run_cli("render", spec, "--out", tmp_path)
+    assert r.code == 0
+    assert sorted(r.err.split()[::2]) == ["unchanged", "unchanged", "wrote"]
+    after = {p.name: p.stat() for p in tmp_path.iterdir()}
+    for name in ("azure-firewall.tf", "nsg.json"):
+        assert (after[name].st_ino, after[name].st_mtime_ns) == (before[name].st_ino, before[name].st_mtime_ns)
+    assert after["nsg.tf"].st_ino != stale_inode
+    assert run_cli("render", spec, "--out", tmp_path, "--check").code == 0
