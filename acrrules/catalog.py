@@ -7,7 +7,9 @@ Service Tags files (ground truth for tag names, see tests/test_catalog.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from types import MappingProxyType
+from typing import Mapping, NamedTuple
 
 PORT = 443  # every ACR and MCR endpoint is HTTPS
 DNS_PORT = 53  # standalone host policies let the host query its resolvers
@@ -35,8 +37,7 @@ ENDPOINT_KINDS = {
 }
 
 
-@dataclass(frozen=True)
-class Cloud:
+class Cloud(NamedTuple):
     name: str                       # as written in the description's `cloud:`
     servicetags_cloud: str          # the `cloud` field of its Service Tags file
     login_suffix: str
@@ -46,9 +47,14 @@ class Cloud:
     regions: tuple[str, ...]        # service-tag region names; ARM location = lower-cased
 
     @property
-    def locations(self) -> dict[str, str]:
-        """ARM location name -> service-tag region name."""
-        return {r.lower(): r for r in self.regions}
+    def locations(self) -> Mapping[str, str]:
+        """ARM location name -> service-tag region name (read-only)."""
+        return _locations(self.regions)
+
+
+@functools.cache
+def _locations(regions: tuple[str, ...]) -> Mapping[str, str]:
+    return MappingProxyType({r.lower(): r for r in regions})
 
 
 # Regions: every `AzureContainerRegistry.<Region>` tag in the real Service Tags

@@ -5,7 +5,7 @@ Every failure the user can cause is one of these; the CLI prints them as
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 EXIT_OK = 0
 EXIT_CHANGES = 1   # --check found drift, `tags diff` found changes
@@ -13,8 +13,7 @@ EXIT_INVALID = 2   # invalid input or usage
 EXIT_WRITE = 2     # the output could not be written (nothing was left half-written)
 
 
-@dataclass(frozen=True, order=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     """One problem in one input file, at a position when the file has one."""
 
     file: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -28,8 +28,7 @@ MAX_BYTES = 64 * 1024 * 1024
 Path = tuple  # a key path such as ("registries", 0, "sku")
 
 
-@dataclass(frozen=True)
-class Mark:
+class Mark(NamedTuple):
     line: int    # 1-based
     column: int  # 1-based
 

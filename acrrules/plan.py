@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import catalog
 from .model import Description
 from .servicetags import ServiceTagsFile, check_cloud
 
 
-@dataclass(frozen=True, order=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     fqdn: str
     kind: str
     registry: str | None = None
@@ -27,8 +27,7 @@ class Endpoint:
                 "region": self.region, "port": self.port}
 
 
-@dataclass(frozen=True)
-class TagRule:
+class TagRule(NamedTuple):
     """One service tag to allow, and why."""
 
     tag: str                          # e.g. AzureContainerRegistry.EastUS
