@@ -18,7 +18,7 @@ import jinja2
 
 from . import __version__
 from .paths import templates_dir
-from .plan import RulePlan
+from .plan import Prefix, RulePlan
 
 
 class EscapeError(ValueError):
@@ -182,11 +182,11 @@ _IP_TYPES = (ipaddress.IPv4Network, ipaddress.IPv6Network, ipaddress.IPv4Address
 
 def ip_literal(value: Any) -> str:
     """An IP address or network in canonical form (nft, iptables, ipset); anything else is refused."""
-    if type(value) is ipaddress.IPv4Network:
-        # Checked and canonical already; the dotted quad is formatted here because
-        # str() of thousands of networks is a measurable part of a render.
-        n = int(value.network_address)
-        return f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}/{value.prefixlen}"
+    if isinstance(value, Prefix):
+        try:
+            return str(value)  # digits, dots, colons and a length (Prefix checks its ranges)
+        except (TypeError, ValueError):
+            raise EscapeError(f"{value!r} is not an IP network") from None
     if isinstance(value, _IP_TYPES):
         return str(value)  # already checked and canonical
     return _ip_literal(str(value))

@@ -439,6 +439,7 @@ def test_ip_literal_prints_networks_exactly_as_ipaddress_does():
     """ip_literal formats IPv4 networks itself (speed): it must equal str() for every network."""
     from hypothesis import given, settings, strategies as st
 
+    from acrrules.plan import Prefix
     from acrrules.render import ip_list
 
     nets = st.builds(lambda a, p: ipaddress.ip_network(f"{a}/{p}", strict=False),
@@ -449,5 +450,12 @@ def test_ip_literal_prints_networks_exactly_as_ipaddress_does():
     def check(values):
         assert [ip_literal(v) for v in values] == [str(v) for v in values]
         assert ip_list(values) == ", ".join(str(v) for v in values)
+        planned = [Prefix(v.version, int(v.network_address), v.prefixlen) for v in values]
+        assert [ip_literal(p) for p in planned] == [str(v) for v in values]
+        assert [p.network for p in planned] == values
 
     check()
+    for bad in (Prefix(4, -1, 8), Prefix(4, 1 << 32, 8), Prefix(4, 0, 33), Prefix(6, 0, 129), Prefix(5, 0, 8),
+                Prefix(4, "1; drop", 8)):
+        with pytest.raises(EscapeError):
+            ip_literal(bad)

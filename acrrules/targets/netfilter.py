@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Iterable
 
-from ..plan import RulePlan
+from ..plan import Prefix, RulePlan
 
 
 def chunks(items: Iterable, size: int) -> tuple[tuple, ...]:
@@ -31,10 +31,10 @@ def sources_of(plan: RulePlan, version: int) -> tuple[bool, tuple[str, ...]]:
     return bool(mine), mine
 
 
-def family_prefixes(plan: RulePlan, version: int) -> tuple:
-    """The plan's merged prefixes of one IP version, as checked ipaddress networks."""
+def family_prefixes(plan: RulePlan, version: int) -> tuple[Prefix, ...]:
+    """The plan's merged prefixes of one IP version."""
     assert plan.prefixes is not None, "the nftables and iptables targets need a Service Tags file"
-    return plan.prefixes.v4 if version == 4 else plan.prefixes.v6
+    return plan.prefixes.v4_prefixes if version == 4 else plan.prefixes.v6_prefixes
 
 
 def tag_lines(plan: RulePlan) -> list[str]:
