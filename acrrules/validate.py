@@ -8,7 +8,6 @@ each at its position, with a hint how to fix it.
 from __future__ import annotations
 
 import datetime
-import difflib
 import functools
 import ipaddress
 import json
@@ -72,6 +71,8 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     by_lower = {c.lower(): c for c in choices}
     if str(word).lower() in by_lower:
         return by_lower[str(word).lower()]
+    import difflib  # only a misspelling needs it
+
     got = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.6)
     return by_lower[got[0]] if got else None
 
