@@ -136,3 +136,34 @@ FIREWALL_RCG_MAX_BYTES = 2 * 1024 * 1024   # rule collection group size (policie
 FIREWALL_MAX_RCGS = 90                      # rule collection groups per policy
 FIREWALL_MAX_NETWORK_UNIQUE = 20000       # unique sources + destinations in network rules
 FIREWALL_SUPPORTS_IPV6 = False            # Azure Firewall rules take IPv4 sources only (known limitation)
+
+
+# Netfilter names acrrules must not use for its own objects.
+# Words nft's parser takes as keywords where acrrules writes a table name, so the file would not
+# load, and nft 1.0.6 has no quoting for table names: validation rejects them as names (nft_ident
+# cannot, templates also print keywords such as `ip` with it).  Found by rendering the nftables
+# target with every word of nft(8) and libnftables as the table name and loading it (`nft -c -f`);
+# nft keywords are case-sensitive, so "Filter" or "ACCEPT" are fine.
+NFT_KEYWORDS = frozenset("""
+    accept add ah all and arp bridge cgroup chain comment comp constant continue counter cpu create
+    ct day dccp define delete describe device devices dnat drop dst dup dynamic ecn element elements
+    esp ether exists expires exthdr fib flags flow flowtable flush frag fwd get goto handle hbh hook
+    hour ibriport ibrname icmp icmpv6 igmp iif iifgroup iifname iiftype include index inet insert
+    interval ip ip6 ipsec jhash jump limit list log lt map mark masquerade meta meter mh missing
+    monitor ne netdev nftrace not notrack numgen obriport obrname offload oif oifgroup oifname
+    oiftype or osf pkttype policy position priority queue quota random redefine redirect reject
+    rename replace reset return rt rtclassid rule ruleset sctp secmark set size skgid skuid snat
+    socket srh symhash synproxy table tcp th time timeout tproxy type typeof udp udplite undefine
+    update vlan vmap xt
+""".split())
+
+# Names our chain must not take (iptables 1.8.9): the built-in chains of every table, and
+# verdicts and target extensions, which `iptables -N` / `ip6tables -N` refuse ("chain name
+# may not clash with target name") and which `-j NAME` would read as the target.
+IPTABLES_BUILTIN_CHAINS = frozenset({"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"})
+IPTABLES_TARGETS = frozenset("""
+ACCEPT DROP RETURN QUEUE AUDIT CHECKSUM CLASSIFY CLUSTERIP CONNMARK CONNSECMARK CT DNAT DNPT DSCP ECN HL
+HMARK IDLETIMER LED LOG MARK MASQUERADE NETMAP NFLOG NFQUEUE NOTRACK RATEEST REDIRECT REJECT SECMARK SET
+SNAT SNPT SYNPROXY TCPMSS TCPOPTSTRIP TEE TOS TPROXY TRACE TTL ULOG
+""".split())
+IPTABLES_RESERVED = IPTABLES_BUILTIN_CHAINS | IPTABLES_TARGETS

@@ -87,11 +87,16 @@ def _err(text: str) -> None:
 
 @app.command()
 def validate(specs: List[str] = typer.Argument(..., metavar="SPEC...", help="Registry description files.")):
-    """Check descriptions; print every problem as FILE:LINE:COLUMN: message."""
+    """Check descriptions, including the platform limits of every target; print every problem as
+    FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
     failed = False
     for spec in specs:
         try:
             loaded = pipeline.load_description(spec)
+            rule_plan = planning.build(loaded.description)
+            problems = pipeline.limit_problems(rule_plan, list(TARGETS), loaded.doc)
+            if problems:
+                raise InputError(problems)
         except InputError as e:
             failed = True
             for line in e.lines():
@@ -99,7 +104,7 @@ def validate(specs: List[str] = typer.Argument(..., metavar="SPEC...", help="Reg
             continue
         d = loaded.description
         _out(f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
-             f"{len(planning.endpoints(d))} endpoints, cloud {d.cloud})\n")
+             f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud})\n")
     if failed:
         raise typer.Exit(EXIT_INVALID)
 

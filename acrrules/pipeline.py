@@ -42,8 +42,9 @@ def select_targets(names: list[str] | None, have_service_tags: bool) -> list[str
     return out
 
 
-def render(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None) -> dict[str, str]:
-    """Every file of the chosen targets; platform limits are checked for all of them first."""
+def limit_problems(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None
+                   ) -> list[Diagnostic]:
+    """Platform limits the chosen targets would break, located in the description when it has positions."""
     problems: list[Diagnostic] = []
     for tid in target_ids:
         for p in TARGETS[tid].check(rule_plan):
@@ -51,6 +52,12 @@ def render(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | Non
                 problems.append(doc.diagnostic(p.path, p.message))
             else:
                 problems.append(Diagnostic(rule_plan.description.source_name, None, None, p.message))
+    return problems
+
+
+def render(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None) -> dict[str, str]:
+    """Every file of the chosen targets; platform limits are checked for all of them first."""
+    problems = limit_problems(rule_plan, target_ids, doc)
     if problems:
         raise InputError(problems)
     files: dict[str, str] = {}

@@ -122,23 +122,6 @@ def arm_literal(value: Any) -> str:
 
 
 _NFT_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-# Words nft's parser takes as keywords where acrrules writes a table name, so the file would not
-# load, and nft 1.0.6 has no quoting for table names: validation rejects them as names (nft_ident
-# cannot, templates also print keywords such as `ip` with it).  Found by rendering the nftables
-# target with every word of nft(8) and libnftables as the table name and loading it (`nft -c -f`);
-# nft keywords are case-sensitive, so "Filter" or "ACCEPT" are fine.
-NFT_KEYWORDS = frozenset("""
-    accept add ah all and arp bridge cgroup chain comment comp constant continue counter cpu create
-    ct day dccp define delete describe device devices dnat drop dst dup dynamic ecn element elements
-    esp ether exists expires exthdr fib flags flow flowtable flush frag fwd get goto handle hbh hook
-    hour ibriport ibrname icmp icmpv6 igmp iif iifgroup iifname iiftype include index inet insert
-    interval ip ip6 ipsec jhash jump limit list log lt map mark masquerade meta meter mh missing
-    monitor ne netdev nftrace not notrack numgen obriport obrname offload oif oifgroup oifname
-    oiftype or osf pkttype policy position priority queue quota random redefine redirect reject
-    rename replace reset return rt rtclassid rule ruleset sctp secmark set size skgid skuid snat
-    socket srh symhash synproxy table tcp th time timeout tproxy type typeof udp udplite undefine
-    update vlan vmap xt
-""".split())
 
 
 def nft_ident(value: Any) -> str:

@@ -21,7 +21,6 @@ from . import catalog
 from .errors import Diagnostic, InputError
 from .load import SourceDocument, format_path
 from .paths import schemas_dir
-from .render import NFT_KEYWORDS
 
 
 def schema_path() -> Path:
@@ -243,7 +242,7 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
     if isinstance(targets, dict):
         nft = targets.get("nftables")
         table = nft.get("table") if isinstance(nft, dict) else None
-        if isinstance(table, str) and table in NFT_KEYWORDS:
+        if isinstance(table, str) and table in catalog.NFT_KEYWORDS:
             p = ("targets", "nftables", "table")
             out.append(doc.diagnostic(p, f"{format_path(p)}: {table!r} is an nft keyword, which nft does not "
                                          f"accept as a table name: choose another name, such as 'acr_{table}'"))

@@ -14,7 +14,7 @@ import string
 from hypothesis import strategies as st
 
 from acrrules import catalog
-from acrrules.render import NFT_KEYWORDS
+from acrrules.catalog import NFT_KEYWORDS
 
 NAME_CHARS = string.ascii_letters + string.digits
 

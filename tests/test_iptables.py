@@ -337,7 +337,7 @@ def test_reserved_chain_names_are_the_ones_iptables_refuses():
     """Every target name on our list is refused by `iptables -N` or `ip6tables -N` (our chain exists in both),
     every built-in chain name exists in some table already; a near miss (other case) is an ordinary chain."""
     need_kernel()
-    from acrrules.targets.iptables import IPTABLES_BUILTIN_CHAINS, IPTABLES_TARGETS
+    from acrrules.catalog import IPTABLES_BUILTIN_CHAINS, IPTABLES_TARGETS
 
     targets = sorted(IPTABLES_TARGETS)
     steps = [cmd(tool, "-N", name) for name in targets for tool in ("iptables", "ip6tables")]

@@ -348,7 +348,7 @@ def test_a_keyword_as_table_name_is_refused_with_a_located_message(tmp_path):
 def test_table_names_next_to_keywords_render_files_nft_reads(tmp_path):
     """Other case, words that are keywords only inside an expression, ordinary words: all load."""
     need_kernel()
-    from acrrules.render import NFT_KEYWORDS
+    from acrrules.catalog import NFT_KEYWORDS
 
     tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
     names = ["Set", "TABLE", "Accept", "filter", "nat", "input", "output", "l4proto", "saddr", "dport", "egress", "x"]

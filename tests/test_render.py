@@ -245,3 +245,19 @@ def test_rerender_leaves_unchanged_files_alone_and_replaces_changed_ones(tmp_pat
         assert (after[name].st_ino, after[name].st_mtime_ns) == (before[name].st_ino, before[name].st_mtime_ns)
     assert after["nsg.tf"].st_ino != stale_inode
     assert run_cli("render", spec, "--out", tmp_path, "--check").code == 0
+
+
+def test_validate_checks_platform_limits_too(tmp_path):
+    spec = tmp_path / "d.yaml"
+    spec.write_text("version: 1\nregistries:\n  - {name: overflow1, sku: Premium, location: eastus,"
+                    " replicas: [westus, westeurope]}\ntargets:\n  nsg-tf: {priority: 4094}\n"
+                    "  iptables: {chain: LOG}\n")
+    r = run_cli("validate", spec)
+    assert r.code == 2
+    assert r.err.splitlines() == [
+        f"{spec}:5:22: nsg-tf needs 6 rules with consecutive priorities 4094-4099, past the maximum 4096: "
+        "set targets.nsg-tf.priority to at most 4091",
+        f"{spec}:6:21: targets.iptables.chain: 'LOG' is a built-in chain, verdict or target of iptables, so it "
+        "cannot name the chain of acrrules: choose another name (the default is 'ACRRULES')"]
+    good = run_cli("validate", *sample_specs())
+    assert good.code == 0 and len(good.out.splitlines()) == len(sample_specs())

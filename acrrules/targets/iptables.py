@@ -28,18 +28,6 @@ IPSET_HASHSIZE = 1024
 IPSET_MAXELEM = 65536
 
 
-# Names our chain must not take (iptables 1.8.9): the built-in chains of every table, and
-# verdicts and target extensions, which `iptables -N` / `ip6tables -N` refuse ("chain name
-# may not clash with target name") and which `-j NAME` would read as the target.
-IPTABLES_BUILTIN_CHAINS = frozenset({"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"})
-IPTABLES_TARGETS = frozenset("""
-ACCEPT DROP RETURN QUEUE AUDIT CHECKSUM CLASSIFY CLUSTERIP CONNMARK CONNSECMARK CT DNAT DNPT DSCP ECN HL
-HMARK IDLETIMER LED LOG MARK MASQUERADE NETMAP NFLOG NFQUEUE NOTRACK RATEEST REDIRECT REJECT SECMARK SET
-SNAT SNPT SYNPROXY TCPMSS TCPOPTSTRIP TEE TOS TPROXY TRACE TTL ULOG
-""".split())
-IPTABLES_RESERVED = IPTABLES_BUILTIN_CHAINS | IPTABLES_TARGETS
-
-
 class IpsetFamily(NamedTuple):
     version: int
     family: str              # ipset family: inet | inet6
@@ -78,11 +66,11 @@ class IptablesTarget(Target):
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         problems = []
         chain = plan.description.targets.ipt_chain
-        if chain in IPTABLES_RESERVED:
+        if chain in catalog.IPTABLES_RESERVED:
             problems.append(LimitProblem(("targets", "iptables", "chain"), (
                 f"targets.iptables.chain: {chain!r} is a built-in chain, verdict or target of iptables, so it "
                 "cannot name the chain of acrrules: choose another name (the default is 'ACRRULES')")))
-        for version in (4, 6):
+        for version in ((4, 6) if plan.prefixes is not None else ()):  # validate runs without prefixes
             n = len(family_prefixes(plan, version))
             if n > IPSET_MAXELEM:
                 problems.append(LimitProblem(("registries",), (
