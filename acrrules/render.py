@@ -100,6 +100,13 @@ def comment(value: Any) -> str:
     return _printable(value)
 
 
+def integer(value: Any) -> str:
+    """A whole number (priorities, ports, counts): anything else would be raw text in the output."""
+    if type(value) is not int:
+        raise EscapeError(f"{value!r} is not an integer")
+    return str(value)
+
+
 def json_value(value: Any) -> str:
     return json.dumps(_encodable(value) if isinstance(value, str) else value, ensure_ascii=False)
 
@@ -200,6 +207,7 @@ FILTERS = {
     "hcl_ident": hcl_ident,
     "comment": comment,
     "json": json_value,
+    "integer": integer,
     "arm_string": arm_string,
     "arm_literal": arm_literal,
     "nft_ident": nft_ident,

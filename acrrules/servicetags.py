@@ -298,6 +298,5 @@ def load(path: str) -> ServiceTagsFile:
 def check_cloud(tags: ServiceTagsFile, cloud: catalog.Cloud, spec_name: str) -> None:
     if tags.cloud != cloud.servicetags_cloud:
         expected = cloud.servicetags_cloud
-        raise InputError([Diagnostic(tags.path, None, None,
-                                     f"this Service Tags file is for cloud {tags.cloud!r}, but {spec_name} "
-                                     f"describes {cloud.name}: use a ServiceTags_{expected}_<date>.json file")])
+        raise tags.error(f"this Service Tags file is for cloud {tags.cloud!r}, but {spec_name} describes "
+                         f"{cloud.name}: use a ServiceTags_{expected}_<date>.json file", _key("cloud"))

@@ -459,3 +459,20 @@ def test_ip_literal_prints_networks_exactly_as_ipaddress_does():
                 Prefix(4, "1; drop", 8)):
         with pytest.raises(EscapeError):
             ip_literal(bad)
+
+
+@pytest.mark.parametrize("field", ["firewall_priority", "firewall_collection_priority", "nsg_arm_priority",
+                                   "nsg_tf_priority"])
+@pytest.mark.parametrize("value", ["1 }", "100\nresource \"x\" \"y\" {}", 1.5, None])
+def test_numbers_that_are_not_integers_are_refused(field, value):
+    """Priorities print through the `integer` filter: text set through the API cannot reach the output."""
+    import dataclasses
+
+    from acrrules import plan as planning
+
+    settings = dataclasses.replace(TargetSettings(), **{field: value})
+    desc = Description(registries=(RegistrySpec("numbers1", "Basic", "eastus"),), targets=settings)
+    target = {"firewall_priority": "azure-firewall", "firewall_collection_priority": "azure-firewall",
+              "nsg_arm_priority": "nsg-arm", "nsg_tf_priority": "nsg-tf"}[field]
+    with pytest.raises((EscapeError, TypeError)):
+        TARGETS[target].render(planning.build(desc))

@@ -244,7 +244,7 @@ def test_more_groups_than_a_policy_holds_is_refused(tmp_path, previous):
     assert r.code == 2 and "Traceback" not in r.err and r.out == ""
     lines = r.err.splitlines()
     assert len(lines) == 1 and re.match(rf"{re.escape(str(spec))}:\d+:\d+: ", lines[0]), lines
-    assert "rule collection groups of at most 2 MB, but a policy holds at most 90" in lines[0]
+    assert "each planned to at most 1843 KiB, 90% of Azure's 2 MB limit), but a policy holds at most 90" in lines[0]
     assert snapshot(previous) == before
 
 

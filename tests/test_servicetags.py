@@ -85,7 +85,7 @@ def test_cloud_mismatch_is_exit_2_naming_the_file(tmp_path):
     r = run_cli_process("render", spec, "--service-tags", public, "--out", out)
     assert r.code == 2, r.err
     assert "Traceback" not in r.err and r.out == ""
-    assert r.err.startswith(f"{public}: ")
+    assert r.err.startswith(f"{public}:3:3: ")  # the file's "cloud" key
     assert "'Public'" in r.err and "AzureUSGovernment" in r.err and "ServiceTags_AzureGovernment_" in r.err
     assert not out.exists()
 

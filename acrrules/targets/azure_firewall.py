@@ -131,7 +131,8 @@ class AzureFirewallTarget(Target):
         gs = groups(plan)
         if len(gs) > catalog.FIREWALL_MAX_RCGS:
             problems.append(LimitProblem(("registries",), (
-                f"the Azure Firewall rules need {len(gs)} rule collection groups of at most 2 MB, but a "
+                f"the Azure Firewall rules need {len(gs)} rule collection groups (each planned to at most "
+                f"{SIZE_BUDGET // 1024} KiB, 90% of Azure's 2 MB limit), but a "
                 f"policy holds at most {catalog.FIREWALL_MAX_RCGS}: split the description into several files "
                 "or use fewer `sources`")))
         last = s.firewall_priority + len(gs) - 1
