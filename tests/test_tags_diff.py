@@ -286,7 +286,7 @@ def test_spec_of_another_cloud_is_exit_2(tmp_path):
     spec = write_spec(tmp_path, one_registry("usgovvirginia", "AzureUSGovernment"))
     r = run_cli("tags", "diff", st(CN_1013), st(CN_1020), "--spec", spec)
     assert r.code == 2 and r.out == ""
-    assert r.err.startswith(f"{st(CN_1020)}: ") and "AzureUSGovernment" in r.err
+    assert r.err.startswith(f"{st(CN_1020)}:3:3: ") and "AzureUSGovernment" in r.err  # its "cloud" key
 
 
 def test_bad_files_are_exit_2_naming_the_file(tmp_path):
