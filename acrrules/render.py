@@ -174,12 +174,17 @@ def ip_literal(value: Any) -> str:
     """An IP address or network in canonical form (nft, iptables, ipset); anything else is refused."""
     if isinstance(value, Prefix):
         try:
-            return str(value)  # digits, dots, colons and a length (Prefix checks its ranges)
+            return _prefix_text(value)  # digits, dots, colons and a length (Prefix checks its ranges)
         except (TypeError, ValueError):
             raise EscapeError(f"{value!r} is not an IP network") from None
     if isinstance(value, _IP_TYPES):
         return str(value)  # already checked and canonical
     return _ip_literal(str(value))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _prefix_text(prefix: Prefix) -> str:
+    return str(prefix)  # cached: the nft and ipset files print the same prefixes
 
 
 def ip_list(values: Iterable[Any]) -> str:
