@@ -1,7 +1,7 @@
 """The whole pipeline, load -> validate -> model -> plan -> render, for the CLI and API."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import model, plan as planning, servicetags, validate
 from .errors import Diagnostic, InputError, UsageError
@@ -11,8 +11,7 @@ from .plan import RulePlan
 from .targets import TARGETS
 
 
-@dataclass
-class Loaded:
+class Loaded(NamedTuple):
     doc: SourceDocument
     description: Description
 

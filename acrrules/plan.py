@@ -6,9 +6,7 @@ Service Tags file is given, the merged IP prefixes behind those tags.
 """
 from __future__ import annotations
 
-import functools
 import ipaddress
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from . import catalog
@@ -67,8 +65,7 @@ class Prefix(NamedTuple):
         return (ipaddress.IPv4Network if self.version == 4 else ipaddress.IPv6Network)((self.value, self.length))
 
 
-@dataclass(frozen=True)
-class PrefixPlan:
+class PrefixPlan(NamedTuple):
     """The merged IP prefixes of all planned tags, and what they were built from."""
 
     file_name: str
@@ -78,17 +75,16 @@ class PrefixPlan:
     v6_prefixes: tuple[Prefix, ...]
     tag_change_numbers: tuple[tuple[str, int], ...]   # (tag, its changeNumber), sorted by tag
 
-    @functools.cached_property
+    @property
     def v4(self) -> tuple[ipaddress.IPv4Network, ...]:
         return tuple(p.network for p in self.v4_prefixes)
 
-    @functools.cached_property
+    @property
     def v6(self) -> tuple[ipaddress.IPv6Network, ...]:
         return tuple(p.network for p in self.v6_prefixes)
 
 
-@dataclass(frozen=True)
-class RulePlan:
+class RulePlan(NamedTuple):
     description: Description
     endpoints: tuple[Endpoint, ...]
     tags: tuple[TagRule, ...]

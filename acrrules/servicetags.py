@@ -7,15 +7,14 @@ schemas/servicetags.schema.json on the envelope and the entries we use.
 """
 from __future__ import annotations
 
+import _socket  # inet_pton, without the socket module's start-up cost
 import functools
 import ipaddress
 import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-import _socket  # inet_pton without the socket module's start-up cost
+from typing import Any, NamedTuple
 
 import jsonschema
 
@@ -72,18 +71,17 @@ def _plainly_valid(entry: Any) -> bool:
 Block = tuple  # (first address as an integer, prefix length): what merging works on
 
 
-@dataclass(frozen=True)
-class ServiceTag:
+class ServiceTag(NamedTuple):
     name: str
     change_number: int
     v4_blocks: tuple[Block, ...]
     v6_blocks: tuple[Block, ...]
 
-    @functools.cached_property
+    @property
     def v4(self) -> tuple[ipaddress.IPv4Network, ...]:
         return tuple(ipaddress.IPv4Network(b) for b in self.v4_blocks)
 
-    @functools.cached_property
+    @property
     def v6(self) -> tuple[ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.IPv6Network(b) for b in self.v6_blocks)
 
@@ -252,7 +250,7 @@ def load(path: str) -> ServiceTagsFile:
         raise fail(f"cannot read the file: {e.strerror or e}") from None
     if len(raw) > MAX_BYTES:
         raise fail(f"larger than {MAX_BYTES // (1024 * 1024)} MiB: not a Service Tags file")
-    if not raw.strip():
+    if not raw or raw.isspace():  # isspace stops at the first other byte; strip() would copy 4 MB
         raise fail("the file is empty: expected Microsoft's Service Tags JSON")
     text = decode_utf8(path, raw)
     try:
