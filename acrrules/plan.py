@@ -58,11 +58,31 @@ class Prefix(NamedTuple):
             raise ValueError(f"{tuple(self)!r} is not an IPv4 or IPv6 prefix")
         if self.version == 4:  # formatted directly: str() of ipaddress objects is slow in bulk
             return f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}/{self.length}"
-        return f"{ipaddress.IPv6Address(n)}/{self.length}"
+        return f"{_ipv6_text(n)}/{self.length}"
 
     @property
     def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return (ipaddress.IPv4Network if self.version == 4 else ipaddress.IPv6Network)((self.value, self.length))
+
+
+def _ipv6_text(n: int) -> str:
+    """RFC 5952 text of an IPv6 address (as ipaddress writes it): lower-case hex, the longest run
+    of two or more zero groups (the first of equals) as '::'. IPv4-mapped addresses stay in hex."""
+    groups = [f"{(n >> shift) & 0xFFFF:x}" for shift in range(112, -16, -16)]
+    best_start, best_len, start, length = -1, 0, -1, 0
+    for i, g in enumerate(groups):
+        if g == "0":
+            if start < 0:
+                start, length = i, 0
+            length += 1
+            if length > best_len:
+                best_start, best_len = start, length
+        else:
+            start = -1
+    if best_len > 1:
+        end = best_start + best_len
+        groups[best_start:end] = [""] * (1 + (best_start == 0) + (end == 8))
+    return ":".join(groups)
 
 
 class PrefixPlan(NamedTuple):
