@@ -2,18 +2,18 @@
 
 The objects can also be built directly from Python (the API used by the
 property and hostile-string tests); renderers never see raw YAML data.
+They are immutable NamedTuples (`_replace` makes a changed copy): a frozen
+dataclass generates its methods at import, a measurable part of start-up.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import catalog
 from .load import SourceDocument
 
 
-@dataclass(frozen=True)
-class RegistrySpec:
+class RegistrySpec(NamedTuple):
     name: str
     sku: str
     location: str
@@ -40,8 +40,7 @@ class RegistrySpec:
         return self.data_endpoints in ("storage", "both")
 
 
-@dataclass(frozen=True)
-class TargetSettings:
+class TargetSettings(NamedTuple):
     """Every target's settings with defaults applied (see schemas/registry.schema.json)."""
 
     firewall_rule_collection_group: str = "acrrules"
@@ -60,15 +59,14 @@ class TargetSettings:
     ipt_resolvers: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Description:
+class Description(NamedTuple):
     """One registry description: what the clients need to reach."""
 
     registries: tuple[RegistrySpec, ...]
     cloud: str = catalog.DEFAULT_CLOUD
     mcr: bool = False
     sources: tuple[str, ...] = ("*",)
-    targets: TargetSettings = field(default_factory=TargetSettings)
+    targets: TargetSettings = TargetSettings()
     source_name: str = "<api>"          # the description's path as the user typed it
 
     @property
