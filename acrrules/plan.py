@@ -184,7 +184,7 @@ def collapse(blocks, version: int) -> tuple[Prefix, ...]:
     """
     bits = 32 if version == 4 else 128
     out: list[Prefix] = []
-    end = -1
+    span_start, end = 0, -1  # the run of blocks being merged: [span_start, end)
     for start, plen in sorted(blocks):
         stop = start + (1 << (bits - plen))
         if start > end:

@@ -360,3 +360,36 @@ LISTEN = ALLOWED_PROBES + DENIED_PROBES + DNS_PROBES
 def doc_description(target: str, settings: str, sources: str = '["*"]') -> str:
     return ("version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
             f"sources: {sources}\ntargets:\n  {target}: {settings}\n")
+
+
+# ---- rendering what the kernel tests load ---------------------------------------------------
+
+REAL_CLOUDS = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"]
+
+
+def render_target(tmp: Path, description: str, servicetags: Path, target: str, name: str = "spec.yaml") -> Path:
+    """Render one target of `description` with `servicetags` into tmp/out; return that directory."""
+    from conftest import run_cli
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    spec = tmp / name
+    spec.write_text(description, encoding="utf-8")
+    out = tmp / "out"
+    r = run_cli("render", spec, "--target", target, "--service-tags", servicetags, "--out", out)
+    assert r.code == 0, r.err
+    return out
+
+
+def render_real(tmp_path_factory, target: str, pick) -> dict:
+    """{(cloud, mode): (pick(output directory), newest real Service Tags file)} for every cloud and mode."""
+    from conftest import CLOUD_FILE_KIND, latest_servicetags
+
+    out = {}
+    for cloud in REAL_CLOUDS:
+        tags = latest_servicetags(CLOUD_FILE_KIND[cloud])
+        for mode in ("include", "standalone"):
+            settings = f"{{mode: {mode}, resolvers: [192.0.2.53, '2001:db8::53']}}"
+            folder = render_target(tmp_path_factory.mktemp(f"{cloud}-{mode}"),
+                                   real_description(cloud, target, settings), tags, target)
+            out[cloud, mode] = (pick(folder), tags)
+    return out

@@ -29,12 +29,10 @@ def need_kernel():
 
 
 def render(tmp: Path, description: str, servicetags: Path, name: str = "spec.yaml") -> dict[str, Path]:
-    tmp.mkdir(parents=True, exist_ok=True)
-    spec = tmp / name
-    spec.write_text(description, encoding="utf-8")
-    out = tmp / "out"
-    r = run_cli("render", spec, "--target", "iptables", "--service-tags", servicetags, "--out", out)
-    assert r.code == 0, r.err
+    return files_of(netns.render_target(tmp, description, servicetags, "iptables", name))
+
+
+def files_of(out: Path) -> dict[str, Path]:
     return {"sets": out / "ipset.rules", "v4": out / "iptables.rules", "v6": out / "ip6tables.rules"}
 
 
@@ -89,19 +87,13 @@ def chain_rules(save: str, chain: str) -> list[str]:
 
 # ---- real Service Tags files: load, reload, read back ---------------------------------------
 
-CLOUDS = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"]
+CLOUDS = netns.REAL_CLOUDS
 
 
 @pytest.fixture(scope="module")
 def real_outputs(tmp_path_factory) -> dict:
-    out = {}
-    for cloud in CLOUDS:
-        tags = latest_servicetags(CLOUD_FILE_KIND[cloud])
-        for mode in ("include", "standalone"):
-            settings = f"{{mode: {mode}, resolvers: [192.0.2.53, '2001:db8::53']}}"
-            out[cloud, mode] = (render(tmp_path_factory.mktemp(f"{cloud}-{mode}"),
-                                       netns.real_description(cloud, "iptables", settings), tags), tags)
-    return out
+    """{(cloud, mode): ({sets, v4, v6}, Service Tags file)} rendered once for the module."""
+    return netns.render_real(tmp_path_factory, "iptables", files_of)
 
 
 @pytest.mark.parametrize("mode", ["include", "standalone"])

@@ -57,13 +57,7 @@ def need_kernel():
 
 
 def render(tmp: Path, description: str, servicetags: Path, name: str = "spec.yaml") -> Path:
-    tmp.mkdir(parents=True, exist_ok=True)
-    spec = tmp / name
-    spec.write_text(description, encoding="utf-8")
-    out = tmp / "out"
-    r = run_cli("render", spec, "--target", "nftables", "--service-tags", servicetags, "--out", out)
-    assert r.code == 0, r.err
-    return out / "acrrules.nft"
+    return netns.render_target(tmp, description, servicetags, "nftables", name) / "acrrules.nft"
 
 
 def cmd(*argv: str) -> dict:
@@ -91,20 +85,13 @@ def _set_refs(expr) -> list[str]:
 
 # ---- real Service Tags files: load, reload, read back ---------------------------------------
 
-CLOUDS = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"]
+CLOUDS = netns.REAL_CLOUDS
 
 
 @pytest.fixture(scope="module")
 def real_outputs(tmp_path_factory) -> dict:
     """{(cloud, mode): (acrrules.nft, Service Tags file)} rendered once for the module."""
-    out = {}
-    for cloud in CLOUDS:
-        tags = latest_servicetags(CLOUD_FILE_KIND[cloud])
-        for mode in ("include", "standalone"):
-            settings = f"{{mode: {mode}, resolvers: [192.0.2.53, '2001:db8::53']}}"
-            out[cloud, mode] = (render(tmp_path_factory.mktemp(f"{cloud}-{mode}"),
-                                       netns.real_description(cloud, "nftables", settings), tags), tags)
-    return out
+    return netns.render_real(tmp_path_factory, "nftables", lambda out: out / "acrrules.nft")
 
 
 @pytest.mark.parametrize("mode", ["include", "standalone"])

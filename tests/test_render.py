@@ -12,7 +12,7 @@ import pytest
 from hcl2.utils import SerializationOptions
 
 from acrrules import catalog, pipeline, plan as planning
-from conftest import (REPO, need_tool, run_cli, run_cli_process, run_validator, sample_specs,
+from conftest import (REPO, run_cli, run_cli_process, run_validator, sample_specs,
                       terraform_fmt_check)
 
 NON_IP = ["azure-firewall", "nsg-arm", "nsg-tf"]

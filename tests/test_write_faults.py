@@ -9,7 +9,6 @@ hidden files: no partial file, no temporary file.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
