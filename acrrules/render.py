@@ -50,10 +50,15 @@ def _printable(s: str, replacement: str = " ") -> str:
 
 
 def hcl_string(value: Any) -> str:
-    """A quoted HCL string literal that reads back as exactly `value`, with no interpolation."""
+    """A quoted HCL string literal that reads back as exactly `value` (in Unicode NFC), with no interpolation.
+
+    HCL normalizes every string to NFC, escapes included, so the literal is written in NFC
+    too: what the file says is what Terraform sees.
+    """
     s = _encodable(str(value))
     if _plain_ascii(s) and "\\" not in s and '"' not in s and "${" not in s and "%{" not in s:
         return '"' + s + '"'  # nothing to escape: the loop below would copy every character
+    s = unicodedata.normalize("NFC", s)
     out = []
     i = 0
     while i < len(s):
