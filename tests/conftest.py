@@ -17,6 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# CI must be repeatable: the same examples every run (a new random failure should surface in a
+# developer's run or a fuzz run, ACRRULES_FUZZ_EXAMPLES=N, not block a landing at random).
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ACRRULES_SHARED", REPO.parent / "shared"))
