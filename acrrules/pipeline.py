@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from . import model, plan as planning, servicetags, validate
+from .catalog import CLOUDS
 from .errors import Diagnostic, InputError, UsageError
 from .load import SourceDocument, load_yaml
 from .model import Description
@@ -21,7 +22,6 @@ def load_description(path: str, tags_file: servicetags.ServiceTagsFile | None = 
     extra = None
     if tags_file is not None:
         # A newer Service Tags file may know regions the built-in catalog does not yet.
-        from .catalog import CLOUDS
         extra = {c.name: tags_file.regions() for c in CLOUDS.values() if c.servicetags_cloud == tags_file.cloud}
     validate.validate(doc, extra_locations=extra)
     return Loaded(doc, model.build(doc))
