@@ -173,3 +173,27 @@ def test_unreadable_file_is_exit_2(tmp_path, content, words):
     r = run_cli("render", spec, "--service-tags", bad, "--out", tmp_path / "out")
     assert r.code == 2 and r.err.startswith(f"{bad}:") and words in r.err, r.err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_newer_file_makes_a_region_valid_that_the_catalog_does_not_know_yet(tmp_path):
+    """Tag names come from the file when one is given: a region launched after the catalog was written works
+    with --service-tags, and without it the location is still an error (never guessed)."""
+    good = Path(__file__).resolve().parent / "badinput" / "servicetags" / "good.json"
+    data = json.loads(good.read_text(encoding="utf-8"))
+    for family, prefix in (("AzureContainerRegistry", "192.0.2.0/25"), ("Storage", "192.0.2.128/25")):
+        data["values"].append({"name": f"{family}.NewlandCentral", "id": f"{family}.NewlandCentral",
+                               "properties": {"changeNumber": 1, "region": "newlandcentral", "regionId": 999,
+                                              "platform": "Azure", "systemService": family,
+                                              "addressPrefixes": [prefix], "networkFeatures": None}})
+    tags = tmp_path / "ServiceTags_Public_29991231.json"
+    tags.write_text(json.dumps(data), encoding="utf-8")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("version: 1\nregistries:\n  - {name: newland01, sku: Standard, location: newlandcentral}\n")
+    out = tmp_path / "out"
+    r = run_cli("render", spec, "--service-tags", tags, "--target", "nsg-arm", "--target", "nftables", "--out", out)
+    assert r.code == 0, r.err
+    arm = json.loads((out / "nsg.json").read_text())
+    assert [res["properties"]["destinationAddressPrefix"] for res in arm["resources"]] == \
+           ["AzureContainerRegistry.NewlandCentral", "Storage.NewlandCentral"]
+    plain = run_cli("render", spec, "--target", "nsg-arm", "--out", tmp_path / "plain")
+    assert plain.code == 2 and f"{spec}:3:" in plain.err and "unknown AzureCloud location 'newlandcentral'" in plain.err
