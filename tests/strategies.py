@@ -121,7 +121,7 @@ def target_settings(draw, tags: int) -> dict:
     _put(arm, "priority", draw(optional(_nsg_priority(tags), 100)))
     tf: dict = {}
     _put(tf, "priority", draw(optional(_nsg_priority(tags), 100)))
-    _put(tf, "resource_group_name", draw(optional(st.from_regex(r"[-\w._()]{1,90}", fullmatch=True))))
+    _put(tf, "resource_group_name", draw(optional(st.from_regex(r"[-\w._()]{0,89}[-\w_()]", fullmatch=True))))
     _put(tf, "network_security_group_name", draw(optional(st.from_regex(AZURE_NAME, fullmatch=True))))
     nft: dict = {}
     _put(nft, "table", draw(optional(st.one_of(st.sampled_from(NFT_WORDS),
