@@ -16,7 +16,7 @@ from typing import Any, Iterable, NamedTuple
 
 import jinja2
 
-from . import __version__
+from . import __version__, catalog
 from .paths import templates_dir
 from .plan import Prefix, RulePlan
 
@@ -309,7 +309,8 @@ class Target:
 
     def render(self, plan: RulePlan) -> dict[str, str]:
         env = environment()
-        ctx = {"header": header_lines(plan), "version": __version__, "plan": plan, **self.context(plan)}
+        ctx = {"header": header_lines(plan), "version": __version__, "port": catalog.PORT, "plan": plan,
+               **self.context(plan)}
         return {name: env.get_template(template).render(ctx) for name, template in self.files}
 
 

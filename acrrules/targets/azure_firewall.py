@@ -73,20 +73,20 @@ def app_rules(plan: RulePlan) -> list[AppRule]:
 
 
 def net_rules(plan: RulePlan) -> list[NetRule]:
-    return [NetRule(f"acrrules-{t.tag}", f"TCP 443 to {t.tag}: {t.purpose}", (t.tag,)) for t in plan.tags]
+    return [NetRule(f"acrrules-{t.tag}", f"TCP {catalog.PORT} to {t.tag}: {t.purpose}", (t.tag,)) for t in plan.tags]
 
 
 def _size(rule, sources) -> int:
     """Bytes of the rule as Azure stores it (its ARM JSON), which is what the 2 MB limit counts."""
     if isinstance(rule, AppRule):
         body = {"ruleType": "ApplicationRule", "name": rule.name, "description": rule.description,
-                "protocols": [{"protocolType": "Https", "port": 443}], "sourceAddresses": list(sources),
+                "protocols": [{"protocolType": "Https", "port": catalog.PORT}], "sourceAddresses": list(sources),
                 "targetFqdns": list(rule.fqdns), "sourceIpGroups": [], "fqdnTags": [], "webCategories": [],
                 "targetUrls": [], "terminateTLS": False, "destinationAddresses": [], "httpHeadersToInsert": []}
     else:
         body = {"ruleType": "NetworkRule", "name": rule.name, "description": rule.description,
                 "ipProtocols": ["TCP"], "sourceAddresses": list(sources), "destinationAddresses": list(rule.tags),
-                "destinationPorts": ["443"], "sourceIpGroups": [], "destinationIpGroups": [], "destinationFqdns": []}
+                "destinationPorts": [str(catalog.PORT)], "sourceIpGroups": [], "destinationIpGroups": [], "destinationFqdns": []}
     return len(json.dumps(body))
 
 

@@ -97,7 +97,6 @@ class IptablesTarget(Target):
             "v6": rules[6],
             "hashsize": IPSET_HASHSIZE,
             "maxelem": IPSET_MAXELEM,
-            "port": int(catalog.PORT),
             "dns_port": catalog.DNS_PORT,
             "icmpv6_types": catalog.ICMPV6_LINK_TYPES,
             "tags": tag_lines(plan),

@@ -65,7 +65,6 @@ class NftablesTarget(Target):
             "families": families,
             "allow_chain": ALLOW_CHAIN,
             "egress_chain": EGRESS_CHAIN,
-            "port": int(catalog.PORT),
             "dns_port": catalog.DNS_PORT,
             "icmpv6_types": catalog.ICMPV6_LINK_TYPES,
             "tags": tag_lines(plan),
