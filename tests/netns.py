@@ -393,3 +393,22 @@ def render_real(tmp_path_factory, target: str, pick) -> dict:
                                    real_description(cloud, target, settings), tags, target)
             out[cloud, mode] = (pick(folder), tags)
     return out
+
+
+def render_with_seeds(tmp_path: Path, target: str, seeds=("1", "2")) -> list[dict[str, bytes]]:
+    """Render `target` of a documentation-range description once per PYTHONHASHSEED, in fresh processes;
+    return each run's {file name: bytes}."""
+    from conftest import run_cli_process
+
+    tags = write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", DOC_TAGS)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(doc_description(target, "{mode: standalone, resolvers: [203.0.113.53]}",
+                                    '["203.0.113.0/24", "2001:db8:ffff::/48"]'), encoding="utf-8")
+    outputs = []
+    for seed in seeds:
+        out = tmp_path / f"out{seed}"
+        r = run_cli_process("render", spec.name, "--target", target, "--service-tags", tags.name,
+                            "--out", out, cwd=tmp_path, env={"PYTHONHASHSEED": seed})
+        assert r.code == 0, r.err
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    return outputs

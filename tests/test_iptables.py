@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import netns
-from conftest import (CLOUD_FILE_KIND, latest_servicetags, need_root_netns, need_tool, run_cli, run_cli_process,
-                      run_validator, sample_specs)
+from conftest import (CLOUD_FILE_KIND, latest_servicetags, need_root_netns, need_tool, run_cli, run_validator,
+                      sample_specs)
 
 CHAIN = "ACRRULES"
 V4, V6 = f"{CHAIN}_v4", f"{CHAIN}_v6"
@@ -282,17 +282,7 @@ def test_sources_restrict_the_clients(tmp_path):
 # ---- determinism and samples ---------------------------------------------------------------
 
 def test_rendering_is_byte_identical_across_runs(tmp_path):
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(netns.doc_description("iptables", "{mode: standalone, resolvers: [203.0.113.53]}",
-                                          '["203.0.113.0/24", "2001:db8:ffff::/48"]'), encoding="utf-8")
-    outputs = []
-    for seed in ("1", "2"):
-        out = tmp_path / f"out{seed}"
-        r = run_cli_process("render", spec.name, "--target", "iptables", "--service-tags", tags.name,
-                            "--out", out, cwd=tmp_path, env={"PYTHONHASHSEED": seed})
-        assert r.code == 0, r.err
-        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    outputs = netns.render_with_seeds(tmp_path, "iptables")
     assert sorted(outputs[0]) == ["ip6tables.rules", "ipset.rules", "iptables.rules"]
     assert outputs[0] == outputs[1]
 
