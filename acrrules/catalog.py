@@ -25,15 +25,14 @@ TAG_MCR = "MicrosoftContainerRegistry"
 TAG_AFD_FIRST_PARTY = "AzureFrontDoor.FirstParty"
 TAG_FAMILY_ORDER = (TAG_ACR, TAG_STORAGE, TAG_MCR, TAG_AFD_FIRST_PARTY)
 
-# What each endpoint kind is for (used in rule descriptions and the endpoints table).
-ENDPOINT_KINDS = {
-    "login": "registry REST API (login server)",
-    "certificate": "wildcard certificate download",
-    "data": "dedicated data endpoint",
-    "storage": "layer blobs in Azure Storage",
-    "regional": "regional endpoint",
-    "mcr": "Microsoft Container Registry REST API",
-    "mcr-data": "Microsoft Container Registry data",
+# What each tag carries for ACR clients (rule descriptions).  Every registry's REST API (login
+# server and regional endpoints) is behind AzureContainerRegistry.<Region>, and its layer blobs,
+# from the storage wildcard or from dedicated data endpoints alike, behind Storage.<Region>.
+TAG_PURPOSE = {
+    TAG_ACR: "Registry REST API",
+    TAG_STORAGE: "Registry layer blobs (Azure Storage)",
+    TAG_MCR: "Microsoft Container Registry",
+    TAG_AFD_FIRST_PARTY: "Microsoft Container Registry data (Azure Front Door)",
 }
 
 
@@ -124,10 +123,45 @@ def cloud_of_location(location: str) -> str | None:
     return None
 
 
+# The rule set's name (`name:` in a description): the default of every object name acrrules
+# creates, so that two descriptions can share an NSG, a firewall policy or a host.
+DEFAULT_NAME = "acrrules"
+
+
+# NSG rule slots.  A rule's priority is `priority + slot(tag)` and depends on nothing else, so
+# adding or removing a region, a registry or MCR never renumbers another rule (Azure updates
+# rules one at a time: a renumbering deployment collides with live priorities).  acrrules owns
+# the block priority .. priority + NSG_BLOCK_SIZE - 1: slot 0 MicrosoftContainerRegistry, slot 1
+# AzureFrontDoor.FirstParty, then for region i of the cloud's `regions` (in the order written
+# there) AzureContainerRegistry at 2 + 2i and Storage at 3 + 2i.  Hence `regions` above are
+# append-only: a new region goes at the end of its cloud's tuple, never in between.
+NSG_BLOCK_SIZE = 256
+NSG_GLOBAL_SLOTS = {TAG_MCR: 0, TAG_AFD_FIRST_PARTY: 1}
+NSG_REGION_FAMILY_SLOTS = {TAG_ACR: 0, TAG_STORAGE: 1}
+NSG_FIRST_REGION_SLOT = 2
+
+
+def nsg_slot(cloud: Cloud, family: str, location: str | None) -> int | None:
+    """The tag's fixed offset in the NSG priority block; None for a region the catalog lacks."""
+    if location is None:
+        return NSG_GLOBAL_SLOTS[family]
+    try:
+        index = [r.lower() for r in cloud.regions].index(location)
+    except ValueError:
+        return None
+    return NSG_FIRST_REGION_SLOT + len(NSG_REGION_FAMILY_SLOTS) * index + NSG_REGION_FAMILY_SLOTS[family]
+
+
+# Terraform: every --out DIR is a module of its own with these requirements (versions.tf).
+# `required_version` is one that OpenTofu >= 1.6 satisfies too; azurerm 4.x is what the
+# arguments are checked against (tf_schema_check.py, azurerm 4.55).
+TERRAFORM_REQUIRED_VERSION = ">= 1.3.0"
+TERRAFORM_AZURERM_SOURCE = "hashicorp/azurerm"
+TERRAFORM_AZURERM_VERSION = "~> 4.0"
+
 # Platform limits, checked before anything is written.
 NSG_PRIORITY_MIN = 100
 NSG_PRIORITY_MAX = 4096
-NSG_MAX_RULES = 1000               # security rules per NSG
 NSG_NAME_MAX = 80
 NSG_DESCRIPTION_MAX = 140
 FIREWALL_PRIORITY_MIN = 100

@@ -14,7 +14,7 @@ from typing import List, Optional
 import typer
 
 from . import __version__, pipeline, plan as planning, typer_startup
-from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError
+from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError, UsageError
 from .targets import TARGETS
 
 app = typer.Typer(
@@ -40,15 +40,25 @@ def _err(text: str) -> None:
 
 
 @app.command()
-def validate(specs: List[str] = typer.Argument(..., metavar="SPEC...", help="Registry description files.")):
-    """Check descriptions, including the platform limits of every target; print every problem as
+def validate(
+    specs: List[str] = typer.Argument(..., metavar="SPEC...", help="Registry description files."),
+    target: Optional[List[str]] = typer.Option(None, "--target", "-t", metavar="T",
+                                               help=f"Check only this target (repeatable): {', '.join(TARGETS)}. "
+                                                    "Default: the description's outputs, else every target."),
+):
+    """Check descriptions, including the platform limits of their targets; print every problem as
     FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
+    for name in target or ():
+        if name not in TARGETS:
+            raise UsageError(f"unknown target {name!r}: choose from {', '.join(TARGETS)}")
     failed = False
     for spec in specs:
         try:
             loaded = pipeline.load_description(spec)
-            rule_plan = planning.build(loaded.description)
-            problems = pipeline.limit_problems(rule_plan, list(TARGETS), loaded.doc)
+            d = loaded.description
+            chosen = list(dict.fromkeys(target)) if target else list(d.outputs or TARGETS)
+            rule_plan = planning.build(d)
+            problems = pipeline.limit_problems(rule_plan, chosen, loaded.doc)
             if problems:
                 raise InputError(problems)
         except InputError as e:
@@ -56,9 +66,9 @@ def validate(specs: List[str] = typer.Argument(..., metavar="SPEC...", help="Reg
             for line in e.lines():
                 _err(line)
             continue
-        d = loaded.description
         _out(f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
-             f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud})\n")
+             f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud}; "
+             f"targets {', '.join(chosen)})\n")
     if failed:
         raise typer.Exit(EXIT_INVALID)
 
@@ -93,8 +103,10 @@ def render(
 ):
     """Render the firewall rules of a description."""
     from . import write
+    from .targets.nsg import removed_rules
 
-    _, _, files = pipeline.run(spec, target, service_tags)
+    result = pipeline.run(spec, target, service_tags, out_dir=None if out == "-" else out)
+    files = result.files
     if out == "-":
         if check:
             raise AcrrulesError("--check compares files in a directory: give --out DIR")
@@ -103,7 +115,9 @@ def render(
             if many:
                 _out(f"# ==> {name} <==\n")
             _out(text)
+        _skipped(result.skipped)
         return
+    gone = removed_rules(os.path.join(out, "nsg.json"), files.get("nsg.json"))
     if check:
         diffs = write.drift(out, files)
         for d in diffs:
@@ -111,11 +125,33 @@ def render(
         if diffs:
             _err(f"{len(diffs)} of {len(files)} file(s) in {out} differ from {spec}: run `acrrules render` "
                  "without --check to update them")
+        else:
+            _err(f"{len(files)} file(s) in {out} are up to date")
+        _announce_removed(gone, would=True)
+        _skipped(result.skipped)
+        if diffs:
             raise typer.Exit(EXIT_CHANGES)
-        _err(f"{len(files)} file(s) in {out} are up to date")
         return
     for path, changed in write.write_files(out, files):
         _err(f"{'wrote' if changed else 'unchanged'} {path}")
+    _announce_removed(gone, would=False)
+    _skipped(result.skipped)
+
+
+def _skipped(skipped: list[tuple[str, str]]) -> None:
+    for name, why in skipped:
+        _err(f"skipped {name}: {why}")
+
+
+def _announce_removed(gone, *, would: bool) -> None:
+    """ARM incremental deployments never delete a rule that left the template: say which did."""
+    if not gone:
+        return
+    _err(f"{len(gone)} NSG rule(s) {'would leave' if would else 'left'} nsg.json; an incremental ARM deployment "
+         "keeps them in Azure, so delete each (RG and NSG: where you deploy nsg.json):")
+    for rule in gone:
+        _err(f"  {rule.name} (priority {rule.priority}, {rule.tag}): "
+             f"az network nsg rule delete -g RG --nsg-name NSG -n {rule.name}")
 
 
 tags_app = typer.Typer(no_args_is_help=True, help="Work with Microsoft's weekly Service Tags files.")

@@ -41,22 +41,47 @@ class RegistrySpec(NamedTuple):
 
 
 class TargetSettings(NamedTuple):
-    """Every target's settings with defaults applied (see schemas/registry.schema.json)."""
+    """Every target's settings with defaults applied (see schemas/registry.schema.json).
 
-    firewall_rule_collection_group: str = "acrrules"
+    Object names left None default to the description's `name` (Description.object_names).
+    """
+
+    firewall_rule_collection_group: str | None = None
     firewall_priority: int = 500
     firewall_collection_priority: int = 100
     firewall_network_rules: bool = False
     nsg_arm_priority: int = 100
+    nsg_arm_name: str | None = None
     nsg_tf_priority: int = 100
+    nsg_tf_name: str | None = None
     nsg_tf_resource_group_name: str | None = None
     nsg_tf_network_security_group_name: str | None = None
-    nft_table: str = "acrrules"
+    nft_table: str | None = None
     nft_mode: str = "include"
     nft_resolvers: tuple[str, ...] = ()
-    ipt_chain: str = "ACRRULES"
+    ipt_chain: str | None = None
     ipt_mode: str = "include"
     ipt_resolvers: tuple[str, ...] = ()
+
+
+class ObjectNames(NamedTuple):
+    """The names of the objects acrrules creates, each from its setting or the description's name."""
+
+    rule_collection_group: str
+    nsg_arm_rule_prefix: str
+    nsg_tf_rule_prefix: str
+    nft_table: str
+    ipt_chain: str
+
+
+def nft_name(name: str) -> str:
+    """An nft identifier from a description name: '-' is not allowed there."""
+    return name.replace("-", "_")
+
+
+def iptables_name(name: str) -> str:
+    """An iptables chain name from a description name, upper-cased as iptables' own chains are."""
+    return name.replace("-", "_").upper()
 
 
 class Description(NamedTuple):
@@ -68,10 +93,27 @@ class Description(NamedTuple):
     sources: tuple[str, ...] = ("*",)
     targets: TargetSettings = TargetSettings()
     source_name: str = "<api>"          # the description's path as the user typed it
+    name: str = catalog.DEFAULT_NAME
+    outputs: tuple[str, ...] | None = None   # None: every target the inputs allow
 
     @property
     def cloud_info(self) -> catalog.Cloud:
         return catalog.CLOUDS[self.cloud]
+
+    @property
+    def object_names(self) -> ObjectNames:
+        t = self.targets
+
+        def given(value: str | None, default: str) -> str:
+            return default if value is None else value   # an explicit "" stays, for the filters to refuse
+
+        return ObjectNames(
+            rule_collection_group=given(t.firewall_rule_collection_group, self.name),
+            nsg_arm_rule_prefix=given(t.nsg_arm_name, self.name),
+            nsg_tf_rule_prefix=given(t.nsg_tf_name, self.name),
+            nft_table=given(t.nft_table, nft_name(self.name)),
+            ipt_chain=given(t.ipt_chain, iptables_name(self.name)),
+        )
 
 
 def _registry(d: dict[str, Any]) -> RegistrySpec:
@@ -98,18 +140,20 @@ def _settings(t: dict[str, Any]) -> TargetSettings:
     ipt = t.get("iptables", {})
     d = TargetSettings()
     return TargetSettings(
-        firewall_rule_collection_group=fw.get("rule_collection_group", d.firewall_rule_collection_group),
+        firewall_rule_collection_group=fw.get("rule_collection_group"),
         firewall_priority=fw.get("priority", d.firewall_priority),
         firewall_collection_priority=fw.get("collection_priority", d.firewall_collection_priority),
         firewall_network_rules=fw.get("network_rules", d.firewall_network_rules),
         nsg_arm_priority=arm.get("priority", d.nsg_arm_priority),
+        nsg_arm_name=arm.get("name"),
         nsg_tf_priority=tf.get("priority", d.nsg_tf_priority),
+        nsg_tf_name=tf.get("name"),
         nsg_tf_resource_group_name=tf.get("resource_group_name"),
         nsg_tf_network_security_group_name=tf.get("network_security_group_name"),
-        nft_table=nft.get("table", d.nft_table),
+        nft_table=nft.get("table"),
         nft_mode=nft.get("mode", d.nft_mode),
         nft_resolvers=tuple(nft.get("resolvers", ())),
-        ipt_chain=ipt.get("chain", d.ipt_chain),
+        ipt_chain=ipt.get("chain"),
         ipt_mode=ipt.get("mode", d.ipt_mode),
         ipt_resolvers=tuple(ipt.get("resolvers", ())),
     )
@@ -125,4 +169,6 @@ def build(doc: SourceDocument) -> Description:
         sources=tuple(data.get("sources", ("*",))),
         targets=_settings(data.get("targets", {})),
         source_name=doc.name,
+        name=data.get("name", catalog.DEFAULT_NAME),
+        outputs=tuple(data["outputs"]) if "outputs" in data else None,
     )

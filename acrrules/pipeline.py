@@ -9,6 +9,7 @@ from .errors import Diagnostic, InputError, UsageError
 from .load import SourceDocument, load_yaml
 from .model import Description
 from .plan import RulePlan
+from .render import render_terraform_versions, source_label
 from .targets import TARGETS
 
 
@@ -27,18 +28,35 @@ def load_description(path: str, tags_file: servicetags.ServiceTagsFile | None = 
     return Loaded(doc, model.build(doc))
 
 
-def select_targets(names: list[str] | None, have_service_tags: bool) -> list[str]:
-    if not names:
-        return [t.id for t in TARGETS.values() if have_service_tags or not t.needs_service_tags]
-    out = []
-    for n in names:
-        if n not in TARGETS:
-            raise UsageError(f"unknown target {n!r}: choose from {', '.join(TARGETS)}")
+class Selection(NamedTuple):
+    """The targets a run renders or checks, and the ones it leaves out with the reason."""
+
+    targets: list[str]
+    skipped: list[tuple[str, str]]     # (target, why)
+
+
+def select_targets(names: list[str] | None, have_service_tags: bool,
+                   description: Description | None = None) -> Selection:
+    """`--target` names when given (an IP target without prefixes is an error), else the
+    description's `outputs:` (or every target) less those the inputs do not allow."""
+    if names:
+        out = []
+        for n in names:
+            if n not in TARGETS:
+                raise UsageError(f"unknown target {n!r}: choose from {', '.join(TARGETS)}")
+            if TARGETS[n].needs_service_tags and not have_service_tags:
+                raise UsageError(f"target {n!r} needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json")
+            if n not in out:
+                out.append(n)
+        return Selection(out, [])
+    wanted = list(description.outputs) if description is not None and description.outputs else list(TARGETS)
+    chosen, skipped = [], []
+    for n in wanted:
         if TARGETS[n].needs_service_tags and not have_service_tags:
-            raise UsageError(f"target {n!r} needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json")
-        if n not in out:
-            out.append(n)
-    return out
+            skipped.append((n, "it needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json"))
+        else:
+            chosen.append(n)
+    return Selection(chosen, skipped)
 
 
 def limit_problems(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None
@@ -54,21 +72,41 @@ def limit_problems(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocume
     return problems
 
 
-def render(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None) -> dict[str, str]:
-    """Every file of the chosen targets; platform limits are checked for all of them first."""
+def render(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None,
+           out_dir: str | None = None) -> dict[str, str]:
+    """Every file of the chosen targets, their headers naming the description relative to
+    `out_dir` (None: relative to the working directory, as for `--out -`); platform limits are
+    checked for all of them first."""
     problems = limit_problems(rule_plan, target_ids, doc)
     if problems:
         raise InputError(problems)
+    source = source_label(rule_plan.description.source_name, out_dir)
     files: dict[str, str] = {}
     for tid in target_ids:
-        files.update(TARGETS[tid].render(rule_plan))
+        files.update(TARGETS[tid].render(rule_plan, source))
+    if any(TARGETS[tid].terraform for tid in target_ids):
+        files.update(render_terraform_versions(rule_plan, source))
     return files
 
 
-def run(spec: str, target_names: list[str] | None = None, service_tags_path: str | None = None
-        ) -> tuple[Loaded, RulePlan, dict[str, str]]:
+class Run(NamedTuple):
+    loaded: Loaded
+    plan: RulePlan
+    files: dict[str, str]
+    skipped: list[tuple[str, str]]
+
+
+def run(spec: str, target_names: list[str] | None = None, service_tags_path: str | None = None,
+        out_dir: str | None = None) -> Run:
     tags_file = servicetags.load(service_tags_path) if service_tags_path else None
-    targets = select_targets(target_names, tags_file is not None)
+    if target_names:  # a wrong --target is reported before the description is read
+        select_targets(target_names, tags_file is not None)
     loaded = load_description(spec, tags_file)
+    selection = select_targets(target_names, tags_file is not None, loaded.description)
     rule_plan = planning.build(loaded.description, tags_file)
-    return loaded, rule_plan, render(rule_plan, targets, loaded.doc)
+    # The description's own outputs are checked even when this run skips them (no prefixes yet),
+    # so a mistake in their settings shows up now, not on the first run with a Service Tags file.
+    problems = limit_problems(rule_plan, [t for t, _ in selection.skipped], loaded.doc)
+    if problems:
+        raise InputError(problems + limit_problems(rule_plan, selection.targets, loaded.doc))
+    return Run(loaded, rule_plan, render(rule_plan, selection.targets, loaded.doc, out_dir), selection.skipped)

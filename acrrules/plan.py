@@ -34,15 +34,14 @@ class TagRule(NamedTuple):
     region: str | None                # ARM location, None for global tags
     registries: tuple[str, ...]       # which registries need it (empty for MCR)
     change_number: int | None = None  # from the Service Tags file, when one was given
+    network_features: tuple[str, ...] | None = None  # the file's properties.networkFeatures, when it has them
 
     @property
     def purpose(self) -> str:
-        return {
-            catalog.TAG_ACR: "registry REST API",
-            catalog.TAG_STORAGE: "registry data (blobs, dedicated data endpoints)",
-            catalog.TAG_MCR: "Microsoft Container Registry",
-            catalog.TAG_AFD_FIRST_PARTY: "Microsoft Container Registry data (Front Door)",
-        }[self.family]
+        """What the tag carries, for rule descriptions: true for every registry that uses it and
+        a function of the tag alone, so a rule's description never changes with other rules."""
+        region = f" in {self.tag.split('.', 1)[1]}" if self.region is not None else ""
+        return catalog.TAG_PURPOSE[self.tag if self.region is None else self.family] + region
 
 
 class Prefix(NamedTuple):
@@ -109,6 +108,7 @@ class RulePlan(NamedTuple):
     endpoints: tuple[Endpoint, ...]
     tags: tuple[TagRule, ...]
     prefixes: PrefixPlan | None = None
+    service_tags_path: str | None = None   # the Service Tags file as the user named it, when given
 
 
 def endpoints(desc: Description) -> tuple[Endpoint, ...]:
@@ -169,10 +169,27 @@ def service_tags(desc: Description, tags_file: ServiceTagsFile | None = None) ->
             by_tag.setdefault(tag, (tag, None, []))
     rules = []
     for tag, (family, loc, regs) in by_tag.items():
-        change = tags_file.tag(tag).change_number if tags_file is not None else None
-        rules.append(TagRule(tag, family, loc, tuple(sorted(regs, key=str.lower)), change))
+        change, features = None, None
+        if tags_file is not None:
+            change = tags_file.tag(tag).change_number
+            # A tag without the list says nothing about its platforms: only a list is checked.
+            raw = tags_file.entries[tag].get("properties", {}).get("networkFeatures")
+            features = tuple(raw) if isinstance(raw, list) else None
+        rules.append(TagRule(tag, family, loc, tuple(sorted(regs, key=str.lower)), change, features))
     order = {f: i for i, f in enumerate(catalog.TAG_FAMILY_ORDER)}
     return tuple(sorted(rules, key=lambda t: (order[t.family], t.tag)))
+
+
+def location_path(desc: Description, location: str | None) -> tuple:
+    """Where the description asks for a location (the first registry that does), or `mcr`."""
+    if location is None:
+        return ("mcr",)
+    for i, reg in enumerate(desc.registries):
+        if reg.location == location:
+            return ("registries", i, "location")
+        if location in reg.replicas:
+            return ("registries", i, "replicas", reg.replicas.index(location))
+    return ("registries",)
 
 
 def collapse(blocks, version: int) -> tuple[Prefix, ...]:
@@ -235,5 +252,6 @@ def build(desc: Description, tags_file: ServiceTagsFile | None = None) -> RulePl
         endpoints=endpoints(desc),
         tags=tags,
         prefixes=prefixes(tags, tags_file) if tags_file is not None else None,
+        service_tags_path=tags_file.path if tags_file is not None else None,
     )
 

@@ -117,8 +117,17 @@ def _explain(doc: SourceDocument, err: jsonschema.ValidationError) -> list[Diagn
         msg = schema.get("x-message", f"must match {schema['pattern']}")
         return [doc.diagnostic(path, f"{where}: {err.instance!r} {msg}")]
     if v in ("minimum", "maximum"):
+        why = f" ({schema['x-message']})" if "x-message" in schema else ""
         return [doc.diagnostic(path, f"{where}: {_short(err.instance)} is out of range: use a value from "
-                                     f"{schema.get('minimum', '-inf')} to {schema.get('maximum', 'inf')}")]
+                                     f"{schema.get('minimum', '-inf')} to {schema.get('maximum', 'inf')}{why}")]
+    if v == "uniqueItems":
+        first: dict[str, int] = {}
+        for i, item in enumerate(err.instance):
+            if repr(item) in first:
+                at = path + (i,)
+                return [doc.diagnostic(at, f"{format_path(at)}: {item!r} is listed twice (already "
+                                           f"{format_path(path + (first[repr(item)],))}): remove one")]
+            first[repr(item)] = i
     if v == "minItems":
         return [doc.diagnostic(path, f"{where}: must not be an empty list: give at least "
                                      f"{schema['minItems']} item(s)")]
@@ -240,12 +249,6 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
         out.extend(_check_addresses(doc, ("sources",), sources, allow_star=True))
     targets = data.get("targets")
     if isinstance(targets, dict):
-        nft = targets.get("nftables")
-        table = nft.get("table") if isinstance(nft, dict) else None
-        if isinstance(table, str) and table in catalog.NFT_KEYWORDS:
-            p = ("targets", "nftables", "table")
-            out.append(doc.diagnostic(p, f"{format_path(p)}: {table!r} is an nft keyword, which nft does not "
-                                         f"accept as a table name: choose another name, such as 'acr_{table}'"))
         for t in ("nftables", "iptables"):
             s = targets.get(t)
             if isinstance(s, dict) and isinstance(s.get("resolvers"), list):

@@ -71,3 +71,22 @@ def test_plan_with_file_uses_the_files_tag_names(real_files):
         regs = tuple(RegistrySpec(f"probe{i:04d}", "Premium", loc) for i, loc in enumerate(sorted(cloud.locations)))
         desc = Description(registries=regs, cloud=cloud.name, mcr=True)
         assert [t.tag for t in plan.service_tags(desc, tags_file)] == [t.tag for t in plan.service_tags(desc)]
+
+
+def test_every_cloud_fits_its_nsg_slots_in_the_block():
+    """Each cloud's rules fit in the documented block, and every (family, region) has its own slot."""
+    for cloud in catalog.CLOUDS.values():
+        slots = [catalog.nsg_slot(cloud, f, None) for f in catalog.NSG_GLOBAL_SLOTS]
+        slots += [catalog.nsg_slot(cloud, f, loc) for loc in cloud.locations for f in catalog.NSG_REGION_FAMILY_SLOTS]
+        assert len(slots) == len(set(slots)) and max(slots) < catalog.NSG_BLOCK_SIZE, cloud.name
+
+
+def test_region_order_is_append_only():
+    """NSG priorities come from each region's position in the catalog: the regions that existed when
+    the slots were introduced keep their positions (new regions go at the end)."""
+    first = {"AzureCloud": ("AustraliaCentral", "EastUS", 15, "WestUS3", 68),
+             "AzureUSGovernment": ("USDoDCentral", "USGovVirginia", 5, "USGovVirginia", 5),
+             "AzureChinaCloud": ("ChinaEast", "ChinaNorth3", 5, "ChinaNorth3", 5)}
+    for name, (r0, r1, i1, r2, i2) in first.items():
+        regions = catalog.CLOUDS[name].regions
+        assert regions[0] == r0 and regions[i1] == r1 and regions[i2] == r2, name

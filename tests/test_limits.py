@@ -1,7 +1,8 @@
 """Platform limits are checked before anything is written; big legitimate input just works.
 
-- NSG: at most 1,000 rules, priorities 100-4096: a description past them is
-  refused (exit 2) at the key to change, and the output directory is untouched.
+- NSG: acrrules owns a block of 256 priorities, which must end at or below 4096:
+  a description past it is refused (exit 2) at the key to change, and the output
+  directory is untouched.
 - Azure Firewall: a rule collection group holds at most 2 MB, so a big
   description is split into several groups, each within the limit (estimated
   here independently, from the rendered file, as Azure stores the rules), and
@@ -32,7 +33,7 @@ from test_properties import hcl_unquote, oracle_endpoints
 from acrrules import catalog, pipeline
 from acrrules.errors import InputError
 from acrrules.load import load_yaml
-from acrrules.model import Description, RegistrySpec
+from acrrules.model import Description, RegistrySpec, TargetSettings
 from acrrules.plan import RulePlan, TagRule
 from acrrules.targets import TARGETS
 
@@ -61,54 +62,52 @@ def previous(tmp_path) -> Path:
 
 # ---- NSG ------------------------------------------------------------------------------------------
 
-def test_nsg_priorities_past_4096_are_refused_at_the_priority(tmp_path, previous):
-    """One Premium registry replicated to every other AzureCloud region: 2 x 69 + 2 MCR = 140 rules."""
+def test_nsg_priority_block_past_4096_is_refused_at_the_priority(tmp_path, previous):
+    """One Premium registry replicated to every other AzureCloud region uses 2 x 69 + 2 slots of the
+    256-priority block; a block that would end past 4096 is refused at each target's priority."""
     home, *replicas = LOCATIONS
     spec = write_spec(tmp_path / "wide.yaml",
                       [f"{{name: contosoacr, sku: Premium, location: {home}, replicas: [{', '.join(replicas)}]}}"],
                       head="mcr: true\n",
-                      targets="targets:\n  nsg-arm: {priority: 4000}\n  nsg-tf:\n    priority: 3958\n")
+                      targets="targets:\n  nsg-arm: {priority: 3842}\n  nsg-tf:\n    priority: 4000\n")
     text = spec.read_text(encoding="utf-8")
-    tags = 2 * len(LOCATIONS) + len(catalog.CLOUDS["AzureCloud"].mcr_tags)
     before = snapshot(previous)
     r = run_cli_process("render", spec, "--out", previous)
     assert r.code == 2 and "Traceback" not in r.err and r.out == ""
-    arm_line, arm_col = position(text, "4000")
-    tf_line, tf_col = position(text, "3958")
-    last_first = catalog.NSG_PRIORITY_MAX - tags + 1
+    arm_line, arm_col = position(text, "3842")
+    tf_line, tf_col = position(text, "4000")
+    last_first = catalog.NSG_PRIORITY_MAX - catalog.NSG_BLOCK_SIZE + 1
+    why = "(must leave room for the whole block of 256 priorities acrrules owns below Azure's maximum 4096)"
     assert r.err.splitlines() == [
-        f"{spec}:{arm_line}:{arm_col}: nsg-arm needs {tags} rules with consecutive priorities 4000-{4000 + tags - 1}, "
-        f"past the maximum 4096: set targets.nsg-arm.priority to at most {last_first}",
-        f"{spec}:{tf_line}:{tf_col}: nsg-tf needs {tags} rules with consecutive priorities 3958-{3958 + tags - 1}, "
-        f"past the maximum 4096: set targets.nsg-tf.priority to at most {last_first}",
+        f"{spec}:{arm_line}:{arm_col}: targets.nsg-arm.priority: 3842 is out of range: use a value from 100 to "
+        f"{last_first} {why}",
+        f"{spec}:{tf_line}:{tf_col}: targets.nsg-tf.priority: 4000 is out of range: use a value from 100 to "
+        f"{last_first} {why}",
     ]
     assert snapshot(previous) == before
-    # The suggested priority is the largest that works: 3957 renders.
-    spec.write_text(text.replace("4000", str(last_first)).replace("3958", str(last_first)), encoding="utf-8")
+    # The largest allowed first priority renders, and every rule stays inside the block and below 4096.
+    spec.write_text(text.replace("3842", str(last_first)).replace("4000", str(last_first)), encoding="utf-8")
     r = run_cli("render", spec, "--target", "nsg-arm", "--target", "nsg-tf", "--out", tmp_path / "ok")
     assert r.code == 0, r.err
     rules = json.loads((tmp_path / "ok" / "nsg.json").read_text(encoding="utf-8"))["resources"]
-    assert [x["properties"]["priority"] for x in rules] == list(range(last_first, catalog.NSG_PRIORITY_MAX + 1))
+    prios = [x["properties"]["priority"] for x in rules]
+    assert len(prios) == len(set(prios)) == 2 * len(LOCATIONS) + 2
+    assert last_first <= min(prios) and max(prios) <= catalog.NSG_PRIORITY_MAX
 
 
-def test_nsg_more_than_1000_rules_is_refused():
-    """No real description reaches 1,000 tags (a cloud has ~70 regions); a plan built through the API does."""
-    desc = Description(registries=(RegistrySpec("contosoacr", "Premium", "eastus"),))
-    tags = tuple(TagRule(f"{catalog.TAG_ACR}.Region{i:04d}", catalog.TAG_ACR, f"region{i:04d}", ("contosoacr",))
-                 for i in range(catalog.NSG_MAX_RULES + 1))
+def test_nsg_block_and_slots_are_checked_for_api_built_plans():
+    """Through the API (no schema): a block past 4096 is refused at the priority, and a region the
+    catalog has no slot for (a newer Service Tags file) at the location that asks for it."""
+    desc = Description(registries=(RegistrySpec("contosoacr", "Premium", "eastus", replicas=("newregion",)),),
+                       targets=TargetSettings(nsg_arm_priority=3900, nsg_tf_priority=100))
+    tags = (TagRule("AzureContainerRegistry.EastUS", catalog.TAG_ACR, "eastus", ("contosoacr",)),
+            TagRule("AzureContainerRegistry.NewRegion", catalog.TAG_ACR, "newregion", ("contosoacr",)))
     plan = RulePlan(description=desc, endpoints=(), tags=tags)
-    for tid in ("nsg-arm", "nsg-tf"):
-        problems = TARGETS[tid].check(plan)
-        assert [p.path for p in problems][:1] == [("registries",)], problems
-        assert f"needs {catalog.NSG_MAX_RULES + 1} security rules, but an NSG holds at most 1000" in \
-            problems[0].message
-    # and through the pipeline: one located line per NSG target, at the registries
-    doc = load_yaml("spec.yaml", "version: 1\nregistries:\n  - {name: contosoacr, sku: Premium, location: eastus}\n")
-    with pytest.raises(InputError) as refused:
-        pipeline.render(plan, ["nsg-arm", "nsg-tf"], doc)
-    lines = refused.value.lines()
-    assert len([x for x in lines if "security rules, but an NSG holds at most 1000" in x]) == 2
-    assert all(x.startswith("spec.yaml:3:3: ") for x in lines if "holds at most 1000" in x), lines
+    arm = TARGETS["nsg-arm"].check(plan)
+    assert [p.path for p in arm] == [("targets", "nsg-arm", "priority"), ("registries", 0, "replicas", 0)]
+    assert "owns the priorities 3900-4155" in arm[0].message and "at most 3841" in arm[0].message
+    assert "'newregion' is newer than this version of acrrules" in arm[1].message
+    assert [p.path for p in TARGETS["nsg-tf"].check(plan)] == [("registries", 0, "replicas", 0)]
 
 
 # ---- Azure Firewall: 2 MB per rule collection group -------------------------------------------------
@@ -286,7 +285,7 @@ def test_5000_registries_render_within_sane_bounds(big_render):
     f = big_render["figures"]
     assert f["seconds"] < 120 and f["peak_mib"] < 2048, f   # measured: ~1 s and ~90 MiB on 2 cores
     names = sorted(p.name for p in big_render["out"].iterdir())
-    assert names == sorted(n for t in TARGETS.values() for n, _ in t.files)
+    assert names == sorted([n for t in TARGETS.values() for n, _ in t.files] + ["versions.tf"])
 
 
 def test_5000_registries_firewall_is_split_and_well_formed(big_render):

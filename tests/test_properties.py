@@ -33,7 +33,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import (CLOUD_FILE_KIND, REPO, latest_servicetags, need_root_netns, need_shared, need_tool,
+from conftest import (CLOUD_FILE_KIND, REPO, expected_slot, latest_servicetags, need_root_netns, need_shared, need_tool,
                       run_validator, terraform_fmt_check)
 from strategies import descriptions
 
@@ -230,7 +230,10 @@ def check_nsg_rules(rules: list[dict], data: dict, tags: set[str], first_priorit
     priorities = [r["priority"] for r in rules]
     assert len(set(priorities)) == len(priorities), "NSG priorities must be unique"
     assert all(catalog.NSG_PRIORITY_MIN <= p <= catalog.NSG_PRIORITY_MAX for p in priorities)
-    assert min(priorities) == first_priority
+    cloud = data.get("cloud", catalog.DEFAULT_CLOUD)
+    assert {r["destination"]: r["priority"] for r in rules} == \
+        {r["destination"]: first_priority + expected_slot(cloud, r["destination"]) for r in rules}, \
+        "each rule at its tag's fixed slot"
     names = [r["name"] for r in rules]
     assert len(set(names)) == len(names)
     for r in rules:
@@ -462,7 +465,7 @@ RERENDER = textwrap.dedent("""\
     from acrrules import pipeline
     out = {}
     for folder, tags, targets in json.loads(sys.argv[1]):
-        _, _, files = pipeline.run(folder + "/description.yaml", targets, tags)
+        files = pipeline.run(folder + "/description.yaml", targets, tags).files
         out[folder] = {n: hashlib.sha256(t.encode("utf-8")).hexdigest() for n, t in files.items()}
     print(json.dumps(out))
 """)

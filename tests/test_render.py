@@ -12,7 +12,7 @@ import pytest
 from hcl2.utils import SerializationOptions
 
 from acrrules import catalog, pipeline, plan as planning
-from conftest import (REPO, run_cli, run_cli_process, run_validator, sample_specs,
+from conftest import (REPO, expected_slot, run_cli, run_cli_process, run_validator, sample_specs,
                       terraform_fmt_check)
 
 NON_IP = ["azure-firewall", "nsg-arm", "nsg-tf"]
@@ -51,7 +51,7 @@ def _resources(doc, rtype):
 
 def test_terraform_fmt_accepts_every_tf(rendered):
     files = sorted(p for d in rendered.values() for p in d.glob("*.tf"))
-    assert len(files) == 2 * len(rendered)
+    assert len(files) == 3 * len(rendered)   # azure-firewall.tf, nsg.tf, versions.tf
     r = terraform_fmt_check(*files)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -92,12 +92,13 @@ def test_rules_match_the_plan(spec, rendered):
     s = desc.targets
     sources = list(desc.sources)
 
-    # ARM: one tag per rule, in destinationAddressPrefix; priorities consecutive from the setting
+    # ARM: one tag per rule, in destinationAddressPrefix, at the tag's fixed slot above the setting
     arm = json.loads((d / "nsg.json").read_text())
     rules = arm["resources"]
-    assert [r["properties"]["destinationAddressPrefix"] for r in rules] == want_tags
-    assert [r["properties"]["priority"] for r in rules] == list(range(s.nsg_arm_priority,
-                                                                      s.nsg_arm_priority + len(want_tags)))
+    slots = {t.tag: expected_slot(desc.cloud, t.tag) for t in p.tags}
+    assert sorted(r["properties"]["destinationAddressPrefix"] for r in rules) == sorted(want_tags)
+    assert {r["properties"]["destinationAddressPrefix"]: r["properties"]["priority"] for r in rules} == \
+        {tag: s.nsg_arm_priority + slot for tag, slot in slots.items()}
     for r in rules:
         props = r["properties"]
         assert "destinationAddressPrefixes" not in props
@@ -112,8 +113,8 @@ def test_rules_match_the_plan(spec, rendered):
     # nsg-tf: the same rules
     tf = _resources(_hcl(d / "nsg.tf"), "azurerm_network_security_rule")
     assert sorted(_unq(b["destination_address_prefix"]) for b in tf.values()) == sorted(want_tags)
-    prios = sorted(b["priority"] for b in tf.values())
-    assert prios == list(range(s.nsg_tf_priority, s.nsg_tf_priority + len(want_tags)))
+    assert {_unq(b["destination_address_prefix"]): b["priority"] for b in tf.values()} == \
+        {tag: s.nsg_tf_priority + slot for tag, slot in slots.items()}
 
     # azure-firewall: application rules allow exactly the endpoint FQDNs; network rules exactly the tags
     fw = _resources(_hcl(d / "azure-firewall.tf"), "azurerm_firewall_policy_rule_collection_group")
@@ -148,11 +149,11 @@ def test_check_reports_drift_and_writes_nothing(tmp_path):
     assert run_cli("render", spec, "--out", tmp_path).code == 0
     assert run_cli("render", spec, "--out", tmp_path, "--check").code == 0
     f = tmp_path / "nsg.tf"
-    f.write_text(f.read_text().replace("priority                    = 100", "priority                    = 999"))
+    f.write_text(f.read_text().replace('direction                   = "Outbound"', 'direction                   = "Inbound"'))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     r = run_cli("render", spec, "--out", tmp_path, "--check")
     assert r.code == 1
-    assert "-  priority                    = 999" in r.out and "+  priority                    = 100" in r.out
+    assert '-  direction                   = "Inbound"' in r.out and '+  direction                   = "Outbound"' in r.out
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     empty = tmp_path / "empty"
     r = run_cli("render", spec, "--out", empty, "--check")
@@ -167,7 +168,7 @@ def test_stdout_output(tmp_path):
     many = run_cli("render", spec, "--out", "-")
     assert many.code == 0
     assert [line for line in many.out.splitlines() if line.startswith("# ==> ")] == \
-           ["# ==> azure-firewall.tf <==", "# ==> nsg.json <==", "# ==> nsg.tf <=="]
+           ["# ==> azure-firewall.tf <==", "# ==> nsg.json <==", "# ==> nsg.tf <==", "# ==> versions.tf <=="]
 
 
 def test_target_selection_errors(tmp_path):
@@ -180,11 +181,13 @@ def test_target_selection_errors(tmp_path):
 def test_nsg_priority_overflow_is_an_input_error_before_writing(tmp_path):
     spec = tmp_path / "d.yaml"
     spec.write_text("version: 1\nregistries:\n  - {name: overflow1, sku: Premium, location: eastus,"
-                    " replicas: [westus, westeurope]}\ntargets:\n  nsg-arm: {priority: 4094}\n")
+                    " replicas: [westus, westeurope]}\ntargets:\n  nsg-arm: {priority: 3842}\n")
     out = tmp_path / "out"
     r = run_cli("render", spec, "--out", out)
     assert r.code == 2
-    assert r.err.startswith(f"{spec}:5:23: ") and "4094-4099" in r.err and "at most 4091" in r.err
+    assert r.err.splitlines() == [
+        f"{spec}:5:23: targets.nsg-arm.priority: 3842 is out of range: use a value from 100 to 3841 (must leave "
+        "room for the whole block of 256 priorities acrrules owns below Azure's maximum 4096)"]
     assert not out.exists()
 
 
@@ -225,7 +228,8 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
     r = subprocess.run([sys.executable, "-m", "acrrules", "render", "d.yaml", "--out", "out"],
                        capture_output=True, text=True, cwd=elsewhere, env=env)
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in (elsewhere / "out").iterdir()) == ["azure-firewall.tf", "nsg.json", "nsg.tf"]
+    assert sorted(p.name for p in (elsewhere / "out").iterdir()) == \
+        ["azure-firewall.tf", "nsg.json", "nsg.tf", "versions.tf"]
     s = subprocess.run([sys.executable, "-m", "acrrules", "schema"], capture_output=True, text=True,
                        cwd=elsewhere, env=env)
     assert json.loads(s.stdout)["$schema"].endswith("2020-12/schema")
@@ -239,7 +243,8 @@ def test_rerender_leaves_unchanged_files_alone_and_replaces_changed_ones(tmp_pat
     stale_inode = (tmp_path / "nsg.tf").stat().st_ino
     r = run_cli("render", spec, "--out", tmp_path)
     assert r.code == 0
-    assert sorted(r.err.split()[::2]) == ["unchanged", "unchanged", "wrote"]
+    assert sorted(line.split()[0] for line in r.err.splitlines() if not line.startswith("skipped")) == \
+        ["unchanged", "unchanged", "unchanged", "wrote"]
     after = {p.name: p.stat() for p in tmp_path.iterdir()}
     for name in ("azure-firewall.tf", "nsg.json"):
         assert (after[name].st_ino, after[name].st_mtime_ns) == (before[name].st_ino, before[name].st_mtime_ns)
@@ -250,15 +255,15 @@ def test_rerender_leaves_unchanged_files_alone_and_replaces_changed_ones(tmp_pat
 def test_validate_checks_platform_limits_too(tmp_path):
     spec = tmp_path / "d.yaml"
     spec.write_text("version: 1\nregistries:\n  - {name: overflow1, sku: Premium, location: eastus,"
-                    " replicas: [westus, westeurope]}\ntargets:\n  nsg-tf: {priority: 4094}\n"
+                    " replicas: [westus, westeurope]}\ntargets:\n  nsg-tf: {priority: 3000}\n"
                     "  iptables: {chain: LOG}\n")
     r = run_cli("validate", spec)
     assert r.code == 2
     assert r.err.splitlines() == [
-        f"{spec}:5:22: nsg-tf needs 6 rules with consecutive priorities 4094-4099, past the maximum 4096: "
-        "set targets.nsg-tf.priority to at most 4091",
         f"{spec}:6:21: targets.iptables.chain: 'LOG' is a built-in chain, verdict or target of iptables, so it "
-        "cannot name the chain of acrrules: choose another name (the default is 'ACRRULES')"]
+        "cannot name the chain of acrrules: choose another name (the default is the description's name, "
+        "upper-cased)"]
+    assert run_cli("validate", spec, "--target", "nsg-tf").code == 0   # only the targets asked for
     good = run_cli("validate", *sample_specs())
     assert good.code == 0 and len(good.out.splitlines()) == len(sample_specs())
 

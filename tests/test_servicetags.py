@@ -190,10 +190,15 @@ def test_a_newer_file_makes_a_region_valid_that_the_catalog_does_not_know_yet(tm
     spec = tmp_path / "spec.yaml"
     spec.write_text("version: 1\nregistries:\n  - {name: newland01, sku: Standard, location: newlandcentral}\n")
     out = tmp_path / "out"
-    r = run_cli("render", spec, "--service-tags", tags, "--target", "nsg-arm", "--target", "nftables", "--out", out)
+    r = run_cli("render", spec, "--service-tags", tags, "--target", "azure-firewall", "--target", "nftables",
+                "--out", out)
     assert r.code == 0, r.err
-    arm = json.loads((out / "nsg.json").read_text())
-    assert [res["properties"]["destinationAddressPrefix"] for res in arm["resources"]] == \
-           ["AzureContainerRegistry.NewlandCentral", "Storage.NewlandCentral"]
+    assert "newland01.azurecr.io" in (out / "azure-firewall.tf").read_text()
+    assert "192.0.2.0/24" in (out / "acrrules.nft").read_text()   # both tags' halves, merged
+    # NSG rules take a fixed priority slot per catalog region: a region newer than the catalog has none yet.
+    nsg = run_cli("render", spec, "--service-tags", tags, "--target", "nsg-arm", "--out", tmp_path / "nsg")
+    assert nsg.code == 2 and nsg.err.startswith(f"{spec}:3:48: nsg-arm: location 'newlandcentral' is newer than "
+                                                "this version of acrrules"), nsg.err
+    assert not (tmp_path / "nsg").exists()
     plain = run_cli("render", spec, "--target", "nsg-arm", "--out", tmp_path / "plain")
     assert plain.code == 2 and f"{spec}:3:" in plain.err and "unknown AzureCloud location 'newlandcentral'" in plain.err

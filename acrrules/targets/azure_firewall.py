@@ -49,6 +49,11 @@ class Group(NamedTuple):
     net_collections: tuple[Collection, ...]
 
 
+def _regions_text(kind: str, regions: list[str], room: int) -> str:
+    text = f"{kind} in {', '.join(regions)}"
+    return text if len(text) <= room or len(regions) == 1 else f"{kind} in {len(regions)} regions"
+
+
 def app_rules(plan: RulePlan) -> list[AppRule]:
     by_registry: dict[str, list[str]] = {}
     shared: list[str] = []
@@ -60,20 +65,34 @@ def app_rules(plan: RulePlan) -> list[AppRule]:
             mcr.append(ep.fqdn)
         else:
             shared.append(ep.fqdn)
+    name = plan.description.name
+    cloud = plan.description.cloud_info
     rules = []
     for reg in plan.description.registries:  # description order: what the user wrote
-        regions = ", ".join(reg.regions)
-        rules.append(AppRule(f"acr-{reg.name}", f"Registry {reg.name} ({regions})",
+        parts = ["login server"]
+        regions = list(reg.regions)
+        if reg.uses_dedicated_data:
+            parts.append(_regions_text("dedicated data endpoints", regions, 90))
+        if reg.regional_endpoints:
+            parts.append(_regions_text("regional endpoints", regions, 90))
+        rules.append(AppRule(f"acr-{reg.name}", f"Registry {reg.name}: " + "; ".join(parts),
                              tuple(sorted(by_registry[reg.name]))))
-    rules.append(AppRule("acrrules-shared", "Certificate download and registry storage shared by all registries",
+    kinds = {ep.kind for ep in plan.endpoints if ep.registry is None}
+    shared_parts = [f"certificate download ({cloud.login_suffix})"]
+    if "storage" in kinds:
+        shared_parts.append(f"layer blobs in Azure Storage ({cloud.storage_wildcard})")
+    rules.append(AppRule(f"{name}-shared", "Shared by the registries: " + "; ".join(shared_parts),
                          tuple(sorted(shared))))
     if mcr:
-        rules.append(AppRule("acrrules-mcr", "Microsoft Container Registry", tuple(sorted(mcr))))
+        rest, data = cloud.mcr_fqdns
+        rules.append(AppRule(f"{name}-mcr", f"Microsoft Container Registry: REST API ({rest}) and data ({data})",
+                             tuple(sorted(mcr))))
     return rules
 
 
 def net_rules(plan: RulePlan) -> list[NetRule]:
-    return [NetRule(f"acrrules-{t.tag}", f"TCP {catalog.PORT} to {t.tag}: {t.purpose}", (t.tag,)) for t in plan.tags]
+    name = plan.description.name
+    return [NetRule(f"{name}-{t.tag}", f"TCP {catalog.PORT} to {t.tag}: {t.purpose}", (t.tag,)) for t in plan.tags]
 
 
 def _size(rule, sources) -> int:
@@ -92,6 +111,7 @@ def _size(rule, sources) -> int:
 
 def groups(plan: RulePlan) -> list[Group]:
     s = plan.description.targets
+    name = plan.description.name
     sources = plan.description.sources
     rules = list(app_rules(plan))
     if s.firewall_network_rules:
@@ -111,11 +131,12 @@ def groups(plan: RulePlan) -> list[Group]:
         suffix = "" if len(packed) == 1 else f"-{i + 1}"
         apps = tuple(r for r in chunk if isinstance(r, AppRule))
         nets = tuple(r for r in chunk if isinstance(r, NetRule))
-        app_c = (Collection(f"acrrules-fqdn{suffix}", s.firewall_collection_priority, apps),) if apps else ()
-        net_c = (Collection(f"acrrules-servicetags{suffix}", s.firewall_collection_priority + 1, nets),) \
+        app_c = (Collection(f"{name}-fqdn{suffix}", s.firewall_collection_priority, apps),) if apps else ()
+        net_c = (Collection(f"{name}-servicetags{suffix}", s.firewall_collection_priority + 1, nets),) \
             if nets else ()
+        # The resource label is fixed (each --out DIR is its own module), so addresses never move.
         out.append(Group(label="acrrules" + suffix.replace("-", "_"),
-                         name=s.firewall_rule_collection_group + suffix,
+                         name=plan.description.object_names.rule_collection_group + suffix,
                          priority=s.firewall_priority + i,
                          app_collections=app_c, net_collections=net_c))
     return out
@@ -124,6 +145,7 @@ def groups(plan: RulePlan) -> list[Group]:
 class AzureFirewallTarget(Target):
     id = "azure-firewall"
     files = (("azure-firewall.tf", "azure-firewall.tf.j2"),)
+    terraform = True
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         s = plan.description.targets
@@ -148,9 +170,17 @@ class AzureFirewallTarget(Target):
             for i, src in enumerate(plan.description.sources):
                 if src != "*" and ipaddress.ip_network(src, strict=False).version == 6:
                     problems.append(LimitProblem(("sources", i), (
-                        f"Azure Firewall does not support IPv6 sources ({src}): remove it, or render only the "
-                        "other targets with --target")))
+                        f"Azure Firewall does not support IPv6 sources ({src}): remove it, or leave "
+                        "azure-firewall out of `outputs:` (--target) for this dual-stack description")))
         if s.firewall_network_rules:
+            no_fw = [t.tag for t in plan.tags if t.network_features is not None and "FW" not in t.network_features]
+            if no_fw:
+                shown = ", ".join(no_fw[:3]) + (f" and {len(no_fw) - 3} more" if len(no_fw) > 3 else "")
+                problems.append(LimitProblem(("targets", "azure-firewall", "network_rules"), (
+                    f"azure-firewall: the Service Tags file {plan.service_tags_path} does not list FW in "
+                    f"properties.networkFeatures of {shown}, so Azure Firewall network rules cannot use "
+                    f"{'them' if len(no_fw) > 1 else 'it'}: set network_rules: false (the application rules "
+                    "still allow every endpoint)")))
             unique = len(set(plan.description.sources)) + len(plan.tags)
             if unique > catalog.FIREWALL_MAX_NETWORK_UNIQUE:
                 problems.append(LimitProblem(("sources",), (

@@ -65,11 +65,18 @@ class IptablesTarget(Target):
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         problems = []
-        chain = plan.description.targets.ipt_chain
+        desc = plan.description
+        chain = desc.object_names.ipt_chain
         if chain in catalog.IPTABLES_RESERVED:
-            problems.append(LimitProblem(("targets", "iptables", "chain"), (
-                f"targets.iptables.chain: {chain!r} is a built-in chain, verdict or target of iptables, so it "
-                "cannot name the chain of acrrules: choose another name (the default is 'ACRRULES')")))
+            if desc.targets.ipt_chain is not None:
+                problems.append(LimitProblem(("targets", "iptables", "chain"), (
+                    f"targets.iptables.chain: {chain!r} is a built-in chain, verdict or target of iptables, so "
+                    "it cannot name the chain of acrrules: choose another name (the default is the "
+                    "description's name, upper-cased)")))
+            else:
+                problems.append(LimitProblem(("name",), (
+                    f"name: {desc.name!r} would name the iptables chain {chain!r}, a built-in chain, verdict or "
+                    "target of iptables: choose another name, or set targets.iptables.chain")))
         for version in ((4, 6) if plan.prefixes is not None else ()):  # validate runs without prefixes
             n = len(family_prefixes(plan, version))
             if n > IPSET_MAXELEM:
@@ -80,16 +87,17 @@ class IptablesTarget(Target):
 
     def context(self, plan: RulePlan) -> dict:
         s = plan.description.targets
+        chain = plan.description.object_names.ipt_chain
         sets, rules = {}, {}
         for version, family in ((4, "inet"), (6, "inet6")):
-            live, temporary = set_names(s.ipt_chain, version)
+            live, temporary = set_names(chain, version)
             sets[version] = IpsetFamily(version, family, live, temporary, family_prefixes(plan, version))
             allow, sources = sources_of(plan, version)
             rules[version] = IptRules(version, live, allow, sources, by_version(s.ipt_resolvers, version),
                                       file_name=self.files[1 if version == 4 else 2][0],
                                       restore_command="iptables-restore" if version == 4 else "ip6tables-restore")
         return {
-            "chain": s.ipt_chain,
+            "chain": chain,
             "standalone": s.ipt_mode == "standalone",
             "ipset_file": self.files[0][0],
             "sets": [sets[4], sets[6]],

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from .. import catalog
 from ..plan import RulePlan
-from ..render import Target
+from ..render import LimitProblem, Target
 from .netfilter import by_version, chunks, family_prefixes, sources_of, tag_lines
 
 ELEMENTS_PER_LINE = {4: 8, 6: 4}   # keeps long element lists readable; nft accepts any layout
@@ -49,6 +49,19 @@ class NftablesTarget(Target):
     files = (("acrrules.nft", "acrrules.nft.j2"),)
     needs_service_tags = True
 
+    def check(self, plan: RulePlan) -> list[LimitProblem]:
+        desc = plan.description
+        table = desc.object_names.nft_table
+        if table not in catalog.NFT_KEYWORDS:
+            return []
+        if desc.targets.nft_table is not None:
+            return [LimitProblem(("targets", "nftables", "table"), (
+                f"targets.nftables.table: {table!r} is an nft keyword, which nft does not accept as a table "
+                f"name: choose another name, such as 'acr_{table}'"))]
+        return [LimitProblem(("name",), (
+            f"name: {desc.name!r} would name the nft table {table!r}, an nft keyword that nft does not accept "
+            f"as a table name: choose another name, or set targets.nftables.table (such as 'acr_{table}')"))]
+
     def context(self, plan: RulePlan) -> dict:
         s = plan.description.targets
         families = []
@@ -60,7 +73,7 @@ class NftablesTarget(Target):
                 element_lines=chunks(prefixes, ELEMENTS_PER_LINE[version]), count=len(prefixes),
                 allow=allow, sources=sources, resolvers=by_version(s.nft_resolvers, version)))
         return {
-            "table": s.nft_table,
+            "table": plan.description.object_names.nft_table,
             "standalone": s.nft_mode == "standalone",
             "families": families,
             "allow_chain": ALLOW_CHAIN,

@@ -1,8 +1,10 @@
 """nsg-arm and nsg-tf: NSG outbound security rules, one per service tag.
 
 Azure accepts a service tag only in `destinationAddressPrefix` (singular), so
-each tag gets its own rule; priorities are consecutive from the configured
-first priority, in the plan's tag order.
+each tag gets its own rule.  A rule's name (`<prefix>-<tag>`) and priority
+(`priority` + the tag's fixed slot, catalog.nsg_slot) depend on the tag and
+the settings alone: adding or removing a region, a registry or MCR leaves
+every other rule as it is, in Azure and in the diff.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import re
 from typing import NamedTuple
 
 from .. import catalog
-from ..plan import RulePlan, TagRule
+from ..plan import RulePlan, TagRule, location_path
 from ..render import LimitProblem, Target
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
@@ -18,7 +20,7 @@ _NAME_OK = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 
 class NsgRule(NamedTuple):
     name: str
-    label: str            # Terraform resource label
+    label: str            # Terraform resource label: from the tag alone, so addresses never move
     priority: int
     tag: str
     description: str
@@ -26,47 +28,95 @@ class NsgRule(NamedTuple):
     source_prefixes: tuple[str, ...]
 
 
-def describe(tag: TagRule, limit: int = catalog.NSG_DESCRIPTION_MAX) -> str:
-    """`<purpose> for a, b and 3 more`, within Azure's description limit."""
-    base = f"acrrules: {tag.purpose}"
-    if not tag.registries:
-        return base[:limit]
-    names = list(tag.registries)
-    for shown in range(len(names), 0, -1):
-        rest = len(names) - shown
-        text = f"{base} for {', '.join(names[:shown])}" + (f" and {rest} more" if rest else "")
-        if len(text) <= limit:
-            return text
-    return f"{base} for {len(names)} registries"[:limit]
+def describe(prefix: str, tag: TagRule, limit: int = catalog.NSG_DESCRIPTION_MAX) -> str:
+    return f"{prefix}: {tag.purpose}"[:limit]
 
 
-def rules(plan: RulePlan, first_priority: int) -> list[NsgRule]:
+def rule_name(prefix: str, tag: str) -> str:
+    return f"{prefix}-{tag}"[: catalog.NSG_NAME_MAX]
+
+
+def rules(plan: RulePlan, first_priority: int, prefix: str) -> list[NsgRule]:
+    """The rules in priority order; tags without a slot are left out (check() reports them)."""
     sources = plan.description.sources
     single = sources[0] if len(sources) == 1 else None
+    cloud = plan.description.cloud_info
     out = []
-    for i, tag in enumerate(plan.tags):
-        name = f"acrrules-{tag.tag}"[: catalog.NSG_NAME_MAX]
+    for tag in plan.tags:
+        slot = catalog.nsg_slot(cloud, tag.family, tag.region)
+        if slot is None:
+            continue
+        name = rule_name(prefix, tag.tag)
         assert _NAME_OK.match(name), name  # tags are [A-Za-z0-9.]; a new tag shape must fail loudly
         label = "acrrules_" + re.sub(r"[^a-z0-9]+", "_", tag.tag.lower())
-        out.append(NsgRule(name, label, first_priority + i, tag.tag, describe(tag),
+        out.append(NsgRule(name, label, first_priority + slot, tag.tag, describe(prefix, tag),
                            single, () if single else tuple(sources)))
-    return out
+    return sorted(out, key=lambda r: r.priority)
 
 
 def _limits(plan: RulePlan, target_id: str, first_priority: int) -> list[LimitProblem]:
-    n = len(plan.tags)
     problems = []
-    if n > catalog.NSG_MAX_RULES:
-        problems.append(LimitProblem(("registries",), (
-            f"{target_id} needs {n} security rules, but an NSG holds at most {catalog.NSG_MAX_RULES}: "
-            "split the description")))
-    last = first_priority + n - 1
+    last = first_priority + catalog.NSG_BLOCK_SIZE - 1
     if last > catalog.NSG_PRIORITY_MAX:
         problems.append(LimitProblem(("targets", target_id, "priority"), (
-            f"{target_id} needs {n} rules with consecutive priorities {first_priority}-{last}, past the "
-            f"maximum {catalog.NSG_PRIORITY_MAX}: set targets.{target_id}.priority to at most "
-            f"{max(catalog.NSG_PRIORITY_MIN, catalog.NSG_PRIORITY_MAX - n + 1)}")))
+            f"{target_id} owns the priorities {first_priority}-{last} (a block of {catalog.NSG_BLOCK_SIZE}, "
+            f"one fixed slot per service tag), past Azure's maximum {catalog.NSG_PRIORITY_MAX}: set "
+            f"targets.{target_id}.priority to at most {catalog.NSG_PRIORITY_MAX - catalog.NSG_BLOCK_SIZE + 1}")))
+    desc = plan.description
+    for tag in plan.tags:
+        if catalog.nsg_slot(desc.cloud_info, tag.family, tag.region) is None:
+            problems.append(LimitProblem(location_path(desc, tag.region), (
+                f"{target_id}: location {tag.region!r} is newer than this version of acrrules, so its NSG "
+                f"rules have no fixed priority slot yet: upgrade acrrules, or leave {target_id} out of "
+                "`outputs:` (--target) for now")))
+        elif tag.network_features is not None and "NSG" not in tag.network_features:
+            problems.append(LimitProblem(location_path(desc, tag.region), (
+                f"{target_id}: the Service Tags file {plan.service_tags_path} does not list NSG in properties.networkFeatures of {tag.tag} "
+                f"({', '.join(tag.network_features) or 'none'}), so Azure refuses it in NSG rules: leave "
+                f"{target_id} out of `outputs:` (--target) for this cloud")))
     return problems
+
+
+class DeployedRule(NamedTuple):
+    name: str
+    priority: int | None
+    tag: str | None
+
+
+_ARM_RULE_NAME = re.compile(r"^\[format\('\{0\}/\{1\}', parameters\('networkSecurityGroupName'\), '((?:[^']|'')*)'\)\]$")
+
+
+def rules_of_template(text: str) -> list[DeployedRule]:
+    """The security rules of an nsg.json that acrrules wrote (others' templates: what can be read)."""
+    import json
+
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return []
+    out = []
+    for res in doc.get("resources", []) if isinstance(doc, dict) else []:
+        if not isinstance(res, dict) or res.get("type") != "Microsoft.Network/networkSecurityGroups/securityRules":
+            continue
+        m = _ARM_RULE_NAME.match(str(res.get("name", "")))
+        name = m.group(1).replace("''", "'") if m else str(res.get("name", "")).rsplit("/", 1)[-1]
+        props = res.get("properties") if isinstance(res.get("properties"), dict) else {}
+        prio = props.get("priority")
+        out.append(DeployedRule(name, prio if isinstance(prio, int) else None, props.get("destinationAddressPrefix")))
+    return out
+
+
+def removed_rules(old_path: str, new_text: str | None) -> list[DeployedRule]:
+    """Rules of the nsg.json on disk that the new one no longer has (nothing when not rendering nsg-arm)."""
+    if new_text is None:
+        return []
+    try:
+        with open(old_path, encoding="utf-8") as fh:
+            old_text = fh.read()
+    except (OSError, UnicodeDecodeError):
+        return []
+    new_names = {r.name for r in rules_of_template(new_text)}
+    return [r for r in rules_of_template(old_text) if r.name not in new_names]
 
 
 class NsgArmTarget(Target):
@@ -78,18 +128,21 @@ class NsgArmTarget(Target):
         return _limits(plan, self.id, plan.description.targets.nsg_arm_priority)
 
     def context(self, plan: RulePlan) -> dict:
-        return {"rules": rules(plan, plan.description.targets.nsg_arm_priority), "api_version": self.api_version}
+        d = plan.description
+        return {"rules": rules(plan, d.targets.nsg_arm_priority, d.object_names.nsg_arm_rule_prefix),
+                "api_version": self.api_version}
 
 
 class NsgTfTarget(Target):
     id = "nsg-tf"
     files = (("nsg.tf", "nsg.tf.j2"),)
+    terraform = True
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         return _limits(plan, self.id, plan.description.targets.nsg_tf_priority)
 
     def context(self, plan: RulePlan) -> dict:
         s = plan.description.targets
-        return {"rules": rules(plan, s.nsg_tf_priority),
+        return {"rules": rules(plan, s.nsg_tf_priority, plan.description.object_names.nsg_tf_rule_prefix),
                 "resource_group_name": s.nsg_tf_resource_group_name,
                 "network_security_group_name": s.nsg_tf_network_security_group_name}
