@@ -239,3 +239,15 @@ def test_invalid_description_fails_with_a_located_message(tmp_path, hook_repo):
     located = re.findall(r"^acr\.yaml:5:15: registries\[0\]\.location: .*'westeuropa'.*$", run.output, re.M)
     assert len(located) == 2, explain(run, hook_repo)  # once from each hook
     assert "Traceback" not in run.output
+
+
+def test_readme_snippet_is_a_valid_config(tmp_path):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### pre-commit hooks"):]
+    snippet = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    (tmp_path / ".pre-commit-config.yaml").write_text(snippet, encoding="utf-8")
+    p = subprocess.run([console_script("pre-commit"), "validate-config", ".pre-commit-config.yaml"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    (repo,) = yaml.safe_load(snippet)["repos"]
+    assert {h["id"] for h in repo["hooks"]} <= set(manifest())
