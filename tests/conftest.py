@@ -48,6 +48,16 @@ def need_tool(*names: str) -> None:
             _missing(f"{name} is not installed")
 
 
+def console_script(name: str) -> str:
+    """A command installed by the test extra (pre-commit, actionlint): the one beside this
+    Python (`.venv/bin/pytest` runs without the venv on PATH), else the one on PATH."""
+    here = Path(sys.executable).parent / name
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    need_tool(name)
+    return shutil.which(name)
+
+
 def need_root_netns() -> None:
     need_tool("unshare")
     if os.geteuid() != 0:

@@ -1,0 +1,253 @@
+"""The hooks of .pre-commit-hooks.yaml, run by the real pre-commit.
+
+Each case is a fresh git repository of a user: a description, the outputs rendered
+from it and a .pre-commit-config.yaml whose `repo:` is this repository (absolute path)
+at `rev:` HEAD. pre-commit clones that commit and pip-installs acrrules from it into a
+hook environment, so what runs is HEAD, not the work tree: commit before you trust a
+result. The environment is installed once per session (PRE_COMMIT_HOME under the
+session's tmp dir; ~15 s, from PyPI or local wheels) and shared by the cases.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, _missing, console_script, need_tool, run_cli
+
+HOOKS_FILE = ".pre-commit-hooks.yaml"
+
+DESCRIPTION = """\
+version: 1
+registries:
+  - name: fabrikamdev
+    sku: Basic
+    location: westeurope
+sources: ["10.1.0.0/24"]
+"""
+# Line 5, column 15 is the value of `location`.
+INVALID = DESCRIPTION.replace("location: westeurope", "location: westeuropa")
+
+PROD = """\
+version: 1
+registries:
+  - name: contosoprod
+    sku: Premium
+    location: eastus
+    replicas: [westeurope]
+    data_endpoints: dedicated
+"""
+
+
+def _git(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def _clean_env(**extra: str) -> dict:
+    env = dict(os.environ)
+    # A developer's SKIP would skip our hooks; a pytest run from inside a git hook
+    # inherits GIT_DIR and friends, which would point git at the wrong repository.
+    for key in ("SKIP", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX"):
+        env.pop(key, None)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class HookRepo:
+    rev: str
+    hooks: dict  # id -> the hook's definition at rev
+    pre_commit: str
+    home: Path
+    note: str  # said in every failure: which commit ran, and what it lacks
+
+
+@pytest.fixture(scope="session")
+def hook_repo(tmp_path_factory) -> HookRepo:
+    need_tool("git")
+    pre_commit = console_script("pre-commit")
+    env = _clean_env()
+    head = _git("rev-parse", "--verify", "HEAD", cwd=REPO, env=env)
+    if head.returncode != 0:
+        _missing(f"{REPO} is not a git checkout with a commit; pre-commit installs hooks from a commit "
+                 f"({head.stderr.strip()})")
+    rev = head.stdout.strip()
+    at_rev = _git("show", f"{rev}:{HOOKS_FILE}", cwd=REPO, env=env)
+    if at_rev.returncode != 0:
+        _missing(f"HEAD ({rev[:12]}) has no {HOOKS_FILE}: pre-commit installs the hook environment from the "
+                 f"commit that `rev:` names, not from the work tree, so uncommitted work is not in it; "
+                 f"commit {HOOKS_FILE} first (or try it with `pre-commit try-repo`)")
+    dirty = _git("status", "--porcelain", "--untracked-files=no", cwd=REPO, env=env).stdout.split("\n")
+    dirty = [line[3:] for line in dirty if line.strip()]
+    note = f"the hooks ran from HEAD {rev[:12]}"
+    if dirty:
+        note += (f"; uncommitted changes are not in the hook environment: {', '.join(dirty[:8])}"
+                 f"{' …' if len(dirty) > 8 else ''}")
+    hooks = {h["id"]: h for h in yaml.safe_load(at_rev.stdout)}
+    return HookRepo(rev=rev, hooks=hooks, pre_commit=pre_commit, home=tmp_path_factory.mktemp("pre-commit-home"),
+                    note=note)
+
+
+def make_project(root: Path, hook_repo: HookRepo, files: dict[str, str]) -> Path:
+    """A git repository with `files` and a .pre-commit-config.yaml using this repository's hooks."""
+    config = {"repos": [{"repo": str(REPO), "rev": hook_repo.rev, "hooks": [
+        {"id": "acrrules-check", "args": ["acr.yaml", "--out", "rules"]},
+        {"id": "acrrules-validate"},
+    ]}]}
+    root.mkdir()
+    (root / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    env = _clean_env()
+    for args in (["init", "-q", "."], ["add", "-A"],
+                 ["-c", "user.name=acrrules tests", "-c", "user.email=tests@example.invalid", "-c",
+                  "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", "rules"]):
+        r = _git(*args, cwd=root, env=env)
+        assert r.returncode == 0, f"git {' '.join(args)}: {r.stderr}"
+    return root
+
+
+def rendered(tmp_path: Path, description: str) -> dict[str, str]:
+    """acr.yaml plus its outputs under rules/, as the user would commit them."""
+    work = tmp_path / "render"
+    work.mkdir()
+    (work / "acr.yaml").write_text(description, encoding="utf-8")
+    r = run_cli("render", "acr.yaml", "--out", "rules", cwd=work)
+    assert r.code == 0, r.err
+    files = {"acr.yaml": description}
+    files.update({f"rules/{p.name}": p.read_text(encoding="utf-8") for p in sorted((work / "rules").iterdir())})
+    assert len(files) > 1
+    return files
+
+
+@dataclass
+class Run:
+    code: int
+    output: str
+    status: dict  # hook id -> Passed | Failed | Skipped
+
+
+def run_hooks(project: Path, hook_repo: HookRepo) -> Run:
+    p = subprocess.run([hook_repo.pre_commit, "run", "--all-files", "--verbose", "--color", "never"],
+                       cwd=project, env=_clean_env(PRE_COMMIT_HOME=str(hook_repo.home)),
+                       capture_output=True, text=True, timeout=600)
+    output = p.stdout + p.stderr
+    status = {}
+    for hook_id, hook in hook_repo.hooks.items():
+        m = re.search(rf"^{re.escape(hook['name'])}\.+(?:\([^)]*\))?(Passed|Failed|Skipped)$", output, re.M)
+        if m:
+            status[hook_id] = m.group(1)
+    return Run(p.returncode, output, status)
+
+
+def explain(run: Run, hook_repo: HookRepo) -> str:
+    return f"pre-commit exit {run.code} ({hook_repo.note}):\n{run.output}"
+
+
+# --- the manifest itself (the work tree's, no hook environment needed) ---------------
+
+def manifest() -> dict:
+    return {h["id"]: h for h in yaml.safe_load((REPO / HOOKS_FILE).read_text(encoding="utf-8"))}
+
+
+def test_manifest_is_valid_for_pre_commit():
+    p = subprocess.run([console_script("pre-commit"), "validate-manifest", str(REPO / HOOKS_FILE)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_manifest_hooks():
+    hooks = manifest()
+    assert set(hooks) == {"acrrules-check", "acrrules-validate"}
+    check, validate = hooks["acrrules-check"], hooks["acrrules-validate"]
+    assert check["entry"].split() == ["acrrules", "render", "--check"]
+    assert check["pass_filenames"] is False
+    assert validate["entry"].split() == ["acrrules", "validate"]
+    assert validate.get("pass_filenames", True) is True
+    assert {check["language"], validate["language"]} == {"python"}
+
+
+@pytest.mark.parametrize("path, matched", [
+    ("acr.yaml", True), ("acr.yml", True), ("acrrules.yaml", True), ("prod.acr.yaml", True),
+    ("firewall/eu/acr.yaml", True), ("firewall/prod.acrrules.yml", True),
+    (".pre-commit-config.yaml", False), (".github/workflows/acrrules-weekly.yml", False),
+    ("myacr.yaml", False), ("acr.yaml.bak", False), ("acr.json", False), ("rules/nsg.json", False),
+    ("acr.yaml/readme.md", False),
+])
+def test_validate_default_files_pattern(path, matched):
+    # pre-commit matches `files` with re.search against the repository-relative POSIX path.
+    assert bool(re.search(manifest()["acrrules-validate"]["files"], path)) is matched
+
+
+# --- the real pre-commit, hooks installed from HEAD -----------------------------------
+
+def test_up_to_date_outputs_pass(tmp_path, hook_repo):
+    files = rendered(tmp_path, DESCRIPTION)
+    files["firewall/prod.acr.yaml"] = PROD  # a second description: validated (default files:), not checked
+    files["deploy/values.yaml"] = "replicas: 3\n"  # YAML that is no description: not validated
+    run = run_hooks(make_project(tmp_path / "project", hook_repo, files), hook_repo)
+    assert run.code == 0, explain(run, hook_repo)
+    assert run.status == {"acrrules-check": "Passed", "acrrules-validate": "Passed"}, explain(run, hook_repo)
+    assert re.search(r"^acr\.yaml: ok ", run.output, re.M), explain(run, hook_repo)
+    assert re.search(r"^firewall/prod\.acr\.yaml: ok ", run.output, re.M), explain(run, hook_repo)
+    assert "values.yaml" not in run.output and ".pre-commit-config.yaml:" not in run.output
+    assert "file(s) in rules are up to date" in run.output, explain(run, hook_repo)
+
+
+def _edit_output(files: dict[str, str]) -> tuple[str, str]:
+    """Someone edits a generated file by hand: an NSG rule's priority. Returns the diff lines."""
+    m = re.search(r'^( *)"priority": (\d+),$', files["rules/nsg.json"], re.M)
+    assert m, files["rules/nsg.json"]
+    edited = f'{m.group(1)}"priority": {int(m.group(2)) + 1},'
+    files["rules/nsg.json"] = files["rules/nsg.json"][:m.start()] + edited + files["rules/nsg.json"][m.end():]
+    return rf"^-{re.escape(edited)}$", rf"^\+{re.escape(m.group(0))}$"
+
+
+def _edit_description(files: dict[str, str]) -> tuple[str, str]:
+    """Someone adds MCR to the description and commits without re-rendering."""
+    files["acr.yaml"] += "mcr: true\n"
+    return r"^--- rules/azure-firewall\.tf$", r'^\+ *"mcr\.microsoft\.com",?$'
+
+
+@pytest.mark.parametrize("drift", [_edit_output, _edit_description], ids=["output-edited", "description-edited"])
+def test_drifted_outputs_fail_with_the_diff(tmp_path, hook_repo, drift):
+    files = rendered(tmp_path, DESCRIPTION)
+    expected = drift(files)
+    run = run_hooks(make_project(tmp_path / "project", hook_repo, files), hook_repo)
+    assert run.code != 0, explain(run, hook_repo)
+    assert run.status == {"acrrules-check": "Failed", "acrrules-validate": "Passed"}, explain(run, hook_repo)
+    for line in expected:
+        assert re.search(line, run.output, re.M), f"no line matching {line!r} in the diff; " + \
+            explain(run, hook_repo)
+    # Exit 1 is drift (2 would be invalid input, which validate would have caught too).
+    assert re.search(r"^- hook id: acrrules-check\n(- duration: .*\n)?- exit code: 1$", run.output, re.M), \
+        explain(run, hook_repo)
+
+
+def test_invalid_description_fails_with_a_located_message(tmp_path, hook_repo):
+    files = rendered(tmp_path, DESCRIPTION)
+    files["acr.yaml"] = INVALID
+    run = run_hooks(make_project(tmp_path / "project", hook_repo, files), hook_repo)
+    assert run.code != 0, explain(run, hook_repo)
+    assert run.status == {"acrrules-check": "Failed", "acrrules-validate": "Failed"}, explain(run, hook_repo)
+    located = re.findall(r"^acr\.yaml:5:15: registries\[0\]\.location: .*'westeuropa'.*$", run.output, re.M)
+    assert len(located) == 2, explain(run, hook_repo)  # once from each hook
+    assert "Traceback" not in run.output
+
+
+def test_readme_snippet_is_a_valid_config(tmp_path):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### pre-commit hooks"):]
+    snippet = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    (tmp_path / ".pre-commit-config.yaml").write_text(snippet, encoding="utf-8")
+    p = subprocess.run([console_script("pre-commit"), "validate-config", ".pre-commit-config.yaml"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    (repo,) = yaml.safe_load(snippet)["repos"]
+    assert {h["id"] for h in repo["hooks"]} <= set(manifest())
