@@ -124,6 +124,11 @@ def cloud_of_location(location: str) -> str | None:
     return None
 
 
+# Microsoft publishes a Service Tags file every week; new ranges are used a week after they
+# appear. `render` warns when the file it reads is older than this (by the date in its name).
+SERVICETAGS_STALE_DAYS = 14
+
+
 # Platform limits, checked before anything is written.
 NSG_PRIORITY_MIN = 100
 NSG_PRIORITY_MAX = 4096

@@ -90,11 +90,15 @@ def render(
     service_tags: Optional[str] = typer.Option(None, "--service-tags", metavar="FILE",
                                                help="Microsoft Service Tags JSON (needed by nftables, iptables)."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff if files on disk differ."),
+    max_age: Optional[int] = typer.Option(None, "--max-age", metavar="DAYS", min=0,
+                                          help="Fail (exit 2) instead of warning when the Service Tags file "
+                                               "is more than DAYS days old (by the date in its name)."),
 ):
     """Render the firewall rules of a description."""
     from . import write
 
     _, _, files = pipeline.run(spec, target, service_tags)
+    _check_freshness(service_tags, files, max_age)
     if out == "-":
         if check:
             raise AcrrulesError("--check compares files in a directory: give --out DIR")
@@ -116,6 +120,18 @@ def render(
         return
     for path, changed in write.write_files(out, files):
         _err(f"{'wrote' if changed else 'unchanged'} {path}")
+
+
+def _check_freshness(service_tags: str | None, files: dict[str, str], max_age: int | None) -> None:
+    """Stale prefixes are a warning, or with --max-age an error, when the IP targets are rendered."""
+    ip_files = {name for t in TARGETS.values() if t.needs_service_tags for name, _ in t.files}
+    if service_tags is None or not ip_files & files.keys():
+        return
+    from . import freshness
+
+    note = freshness.check(service_tags, max_age)
+    if note:
+        _err(note)
 
 
 tags_app = typer.Typer(no_args_is_help=True, help="Work with Microsoft's weekly Service Tags files.")

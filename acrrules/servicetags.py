@@ -17,6 +17,7 @@ A top-level `id` or `type` marks the Discovery shape.
 from __future__ import annotations
 
 import _socket  # inet_pton, without the socket module's start-up cost
+import datetime
 import functools
 import ipaddress
 import json
@@ -33,6 +34,19 @@ from .load import decode_utf8, text_position
 from .paths import schemas_dir
 
 MAX_BYTES = 256 * 1024 * 1024
+# The name Microsoft publishes each file under; the date is the week's publication date.
+FILE_NAME = re.compile(r"ServiceTags_(Public|AzureGovernment|China)_([0-9]{8})\.json")
+
+
+def date_in_name(path: str) -> datetime.date | None:
+    """The date in a ServiceTags_<Cloud>_<YYYYMMDD>.json name; None when the name has none (or an impossible one)."""
+    m = FILE_NAME.fullmatch(os.path.basename(path))
+    if not m:
+        return None
+    try:
+        return datetime.datetime.strptime(m.group(2), "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 @functools.cache
