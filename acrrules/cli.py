@@ -164,6 +164,11 @@ def tags_diff(
 
     result = tagsdiff.diff(old, new, spec)
     _out(tagsdiff.format_json(result) if format is DiffFormat.json else tagsdiff.format_text(result))
+    if result.new.change_number < result.old.change_number:
+        from .render import comment as printable
+
+        _err(f"warning: NEW {printable(new)} has changeNumber {result.new.change_number}, lower than OLD "
+             f"{printable(old)}'s {result.old.change_number}: arguments swapped? (acrrules tags diff OLD NEW)")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
