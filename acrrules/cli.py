@@ -14,7 +14,8 @@ from typing import List, Optional
 import typer
 
 from . import __version__, pipeline, plan as planning, typer_startup
-from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError
+from .catalog import CLOUDS, DEFAULT_CLOUD
+from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError, UsageError
 from .targets import TARGETS
 
 app = typer.Typer(
@@ -171,6 +172,41 @@ def tags_diff(
              f"{printable(old)}'s {result.old.change_number}: arguments swapped? (acrrules tags diff OLD NEW)")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+CloudName = Enum("CloudName", {name: name for name in CLOUDS}, type=str)
+
+
+@tags_app.command("fetch")
+def tags_fetch(
+    cloud: Optional[CloudName] = typer.Option(None, "--cloud", help="The cloud whose file to fetch "
+                                                                    "(default: SPEC's cloud, else AzureCloud)."),
+    spec: Optional[str] = typer.Option(None, "--spec", metavar="SPEC", help="Take the cloud from this description."),
+    directory: str = typer.Option(".", "--dir", metavar="DIR", help="Where to save the file (created)."),
+    page_url: Optional[str] = typer.Option(None, "--page-url", metavar="URL",
+                                           help="Another download page (its own host's links are taken too), "
+                                                "or a direct link to the .json file."),
+):
+    """Download the cloud's current ServiceTags_<Cloud>_<YYYYMMDD>.json from Microsoft into DIR.
+
+    Reads the cloud's download page, takes its link on download.microsoft.com
+    (https), downloads and checks the file (the cloud's, well-formed, changeNumber
+    not lower than the newest such file in DIR) and saves it atomically under the
+    link's name. Prints the file's path on stdout, also when the same bytes were
+    already there (then nothing is written). Any failure: exit 2, nothing written.
+    Honours HTTPS_PROXY/HTTP_PROXY/NO_PROXY; gives up after 60 s.
+    """
+    from . import fetch
+
+    if cloud is not None and spec is not None:
+        raise UsageError("give --cloud or --spec, not both: --spec takes the cloud from the description")
+    if spec is not None:
+        cloud_name = pipeline.load_description(spec).description.cloud
+    else:
+        cloud_name = cloud.value if cloud is not None else DEFAULT_CLOUD
+    path, changed = fetch.fetch(cloud_name, directory, page_url)
+    _err(f"wrote {path}" if changed else f"{path} is already here with the same bytes: nothing written")
+    _out(f"{path}\n")
 
 
 @app.command()

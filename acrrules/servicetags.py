@@ -287,6 +287,14 @@ def load(path: str) -> ServiceTagsFile:
         raise fail(f"cannot read the file: {e.strerror or e}") from None
     if len(raw) > MAX_BYTES:
         raise fail(f"larger than {MAX_BYTES // (1024 * 1024)} MiB: not a Service Tags file")
+    return parse(path, raw)
+
+
+def parse(path: str, raw: bytes) -> ServiceTagsFile:
+    """Check the bytes of a Service Tags file (either shape); errors name `path` (a file or a URL)."""
+    def fail(msg, line=None, col=None):
+        return InputError([Diagnostic(path, line, col, msg)])
+
     if not raw or raw.isspace():  # isspace stops at the first other byte; strip() would copy 4 MB
         raise fail("the file is empty: expected Microsoft's Service Tags JSON")
     text = decode_utf8(path, raw)
