@@ -337,7 +337,7 @@ def _get(url: str, limit: int, deadline: _Deadline, redirects: _Redirects) -> _B
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _bounded(work: Callable[[], _Body | tuple], deadline: _Deadline, url: str):
+def _bounded(work: Callable[[], tuple[str, str, bytes]], deadline: _Deadline, url: str) -> tuple[str, str, bytes]:
     """Run `work` in a worker thread and stop waiting for it at the deadline."""
     result: dict = {}
 
