@@ -159,6 +159,20 @@ TERRAFORM_REQUIRED_VERSION = ">= 1.3.0"
 TERRAFORM_AZURERM_SOURCE = "hashicorp/azurerm"
 TERRAFORM_AZURERM_VERSION = "~> 4.0"
 
+# Microsoft publishes a Service Tags file every week; new ranges are used a week after they
+# appear. `render` warns when the file it reads is older than this (by the date in its name).
+SERVICETAGS_STALE_DAYS = 14
+
+# Where `tags fetch` gets each cloud's file: the download page, whose link to
+# ServiceTags_<Cloud>_<YYYYMMDD>.json is taken only on this host, over https.
+SERVICETAGS_DOWNLOAD_PAGES = MappingProxyType({
+    "AzureCloud": "https://www.microsoft.com/en-us/download/details.aspx?id=56519",
+    "AzureUSGovernment": "https://www.microsoft.com/en-us/download/details.aspx?id=57063",
+    "AzureChinaCloud": "https://www.microsoft.com/en-us/download/details.aspx?id=57062",
+})
+SERVICETAGS_DOWNLOAD_HOST = "download.microsoft.com"
+
+
 # Platform limits, checked before anything is written.
 NSG_PRIORITY_MIN = 100
 NSG_PRIORITY_MAX = 4096

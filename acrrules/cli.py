@@ -14,6 +14,7 @@ from typing import List, Optional
 import typer
 
 from . import __version__, pipeline, plan as planning, typer_startup
+from .catalog import CLOUDS, DEFAULT_CLOUD
 from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError, UsageError
 from .targets import TARGETS
 
@@ -100,6 +101,9 @@ def render(
     service_tags: Optional[str] = typer.Option(None, "--service-tags", metavar="FILE",
                                                help="Microsoft Service Tags JSON (needed by nftables, iptables)."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff if files on disk differ."),
+    max_age: Optional[int] = typer.Option(None, "--max-age", metavar="DAYS", min=0,
+                                          help="Fail (exit 2) instead of warning when the Service Tags file "
+                                               "is more than DAYS days old (by the date in its name)."),
 ):
     """Render the firewall rules of a description."""
     from . import write
@@ -107,6 +111,7 @@ def render(
 
     result = pipeline.run(spec, target, service_tags, out_dir=None if out == "-" else out)
     files = result.files
+    _check_freshness(service_tags, files, max_age)
     if out == "-":
         if check:
             raise AcrrulesError("--check compares files in a directory: give --out DIR")
@@ -154,6 +159,18 @@ def _announce_removed(gone, *, would: bool) -> None:
              f"az network nsg rule delete -g RG --nsg-name NSG -n {rule.name}")
 
 
+def _check_freshness(service_tags: str | None, files: dict[str, str], max_age: int | None) -> None:
+    """Stale prefixes are a warning, or with --max-age an error, when the IP targets are rendered."""
+    ip_files = {name for t in TARGETS.values() if t.needs_service_tags for name, _ in t.files}
+    if service_tags is None or not ip_files & files.keys():
+        return
+    from . import freshness
+
+    note = freshness.check(service_tags, max_age)
+    if note:
+        _err(note)
+
+
 tags_app = typer.Typer(no_args_is_help=True, help="Work with Microsoft's weekly Service Tags files.")
 app.add_typer(tags_app, name="tags")
 
@@ -184,8 +201,48 @@ def tags_diff(
 
     result = tagsdiff.diff(old, new, spec)
     _out(tagsdiff.format_json(result) if format is DiffFormat.json else tagsdiff.format_text(result))
+    if result.new.change_number < result.old.change_number:
+        from .render import comment as printable
+
+        _err(f"warning: NEW {printable(new)} has changeNumber {result.new.change_number}, lower than OLD "
+             f"{printable(old)}'s {result.old.change_number}: arguments swapped? (acrrules tags diff OLD NEW)")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+CloudName = Enum("CloudName", {name: name for name in CLOUDS}, type=str)
+
+
+@tags_app.command("fetch")
+def tags_fetch(
+    cloud: Optional[CloudName] = typer.Option(None, "--cloud", help="The cloud whose file to fetch "
+                                                                    "(default: SPEC's cloud, else AzureCloud)."),
+    spec: Optional[str] = typer.Option(None, "--spec", metavar="SPEC", help="Take the cloud from this description."),
+    directory: str = typer.Option(".", "--dir", metavar="DIR", help="Where to save the file (created)."),
+    page_url: Optional[str] = typer.Option(None, "--page-url", metavar="URL",
+                                           help="Another download page (its own host's links are taken too), "
+                                                "or a direct link to the .json file."),
+):
+    """Download the cloud's current ServiceTags_<Cloud>_<YYYYMMDD>.json from Microsoft into DIR.
+
+    Reads the cloud's download page, takes its link on download.microsoft.com
+    (https), downloads and checks the file (the cloud's, well-formed, changeNumber
+    not lower than the newest such file in DIR) and saves it atomically under the
+    link's name. Prints the file's path on stdout, also when the same bytes were
+    already there (then nothing is written). Any failure: exit 2, nothing written.
+    Honours HTTPS_PROXY/HTTP_PROXY/NO_PROXY; gives up after 60 s.
+    """
+    from . import fetch
+
+    if cloud is not None and spec is not None:
+        raise UsageError("give --cloud or --spec, not both: --spec takes the cloud from the description")
+    if spec is not None:
+        cloud_name = pipeline.load_description(spec).description.cloud
+    else:
+        cloud_name = cloud.value if cloud is not None else DEFAULT_CLOUD
+    path, changed = fetch.fetch(cloud_name, directory, page_url)
+    _err(f"wrote {path}" if changed else f"{path} is already here with the same bytes: nothing written")
+    _out(f"{path}\n")
 
 
 @app.command()

@@ -59,3 +59,7 @@ class WriteError(AcrrulesError):
     """Output could not be written; earlier outputs were left as they were."""
 
     exit_code = EXIT_WRITE
+
+
+class FetchError(AcrrulesError):
+    """`tags fetch` could not download or accept the file; nothing was written."""

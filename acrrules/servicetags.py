@@ -4,10 +4,20 @@ The file is large (4 MB for Public) and only a handful of its ~3,000 tags
 matter, so the structure is checked in two steps: a cheap shape check of every
 entry (name + properties), then the JSON Schema in
 schemas/servicetags.schema.json on the envelope and the entries we use.
+
+Two shapes are read, with the same rules: the weekly download file, and what
+`az network list-service-tags --location L` prints, the Service Tag Discovery
+API's ServiceTagsListResult (learn.microsoft.com/rest/api/virtualnetwork/
+service-tags/list): `changeNumber` strings at the top and in each tag's
+`properties`, and ARM metadata (`id`, `name`, `type`, `nextLink`) the download
+file does not have; tags carry `id`, `name`, `properties` {addressPrefixes,
+changeNumber, region, state, systemService} and `serviceTagChangeNumber`.
+A top-level `id` or `type` marks the Discovery shape.
 """
 from __future__ import annotations
 
 import _socket  # inet_pton, without the socket module's start-up cost
+import datetime
 import functools
 import ipaddress
 import json
@@ -24,6 +34,19 @@ from .load import decode_utf8, text_position
 from .paths import schemas_dir
 
 MAX_BYTES = 256 * 1024 * 1024
+# The name Microsoft publishes each file under; the date is the week's publication date.
+FILE_NAME = re.compile(r"ServiceTags_(Public|AzureGovernment|China)_([0-9]{8})\.json")
+
+
+def date_in_name(path: str) -> datetime.date | None:
+    """The date in a ServiceTags_<Cloud>_<YYYYMMDD>.json name; None when the name has none (or an impossible one)."""
+    m = FILE_NAME.fullmatch(os.path.basename(path))
+    if not m:
+        return None
+    try:
+        return datetime.datetime.strptime(m.group(2), "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 @functools.cache
@@ -39,14 +62,18 @@ def _envelope_validator() -> jsonschema.Draft202012Validator:
 
 
 @functools.cache
-def _tag_validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator({"$defs": _schema()["$defs"], "$ref": "#/$defs/tag"})
+def _tag_validator(discovery: bool = False) -> jsonschema.Draft202012Validator:
+    ref = "#/$defs/discoveryTag" if discovery else "#/$defs/tag"
+    return jsonschema.Draft202012Validator({"$defs": _schema()["$defs"], "$ref": ref})
 
 
+DOWNLOAD, DISCOVERY = "download", "discovery"   # the two shapes (see the module docstring)
 _OPTIONAL_STRINGS = ("region", "platform", "systemService")
+_DISCOVERY_OPTIONAL_STRINGS = ("region", "state", "systemService")
+_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
-def _plainly_valid(entry: Any) -> bool:
+def _plainly_valid(entry: Any, discovery: bool = False) -> bool:
     """A quick check that implies the tag schema holds (the schema costs ~0.1 ms per tag and a
     Public file run uses ~100 tags). False only means: ask the schema, which explains the problem."""
     if not (type(entry) is dict and type(entry.get("name")) is str and entry["name"]
@@ -56,13 +83,19 @@ def _plainly_valid(entry: Any) -> bool:
     if type(props) is not dict:
         return False
     change, prefixes = props.get("changeNumber"), props.get("addressPrefixes")
-    if type(change) is not int or change < 0 or type(prefixes) is not list or not prefixes:
+    if discovery:
+        if type(change) is not str or not _DIGITS.fullmatch(change):
+            return False
+    elif type(change) is not int or change < 0:
+        return False
+    if type(prefixes) is not list or not prefixes:
         return False
     if not all(type(p) is str and p for p in prefixes):
         return False
-    if not all(type(props.get(k, "")) is str for k in _OPTIONAL_STRINGS):
+    if not all(type(props.get(k, "")) is str for k in (_DISCOVERY_OPTIONAL_STRINGS if discovery
+                                                         else _OPTIONAL_STRINGS)):
         return False
-    if type(props.get("regionId", 0)) is not int:
+    if not discovery and type(props.get("regionId", 0)) is not int:
         return False
     features = props.get("networkFeatures")
     return features is None or (type(features) is list and all(type(f) is str for f in features))
@@ -120,6 +153,7 @@ class ServiceTagsFile:
     change_number: int
     entries: dict[str, dict[str, Any]] = field(repr=False)   # tag name -> raw entry
     text: str = field(repr=False, default="")
+    shape: str = DOWNLOAD     # DOWNLOAD or DISCOVERY; the entries are as in the file
     _checked: dict[str, ServiceTag] = field(default_factory=dict, repr=False)
 
     @property
@@ -150,8 +184,9 @@ class ServiceTagsFile:
             hint = f" (it has {close[0]!r})" if close else ""
             raise self.error(f"the Service Tags file has no tag {name!r}{hint}, which the description needs: "
                              f"use a newer {self.cloud} file, or remove the location or option that needs it")
-        errors = [] if _plainly_valid(entry) else \
-            sorted(_tag_validator().iter_errors(entry), key=lambda e: list(e.absolute_path))
+        discovery = self.shape == DISCOVERY
+        errors = [] if _plainly_valid(entry, discovery) else \
+            sorted(_tag_validator(discovery).iter_errors(entry), key=lambda e: list(e.absolute_path))
         if errors:
             raise self.error(f"tag {name!r} is malformed: {_explain(errors[0])}", _tag_name(name))
         v4, v6 = [], []
@@ -226,6 +261,8 @@ def _explain(e: jsonschema.ValidationError) -> str:
         return f"{where!r} has no {missing!r}"
     if e.validator == "minItems":
         return f"{where!r} is empty"
+    if e.validator == "pattern" and "description" in e.schema:
+        return f"{where!r} must be {e.schema['description']}, got {json.dumps(e.instance)[:60]}"
     return f"{where!r}: {e.message}"
 
 
@@ -250,6 +287,14 @@ def load(path: str) -> ServiceTagsFile:
         raise fail(f"cannot read the file: {e.strerror or e}") from None
     if len(raw) > MAX_BYTES:
         raise fail(f"larger than {MAX_BYTES // (1024 * 1024)} MiB: not a Service Tags file")
+    return parse(path, raw)
+
+
+def parse(path: str, raw: bytes) -> ServiceTagsFile:
+    """Check the bytes of a Service Tags file (either shape); errors name `path` (a file or a URL)."""
+    def fail(msg, line=None, col=None):
+        return InputError([Diagnostic(path, line, col, msg)])
+
     if not raw or raw.isspace():  # isspace stops at the first other byte; strip() would copy 4 MB
         raise fail("the file is empty: expected Microsoft's Service Tags JSON")
     text = decode_utf8(path, raw)
@@ -267,14 +312,17 @@ def load(path: str) -> ServiceTagsFile:
         raise fail(f"not valid Service Tags JSON: {str(e).split(';')[0]}") from None
     if not isinstance(data, dict) or "values" not in data or "cloud" not in data:
         raise fail("not a Service Tags file: expected a JSON object with 'changeNumber', 'cloud' and 'values' "
-                   "(Microsoft's ServiceTags_<Cloud>_<date>.json)", 1, 1)
+                   "(Microsoft's ServiceTags_<Cloud>_<date>.json, or what `az network list-service-tags` prints)", 1, 1)
+    shape = DISCOVERY if "id" in data or "type" in data else DOWNLOAD
     envelope = {k: v for k, v in data.items() if k != "values"}
     envelope["values"] = []
     errors = sorted(_envelope_validator().iter_errors(envelope), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
         at = _locate(text, _key(str(e.absolute_path[0]))) if e.absolute_path else (1, 1)
-        raise fail(f"not a valid Service Tags file: {_explain(e)}", *at)
+        what = ("not a valid Service Tags list (read as `az network list-service-tags` output, as it has 'id' or "
+                "'type')") if shape == DISCOVERY else "not a valid Service Tags file"
+        raise fail(f"{what}: {_explain(e)}", *at)
     values = data["values"]
     if not isinstance(values, list):
         raise fail(f"not a valid Service Tags file: 'values' must be a list, got {_json_type(values)}",
@@ -290,7 +338,7 @@ def load(path: str) -> ServiceTagsFile:
         if name in entries:
             raise fail(f"not a valid Service Tags file: tag {name!r} appears twice", *_locate(text, _tag_name(name), 2))
         entries[name] = v
-    return ServiceTagsFile(path, data["cloud"], int(data["changeNumber"]), entries, text)
+    return ServiceTagsFile(path, data["cloud"], int(data["changeNumber"]), entries, text, shape=shape)
 
 
 def check_cloud(tags: ServiceTagsFile, cloud: catalog.Cloud, spec_name: str) -> None:

@@ -69,8 +69,13 @@ def _prefix_set(tags_file: ServiceTagsFile, name: str) -> set[Network]:
 
 def _compare(old: ServiceTagsFile, new: ServiceTagsFile, name: str) -> TagChange | None:
     in_old, in_new = name in old.entries, name in new.entries
-    if in_old and in_new and old.entries[name] == new.entries[name]:
-        return None
+    if in_old and in_new:
+        if old.entries[name] == new.entries[name]:
+            return None
+        a, b = old.tag(name), new.tag(name)  # entries of the two shapes never compare equal as raw JSON
+        if a.change_number == b.change_number and set(a.v4_blocks) == set(b.v4_blocks) \
+                and set(a.v6_blocks) == set(b.v6_blocks):
+            return None
     before = _prefix_set(old, name) if in_old else set()
     after = _prefix_set(new, name) if in_new else set()
     status = CHANGED if in_old and in_new else (ADDED if in_new else REMOVED)

@@ -128,15 +128,19 @@ def _unchanged(path: Path, data: bytes) -> bool:
         return False
 
 
-def write_files(out_dir: str, files: dict[str, str]) -> list[tuple[Path, bool]]:
+def write_files(out_dir: str, files: dict[str, str | bytes]) -> list[tuple[Path, bool]]:
     """Write every file or none; return (path, changed) for each file, in order.
 
+    Text is written as UTF-8, bytes as they are (a downloaded Service Tags file).
     A file whose bytes would not change is not rewritten: a weekly re-render
     that changes nothing touches nothing.
     """
     d = Path(out_dir)
     encoded = {}
     for name, text in files.items():  # before anything is created: a failure here leaves no trace
+        if isinstance(text, bytes):
+            encoded[name] = text
+            continue
         try:
             encoded[name] = text.encode("utf-8")
         except UnicodeEncodeError as e:

@@ -300,3 +300,23 @@ def test_bad_files_are_exit_2_naming_the_file(tmp_path):
         r = run_cli_process("tags", "diff", *args)
         assert r.code == 2, (args, r.err)
         assert r.err.startswith(f"{named}:") and "Traceback" not in r.err and r.out == ""
+
+
+# ---- NEW older than OLD: a warning, the exit code unchanged ------------------------------------
+
+def test_swapped_arguments_are_warned_about_and_the_exit_code_stays():
+    old, new = st(CN_1020), st(CN_1013)
+    assert raw(CN_1020)["changeNumber"] > raw(CN_1013)["changeNumber"]
+    warning = (f"warning: NEW {new} has changeNumber {raw(CN_1013)['changeNumber']}, lower than OLD {old}'s "
+               f"{raw(CN_1020)['changeNumber']}: arguments swapped? (acrrules tags diff OLD NEW)\n")
+    for fmt in ("text", "json"):
+        r = run_cli("tags", "diff", old, new, "--format", fmt)
+        assert r.code == 1 and r.err == warning  # the same changes, seen backwards
+        assert r.out == run_cli("tags", "diff", old, new, "--format", fmt).out
+    # no prefix changes: still exit 0, still the warning
+    r = run_cli("tags", "diff", st(PUB_1027), st(PUB_1020))
+    assert r.code == 0 and "arguments swapped?" in r.err
+    # in order, or the same file twice: no warning
+    for a, b in ((new, old), (old, old)):
+        r = run_cli("tags", "diff", a, b)
+        assert r.code in (0, 1) and r.err == ""
