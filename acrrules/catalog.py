@@ -112,7 +112,15 @@ DEFAULT_CLOUD = "AzureCloud"
 
 SKUS = ("Basic", "Standard", "Premium")
 PREMIUM_ONLY = ("replicas", "data_endpoints", "regional_endpoints", "private_link")
-DATA_ENDPOINT_MODES = ("storage", "dedicated", "both")
+# Where a registry's layer blobs are pulled from (ACR docs): the storage wildcard, dedicated data
+# endpoints, or both during the migration window.  The first is the default.
+DATA_STORAGE, DATA_DEDICATED, DATA_BOTH = "storage", "dedicated", "both"
+DATA_ENDPOINT_MODES = (DATA_STORAGE, DATA_DEDICATED, DATA_BOTH)
+USES_STORAGE_WILDCARD = frozenset({DATA_STORAGE, DATA_BOTH})
+USES_DEDICATED_DATA = frozenset({DATA_DEDICATED, DATA_BOTH})
+
+# How the netfilter files meet the host's rules; the first is the default.
+NETFILTER_MODES = ("include", "standalone")
 
 
 def cloud_of_location(location: str) -> str | None:

@@ -77,24 +77,36 @@ def _mark(m) -> Mark:
     return Mark(m.line + 1, m.column + 1)
 
 
-def read_text(name: str) -> str:
-    """Read a file as UTF-8, turning every OS or encoding problem into a diagnostic."""
+def read_bytes(name: str, *, max_bytes: int, directory: str, missing: str, too_large: str) -> bytes:
+    """A whole input file (descriptions and Service Tags files alike), every OS problem a diagnostic;
+    the messages for a directory, a missing file and a file over `max_bytes` are the caller's."""
+    def fail(message: str) -> InputError:
+        return InputError([Diagnostic(name, None, None, message)])
+
     try:
         if os.path.isdir(name):
-            raise InputError([Diagnostic(name, None, None,
-                                         "is a directory, not a file: give the path of a .yaml description")])
+            raise fail(directory)
         with open(name, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+            raw = fh.read(max_bytes + 1)
     except InputError:
         raise
     except FileNotFoundError:
-        raise InputError([Diagnostic(name, None, None, "no such file: check the path")]) from None
+        raise fail(missing) from None
     except PermissionError:
-        raise InputError([Diagnostic(name, None, None, "permission denied: the file is not readable")]) from None
+        raise fail("permission denied: the file is not readable") from None
     except OSError as e:
-        raise InputError([Diagnostic(name, None, None, f"cannot read the file: {e.strerror or e}")]) from None
-    if len(raw) > MAX_BYTES:
-        raise InputError([Diagnostic(name, None, None, f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")])
+        raise fail(f"cannot read the file: {e.strerror or e}") from None
+    if len(raw) > max_bytes:
+        raise fail(too_large)
+    return raw
+
+
+def read_text(name: str) -> str:
+    """Read a description as UTF-8, turning every OS or encoding problem into a diagnostic."""
+    raw = read_bytes(name, max_bytes=MAX_BYTES,
+                     directory="is a directory, not a file: give the path of a .yaml description",
+                     missing="no such file: check the path",
+                     too_large=f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
     return decode_utf8(name, raw)
 
 

@@ -18,7 +18,7 @@ class RegistrySpec(NamedTuple):
     sku: str
     location: str
     replicas: tuple[str, ...] = ()
-    data_endpoints: str = "storage"        # storage | dedicated | both, after private_link is applied
+    data_endpoints: str = catalog.DATA_STORAGE   # catalog.DATA_ENDPOINT_MODES, after private_link is applied
     regional_endpoints: bool = False
     private_link: bool = False
 
@@ -33,11 +33,11 @@ class RegistrySpec(NamedTuple):
 
     @property
     def uses_dedicated_data(self) -> bool:
-        return self.data_endpoints in ("dedicated", "both") or self.private_link
+        return self.data_endpoints in catalog.USES_DEDICATED_DATA or self.private_link
 
     @property
     def uses_storage_wildcard(self) -> bool:
-        return self.data_endpoints in ("storage", "both")
+        return self.data_endpoints in catalog.USES_STORAGE_WILDCARD
 
 
 class TargetSettings(NamedTuple):
@@ -57,10 +57,10 @@ class TargetSettings(NamedTuple):
     nsg_tf_resource_group_name: str | None = None
     nsg_tf_network_security_group_name: str | None = None
     nft_table: str | None = None
-    nft_mode: str = "include"
+    nft_mode: str = catalog.NETFILTER_MODES[0]
     nft_resolvers: tuple[str, ...] = ()
     ipt_chain: str | None = None
-    ipt_mode: str = "include"
+    ipt_mode: str = catalog.NETFILTER_MODES[0]
     ipt_resolvers: tuple[str, ...] = ()
 
 
@@ -120,7 +120,7 @@ def _registry(d: dict[str, Any]) -> RegistrySpec:
     private_link = bool(d.get("private_link", False))
     data_endpoints = d.get("data_endpoints")
     if data_endpoints is None:
-        data_endpoints = "dedicated" if private_link else "storage"
+        data_endpoints = catalog.DATA_DEDICATED if private_link else catalog.DATA_STORAGE
     return RegistrySpec(
         name=d["name"],
         sku=d["sku"],

@@ -30,7 +30,7 @@ import jsonschema
 
 from . import catalog
 from .errors import Diagnostic, InputError
-from .load import decode_utf8, text_position
+from .load import decode_utf8, read_bytes, text_position
 from .paths import schemas_dir
 
 MAX_BYTES = 256 * 1024 * 1024
@@ -268,25 +268,11 @@ def _explain(e: jsonschema.ValidationError) -> str:
 
 def load(path: str) -> ServiceTagsFile:
     """Read and check a Service Tags file; every problem is an InputError naming the file."""
-    def fail(msg, line=None, col=None):
-        return InputError([Diagnostic(path, line, col, msg)])
-
-    try:
-        if os.path.isdir(path):
-            raise fail("is a directory: give the path of a ServiceTags_<Cloud>_<date>.json file")
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise fail("no such file: download the weekly Service Tags file (ServiceTags_<Cloud>_<date>.json) "
-                   "from Microsoft and give its path") from None
-    except PermissionError:
-        raise fail("permission denied: the file is not readable") from None
-    except OSError as e:
-        raise fail(f"cannot read the file: {e.strerror or e}") from None
-    if len(raw) > MAX_BYTES:
-        raise fail(f"larger than {MAX_BYTES // (1024 * 1024)} MiB: not a Service Tags file")
+    raw = read_bytes(path, max_bytes=MAX_BYTES,
+                     directory="is a directory: give the path of a ServiceTags_<Cloud>_<date>.json file",
+                     missing="no such file: download the weekly Service Tags file (ServiceTags_<Cloud>_<date>.json) "
+                             "from Microsoft and give its path",
+                     too_large=f"larger than {MAX_BYTES // (1024 * 1024)} MiB: not a Service Tags file")
     return parse(path, raw)
 
 

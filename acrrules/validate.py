@@ -213,7 +213,7 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
                 for key in catalog.PREMIUM_ONLY:
                     val = reg.get(key)
                     used = (key == "replicas" and isinstance(val, list) and len(val) > 0) or \
-                           (key == "data_endpoints" and val in ("dedicated", "both")) or \
+                           (key == "data_endpoints" and val in catalog.USES_DEDICATED_DATA) or \
                            (key in ("regional_endpoints", "private_link") and val is True)
                     if used:
                         out.append(doc.diagnostic(base + (key,),
@@ -238,7 +238,7 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
                     else:
                         seen[rep] = j
                         check_location(p, rep)
-            if reg.get("private_link") is True and reg.get("data_endpoints") == "storage":
+            if reg.get("private_link") is True and reg.get("data_endpoints") == catalog.DATA_STORAGE:
                 p = base + ("data_endpoints",)
                 out.append(doc.diagnostic(p, f"{format_path(p)}: private_link needs dedicated data endpoints, "
                                              "but data_endpoints is 'storage': use 'dedicated' (or 'both' while "

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from acrrules import catalog as _catalog
 from hypothesis import settings as hypothesis_settings
 
 # CI must be repeatable: the same examples every run (a new random failure should surface in a
@@ -137,15 +135,3 @@ def terraform_fmt_check(*files) -> subprocess.CompletedProcess:
 
 def sample_specs() -> list[Path]:
     return sorted(SAMPLES.glob("*.yaml"))
-
-
-def expected_slot(cloud: str, tag: str) -> int:
-    """The README's slot table, written out independently of acrrules.catalog.nsg_slot:
-    MicrosoftContainerRegistry 0, AzureFrontDoor.FirstParty 1, then per catalog region i
-    AzureContainerRegistry.<R> at 2 + 2i and Storage.<R> at 3 + 2i."""
-    fixed = {"MicrosoftContainerRegistry": 0, "AzureFrontDoor.FirstParty": 1}
-    if tag in fixed:
-        return fixed[tag]
-    family, region = tag.split(".", 1)
-    i = _catalog.CLOUDS[cloud].regions.index(region)
-    return 2 + 2 * i + {"AzureContainerRegistry": 0, "Storage": 1}[family]

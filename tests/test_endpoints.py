@@ -11,15 +11,9 @@ import pytest
 
 from acrrules import plan
 from acrrules.model import Description, RegistrySpec
+import oracles
 from conftest import run_cli
 
-# Spec §2, cloud suffix table, copied by hand (not imported) so the test is independent.
-SUFFIX = {
-    "AzureCloud": ("azurecr.io", "*.blob.core.windows.net", "mcr.microsoft.com", "*.data.mcr.microsoft.com"),
-    "AzureUSGovernment": ("azurecr.us", "*.blob.core.usgovcloudapi.net", "mcr.microsoft.com",
-                          "*.data.mcr.microsoft.com"),
-    "AzureChinaCloud": ("azurecr.cn", "*.blob.core.chinacloudapi.cn", "mcr.azure.cn", "*.data.mcr.azure.cn"),
-}
 LOCATIONS = {
     "AzureCloud": ["eastus", "westeurope", "eastusstg", "francecentral", "southcentralus2"],
     "AzureUSGovernment": ["usgovvirginia", "usgovarizona", "usdodeast"],
@@ -28,24 +22,8 @@ LOCATIONS = {
 
 
 def oracle(cloud, registries, mcr):
-    """Spec §2 as a set of (kind, fqdn, registry, region)."""
-    login, storage, mcr_rest, mcr_data = SUFFIX[cloud]
-    out = {("certificate", login, None, None)}
-    for r in registries:
-        n = r["name"].lower()
-        regions = [r["location"]] + r.get("replicas", [])
-        mode = r.get("data_endpoints") or ("dedicated" if r.get("private_link") else "storage")
-        out.add(("login", f"{n}.{login}", r["name"], None))
-        if mode in ("storage", "both"):
-            out.add(("storage", storage, None, None))
-        for reg in regions:
-            if mode in ("dedicated", "both") or r.get("private_link"):
-                out.add(("data", f"{n}.{reg}.data.{login}", r["name"], reg))
-            if r.get("regional_endpoints"):
-                out.add(("regional", f"{n}.{reg}.geo.{login}", r["name"], reg))
-    if mcr:
-        out |= {("mcr", mcr_rest, None, None), ("mcr-data", mcr_data, None, None)}
-    return out
+    """Spec §2 as a set of (kind, fqdn, registry, region): tests/oracles.py."""
+    return oracles.endpoints({"cloud": cloud, "registries": registries, "mcr": mcr})
 
 
 def combos():

@@ -28,7 +28,8 @@ import pytest
 from conftest import (REPO, latest_servicetags, need_root_netns, need_tool, run_cli, run_cli_process,
                       run_validator, terraform_fmt_check)
 from test_badinput import snapshot
-from test_properties import hcl_unquote, oracle_endpoints
+from oracles import endpoints as oracle_endpoints
+from test_properties import hcl_unquote
 
 from acrrules import catalog, pipeline
 from acrrules.errors import InputError

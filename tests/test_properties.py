@@ -33,9 +33,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import (CLOUD_FILE_KIND, REPO, expected_slot, latest_servicetags, need_root_netns, need_shared, need_tool,
+from conftest import (CLOUD_FILE_KIND, REPO, latest_servicetags, need_root_netns, need_shared, need_tool,
                       run_validator, terraform_fmt_check)
 from strategies import descriptions
+import oracles
+from oracles import endpoints as oracle_endpoints, tags as oracle_tags
 
 from acrrules import catalog, pipeline, plan as planning, servicetags
 from acrrules.errors import InputError
@@ -44,53 +46,6 @@ from acrrules.targets import TARGETS
 FUZZ_EXAMPLES = int(os.environ.get("ACRRULES_FUZZ_EXAMPLES", "25"))
 
 # ---- the oracle: spec §2, spelled out here independently of acrrules.catalog ------------------
-
-SPEC_SUFFIXES = {
-    "AzureCloud": ("azurecr.io", "*.blob.core.windows.net", ("mcr.microsoft.com", "*.data.mcr.microsoft.com")),
-    "AzureUSGovernment": ("azurecr.us", "*.blob.core.usgovcloudapi.net",
-                          ("mcr.microsoft.com", "*.data.mcr.microsoft.com")),
-    "AzureChinaCloud": ("azurecr.cn", "*.blob.core.chinacloudapi.cn", ("mcr.azure.cn", "*.data.mcr.azure.cn")),
-}
-SPEC_MCR_TAGS = {"AzureCloud": ("MicrosoftContainerRegistry", "AzureFrontDoor.FirstParty"),
-                 "AzureUSGovernment": ("MicrosoftContainerRegistry",),
-                 "AzureChinaCloud": ("MicrosoftContainerRegistry",)}
-
-
-def oracle_endpoints(data: dict) -> set[tuple]:
-    """(kind, fqdn, registry, region) of every endpoint spec §2 asks for."""
-    cloud = data.get("cloud", "AzureCloud")
-    login, storage, (mcr, mcr_data) = SPEC_SUFFIXES[cloud]
-    out = {("certificate", login, None, None)}
-    for r in data["registries"]:
-        n = r["name"].lower()
-        private_link = r.get("private_link", False)
-        data_endpoints = r.get("data_endpoints") or ("dedicated" if private_link else "storage")
-        out.add(("login", f"{n}.{login}", r["name"], None))
-        if data_endpoints in ("storage", "both"):
-            out.add(("storage", storage, None, None))
-        for region in [r["location"], *r.get("replicas", [])]:
-            if data_endpoints in ("dedicated", "both") or private_link:
-                out.add(("data", f"{n}.{region}.data.{login}", r["name"], region))
-            if r.get("regional_endpoints"):
-                out.add(("regional", f"{n}.{region}.geo.{login}", r["name"], region))
-    if data.get("mcr"):
-        out |= {("mcr", mcr, None, None), ("mcr-data", mcr_data, None, None)}
-    return out
-
-
-def oracle_tags(data: dict, tag_names: set[str]) -> set[str]:
-    """Service tags (§2): AzureContainerRegistry.<Region> and Storage.<Region> per region, MCR's when asked."""
-    by_lower = {n.lower(): n for n in tag_names}
-    cloud = data.get("cloud", "AzureCloud")
-    out = set()
-    for r in data["registries"]:
-        for region in [r["location"], *r.get("replicas", [])]:
-            for family in ("AzureContainerRegistry", "Storage"):
-                out.add(by_lower[f"{family}.{region}".lower()])
-    if data.get("mcr"):
-        out |= set(SPEC_MCR_TAGS[cloud])
-    return out
-
 
 def oracle_prefixes(tags: set[str], raw_values: dict[str, list[str]]) -> dict[int, list]:
     nets = [ipaddress.ip_network(p) for t in tags for p in raw_values[t]]
@@ -232,7 +187,7 @@ def check_nsg_rules(rules: list[dict], data: dict, tags: set[str], first_priorit
     assert all(catalog.NSG_PRIORITY_MIN <= p <= catalog.NSG_PRIORITY_MAX for p in priorities)
     cloud = data.get("cloud", catalog.DEFAULT_CLOUD)
     assert {r["destination"]: r["priority"] for r in rules} == \
-        {r["destination"]: first_priority + expected_slot(cloud, r["destination"]) for r in rules}, \
+        {r["destination"]: first_priority + oracles.nsg_slot(cloud, r["destination"]) for r in rules}, \
         "each rule at its tag's fixed slot"
     names = [r["name"] for r in rules]
     assert len(set(names)) == len(names)

@@ -12,7 +12,8 @@ import pytest
 from hcl2.utils import SerializationOptions
 
 from acrrules import catalog, pipeline, plan as planning
-from conftest import (REPO, expected_slot, run_cli, run_cli_process, run_validator, sample_specs,
+from oracles import nsg_slot
+from conftest import (REPO, run_cli, run_cli_process, run_validator, sample_specs,
                       terraform_fmt_check)
 
 NON_IP = ["azure-firewall", "nsg-arm", "nsg-tf"]
@@ -95,7 +96,7 @@ def test_rules_match_the_plan(spec, rendered):
     # ARM: one tag per rule, in destinationAddressPrefix, at the tag's fixed slot above the setting
     arm = json.loads((d / "nsg.json").read_text())
     rules = arm["resources"]
-    slots = {t.tag: expected_slot(desc.cloud, t.tag) for t in p.tags}
+    slots = {t.tag: nsg_slot(desc.cloud, t.tag) for t in p.tags}
     assert sorted(r["properties"]["destinationAddressPrefix"] for r in rules) == sorted(want_tags)
     assert {r["properties"]["destinationAddressPrefix"]: r["properties"]["priority"] for r in rules} == \
         {tag: s.nsg_arm_priority + slot for tag, slot in slots.items()}

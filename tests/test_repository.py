@@ -25,7 +25,8 @@ import yaml
 from hcl2.utils import SerializationOptions
 
 import netns
-from conftest import (REPO, expected_slot, latest_servicetags, need_root_netns, need_tool, run_cli,
+from oracles import nsg_slot
+from conftest import (REPO, latest_servicetags, need_root_netns, need_tool, run_cli,
                       run_validator, servicetags_files, terraform_fmt_check)
 
 SAMPLE = REPO / "samples" / "geo-replicated-premium.yaml"
@@ -207,7 +208,7 @@ def test_surviving_nsg_rules_keep_name_priority_and_address(life):
         # each rule sits at its tag's documented slot, whatever else is in the plan
         for res in new_arm.values():
             tag = res["properties"]["destinationAddressPrefix"]
-            assert res["properties"]["priority"] == 200 + expected_slot("AzureCloud", tag)
+            assert res["properties"]["priority"] == 200 + nsg_slot("AzureCloud", tag)
 
 
 def test_the_diff_touches_only_the_rules_that_came_or_went(life, tmp_path):

@@ -98,7 +98,7 @@ class IptablesTarget(Target):
                                       restore_command="iptables-restore" if version == 4 else "ip6tables-restore")
         return {
             "chain": chain,
-            "standalone": s.ipt_mode == "standalone",
+            "standalone": s.ipt_mode == catalog.NETFILTER_MODES[1],
             "ipset_file": self.files[0][0],
             "sets": [sets[4], sets[6]],
             "v4": rules[4],

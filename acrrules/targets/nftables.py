@@ -74,7 +74,7 @@ class NftablesTarget(Target):
                 allow=allow, sources=sources, resolvers=by_version(s.nft_resolvers, version)))
         return {
             "table": plan.description.object_names.nft_table,
-            "standalone": s.nft_mode == "standalone",
+            "standalone": s.nft_mode == catalog.NETFILTER_MODES[1],
             "families": families,
             "allow_chain": ALLOW_CHAIN,
             "egress_chain": EGRESS_CHAIN,
