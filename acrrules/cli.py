@@ -248,9 +248,9 @@ def tags_fetch(
 @app.command()
 def schema():
     """Print the JSON Schema of the description format (for yaml-language-server)."""
-    from .validate import schema_path
+    from .validate import schema_text
 
-    _out(schema_path().read_text(encoding="utf-8"))
+    _out(schema_text())
 
 
 def _version_callback(value: bool):

@@ -7,7 +7,8 @@ dataclass generates its methods at import, a measurable part of start-up.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 from . import catalog
 from .load import SourceDocument
@@ -95,6 +96,9 @@ class Description(NamedTuple):
     source_name: str = "<api>"          # the description's path as the user typed it
     name: str = catalog.DEFAULT_NAME
     outputs: tuple[str, ...] | None = None   # None: every target the inputs allow
+    # `targets:` as validated, target id -> its keys: what targets that own their settings
+    # (render.Target.Settings) read; the older ones read `targets` above.
+    target_data: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
 
     @property
     def cloud_info(self) -> catalog.Cloud:
@@ -171,4 +175,5 @@ def build(doc: SourceDocument) -> Description:
         source_name=doc.name,
         name=data.get("name", catalog.DEFAULT_NAME),
         outputs=tuple(data["outputs"]) if "outputs" in data else None,
+        target_data=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in data.get("targets", {}).items()}),
     )

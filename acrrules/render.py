@@ -300,6 +300,20 @@ class Target:
     files: tuple[tuple[str, str], ...] = ()
     needs_service_tags: bool = False
     terraform: bool = False
+    # A target that owns its settings: their JSON Schema (the `targets.<id>` fragment, merged into
+    # the description's schema) and a NamedTuple type whose defaults are the settings' defaults.
+    settings_schema: dict[str, Any] = {}
+    Settings: Any = None
+
+    def settings(self, plan: RulePlan) -> Any:
+        """This target's settings from the description, defaults (`default_settings`) applied."""
+        desc = plan.description
+        given = dict(desc.target_data.get(self.id, {}))
+        return self.Settings(**{**self.default_settings(plan), **given})
+
+    def default_settings(self, plan: RulePlan) -> dict[str, Any]:
+        """Defaults that depend on the description (names derived from its `name`)."""
+        return {}
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         """Platform limits this plan would break in this target (none by default)."""

@@ -29,8 +29,25 @@ def schema_path() -> Path:
 
 @functools.cache
 def registry_schema() -> dict:
+    """The description's schema: schemas/registry.schema.json, with the settings fragment of every
+    target that owns one and the target list of `outputs` taken from the target table (a test
+    proves the file says the same, for editors)."""
+    from .targets import TARGETS
+
     with open(schema_path(), encoding="utf-8") as fh:
-        return json.load(fh)
+        schema = json.load(fh)
+    schema["properties"]["outputs"]["items"]["enum"] = list(TARGETS)
+    settings = schema["properties"]["targets"]["properties"]
+    for tid, target in TARGETS.items():
+        if target.settings_schema:
+            settings[tid] = target.settings_schema
+    return schema
+
+
+def schema_text() -> str:
+    """What `acrrules schema` prints, and what schemas/registry.schema.json holds (regenerate it with
+    `acrrules schema > schemas/registry.schema.json` after changing a target's settings)."""
+    return json.dumps(registry_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
 @functools.cache
