@@ -117,9 +117,7 @@ def target_settings(draw, tags: int, cloud: str = catalog.DEFAULT_CLOUD) -> dict
     _put(fw, "priority", draw(optional(st.integers(catalog.FIREWALL_PRIORITY_MIN, 64_000), 500)))
     _put(fw, "collection_priority", draw(optional(st.integers(catalog.FIREWALL_PRIORITY_MIN,
                                                               catalog.FIREWALL_PRIORITY_MAX - 1), 100)))
-    # (China's Service Tags file lists FW for none of the tags: network rules are refused there, see
-    # test_repository.py; valid descriptions for the real files leave them off in that cloud.)
-    _put(fw, "network_rules", draw(optional(st.booleans() if cloud != "AzureChinaCloud" else st.just(False), False)))
+    _put(fw, "network_rules", draw(optional(st.booleans(), False)))
     arm: dict = {}
     _put(arm, "priority", draw(optional(_nsg_priority(tags), 100)))
     tf: dict = {}

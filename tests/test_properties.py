@@ -18,6 +18,7 @@ Default: 25 examples (a few seconds).  More: ACRRULES_FUZZ_EXAMPLES=500.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import itertools
@@ -60,7 +61,7 @@ NSG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def valid_fqdn(fqdn: str, cloud: str) -> bool:
     name = fqdn[2:] if fqdn.startswith("*.") else fqdn
-    login, storage, mcr_pair = SPEC_SUFFIXES[cloud]
+    login, storage, mcr_pair = oracles.SPEC_SUFFIXES[cloud]
     suffixes = (login, storage[2:], *(m.lstrip("*.") for m in mcr_pair))
     return (len(name) <= 253 and all(HOST_LABEL.match(label) for label in name.split("."))
             and any(name == s or name.endswith("." + s) for s in suffixes))
@@ -266,13 +267,24 @@ IPTABLES_TAKEN = frozenset("""
 """.split())
 
 
-def refusals(data: dict) -> dict[str, list[tuple]]:
+@functools.cache
+def _features(tags_path: Path) -> dict[str, list[str] | None]:
+    """Each tag's networkFeatures, read straight from the file."""
+    values = json.loads(tags_path.read_text(encoding="utf-8"))["values"]
+    return {v["name"]: v["properties"].get("networkFeatures") for v in values}
+
+
+def refusals(data: dict, tags_path: Path | None = None, tags: set[str] = frozenset()) -> dict[str, list[tuple]]:
     """target -> the keys it may point at when it refuses this valid description (platform limits)."""
     out = {}
+    if tags_path is not None and data.get("targets", {}).get("azure-firewall", {}).get("network_rules"):
+        features = _features(tags_path)
+        if any(features[t] is not None and "FW" not in features[t] for t in tags):   # e.g. China, USGovIowa
+            out["azure-firewall"] = [("targets", "azure-firewall", "network_rules")]
     sources = data.get("sources", [])
     v6 = [("sources", i) for i, s in enumerate(sources) if s != "*" and ipaddress.ip_network(s).version == 6]
     if v6:  # Azure Firewall takes IPv4 sources only
-        out["azure-firewall"] = v6
+        out["azure-firewall"] = out.get("azure-firewall", []) + v6
     if data.get("targets", {}).get("iptables", {}).get("chain") in IPTABLES_TAKEN:
         out["iptables"] = [("targets", "iptables", "chain")]
     return out
@@ -292,7 +304,7 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
     assert {t.tag for t in rule_plan.tags} == tags
 
     targets, files = [], {}
-    allowed_refusals = refusals(data)
+    allowed_refusals = refusals(data, tags_path, tags)
     for target in TARGETS:
         try:
             files.update(pipeline.render(rule_plan, [target], loaded.doc))
@@ -303,6 +315,8 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
             assert keys, f"{target} refused a valid description: {refused.lines()}"
             at = tuple(f"{spec}:{m.line}:{m.column}: " for m in map(loaded.doc.mark, keys))
             assert all(line.startswith(at) for line in refused.lines()), (keys, refused.lines())
+            assert target != "azure-firewall" or not data.get("targets", {}).get("azure-firewall", {}).get(
+                "network_rules") or any("FW" in line or "IPv6" in line for line in refused.lines())
     ex = Example(folder, data, tags_path, targets)
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
