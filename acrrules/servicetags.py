@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import jsonschema
 
-from . import catalog
+from . import catalog, schema_errors
 from .errors import Diagnostic, InputError
 from .load import decode_utf8, read_bytes, text_position
 from .paths import schemas_dir
@@ -243,27 +243,9 @@ def _unclosed(text: str) -> bool:
     return in_string or depth > 0
 
 
-def _json_type(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
-
-
 def _explain(e: jsonschema.ValidationError) -> str:
-    """A schema error in words, e.g. "'changeNumber' must be an integer, got '7'"."""
-    where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
-    if e.validator == "type":
-        want = e.validator_value if isinstance(e.validator_value, str) else " or ".join(e.validator_value)
-        return f"{where!r} must be {'an' if want[0] in 'aeiou' else 'a'} {want}, got {json.dumps(e.instance)[:60]}"
-    if e.validator == "enum":
-        return f"{where!r} is {json.dumps(e.instance)[:60]}, expected one of {', '.join(map(str, e.validator_value))}"
-    if e.validator == "required":
-        missing = e.message.split("'")[1] if "'" in e.message else e.message
-        return f"{where!r} has no {missing!r}"
-    if e.validator == "minItems":
-        return f"{where!r} is empty"
-    if e.validator == "pattern" and "description" in e.schema:
-        return f"{where!r} must be {e.schema['description']}, got {json.dumps(e.instance)[:60]}"
-    return f"{where!r}: {e.message}"
+    """A schema error in words, e.g. "changeNumber: expected an integer, got a string ('7')"."""
+    return schema_errors.explain(e, schema_errors.JSON)[0][1]
 
 
 def load(path: str) -> ServiceTagsFile:
@@ -311,7 +293,8 @@ def parse(path: str, raw: bytes) -> ServiceTagsFile:
         raise fail(f"{what}: {_explain(e)}", *at)
     values = data["values"]
     if not isinstance(values, list):
-        raise fail(f"not a valid Service Tags file: 'values' must be a list, got {_json_type(values)}",
+        raise fail(f"not a valid Service Tags file: values: expected an array, got "
+                   f"{schema_errors.type_name(values, schema_errors.JSON)}",
                    *_locate(text, _key("values")))
     entries: dict[str, dict] = {}
     for i, v in enumerate(values):

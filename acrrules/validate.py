@@ -7,18 +7,19 @@ each at its position, with a hint how to fix it.
 """
 from __future__ import annotations
 
-import datetime
 import functools
 import ipaddress
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema
 
 from . import catalog
+from . import schema_errors
 from .errors import Diagnostic, InputError
+from .schema_errors import YAML, closest, type_name as _type_name
 from .load import SourceDocument, format_path
 from .paths import schemas_dir
 
@@ -56,48 +57,6 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(registry_schema())
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null (empty)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, datetime.date):  # YAML reads 2025-10-20 as a date
-        return "a date"
-    return type(value).__name__
-
-
-_EXPECTED = {
-    "object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
-    "boolean": "true or false", "number": "a number",
-}
-
-
-def closest(word: str, choices: Iterable[str]) -> str | None:
-    choices = list(choices)
-    by_lower = {c.lower(): c for c in choices}
-    if str(word).lower() in by_lower:
-        return by_lower[str(word).lower()]
-    import difflib  # only a misspelling needs it
-
-    got = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.6)
-    return by_lower[got[0]] if got else None
-
-
-def _hint(word: Any, choices: Iterable[str]) -> str:
-    c = closest(str(word), choices)
-    return f"; did you mean {c!r}?" if c else ""
-
-
 def _schema_diagnostics(doc: SourceDocument) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for err in _validator().iter_errors(doc.data):
@@ -106,76 +65,7 @@ def _schema_diagnostics(doc: SourceDocument) -> list[Diagnostic]:
 
 
 def _explain(doc: SourceDocument, err: jsonschema.ValidationError) -> list[Diagnostic]:
-    path = tuple(err.absolute_path)
-    where = format_path(path)
-    v, schema = err.validator, err.schema
-    if v == "additionalProperties":
-        known = sorted(schema.get("properties", {}))
-        extra = [k for k in err.instance if k not in schema.get("properties", {})]
-        return [doc.diagnostic(path + (k,), f"unknown key {k!r} in {where}{_hint(k, known)} "
-                                            f"(valid keys: {', '.join(known)})", key=True)
-                for k in extra]
-    if v == "required":
-        missing = err.message.split("'")[1] if "'" in err.message else err.message
-        return [doc.diagnostic(path, f"{where}: missing required key {missing!r}: add it")]
-    if v == "type":
-        want = schema["type"]
-        want_s = " or ".join(_EXPECTED.get(t, t) for t in (want if isinstance(want, list) else [want]))
-        return [doc.diagnostic(path, f"{where}: expected {want_s}, got {_type_name(err.instance)}"
-                                     f"{_shown(err.instance)}{_unquote_hint(err.instance, want)}")]
-    if v == "enum":
-        choices = [str(c) for c in schema["enum"]]
-        return [doc.diagnostic(path, f"{where}: {err.instance!r} is not one of {', '.join(choices)}"
-                                     f"{_hint(err.instance, choices)}")]
-    if v == "const":
-        return [doc.diagnostic(path, f"{where}: must be {schema['const']!r}, got {err.instance!r}"
-                                     + (" (this tool reads format version 1)" if path == ("version",) else ""))]
-    if v == "pattern":
-        msg = schema.get("x-message", f"must match {schema['pattern']}")
-        return [doc.diagnostic(path, f"{where}: {err.instance!r} {msg}")]
-    if v in ("minimum", "maximum"):
-        why = f" ({schema['x-message']})" if "x-message" in schema else ""
-        return [doc.diagnostic(path, f"{where}: {_short(err.instance)} is out of range: use a value from "
-                                     f"{schema.get('minimum', '-inf')} to {schema.get('maximum', 'inf')}{why}")]
-    if v == "uniqueItems":
-        first: dict[str, int] = {}
-        for i, item in enumerate(err.instance):
-            if repr(item) in first:
-                at = path + (i,)
-                return [doc.diagnostic(at, f"{format_path(at)}: {item!r} is listed twice (already "
-                                           f"{format_path(path + (first[repr(item)],))}): remove one")]
-            first[repr(item)] = i
-    if v == "minItems":
-        return [doc.diagnostic(path, f"{where}: must not be an empty list: give at least "
-                                     f"{schema['minItems']} item(s)")]
-    if v == "minLength":
-        return [doc.diagnostic(path, f"{where}: must not be empty")]
-    return [doc.diagnostic(path, f"{where}: {err.message}")]
-
-
-def _unquote_hint(value: Any, want: Any) -> str:
-    """`"true"` where a boolean belongs, `"100"` where an integer does: the quotes are the mistake."""
-    if not isinstance(value, str):
-        return ""
-    if want == "boolean" and value.lower() in ("true", "false"):
-        return f": write {value.lower()} without quotes"
-    if want == "integer" and value.strip().isdigit():
-        return f": write {value.strip()} without quotes"
-    return ""
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    s = repr(value)
-    return s if len(s) <= limit else s[:limit - 3] + "..."
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, datetime.date):
-        return f" ({value.isoformat()}; quote it to make it a string)"
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        s = repr(value)
-        return f" ({s[:60]})" if len(s) <= 60 else f" ({s[:57]}...)"
-    return ""
+    return [doc.diagnostic(path, message, key=key) for path, message, key in schema_errors.explain(err, YAML)]
 
 
 # ---- rules the schema cannot express ---------------------------------------------------

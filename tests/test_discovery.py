@@ -141,14 +141,14 @@ def test_tags_diff_across_shapes_and_weeks_matches_the_download_files(tmp_path):
 
 
 @pytest.mark.parametrize("edit, words", [
-    (lambda d: d.update(changeNumber="63.0"), "'changeNumber' must be a string of digits"),
-    (lambda d: d.update(changeNumber=""), "'changeNumber' must be a string of digits"),
-    (lambda d: d.update(changeNumber="1" * 19), "'changeNumber' must be a string of digits"),
-    (lambda d: d.update(cloud="public"), "'cloud' is \"public\", expected one of Public, AzureGovernment, China"),
+    (lambda d: d.update(changeNumber="63.0"), "changeNumber: '63.0' must be a string of digits"),
+    (lambda d: d.update(changeNumber=""), "changeNumber: '' must be a string of digits"),
+    (lambda d: d.update(changeNumber="1" * 19), "changeNumber: '1111111111111111111' must be a string of digits"),
+    (lambda d: d.update(cloud="public"), "cloud: 'public' is not one of Public, AzureGovernment, China; did you mean 'Public'?"),
     (lambda d: d.pop("values"), "expected a JSON object with 'changeNumber', 'cloud' and 'values'"),
-    (lambda d: d["values"][0]["properties"].update(changeNumber=5), "'properties/changeNumber' must be a string"),
+    (lambda d: d["values"][0]["properties"].update(changeNumber=5), "properties.changeNumber: expected a string, got an integer (5)"),
     (lambda d: d["values"][0]["properties"].update(addressPrefixes="192.0.2.0/24"),
-     "'properties/addressPrefixes' must be an array"),
+     "properties.addressPrefixes: expected an array, got a string"),
 ])
 def test_bad_discovery_input_is_a_located_exit_2(tmp_path, edit, words):
     good = Path(__file__).parent / "badinput" / "servicetags" / "good.json"
