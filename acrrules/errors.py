@@ -47,7 +47,7 @@ class InputError(AcrrulesError):
         return [str(d) for d in self.diagnostics]
 
 
-def _diag_key(d: Diagnostic):
+def _diag_key(d: Diagnostic) -> tuple[str, int, int, str]:
     return (d.file, d.line or 0, d.column or 0, d.message)
 
 

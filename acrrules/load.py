@@ -10,22 +10,21 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple, NoReturn
 
 import yaml
 
 from .errors import Diagnostic, InputError
 
-try:  # libyaml is much faster on large descriptions; same events either way
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on how PyYAML was built
-    _Loader = yaml.SafeLoader
+# libyaml is much faster on large descriptions; same events either way
+_Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_DEPTH = 64              # the format needs 5 levels; anything deeper is an accident or an attack
 MAX_NODES = 1_000_000       # after alias expansion: ~5,000 registries need ~100,000
 MAX_BYTES = 64 * 1024 * 1024
 
-Path = tuple  # a key path such as ("registries", 0, "sku")
+KeyPath = tuple[Any, ...]  # a key path such as ("registries", 0, "sku")
+Path = KeyPath
 
 
 class Mark(NamedTuple):
@@ -39,11 +38,11 @@ class SourceDocument:
 
     name: str                      # the path as the user typed it
     data: Any
-    value_marks: dict = field(default_factory=dict)
-    key_marks: dict = field(default_factory=dict)
+    value_marks: dict[KeyPath, Mark] = field(default_factory=dict)
+    key_marks: dict[KeyPath, Mark] = field(default_factory=dict)
     # Problems that did not stop reading (duplicate keys: the first one is kept, merge keys);
     # validate.validate() reports them together with everything else wrong in the file.
-    problems: list = field(default_factory=list)
+    problems: list[Diagnostic] = field(default_factory=list)
 
     def mark(self, path: Path, *, key: bool = False) -> Mark | None:
         """Position of `path` (its key when `key`), else of its nearest parent."""
@@ -73,7 +72,7 @@ def format_path(path: Path) -> str:
     return out or "(top level)"
 
 
-def _mark(m) -> Mark:
+def _mark(m: Any) -> Mark:
     return Mark(m.line + 1, m.column + 1)
 
 
@@ -151,18 +150,18 @@ class _Builder:
         self.nodes = 0
         self._constructor = yaml.SafeLoader("")  # resolve + construct plain scalars only
 
-    def error(self, mark, message: str):
+    def error(self, mark: Any, message: str) -> None:
         m = _mark(mark)
         self.errors.append(Diagnostic(self.name, m.line, m.column, message))
 
-    def fatal(self, mark, message: str):
+    def fatal(self, mark: Any, message: str) -> NoReturn:
         self.error(mark, message)
         raise InputError(self.errors)
 
-    def scalar(self, ev) -> Any:
+    def scalar(self, ev: Any) -> Any:
         tag = ev.tag
         if tag is None or tag == "!":
-            tag = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+            tag = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
         if tag == _MERGE_TAG:
             return "<<"  # as a key it is reported by attach(); as a value the schema rejects it
         if tag == _VALUE_TAG:
@@ -181,19 +180,19 @@ class _Builder:
                                       f"{'...' if len(ev.value) > 40 else ''} as {_short_tag(tag)[2:]}: "
                                       "write a valid value, or quote it to make it a string")
 
-    def count(self, n: int, mark):
+    def count(self, n: int, mark: Any) -> None:
         self.nodes += n
         if self.nodes > MAX_NODES:
             self.fatal(mark, f"more than {MAX_NODES:,} values after expanding aliases "
                              "(an alias bomb?): write the values out or use fewer aliases")
 
-    def build(self, events) -> SourceDocument:
+    def build(self, events: Iterable[Any]) -> SourceDocument:
         # Each stack entry: [container, path, expanded size, anchor, pending key, key mark]
-        stack: list[list] = []
+        stack: list[list[Any]] = []
         documents = 0
         root_set = False
 
-        def attach(value, size, mark, path_for_child):
+        def attach(value: Any, size: int, mark: Any, path_for_child: KeyPath | None) -> None:
             nonlocal root_set
             if not stack:
                 self.doc.data = value
@@ -232,15 +231,16 @@ class _Builder:
                 container[top[4]] = value
             top[4] = _NO_KEY
 
-        def child_path():
+        def child_path() -> KeyPath | None:
             if not stack:
                 return ()
             top = stack[-1]
+            parent: KeyPath = top[1]
             if isinstance(top[0], list):
-                return top[1] + (len(top[0]),)
+                return parent + (len(top[0]),)
             if top[4] is _NO_KEY:
                 return None  # a key, not a value
-            return top[1] + (top[4],)
+            return parent + (top[4],)
 
         for ev in events:
             if isinstance(ev, yaml.DocumentStartEvent):
@@ -283,7 +283,7 @@ class _Builder:
                 if path is None:
                     self.fatal(ev.start_mark, "a mapping or list cannot be used as a key: keys must be plain names")
                 self.doc.value_marks[path] = _mark(ev.start_mark)
-                container = {} if isinstance(ev, yaml.MappingStartEvent) else []
+                container: Any = {} if isinstance(ev, yaml.MappingStartEvent) else []
                 stack.append([container, path, 1, ev.anchor, _NO_KEY, ev.start_mark])
                 continue
             if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
@@ -308,7 +308,9 @@ _COLLECTION_TAGS = {None, "!", _CORE + "map", _CORE + "seq"}
 _NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010ffff]")
 
 
-def _short_tag(tag: str) -> str:
+def _short_tag(tag: str | None) -> str:
+    if tag is None:
+        return "(none)"
     return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
 
 
@@ -360,7 +362,7 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
         raise InputError(builder.errors + [Diagnostic(name, None, None, f"YAML error: {detail}")]) from None
 
 
-def _tab_at(text: str, mark) -> bool:
+def _tab_at(text: str, mark: Any) -> bool:
     if mark is None:
         return False
     lines = text.split("\n")

@@ -7,7 +7,7 @@ Service Tags file is given, the merged IP prefixes behind those tags.
 from __future__ import annotations
 
 import ipaddress
-from typing import NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from . import catalog
 from .model import Description
@@ -21,7 +21,7 @@ class Endpoint(NamedTuple):
     region: str | None = None
     port: int = catalog.PORT
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "fqdn": self.fqdn, "registry": self.registry,
                 "region": self.region, "port": self.port}
 
@@ -96,11 +96,11 @@ class PrefixPlan(NamedTuple):
 
     @property
     def v4(self) -> tuple[ipaddress.IPv4Network, ...]:
-        return tuple(p.network for p in self.v4_prefixes)
+        return tuple(ipaddress.IPv4Network((p.value, p.length)) for p in self.v4_prefixes)
 
     @property
     def v6(self) -> tuple[ipaddress.IPv6Network, ...]:
-        return tuple(p.network for p in self.v6_prefixes)
+        return tuple(ipaddress.IPv6Network((p.value, p.length)) for p in self.v6_prefixes)
 
 
 class RulePlan(NamedTuple):
@@ -168,19 +168,19 @@ def service_tags(desc: Description, tags_file: ServiceTagsFile | None = None) ->
         for tag in desc.cloud_info.mcr_tags:
             by_tag.setdefault(tag, (tag, None, []))
     rules = []
-    for tag, (family, loc, regs) in by_tag.items():
+    for tag, (family, region, regs) in by_tag.items():
         change, features = None, None
         if tags_file is not None:
             change = tags_file.tag(tag).change_number
             # A tag without the list says nothing about its platforms: only a list is checked.
             raw = tags_file.entries[tag].get("properties", {}).get("networkFeatures")
             features = tuple(raw) if isinstance(raw, list) else None
-        rules.append(TagRule(tag, family, loc, tuple(sorted(regs, key=str.lower)), change, features))
+        rules.append(TagRule(tag, family, region, tuple(sorted(regs, key=str.lower)), change, features))
     order = {f: i for i, f in enumerate(catalog.TAG_FAMILY_ORDER)}
     return tuple(sorted(rules, key=lambda t: (order[t.family], t.tag)))
 
 
-def location_path(desc: Description, location: str | None) -> tuple:
+def location_path(desc: Description, location: str | None) -> tuple[Any, ...]:
     """Where the description asks for a location (the first registry that does), or `mcr`."""
     if location is None:
         return ("mcr",)
@@ -192,7 +192,7 @@ def location_path(desc: Description, location: str | None) -> tuple:
     return ("registries",)
 
 
-def collapse(blocks, version: int) -> tuple[Prefix, ...]:
+def collapse(blocks: Iterable[tuple[int, int]], version: int) -> tuple[Prefix, ...]:
     """The fewest CIDRs covering exactly the union of `blocks` ((first address as an integer,
     prefix length) pairs, all of one IP version), in address order.
 
@@ -215,7 +215,7 @@ def collapse(blocks, version: int) -> tuple[Prefix, ...]:
     return tuple(out)
 
 
-def _tile(start: int, end: int, bits: int, version: int, out: list) -> None:
+def _tile(start: int, end: int, bits: int, version: int, out: list[Prefix]) -> None:
     """Append the largest aligned blocks that tile [start, end)."""
     while start < end:
         size = start & -start if start else 1 << bits
@@ -227,8 +227,8 @@ def _tile(start: int, end: int, bits: int, version: int, out: list) -> None:
 
 def prefixes(tags: tuple[TagRule, ...], tags_file: ServiceTagsFile) -> PrefixPlan:
     """The fewest CIDRs covering exactly the union of the tags' prefixes, v4 and v6 apart."""
-    v4: set = set()
-    v6: set = set()
+    v4: set[tuple[int, int]] = set()
+    v6: set[tuple[int, int]] = set()
     for t in tags:
         st = tags_file.tag(t.tag)
         v4.update(st.v4_blocks)

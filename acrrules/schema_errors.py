@@ -65,17 +65,19 @@ def _hint(word: Any, choices: Iterable[str]) -> str:
     return f"; did you mean {c!r}?" if c else ""
 
 
-Located = tuple[tuple, str, bool]   # (key path, message, located at the key rather than the value)
+Located = tuple[tuple[Any, ...], str, bool]   # (key path, message, located at the key rather than the value)
 
 
 def explain(err: jsonschema.ValidationError, words: Words = YAML) -> list[Located]:
     """One schema error as messages that say what is wrong and how to fix it."""
     path = tuple(err.absolute_path)
     where = format_path(path)
-    v, schema = err.validator, err.schema
+    v: Any = err.validator
+    schema: Any = err.schema      # the (sub)schema whose keyword failed
+    instance: Any = err.instance
     if v == "additionalProperties":
         known = sorted(schema.get("properties", {}))
-        extra = [k for k in err.instance if k not in schema.get("properties", {})]
+        extra = [k for k in instance if k not in schema.get("properties", {})]
         return [(path + (k,), f"unknown key {k!r} in {where}{_hint(k, known)} (valid keys: {', '.join(known)})",
                  True) for k in extra]
     if v == "required":
@@ -84,26 +86,26 @@ def explain(err: jsonschema.ValidationError, words: Words = YAML) -> list[Locate
     if v == "type":
         want = schema["type"]
         want_s = " or ".join(_expected(t, words) for t in (want if isinstance(want, list) else [want]))
-        return [(path, f"{where}: expected {want_s}, got {type_name(err.instance, words)}"
-                       f"{_shown(err.instance)}{_unquote_hint(err.instance, want)}", False)]
+        return [(path, f"{where}: expected {want_s}, got {type_name(instance, words)}"
+                       f"{_shown(instance)}{_unquote_hint(instance, want)}", False)]
     if v == "enum":
         choices = [str(c) for c in schema["enum"]]
-        return [(path, f"{where}: {err.instance!r} is not one of {', '.join(choices)}{_hint(err.instance, choices)}",
+        return [(path, f"{where}: {instance!r} is not one of {', '.join(choices)}{_hint(instance, choices)}",
                  False)]
     if v == "const":
-        return [(path, f"{where}: must be {schema['const']!r}, got {err.instance!r}"
+        return [(path, f"{where}: must be {schema['const']!r}, got {instance!r}"
                        + (" (this tool reads format version 1)" if path == ("version",) else ""), False)]
     if v == "pattern":
         msg = schema.get("x-message") or (f"must be {schema['description']}" if "description" in schema
                                           else f"must match {schema['pattern']}")
-        return [(path, f"{where}: {_short(err.instance)} {msg}", False)]
+        return [(path, f"{where}: {_short(instance)} {msg}", False)]
     if v in ("minimum", "maximum"):
         why = f" ({schema['x-message']})" if "x-message" in schema else ""
-        return [(path, f"{where}: {_short(err.instance)} is out of range: use a value from "
+        return [(path, f"{where}: {_short(instance)} is out of range: use a value from "
                        f"{schema.get('minimum', '-inf')} to {schema.get('maximum', 'inf')}{why}", False)]
     if v == "uniqueItems":
         first: dict[str, int] = {}
-        for i, item in enumerate(err.instance):
+        for i, item in enumerate(instance):
             if repr(item) in first:
                 at = path + (i,)
                 return [(at, f"{format_path(at)}: {item!r} is listed twice (already "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from typing import Any
 from dataclasses import dataclass
 
 from . import plan as planning
@@ -58,7 +59,7 @@ class TagsDiff:
         return EXIT_CHANGES if self.changed else EXIT_OK
 
 
-def _net_key(n: Network):
+def _net_key(n: Network) -> tuple[int, Network]:
     return (n.version, n)
 
 
@@ -131,12 +132,12 @@ def diff(old_path: str, new_path: str, spec: str | None = None) -> TagsDiff:
 
 # ---- output ---------------------------------------------------------------------------
 
-def as_json(d: TagsDiff) -> dict:
+def as_json(d: TagsDiff) -> dict[str, Any]:
     """The documented JSON shape of `acrrules tags diff --format json` (see docs in cli.py)."""
-    def file_info(f: ServiceTagsFile) -> dict:
+    def file_info(f: ServiceTagsFile) -> dict[str, Any]:
         return {"file": f.path, "cloud": f.cloud, "changeNumber": f.change_number}
 
-    def change(c: TagChange) -> dict:
+    def change(c: TagChange) -> dict[str, Any]:
         return {"tag": c.tag, "status": c.status, "changeNumber": [c.old_change_number, c.new_change_number],
                 "added": [str(n) for n in c.added], "removed": [str(n) for n in c.removed]}
 

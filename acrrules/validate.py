@@ -29,14 +29,14 @@ def schema_path() -> Path:
 
 
 @functools.cache
-def registry_schema() -> dict:
+def registry_schema() -> dict[str, Any]:
     """The description's schema: schemas/registry.schema.json, with the settings fragment of every
     target that owns one and the target list of `outputs` taken from the target table (a test
     proves the file says the same, for editors)."""
     from .targets import TARGETS
 
     with open(schema_path(), encoding="utf-8") as fh:
-        schema = json.load(fh)
+        schema: dict[str, Any] = json.load(fh)
     schema["properties"]["outputs"]["items"]["enum"] = list(TARGETS)
     settings = schema["properties"]["targets"]["properties"]
     for tid, target in TARGETS.items():
@@ -79,7 +79,7 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
     if cloud and extra_locations and cloud.name in extra_locations:
         locations.update(extra_locations[cloud.name])
 
-    def check_location(path, loc) -> bool:
+    def check_location(path: tuple[Any, ...], loc: Any) -> bool:
         if not isinstance(loc, str) or cloud is None:
             return False
         if loc in locations:
@@ -146,8 +146,8 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
                         seen[rep] = j
                         check_location(p, rep)
             if reg.get("private_link") is True and reg.get("data_endpoints") == catalog.DATA_STORAGE:
-                p = base + ("data_endpoints",)
-                out.append(doc.diagnostic(p, f"{format_path(p)}: private_link needs dedicated data endpoints, "
+                at: tuple[Any, ...] = base + ("data_endpoints",)
+                out.append(doc.diagnostic(at, f"{format_path(at)}: private_link needs dedicated data endpoints, "
                                              "but data_endpoints is 'storage': use 'dedicated' (or 'both' while "
                                              "migrating), or omit data_endpoints"))
 
@@ -169,7 +169,8 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
 _CIDR_CHARS = re.compile(r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$")
 
 
-def _check_addresses(doc, path, values, *, allow_star: bool, hosts_only: bool = False) -> list[Diagnostic]:
+def _check_addresses(doc: SourceDocument, path: tuple[Any, ...], values: list[Any], *, allow_star: bool,
+                     hosts_only: bool = False) -> list[Diagnostic]:
     out = []
     seen: dict[Any, int] = {}
     what = "an IP address" if hosts_only else "an IP address or CIDR such as 10.0.0.0/24"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .. import catalog
 from ..plan import RulePlan
@@ -38,7 +38,7 @@ class NetRule(NamedTuple):
 class Collection(NamedTuple):
     name: str
     priority: int
-    rules: tuple
+    rules: tuple[AppRule, ...] | tuple[NetRule, ...]
 
 
 class Group(NamedTuple):
@@ -95,7 +95,7 @@ def net_rules(plan: RulePlan) -> list[NetRule]:
     return [NetRule(f"{name}-{t.tag}", f"TCP {catalog.PORT} to {t.tag}: {t.purpose}", (t.tag,)) for t in plan.tags]
 
 
-def _size(rule, sources) -> int:
+def _size(rule: AppRule | NetRule, sources: tuple[str, ...]) -> int:
     """Bytes of the rule as Azure stores it (its ARM JSON), which is what the 2 MB limit counts."""
     if isinstance(rule, AppRule):
         body = {"ruleType": "ApplicationRule", "name": rule.name, "description": rule.description,
@@ -113,11 +113,11 @@ def groups(plan: RulePlan) -> list[Group]:
     s = plan.description.targets
     name = plan.description.name
     sources = plan.description.sources
-    rules = list(app_rules(plan))
+    rules: list[AppRule | NetRule] = list(app_rules(plan))
     if s.firewall_network_rules:
         rules += net_rules(plan)
     # Greedy packing in rule order: deterministic, and a small plan stays one group.
-    packed: list[list] = [[]]
+    packed: list[list[AppRule | NetRule]] = [[]]
     used = 0
     for r in rules:
         size = _size(r, sources)
@@ -188,5 +188,5 @@ class AzureFirewallTarget(Target):
                     f"{catalog.FIREWALL_MAX_NETWORK_UNIQUE}: use fewer sources or turn network_rules off")))
         return problems
 
-    def context(self, plan: RulePlan) -> dict:
+    def context(self, plan: RulePlan) -> dict[str, Any]:
         return {"groups": groups(plan), "sources": list(plan.description.sources)}

@@ -15,10 +15,10 @@ constants, because `create -exist` fails when an existing set differs.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .. import catalog
-from ..plan import RulePlan
+from ..plan import Prefix, RulePlan
 from ..render import LimitProblem, Target
 from .netfilter import by_version, family_prefixes, sources_of, tag_lines
 
@@ -33,7 +33,7 @@ class IpsetFamily(NamedTuple):
     family: str              # ipset family: inet | inet6
     name: str
     temporary: str
-    prefixes: tuple[str, ...]
+    prefixes: tuple[Prefix, ...]
 
 
 class IptRules(NamedTuple):
@@ -85,7 +85,7 @@ class IptablesTarget(Target):
                     f"at most {IPSET_MAXELEM}: split the description or use the nftables target")))
         return problems
 
-    def context(self, plan: RulePlan) -> dict:
+    def context(self, plan: RulePlan) -> dict[str, Any]:
         s = plan.description.targets
         chain = plan.description.object_names.ipt_chain
         sets, rules = {}, {}

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from typing import Iterable, TypeVar
 
 from ..plan import Prefix, RulePlan
 
 
-def chunks(items: Iterable, size: int) -> tuple[tuple, ...]:
-    items = tuple(items)
-    return tuple(items[i:i + size] for i in range(0, len(items), size))
+T = TypeVar("T")
+
+
+def chunks(items: Iterable[T], size: int) -> tuple[tuple[T, ...], ...]:
+    seq = tuple(items)
+    return tuple(seq[i:i + size] for i in range(0, len(seq), size))
 
 
 def by_version(addresses: Iterable[str], version: int) -> tuple[str, ...]:

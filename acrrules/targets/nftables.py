@@ -15,10 +15,10 @@ plan's service tags) and a regular chain `acr_allow` accepting TCP 443 to them.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .. import catalog
-from ..plan import RulePlan
+from ..plan import Prefix, RulePlan
 from ..render import LimitProblem, Target
 from .netfilter import by_version, chunks, family_prefixes, sources_of, tag_lines
 
@@ -37,8 +37,8 @@ class NftFamily(NamedTuple):
     match: str                      # nft payload keyword: ip | ip6
     set_name: str
     set_type: str                   # ipv4_addr | ipv6_addr
-    element_lines: tuple[tuple[str, ...], ...]   # the set's prefixes, chunked for layout
-    count: int
+    element_lines: tuple[tuple[Prefix, ...], ...]   # the set's prefixes, chunked for layout
+    prefix_count: int
     allow: bool                     # False when `sources` lists no client of this family
     sources: tuple[str, ...]        # empty = any source
     resolvers: tuple[str, ...]      # DNS servers the host may query (standalone)
@@ -62,7 +62,7 @@ class NftablesTarget(Target):
             f"name: {desc.name!r} would name the nft table {table!r}, an nft keyword that nft does not accept "
             f"as a table name: choose another name, or set targets.nftables.table (such as 'acr_{table}')"))]
 
-    def context(self, plan: RulePlan) -> dict:
+    def context(self, plan: RulePlan) -> dict[str, Any]:
         s = plan.description.targets
         families = []
         for version, match, set_name, set_type in ((4, "ip", SET_V4, "ipv4_addr"), (6, "ip6", SET_V6, "ipv6_addr")):
@@ -70,7 +70,7 @@ class NftablesTarget(Target):
             allow, sources = sources_of(plan, version)
             families.append(NftFamily(
                 version=version, match=match, set_name=set_name, set_type=set_type,
-                element_lines=chunks(prefixes, ELEMENTS_PER_LINE[version]), count=len(prefixes),
+                element_lines=chunks(prefixes, ELEMENTS_PER_LINE[version]), prefix_count=len(prefixes),
                 allow=allow, sources=sources, resolvers=by_version(s.nft_resolvers, version)))
         return {
             "table": plan.description.object_names.nft_table,

@@ -9,7 +9,7 @@ every other rule as it is, in Azure and in the diff.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .. import catalog
 from ..plan import RulePlan, TagRule, location_path
@@ -100,7 +100,7 @@ def rules_of_template(text: str) -> list[DeployedRule]:
             continue
         m = _ARM_RULE_NAME.match(str(res.get("name", "")))
         name = m.group(1).replace("''", "'") if m else str(res.get("name", "")).rsplit("/", 1)[-1]
-        props = res.get("properties") if isinstance(res.get("properties"), dict) else {}
+        props: dict[str, Any] = res["properties"] if isinstance(res.get("properties"), dict) else {}
         prio = props.get("priority")
         out.append(DeployedRule(name, prio if isinstance(prio, int) else None, props.get("destinationAddressPrefix")))
     return out
@@ -127,7 +127,7 @@ class NsgArmTarget(Target):
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         return _limits(plan, self.id, plan.description.targets.nsg_arm_priority)
 
-    def context(self, plan: RulePlan) -> dict:
+    def context(self, plan: RulePlan) -> dict[str, Any]:
         d = plan.description
         return {"rules": rules(plan, d.targets.nsg_arm_priority, d.object_names.nsg_arm_rule_prefix),
                 "api_version": self.api_version}
@@ -141,7 +141,7 @@ class NsgTfTarget(Target):
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         return _limits(plan, self.id, plan.description.targets.nsg_tf_priority)
 
-    def context(self, plan: RulePlan) -> dict:
+    def context(self, plan: RulePlan) -> dict[str, Any]:
         s = plan.description.targets
         return {"rules": rules(plan, s.nsg_tf_priority, plan.description.object_names.nsg_tf_rule_prefix),
                 "resource_group_name": s.nsg_tf_resource_group_name,
