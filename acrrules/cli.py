@@ -171,6 +171,63 @@ def _check_freshness(service_tags: str | None, files: dict[str, str], max_age: i
         _err(note)
 
 
+class ReportFormat(str, Enum):
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+def report(
+    spec: str = typer.Argument(..., metavar="SPEC"),
+    target: Optional[List[str]] = typer.Option(None, "--target", "-t", metavar="T",
+                                               help="Report on this target (repeatable), as render. "
+                                                    "Default: the description's outputs that the inputs allow."),
+    service_tags: Optional[str] = typer.Option(None, "--service-tags", metavar="FILE",
+                                               help="The Service Tags file to render with: changeNumbers and "
+                                                    "prefix counts."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="OLD",
+                                        help="The Service Tags file the current rules come from: what changed "
+                                             "since (needs --service-tags)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", metavar="DIR",
+                                      help="The directory holding the current rules: which files would change "
+                                           "and which NSG rules would leave nsg.json."),
+    format: ReportFormat = typer.Option(ReportFormat.markdown, "--format",
+                                        help="markdown (a pull request body) or json."),
+):
+    """A review summary of the rules, for a pull request: endpoints and service tags per registry
+    region; per tag its changeNumber and merged prefix counts, and the totals; the NSG rules with
+    their priorities; with --since, the prefixes added and removed; with --out, the files that would
+    change and the NSG rules that would leave nsg.json. Writes nothing but standard output.
+
+    JSON, one object: acrrules (version), name, spec, cloud, sources; targets: list of target, files,
+    names (ruleCollectionGroup, priority, ruleNames, priorities, table, sets, chain, ipsets, mode, as
+    the target has them); skipped: list of target, reason; registries: one per registry region,
+    registry, sku, region, role (home or replica), tags; endpoints: as `acrrules endpoints --format
+    json`; serviceTags: file, cloud, changeNumber, or null; tags: list of tag, registries, region,
+    changeNumber, ipv4, ipv6 (the tag's prefixes merged into the fewest CIDRs; null without
+    --service-tags); totals: ipv4, ipv6 of the merged union of all tags (what the nftables and
+    iptables sets hold), or null; nsg: list of target, file, priorities (first and last of the
+    block), rules (priority, name, tag, and address for nsg-tf); since: null, or what `tags diff
+    --format json` prints, without spec and with the files named without their directory; out:
+    null, or dir, files (file, status: added, changed or unchanged, linesAdded, linesRemoved) and
+    removedRules (name, priority, tag, command; null when nsg-arm is not rendered).
+    """
+    from . import report as reporting
+
+    if out == "-":
+        raise UsageError("report --out takes the directory the rules are rendered into (the report itself "
+                         "goes to standard output)")
+    result = reporting.build(spec, target, service_tags, since, out)
+    _check_freshness(service_tags, {name: "" for t in result.targets for name in t.files}, None)
+    if result.since is not None and result.since.new.change_number < result.since.old.change_number:
+        from .render import comment as printable
+
+        _err(f"warning: {printable(service_tags)} has changeNumber {result.since.new.change_number}, lower than "
+             f"--since {printable(since)}'s {result.since.old.change_number}: swapped? (--since OLD "
+             "--service-tags NEW)")
+    _out(reporting.format_json(result) if format is ReportFormat.json else reporting.markdown(result))
+
+
 tags_app = typer.Typer(no_args_is_help=True, help="Work with Microsoft's weekly Service Tags files.")
 app.add_typer(tags_app, name="tags")
 

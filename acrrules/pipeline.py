@@ -14,7 +14,7 @@ from .targets import TARGETS
 
 
 class Loaded(NamedTuple):
-    doc: SourceDocument
+    doc: SourceDocument | None      # None: a Description given to the API without its file (no positions)
     description: Description
 
 
@@ -98,10 +98,18 @@ class Run(NamedTuple):
 
 def run(spec: str, target_names: list[str] | None = None, service_tags_path: str | None = None,
         out_dir: str | None = None) -> Run:
+    """`acrrules render`: read the inputs, then run_description."""
     tags_file = servicetags.load(service_tags_path) if service_tags_path else None
     if target_names:  # a wrong --target is reported before the description is read
         select_targets(target_names, tags_file is not None)
     loaded = load_description(spec, tags_file)
+    return run_description(loaded, target_names, tags_file, out_dir)
+
+
+def run_description(loaded: Loaded, target_names: list[str] | None = None,
+                    tags_file: servicetags.ServiceTagsFile | None = None, out_dir: str | None = None) -> Run:
+    """Select, plan, check and render a loaded description: the one code path of `render`,
+    `report` and the Python API (`acrrules.render`)."""
     selection = select_targets(target_names, tags_file is not None, loaded.description)
     rule_plan = planning.build(loaded.description, tags_file)
     # The description's own outputs are checked even when this run skips them (no prefixes yet),

@@ -211,6 +211,43 @@ def _ip_literal(s: str) -> str:
         raise EscapeError(f"{s!r} is not an IP address or network") from None
 
 
+# ---- Markdown (acrrules report) ------------------------------------------------------
+
+# Characters that CommonMark and GitHub's extensions read as syntax inside a line: escapes,
+# code spans, emphasis, links and images, autolinks and HTML, entities, table cells,
+# strikethrough, math, and a heading's closing #s. A backslash makes any of them literal.
+_MD_SPECIAL = frozenset("\\`*_[]<>|!&~$#")
+
+
+def md_text(value: Any) -> str:
+    """Literal text for a Markdown table cell or heading: one line (control characters and line
+    breaks become spaces, as a line break would end the table row), every character Markdown
+    would read as syntax escaped with a backslash."""
+    s = _printable(value)
+    if _MD_SPECIAL.isdisjoint(s):
+        return s
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in s)
+
+
+def md_code(value: Any) -> str:
+    """A code span (FQDNs, tags, prefixes, file names), or md_text when the value holds what a code
+    span cannot show the same in every renderer (backticks, `|` in a table, backslashes, edge spaces)."""
+    s = _printable(value)
+    if not s or s != s.strip() or any(c in s for c in "`|\\"):
+        return md_text(value)
+    return "`" + s + "`"
+
+
+_MERMAID_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 .,:/()*+_-")
+
+
+def mermaid_label(value: Any) -> str:
+    """Text inside a quoted Mermaid label ("..."): every other character as Mermaid's entity code
+    (#60; for <), so no value can end the label, start markup or break out of the diagram."""
+    s = _printable(value)
+    return "".join(c if c in _MERMAID_SAFE else f"#{ord(c)};" for c in s)
+
+
 FILTERS = {
     "hcl": hcl_string,
     "hcl_list": hcl_list,
@@ -226,6 +263,9 @@ FILTERS = {
     "netfilter_name": netfilter_name,
     "ip_literal": ip_literal,
     "ip_list": ip_list,
+    "md_text": md_text,
+    "md_code": md_code,
+    "mermaid_label": mermaid_label,
 }
 
 

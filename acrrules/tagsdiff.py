@@ -109,8 +109,11 @@ def _spec_tags(spec: str, old: ServiceTagsFile, new: ServiceTagsFile) -> tuple[l
 
 def diff(old_path: str, new_path: str, spec: str | None = None) -> TagsDiff:
     """Compare two Service Tags files; every input problem is an InputError naming its file."""
-    old = load(old_path)
-    new = load(new_path)
+    return compare(load(old_path), load(new_path), spec)
+
+
+def compare(old: ServiceTagsFile, new: ServiceTagsFile, spec: str | None = None) -> TagsDiff:
+    """`diff` of two loaded files (`report --since` has NEW loaded already)."""
     if old.cloud != new.cloud:
         raise InputError([Diagnostic(new.path, None, None,
                                      f"this Service Tags file is for cloud {new.cloud!r}, but {old.path} is for "

@@ -219,6 +219,7 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (site / "acrrules" / "templates" / "nsg.json.j2").is_file()
     assert (site / "acrrules" / "schemas" / "registry.schema.json").is_file()
+    assert (site / "acrrules" / "py.typed").is_file()   # PEP 561: type checkers read the API's types
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     shutil.copy(REPO / "samples" / "basic.yaml", elsewhere / "d.yaml")
