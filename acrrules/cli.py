@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from enum import Enum
 from typing import List, Optional
@@ -156,7 +157,7 @@ def _announce_removed(gone, *, would: bool) -> None:
          "keeps them in Azure, so delete each (RG and NSG: where you deploy nsg.json):")
     for rule in gone:
         _err(f"  {rule.name} (priority {rule.priority}, {rule.tag}): "
-             f"az network nsg rule delete -g RG --nsg-name NSG -n {rule.name}")
+             f"az network nsg rule delete -g RG --nsg-name NSG -n {shlex.quote(rule.name)}")
 
 
 def _check_freshness(service_tags: str | None, files: dict[str, str], max_age: int | None) -> None:
