@@ -304,6 +304,13 @@ class Target:
     # the description's schema) and a NamedTuple type whose defaults are the settings' defaults.
     settings_schema: dict[str, Any] = {}
     Settings: Any = None
+    # Files built from the Service Tags file's prefixes, of a target whose other files need none
+    # (needs_service_tags False): without --service-tags they are left out, and render says so.
+    prefix_files: tuple[str, ...] = ()
+
+    def service_tag_files(self) -> tuple[str, ...]:
+        """The files whose content comes from the Service Tags file: only their headers name it."""
+        return tuple(name for name, _ in self.files) if self.needs_service_tags else self.prefix_files
 
     def settings(self, plan: RulePlan) -> Any:
         """This target's settings from the description, defaults (`default_settings`) applied."""
@@ -325,9 +332,15 @@ class Target:
     def render(self, plan: RulePlan, source: str | None = None) -> dict[str, str]:
         """The target's files; `source` is how the header names the description (see source_label)."""
         env = environment()
-        ctx = {"header": header_lines(plan, source, with_service_tags=self.needs_service_tags),
-               "version": __version__, "port": catalog.PORT, **self.context(plan)}
-        return {name: env.get_template(template).render(ctx) for name, template in self.files}
+        ctx = {"version": __version__, "port": catalog.PORT, **self.context(plan)}
+        from_tags = self.service_tag_files()
+        out = {}
+        for name, template in self.files:
+            if name in self.prefix_files and plan.prefixes is None:
+                continue   # no Service Tags file: the target's other files only
+            ctx["header"] = header_lines(plan, source, with_service_tags=name in from_tags)
+            out[name] = env.get_template(template).render(ctx)
+        return out
 
 
 TERRAFORM_VERSIONS_FILE = "versions.tf"

@@ -112,8 +112,8 @@ def _explain(doc: SourceDocument, err: jsonschema.ValidationError) -> list[Diagn
     if v == "additionalProperties":
         known = sorted(schema.get("properties", {}))
         extra = [k for k in err.instance if k not in schema.get("properties", {})]
-        return [doc.diagnostic(path + (k,), f"unknown key {k!r} in {where}{_hint(k, known)} "
-                                            f"(valid keys: {', '.join(known)})", key=True)
+        valid = f"valid keys: {', '.join(known)}" if known else f"{where} takes no keys"
+        return [doc.diagnostic(path + (k,), f"unknown key {k!r} in {where}{_hint(k, known)} ({valid})", key=True)
                 for k in extra]
     if v == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
