@@ -266,13 +266,26 @@ IPTABLES_TAKEN = frozenset("""
 """.split())
 
 
-def refusals(data: dict) -> dict[str, list[tuple]]:
+def refusals(data: dict, tags_file: servicetags.ServiceTagsFile) -> dict[str, list[tuple]]:
     """target -> the keys it may point at when it refuses this valid description (platform limits)."""
-    out = {}
+    out: dict[str, list[tuple]] = {}
     sources = data.get("sources", [])
     v6 = [("sources", i) for i, s in enumerate(sources) if s != "*" and ipaddress.ip_network(s).version == 6]
     if v6:  # Azure Firewall takes IPv4 sources only
         out["azure-firewall"] = v6
+    if data.get("targets", {}).get("azure-firewall", {}).get("network_rules"):
+        # network rules need tags whose networkFeatures list FW (US Gov: not AzureContainerRegistry.USGovIowa)
+        def no_fw(tag: str) -> bool:
+            features = tags_file.entries[tag].get("properties", {}).get("networkFeatures")
+            return isinstance(features, list) and "FW" not in features
+
+        cloud = catalog.CLOUDS[data.get("cloud", catalog.DEFAULT_CLOUD)]
+        used = {f"{family}.{tags_file.regions(family)[location]}" for r in data["registries"]
+                for location in [r["location"], *r.get("replicas", [])]
+                for family in (catalog.TAG_ACR, catalog.TAG_STORAGE)}
+        used |= set(cloud.mcr_tags) if data.get("mcr") else set()
+        if any(no_fw(t) for t in used):
+            out.setdefault("azure-firewall", []).append(("targets", "azure-firewall", "network_rules"))
     if data.get("targets", {}).get("iptables", {}).get("chain") in IPTABLES_TAKEN:
         out["iptables"] = [("targets", "iptables", "chain")]
     return out
@@ -292,7 +305,7 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
     assert {t.tag for t in rule_plan.tags} == tags
 
     targets, files = [], {}
-    allowed_refusals = refusals(data)
+    allowed_refusals = refusals(data, tags_file)
     for target in TARGETS:
         try:
             files.update(pipeline.render(rule_plan, [target], loaded.doc))
