@@ -7,6 +7,7 @@ from .azure_firewall import AzureFirewallTarget
 from .iptables import IptablesTarget
 from .nftables import NftablesTarget
 from .nsg import NsgArmTarget, NsgTfTarget
+from .squid import SquidTarget
 
 TARGETS: dict[str, Target] = {
     t.id: t
@@ -16,5 +17,6 @@ TARGETS: dict[str, Target] = {
         NsgTfTarget(),
         NftablesTarget(),
         IptablesTarget(),
+        SquidTarget(),
     )
 }
