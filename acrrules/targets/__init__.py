@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..render import Target
 from .azure_firewall import AzureFirewallTarget
 from .iptables import IptablesTarget
+from .lists import ListsTarget
 from .nftables import NftablesTarget
 from .nsg import NsgArmTarget, NsgTfTarget
 from .squid import SquidTarget
@@ -18,5 +19,6 @@ TARGETS: dict[str, Target] = {
         NftablesTarget(),
         IptablesTarget(),
         SquidTarget(),
+        ListsTarget(),
     )
 }
