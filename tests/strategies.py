@@ -141,7 +141,7 @@ def target_settings(draw, tags: int, cloud: str = catalog.DEFAULT_CLOUD) -> dict
     squid: dict = {}
     _put(squid, "acl_prefix", draw(optional(st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,31}", fullmatch=True))))
     for key, settings in (("azure-firewall", fw), ("nsg-arm", arm), ("nsg-tf", tf), ("nftables", nft),
-                          ("iptables", ipt), ("squid", squid)):
+                          ("iptables", ipt), ("squid", squid), ("lists", {})):
         if settings or draw(st.booleans()):
             targets[key] = settings
     return targets

@@ -408,7 +408,7 @@ def test_hostile_value_keeps_the_structure(rendered, field, value):
                     assert arm_reads(doc["resources"][0]["properties"]["sourceAddressPrefix"]) == readable(value)
                 if field == "source_name":
                     assert readable(value) in doc["metadata"]["description"]
-            elif name in SQUID_FILES:  # values reach its comments only, or the target refuses them
+            elif name in SQUID_FILES or name in LIST_FILES:  # values reach comments only, or are refused
                 assert _code_lines(text) == _code_lines(base), name
             else:  # netfilter files: comments only may differ; their loads are checked below in batches
                 assert _code_lines(text) == _code_lines(base) or field in ("nft_table", "ipt_chain"), name
@@ -447,6 +447,7 @@ def test_unsafe_netfilter_values_are_refused(rendered):
 
 
 SQUID_FILES = ("acrrules-squid.conf", "no_proxy.txt")
+LIST_FILES = ("edl-fqdn.txt", "edl-ipv4.txt", "edl-ipv6.txt")
 
 
 def test_squid_refuses_what_squid_conf_cannot_hold(rendered):
@@ -460,6 +461,18 @@ def test_squid_refuses_what_squid_conf_cannot_hold(rendered):
             assert isinstance(out["squid"], dict), (value, out["squid"])
             for name in SQUID_FILES:
                 assert _code_lines(out["squid"][name]) == _code_lines(rendered["baseline"]["squid"][name])
+
+
+def test_plain_lists_hold_nothing_but_entries(rendered):
+    """The lists have no comment syntax: a registry name that is not a host name is refused, and nothing
+    else of the description (its path, settings) reaches them."""
+    baseline = rendered["baseline"]["lists"]
+    assert sorted(baseline) == sorted(LIST_FILES)
+    for (field, value), (_, out) in rendered["cases"].items():
+        if field == "registry":
+            assert isinstance(out["lists"], Exception) and str(out["lists"]), value
+        else:
+            assert out["lists"] == baseline, (field, value)
 
 
 def test_unsafe_iptables_chain_names_are_refused(rendered):

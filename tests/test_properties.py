@@ -368,6 +368,14 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
             check_squid(text, data)
         elif name == "no_proxy.txt":
             assert text == (",".join(oracles.no_proxy(data)) + "\n" if oracles.no_proxy(data) else "")
+        elif name == "edl-fqdn.txt":
+            assert text == "".join(f"{fqdn}\n" for fqdn in sorted({e[1] for e in oracle_endpoints(data)}))
+        elif name in ("edl-ipv4.txt", "edl-ipv6.txt"):
+            version = 4 if name == "edl-ipv4.txt" else 6
+            entries = [ipaddress.ip_network(line) for line in text.splitlines()]
+            assert entries == want_prefixes[version], f"{name}: not the merged prefixes of the tags"
+            if "acrrules.nft" in files:
+                assert entries == nft_elements(files["acrrules.nft"])[version], f"{name} differs from the nft set"
         if name.endswith((".nft", ".rules")):
             check_no_duplicate_rules(text)
     return ex
