@@ -162,7 +162,7 @@ def _announce_removed(gone, *, would: bool) -> None:
 
 def _check_freshness(service_tags: str | None, files: dict[str, str], max_age: int | None) -> None:
     """Stale prefixes are a warning, or with --max-age an error, when the IP targets are rendered."""
-    ip_files = {name for t in TARGETS.values() if t.needs_service_tags for name, _ in t.files}
+    ip_files = {name for t in TARGETS.values() for name in t.service_tag_files()}
     if service_tags is None or not ip_files & files.keys():
         return
     from . import freshness

@@ -33,6 +33,7 @@ class Selection(NamedTuple):
 
     targets: list[str]
     skipped: list[tuple[str, str]]     # (target, why)
+    partial: tuple[tuple[str, str], ...] = ()   # (target and the files it leaves out, why): rendered without them
 
 
 def select_targets(names: list[str] | None, have_service_tags: bool,
@@ -48,7 +49,7 @@ def select_targets(names: list[str] | None, have_service_tags: bool,
                 raise UsageError(f"target {n!r} needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json")
             if n not in out:
                 out.append(n)
-        return Selection(out, [])
+        return Selection(out, [], _partial(out, have_service_tags))
     wanted = list(description.outputs) if description is not None and description.outputs else list(TARGETS)
     chosen, skipped = [], []
     for n in wanted:
@@ -56,7 +57,16 @@ def select_targets(names: list[str] | None, have_service_tags: bool,
             skipped.append((n, "it needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json"))
         else:
             chosen.append(n)
-    return Selection(chosen, skipped)
+    return Selection(chosen, skipped, _partial(chosen, have_service_tags))
+
+
+def _partial(chosen: list[str], have_service_tags: bool) -> tuple[tuple[str, str], ...]:
+    """The chosen targets that render some of their files only with a Service Tags file."""
+    if have_service_tags:
+        return ()
+    return tuple((f"{n} ({', '.join(TARGETS[n].prefix_files)})",
+                  "they need IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json")
+                 for n in chosen if TARGETS[n].prefix_files)
 
 
 def limit_problems(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None
@@ -93,7 +103,7 @@ class Run(NamedTuple):
     loaded: Loaded
     plan: RulePlan
     files: dict[str, str]
-    skipped: list[tuple[str, str]]
+    skipped: list[tuple[str, str]]     # what this run left out and why, for stderr (targets, or files of one)
 
 
 def run(spec: str, target_names: list[str] | None = None, service_tags_path: str | None = None,
@@ -117,4 +127,5 @@ def run_description(loaded: Loaded, target_names: list[str] | None = None,
     problems = limit_problems(rule_plan, [t for t, _ in selection.skipped], loaded.doc)
     if problems:
         raise InputError(problems + limit_problems(rule_plan, selection.targets, loaded.doc))
-    return Run(loaded, rule_plan, render(rule_plan, selection.targets, loaded.doc, out_dir), selection.skipped)
+    return Run(loaded, rule_plan, render(rule_plan, selection.targets, loaded.doc, out_dir),
+               selection.skipped + list(selection.partial))

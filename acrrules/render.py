@@ -248,6 +248,64 @@ def mermaid_label(value: Any) -> str:
     return "".join(c if c in _MERMAID_SAFE else f"#{ord(c)};" for c in s)
 
 
+# ---- squid (acrrules-squid.conf) and plain host lists (no_proxy.txt, the lists target) -------
+# squid.conf has no quoting for ACL names or dstdomain values ("..." names a file to read), and
+# plain lists have none at all: what is not already a plain name is refused, never quoted.
+
+_DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"(?:{_DNS_LABEL}\.)*{_DNS_LABEL}")
+HOST_NAME_MAX = 253
+
+
+def _host(value: Any, what: str, wildcard: str = "") -> str:
+    """A lower-case DNS host name (letters, digits, '-'; labels of 1-63), optionally behind `wildcard`."""
+    s = str(value)
+    name = s[len(wildcard):] if wildcard and s.startswith(wildcard) else s
+    if len(name) > HOST_NAME_MAX or not _HOST.fullmatch(name):   # fullmatch: `$` also matches before a final "\n"
+        raise EscapeError(f"{s!r} is not {what}")
+    return s
+
+
+def squid_domain(value: Any) -> str:
+    """A dstdomain entry: a host name, or `.domain` for the domain and every name under it."""
+    return _host(value, "a host name or .domain for a squid dstdomain ACL", ".")
+
+
+# squid 5.7 takes 63 characters in `acl NAME`, but finds only 62 of them in an http_access line.
+_SQUID_ACL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,61}")
+
+
+def squid_acl_name(value: Any) -> str:
+    """A squid ACL name: a letter, then letters, digits, '_' or '-' (squid compares them ignoring case)."""
+    s = str(value)
+    if not _SQUID_ACL_NAME.fullmatch(s):
+        raise EscapeError(f"{s!r} is not a squid ACL name (a letter, then at most 61 letters, digits, '_' or '-')")
+    return s
+
+
+# squid reads squid.conf in chunks of BUFSIZ - 1 bytes (8191 with glibc): the rest of a longer `#` line is
+# read as a line of its own, a directive. Comment lines stay far below that.
+SQUID_COMMENT_MAX_BYTES = 1000
+
+
+def squid_comment(value: Any) -> str:
+    """Text for a one-line `#` comment of squid.conf, at most SQUID_COMMENT_MAX_BYTES of UTF-8."""
+    s = _printable(value)
+    if len(s) <= SQUID_COMMENT_MAX_BYTES // 4 or len(s.encode("utf-8")) <= SQUID_COMMENT_MAX_BYTES:
+        return s
+    return s.encode("utf-8")[:SQUID_COMMENT_MAX_BYTES - 3].decode("utf-8", "ignore") + "..."
+
+
+def list_fqdn(value: Any) -> str:
+    """One line of a plain FQDN list (EDL, threat feed, URL table): a host name or `*.domain`."""
+    return _host(value, "a host name or *.domain for a plain FQDN list", "*.")
+
+
+def no_proxy_list(values: Iterable[Any]) -> str:
+    """The comma-separated NO_PROXY value of host names (a wildcard or a ',' would mean something else)."""
+    return ",".join(_host(v, "a host name for NO_PROXY") for v in values)
+
+
 FILTERS = {
     "hcl": hcl_string,
     "hcl_list": hcl_list,
@@ -266,6 +324,12 @@ FILTERS = {
     "md_text": md_text,
     "md_code": md_code,
     "mermaid_label": mermaid_label,
+    # squid and plain lists
+    "squid_domain": squid_domain,
+    "squid_acl_name": squid_acl_name,
+    "squid_comment": squid_comment,
+    "list_fqdn": list_fqdn,
+    "no_proxy_list": no_proxy_list,
 }
 
 
@@ -344,6 +408,16 @@ class Target:
     # the description's schema) and a NamedTuple type whose defaults are the settings' defaults.
     settings_schema: dict[str, Any] = {}
     Settings: Any = None
+    # Files built from the Service Tags file's prefixes, of a target whose other files need none
+    # (needs_service_tags False): without --service-tags they are left out, and render says so.
+    prefix_files: tuple[str, ...] = ()
+    # Files without the header: plain lists whose consumers read every line as data and agree on no
+    # comment syntax (README, "Files without a header").
+    plain_files: tuple[str, ...] = ()
+
+    def service_tag_files(self) -> tuple[str, ...]:
+        """The files whose content comes from the Service Tags file: only their headers name it."""
+        return tuple(name for name, _ in self.files) if self.needs_service_tags else self.prefix_files
 
     def settings(self, plan: RulePlan) -> Any:
         """This target's settings from the description, defaults (`default_settings`) applied."""
@@ -365,9 +439,15 @@ class Target:
     def render(self, plan: RulePlan, source: str | None = None) -> dict[str, str]:
         """The target's files; `source` is how the header names the description (see source_label)."""
         env = environment()
-        ctx = {"header": header_lines(plan, source, with_service_tags=self.needs_service_tags),
-               "version": __version__, "port": catalog.PORT, **self.context(plan)}
-        return {name: env.get_template(template).render(ctx) for name, template in self.files}
+        ctx = {"version": __version__, "port": catalog.PORT, **self.context(plan)}
+        from_tags = self.service_tag_files()
+        out = {}
+        for name, template in self.files:
+            if name in self.prefix_files and plan.prefixes is None:
+                continue   # no Service Tags file: the target's other files only
+            ctx["header"] = header_lines(plan, source, with_service_tags=name in from_tags)
+            out[name] = env.get_template(template).render(ctx)
+        return out
 
 
 TERRAFORM_VERSIONS_FILE = "versions.tf"

@@ -78,8 +78,8 @@ def explain(err: jsonschema.ValidationError, words: Words = YAML) -> list[Locate
     if v == "additionalProperties":
         known = sorted(schema.get("properties", {}))
         extra = [k for k in instance if k not in schema.get("properties", {})]
-        return [(path + (k,), f"unknown key {k!r} in {where}{_hint(k, known)} (valid keys: {', '.join(known)})",
-                 True) for k in extra]
+        valid = f"valid keys: {', '.join(known)}" if known else f"{where} takes no keys"
+        return [(path + (k,), f"unknown key {k!r} in {where}{_hint(k, known)} ({valid})", True) for k in extra]
     if v == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         return [(path, f"{where}: missing required key {missing!r}: add it", False)]

@@ -38,6 +38,13 @@ def endpoints(data: dict) -> set[tuple]:
     return out
 
 
+def no_proxy(data: dict) -> list[str]:
+    """Spec §6: the NO_PROXY hosts, the login, data and regional FQDNs of private-link registries, sorted."""
+    private = {r["name"] for r in data["registries"] if r.get("private_link")}
+    return sorted({fqdn for kind, fqdn, registry, _ in endpoints(data)
+                   if registry in private and kind in ("login", "data", "regional")})
+
+
 def tags(data: dict, tag_names: set[str]) -> set[str]:
     """Service tags (§2): AzureContainerRegistry.<Region> and Storage.<Region> per region, MCR's when asked."""
     by_lower = {n.lower(): n for n in tag_names}

@@ -136,8 +136,10 @@ def target_settings(draw, tags: int, cloud: str = catalog.DEFAULT_CLOUD) -> dict
                                      "ACRRULES")))
     _put(ipt, "mode", draw(optional(st.sampled_from(["include", "standalone"]), "include")))
     _put(ipt, "resolvers", draw(optional(_unique_addresses(True, 0, 4))))
+    squid: dict = {}
+    _put(squid, "acl_prefix", draw(optional(st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,31}", fullmatch=True))))
     for key, settings in (("azure-firewall", fw), ("nsg-arm", arm), ("nsg-tf", tf), ("nftables", nft),
-                          ("iptables", ipt)):
+                          ("iptables", ipt), ("squid", squid), ("lists", {})):
         if settings or draw(st.booleans()):
             targets[key] = settings
     return targets

@@ -35,8 +35,8 @@ from acrrules import plan as planning, servicetags
 from acrrules.errors import AcrrulesError
 from acrrules.model import Description, RegistrySpec, TargetSettings
 from acrrules.render import (EscapeError, arm_literal, arm_string, comment, hcl_ident, hcl_list, hcl_string,
-                             ip_literal, json_value, nft_ident, nft_string,
-                             shell_word)
+                             ip_literal, json_value, list_fqdn, nft_ident, nft_string, no_proxy_list,
+                             shell_word, squid_acl_name, squid_comment, squid_domain)
 from acrrules.targets import TARGETS
 
 GOOD_TAGS = Path(__file__).resolve().parent / "badinput" / "servicetags" / "good.json"
@@ -179,7 +179,7 @@ def test_lone_surrogates_become_replacement_characters(value):
     want = readable(value)
     assert "\ufffd" in want
     for filtered in (hcl_string(value), comment(value), json_value(value), arm_string(value), arm_literal(value),
-                     nft_string(value), shell_word(value)):
+                     nft_string(value), shell_word(value), squid_comment(value)):
         filtered.encode("utf-8")
     assert hcl_unquote(hcl_string(value)) == want
     assert json.loads(json_value(value)) == want and json.loads(arm_string(value)) == want
@@ -234,11 +234,64 @@ def test_shell_word_and_comment_load_in_iptables_restore(tmp_path):
                and line.endswith(" -j ACCEPT") for line in rules), rules
 
 
+@pytest.mark.parametrize("value", HOSTILE + ["example.com\n", "a..b", ".", "-a.com", "a-.com", "A.com", "a_b.com",
+                                   "*.a.com", "a.com,b.com", "a" * 64 + ".com", ("a" * 63 + ".") * 4 + "com"])
+def test_host_name_filters_refuse_what_is_not_a_host_name(value):
+    """squid.conf cannot quote a dstdomain ("..." reads a file) and plain lists have no quoting at all."""
+    for f in (squid_domain, list_fqdn, lambda v: no_proxy_list([v])):
+        if f is list_fqdn and value == "*.a.com":
+            continue
+        with pytest.raises(EscapeError):
+            f(value)
+    for f in (squid_domain, list_fqdn):
+        with pytest.raises(EscapeError):
+            f(("." if f is squid_domain else "*.") + value if value != "*.a.com" else "*" + value)
+
+
+def test_host_name_filters_take_host_names():
+    assert squid_domain(".blob.core.windows.net") == ".blob.core.windows.net"
+    assert list_fqdn("*.blob.core.windows.net") == "*.blob.core.windows.net"
+    assert no_proxy_list(["a.azurecr.io", "a.eastus.data.azurecr.io"]) == "a.azurecr.io,a.eastus.data.azurecr.io"
+    assert no_proxy_list([]) == ""
+
+
+@pytest.mark.parametrize("value", NOT_NAMES + ["1abc", "a.b", "a b", "acr\n", "a" * 63])
+def test_squid_acl_name_refuses_what_is_not_a_name(value):
+    with pytest.raises(EscapeError):
+        squid_acl_name(value)
+
+
+# squid reads squid.conf in chunks of 8191 bytes: the rest of a longer comment line is a directive.
+SQUID_INJECTION = "x" * 8189 + "acl injected_dst dstdomain evil.example"   # after "# ": 8191 bytes, then a directive
+
+
+def squid_directives(tmp_path: Path, comments: list[str]) -> list[str]:
+    """The directives `squid -k parse` processes in a file of `# comment` lines and one acl line."""
+    need_tool("squid")
+    conf = tmp_path / f"comments{len(list(tmp_path.glob('comments*')))}.conf"
+    lines = ["http_port 127.0.0.1:3128", *(f"# {c}" for c in comments), "acl ok_dst dstdomain example.com",
+             "http_access deny all"]
+    conf.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    r = subprocess.run(["squid", "-k", "parse", "-f", str(conf)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return re.findall(r"\| Processing: (.*)", r.stdout + r.stderr)
+
+
+def test_squid_comment_keeps_every_value_in_its_comment(tmp_path):
+    """Every hostile value, and one past squid's line buffer, stays one comment line in a real squid."""
+    values = HOSTILE + [SQUID_INJECTION, "é" * 5000 + "\nacl x dstdomain y", "\udcff" * 3000]
+    assert squid_directives(tmp_path, [squid_comment(v) for v in values]) == \
+        ["http_port 127.0.0.1:3128", "acl ok_dst dstdomain example.com", "http_access deny all"]
+    assert all(len(squid_comment(v).encode("utf-8")) <= 1000 for v in values)
+    # not vacuous: the same long line unfiltered is read as a directive
+    assert "acl injected_dst dstdomain evil.example" in squid_directives(tmp_path, [SQUID_INJECTION])
+
+
 # ---- 2. every template, a hostile value in each field -------------------------------------------------
 
 BENIGN = {"registry": "contosoacr", "source_name": "spec.yaml", "rule_collection_group": "acrrules",
           "resource_group_name": "rg", "network_security_group_name": "nsg", "source": "10.0.0.0/8",
-          "nft_table": "acrrules", "ipt_chain": "ACRRULES"}
+          "nft_table": "acrrules", "ipt_chain": "ACRRULES", "squid_acl_prefix": "acrrules"}
 
 TEMPLATE_VALUES = ['"', "\\", "\n", "${var.x}", "%{ if 1 }", "}\nresource \"a\" \"b\" {", "[concat('a')]",
                    "a'b]", "; flush ruleset", "# x", "é漢字🙂", "\u2028", "\x00", "-j ACCEPT", "a b", "",
@@ -253,13 +306,13 @@ def readable(value: str) -> str:
 def description(field: str, value: str) -> Description:
     v = dict(BENIGN, **{field: value})
     registry = RegistrySpec(name=v["registry"], sku="Premium", location="eastus", data_endpoints="both",
-                            regional_endpoints=True)
+                            regional_endpoints=True, private_link=True)   # private link: no_proxy.txt is not empty
     targets = TargetSettings(firewall_rule_collection_group=v["rule_collection_group"], firewall_network_rules=True,
                              nsg_tf_resource_group_name=v["resource_group_name"],
                              nsg_tf_network_security_group_name=v["network_security_group_name"],
                              nft_table=v["nft_table"], ipt_chain=v["ipt_chain"], ipt_mode="include")
     return Description(registries=(registry,), mcr=True, sources=(v["source"],), targets=targets,
-                       source_name=v["source_name"])
+                       source_name=v["source_name"], target_data={"squid": {"acl_prefix": v["squid_acl_prefix"]}})
 
 
 @pytest.fixture(scope="module")
@@ -355,6 +408,8 @@ def test_hostile_value_keeps_the_structure(rendered, field, value):
                     assert arm_reads(doc["resources"][0]["properties"]["sourceAddressPrefix"]) == readable(value)
                 if field == "source_name":
                     assert readable(value) in doc["metadata"]["description"]
+            elif name in SQUID_FILES or name in LIST_FILES:  # values reach comments only, or are refused
+                assert _code_lines(text) == _code_lines(base), name
             else:  # netfilter files: comments only may differ; their loads are checked below in batches
                 assert _code_lines(text) == _code_lines(base) or field in ("nft_table", "ipt_chain"), name
 
@@ -391,6 +446,35 @@ def test_unsafe_netfilter_values_are_refused(rendered):
             assert isinstance(out["nftables"], Exception) and repr(value) in str(out["nftables"]), value
 
 
+SQUID_FILES = ("acrrules-squid.conf", "no_proxy.txt")
+LIST_FILES = ("edl-fqdn.txt", "edl-ipv4.txt", "edl-ipv6.txt")
+
+
+def test_squid_refuses_what_squid_conf_cannot_hold(rendered):
+    """Registry names (they become dstdomain entries and NO_PROXY hosts), sources and ACL prefixes that are
+    not what squid.conf can hold unquoted: the squid target refuses them, with a reason. The description's
+    path reaches the conf's comments only."""
+    for (field, value), (_, out) in rendered["cases"].items():
+        if field in ("registry", "source", "squid_acl_prefix"):
+            assert isinstance(out["squid"], Exception) and str(out["squid"]), (field, value)
+        elif field == "source_name":
+            assert isinstance(out["squid"], dict), (value, out["squid"])
+            for name in SQUID_FILES:
+                assert _code_lines(out["squid"][name]) == _code_lines(rendered["baseline"]["squid"][name])
+
+
+def test_plain_lists_hold_nothing_but_entries(rendered):
+    """The lists have no comment syntax: a registry name that is not a host name is refused, and nothing
+    else of the description (its path, settings) reaches them."""
+    baseline = rendered["baseline"]["lists"]
+    assert sorted(baseline) == sorted(LIST_FILES)
+    for (field, value), (_, out) in rendered["cases"].items():
+        if field == "registry":
+            assert isinstance(out["lists"], Exception) and str(out["lists"]), value
+        else:
+            assert out["lists"] == baseline, (field, value)
+
+
 def test_unsafe_iptables_chain_names_are_refused(rendered):
     """iptables-restore cannot quote a chain (`:"a b" - [0:0]` creates chain '"a'): such names are refused."""
     for (field, value), (_, out) in rendered["cases"].items():
@@ -413,6 +497,12 @@ def test_hostile_outputs_pass_the_real_consumers(rendered):
     assert r.returncode == 0, r.stdout + r.stderr
     r = run_validator("arm_check.py", *[p for p in files if p.suffix == ".json"])
     assert r.returncode == 0, r.stdout + r.stderr
+    need_tool("squid")
+    confs = [p for p in files if p.name == "acrrules-squid.conf"]
+    assert confs
+    for conf in confs:   # one at a time: every file defines the same ACL names
+        r = run_validator("squid_check.sh", conf, python=False)
+        assert r.returncode == 0 and "WARNING" not in r.stdout, r.stdout + r.stderr
 
     need_root_netns()
     need_tool("nft", "ipset", "iptables-restore", "ip6tables-restore")

@@ -304,6 +304,9 @@ def test_5000_registries_other_outputs_load(big_render):
     assert r.returncode == 0, r.stdout + r.stderr
     r = run_validator("tf_schema_check.py", "--strict", out / "nsg.tf")
     assert r.returncode == 0, r.stdout + r.stderr
+    need_tool("squid")
+    r = run_validator("squid_check.sh", out / "acrrules-squid.conf", python=False)
+    assert r.returncode == 0 and "WARNING" not in r.stdout, r.stdout + r.stderr
     need_root_netns()
     need_tool("nft", "ipset", "iptables-restore", "ip6tables-restore")
     r = subprocess.run(["unshare", "-n", "sh", "-c",

@@ -38,7 +38,7 @@ from conftest import (CLOUD_FILE_KIND, REPO, latest_servicetags, need_root_netns
                       run_validator, terraform_fmt_check)
 from strategies import descriptions
 import oracles
-from oracles import endpoints as oracle_endpoints, tags as oracle_tags
+from oracles import SPEC_SUFFIXES, endpoints as oracle_endpoints, tags as oracle_tags
 
 from acrrules import catalog, pipeline, plan as planning, servicetags
 from acrrules.errors import InputError
@@ -222,6 +222,32 @@ def check_nsg_tf(text: str, data: dict, tags: set[str]) -> None:
     check_nsg_rules(rules, data, tags, first)
 
 
+def check_squid(text: str, data: dict) -> None:
+    """dstdomain: every endpoint (*.x as .x; descriptions cannot make one cover another); src: `sources`
+    without the networks another covers; one http_access line of the ACLs named after the prefix."""
+    prefix = data.get("targets", {}).get("squid", {}).get("acl_prefix", data.get("name", "acrrules"))
+    acls: dict[tuple[str, str], list[str]] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["acl"]:
+            acls.setdefault((words[1], words[2]), []).extend(words[3:])
+    fqdns = {e[1] for e in oracle_endpoints(data)}
+    assert acls.pop((f"{prefix}_dst", "dstdomain")) == sorted("." + f[2:] if f.startswith("*.") else f for f in fqdns)
+    assert acls.pop((f"{prefix}_port", "port")) == ["443"]
+    assert acls.pop((f"{prefix}_connect", "method")) == ["CONNECT"]
+    sources = data.get("sources", ["*"])
+    nets = {s: ipaddress.ip_network(s) for s in sources if s != "*"}
+    kept = [s for s, n in nets.items() if not any(o != n and o.version == n.version and n.subnet_of(o)
+                                                  for o in nets.values())]
+    src = [f"{prefix}_src"] if kept else []
+    if kept:
+        got = acls.pop((f"{prefix}_src", "src"))
+        assert got == sorted(kept, key=lambda s: (nets[s].version, int(nets[s].network_address)))
+    assert acls == {}
+    assert [line for line in text.splitlines() if line.startswith("http_access")] == \
+        [" ".join(["http_access", "allow", f"{prefix}_connect", f"{prefix}_port", *src, f"{prefix}_dst"])]
+
+
 def check_prefixes(got: dict[int, list], want: dict[int, list]) -> None:
     for v in (4, 6):
         assert list(ipaddress.collapse_addresses(got[v])) == want[v], f"IPv{v} prefixes differ from the tags'"
@@ -285,6 +311,11 @@ def refusals(data: dict, tags_path: Path | None = None, tags: set[str] = frozens
     v6 = [("sources", i) for i, s in enumerate(sources) if s != "*" and ipaddress.ip_network(s).version == 6]
     if v6:  # Azure Firewall takes IPv4 sources only
         out["azure-firewall"] = out.get("azure-firewall", []) + v6
+    mapped = ipaddress.ip_network("::ffff:0:0/96")   # squid matches IPv4 clients in this form
+    reaching = [("sources", i) for i, s in enumerate(sources) if s != "*"
+                and ipaddress.ip_network(s).version == 6 and ipaddress.ip_network(s).overlaps(mapped)]
+    if reaching:
+        out["squid"] = reaching
     if data.get("targets", {}).get("iptables", {}).get("chain") in IPTABLES_TAKEN:
         out["iptables"] = [("targets", "iptables", "chain")]
     return out
@@ -334,6 +365,18 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
             check_prefixes(nft_elements(text), want_prefixes)
         elif name == "ipset.rules":
             check_prefixes(ipset_elements(text), want_prefixes)
+        elif name == "acrrules-squid.conf":
+            check_squid(text, data)
+        elif name == "no_proxy.txt":
+            assert text == (",".join(oracles.no_proxy(data)) + "\n" if oracles.no_proxy(data) else "")
+        elif name == "edl-fqdn.txt":
+            assert text == "".join(f"{fqdn}\n" for fqdn in sorted({e[1] for e in oracle_endpoints(data)}))
+        elif name in ("edl-ipv4.txt", "edl-ipv6.txt"):
+            version = 4 if name == "edl-ipv4.txt" else 6
+            entries = [ipaddress.ip_network(line) for line in text.splitlines()]
+            assert entries == want_prefixes[version], f"{name}: not the merged prefixes of the tags"
+            if "acrrules.nft" in files:
+                assert entries == nft_elements(files["acrrules.nft"])[version], f"{name} differs from the nft set"
         if name.endswith((".nft", ".rules")):
             check_no_duplicate_rules(text)
     return ex
@@ -358,7 +401,7 @@ def check_no_duplicate_rules(text: str) -> None:
 def test_random_descriptions_pass_the_real_consumers(tmp_path_factory, tags_by_cloud):
     need_tool("terraform")
     need_root_netns()
-    need_tool("nft", "iptables-restore", "ip6tables-restore", "ipset")
+    need_tool("nft", "iptables-restore", "ip6tables-restore", "ipset", "squid")
     root = tmp_path_factory.mktemp("fuzz")
     locations = _usable_locations(tags_by_cloud)
     examples: list[Example] = []
@@ -388,6 +431,9 @@ def run_consumers(root: Path, examples: list[Example]) -> None:
     if arm:
         r = run_validator("arm_check.py", *arm)
         assert r.returncode == 0, r.stdout + r.stderr
+    for conf in sorted(root.glob("*/acrrules-squid.conf")):   # one at a time: the ACL names repeat
+        r = run_validator("squid_check.sh", conf, python=False)
+        assert r.returncode == 0 and "WARNING" not in r.stdout, r.stdout + r.stderr
     netfilter_loads(examples)
 
 

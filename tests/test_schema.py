@@ -105,3 +105,23 @@ def test_the_schema_says_what_the_catalog_and_the_model_say():
         assert targets[t]["properties"]["mode"]["enum"] == list(catalog.NETFILTER_MODES)
         assert targets[t]["properties"]["mode"]["default"] == mode == catalog.NETFILTER_MODES[0]
     assert set(targets) == set(TARGETS)
+
+
+def test_settings_that_targets_own_are_closed_and_documented():
+    """A target's settings fragment: no unknown keys, every key described, a message for every pattern,
+    and exactly the fields of its Settings type (whose defaults are the settings' defaults)."""
+    from acrrules.targets import TARGETS
+
+    schema = json.loads((schemas_dir() / "registry.schema.json").read_text(encoding="utf-8"))
+    owned = {tid: t for tid, t in TARGETS.items() if t.settings_schema}
+    assert owned, "no target owns its settings yet"
+    for tid, target in owned.items():
+        fragment = target.settings_schema
+        assert schema["properties"]["targets"]["properties"][tid] == fragment, tid
+        assert fragment["type"] == "object" and fragment["additionalProperties"] is False and fragment["description"]
+        for key, prop in fragment["properties"].items():
+            assert prop.get("description"), (tid, key)
+            assert "pattern" not in prop or prop.get("x-message"), (tid, key)
+            if "default" in prop:
+                assert getattr(target.Settings(), key) == prop["default"], (tid, key)
+        assert set(target.Settings._fields) == set(fragment["properties"]), tid

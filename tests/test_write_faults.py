@@ -281,7 +281,8 @@ def test_killed_between_two_renames(tmp_path, specs, rendered):
     assert sorted(after) == sorted(rendered["small"])
     for name, digest in after.items():
         assert digest in (rendered["small"][name], rendered["big"][name]), name
-    assert sum(after[n] == rendered["big"][n] for n in after) == 1  # exactly the first file was published
+    changing = [n for n in after if rendered["small"][n] != rendered["big"][n]]   # (an empty no_proxy.txt is not)
+    assert len(changing) >= 2 and sum(after[n] == rendered["big"][n] for n in changing) == 1  # the first published
     r = run_cli_process("render", specs["big"], "--out", out)
     assert r.code == 0 and snapshot(out) == rendered["big"]
     assert_no_temporaries(os.listdir(out))
@@ -300,7 +301,7 @@ def test_check_sees_crlf_line_ends_and_non_utf8_bytes(tmp_path, specs, rendered)
     before = snapshot(out)
     r = run_cli_process("render", specs["small"], "--out", out, "--check")
     assert r.code == 1 and "Traceback" not in r.err, r.err
-    assert r.err.startswith("2 of 4 file(s) in ") and "differ" in r.err
+    assert r.err.startswith(f"2 of {len(rendered['small'])} file(s) in ") and "differ" in r.err
     assert f"--- {crlf}" in r.out and "\u240d" in r.out            # the CR shown, not hidden
     assert f"--- {damaged}" in r.out and "Gener\ufffdted" in r.out
     assert snapshot(out) == before                                 # --check writes nothing
@@ -325,5 +326,5 @@ def test_output_path_is_a_dangling_symlink(tmp_path, specs):
     assert out.is_symlink() and not (tmp_path / "gone").exists()
     (tmp_path / "gone").mkdir()  # once the target exists, the outputs go there
     assert run_cli("render", specs["small"], "--out", out).code == 0
-    assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == \
-        ["azure-firewall.tf", "nsg.json", "nsg.tf", "versions.tf"]
+    assert run_cli("render", specs["small"], "--out", tmp_path / "plain").code == 0
+    assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == sorted(p.name for p in (tmp_path / "plain").iterdir())

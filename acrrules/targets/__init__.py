@@ -5,8 +5,10 @@ from __future__ import annotations
 from ..render import Target
 from .azure_firewall import AzureFirewallTarget
 from .iptables import IptablesTarget
+from .lists import ListsTarget
 from .nftables import NftablesTarget
 from .nsg import NsgArmTarget, NsgTfTarget
+from .squid import SquidTarget
 
 TARGETS: dict[str, Target] = {
     t.id: t
@@ -16,5 +18,7 @@ TARGETS: dict[str, Target] = {
         NsgTfTarget(),
         NftablesTarget(),
         IptablesTarget(),
+        SquidTarget(),
+        ListsTarget(),
     )
 }

@@ -1,0 +1,62 @@
+"""lists: plain lists, one entry per line, for firewalls that read external lists by URL (Palo Alto
+external dynamic lists, FortiGate threat feeds, pfSense/OPNsense URL table aliases).
+
+- `edl-fqdn.txt`: every endpoint FQDN, wildcards as `*.x`, sorted.  Needs only the description.
+- `edl-ipv4.txt`, `edl-ipv6.txt`: the merged prefixes of the service tags, in address order: the same
+  prefixes as the nftables sets and ipsets.  They come from the Service Tags file, so they are rendered
+  only with --service-tags (prefix_files); without it the target writes edl-fqdn.txt alone and render
+  says which files it left out.
+
+No file has a header: none of these consumers documents a comment line (PAN-OS IP lists take a
+comment only after an entry on the same line; domain lists and FortiGate feeds, none), so every line is
+an entry (README, "Files without a header").  The lists are destinations only: `sources` belong to the
+firewall rule that uses them.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..plan import RulePlan
+from ..render import EscapeError, LimitProblem, Target, list_fqdn
+
+
+class ListsSettings(NamedTuple):
+    """The lists target has no settings."""
+
+
+class ListsTarget(Target):
+    id = "lists"
+    files = (("edl-fqdn.txt", "edl-fqdn.txt.j2"), ("edl-ipv4.txt", "edl-ipv4.txt.j2"),
+             ("edl-ipv6.txt", "edl-ipv6.txt.j2"))
+    prefix_files = ("edl-ipv4.txt", "edl-ipv6.txt")
+    plain_files = ("edl-fqdn.txt", "edl-ipv4.txt", "edl-ipv6.txt")
+    settings_schema = {
+        "description": "Plain lists for firewalls that read external lists by URL: edl-fqdn.txt, and with "
+                       "--service-tags edl-ipv4.txt and edl-ipv6.txt. No settings.",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {},
+    }
+    Settings = ListsSettings
+
+    def check(self, plan: RulePlan) -> list[LimitProblem]:
+        """Registry names a plain list cannot hold (the schema's patterns, as Python applies them, also
+        accept a final newline)."""
+        problems = []
+        suffix = plan.description.cloud_info.login_suffix
+        for i, reg in enumerate(plan.description.registries):
+            try:
+                list_fqdn(f"{reg.fqdn_name}.{suffix}")
+            except EscapeError:
+                problems.append(LimitProblem(("registries", i, "name"), (
+                    f"registries[{i}].name: {reg.name!r} cannot be written as a host name in edl-fqdn.txt: "
+                    "use 5-50 ASCII letters and digits")))
+        return problems
+
+    def context(self, plan: RulePlan) -> dict:
+        p = plan.prefixes
+        return {
+            "fqdns": tuple(sorted({e.fqdn.lower() for e in plan.endpoints})),
+            "v4_prefixes": p.v4_prefixes if p is not None else (),
+            "v6_prefixes": p.v6_prefixes if p is not None else (),
+        }

@@ -1,0 +1,99 @@
+"""The lists target: plain lists for firewalls that read external lists by URL.
+
+edl-fqdn.txt holds exactly the endpoint FQDNs (`acrrules endpoints`), and needs no Service Tags
+file; edl-ipv4.txt and edl-ipv6.txt hold exactly the prefixes of the nftables sets (and ipsets) for
+the same inputs, parsed from both files, and are written only with --service-tags.  Every line is one
+entry of the type the consumer expects (PAN-OS, FortiGate): no header, no comment, no blank line.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import CLOUD_FILE_KIND, latest_servicetags, run_cli, sample_specs
+from regen_golden import servicetags_for
+from test_properties import ipset_elements, nft_elements
+
+FQDN, V4, V6 = "edl-fqdn.txt", "edl-ipv4.txt", "edl-ipv6.txt"
+SKIPPED = ("skipped lists (edl-ipv4.txt, edl-ipv6.txt): they need IP prefixes: add --service-tags "
+           "ServiceTags_<Cloud>_<date>.json")
+# One domain entry: a host name, or `*.` then one (PAN-OS: the wildcard only as a leading token of its own).
+DOMAIN_LINE = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def lines(path: Path) -> list[str]:
+    """The entries of a plain list, checked to be plain: ASCII, newline-terminated, no blank or comment line."""
+    data = path.read_bytes()
+    assert data.isascii() and b"\r" not in data and b"\t" not in data and b" " not in data, path
+    assert data == b"" or data.endswith(b"\n"), path
+    out = data.decode("ascii").split("\n")[:-1] if data else []
+    assert all(line and not line.startswith("#") for line in out), path
+    return out
+
+
+@pytest.mark.parametrize("spec", sample_specs(), ids=lambda p: p.stem)
+def test_fqdn_list_without_service_tags(spec, tmp_path):
+    """Without --service-tags: edl-fqdn.txt alone, the endpoints' FQDNs, and stderr names the files left out."""
+    out = tmp_path / "out"
+    r = run_cli("render", spec, "--target", "lists", "--out", out)
+    assert r.code == 0 and r.err.splitlines() == [f"wrote {out / FQDN}", SKIPPED], r.err
+    assert sorted(p.name for p in out.iterdir()) == [FQDN]
+    endpoints = json.loads(run_cli("endpoints", spec, "--format", "json").out)
+    fqdns = lines(out / FQDN)
+    assert fqdns == sorted({e["fqdn"] for e in endpoints})
+    for fqdn in fqdns:
+        assert DOMAIN_LINE.fullmatch(fqdn) and len(fqdn) <= 255, fqdn   # PAN-OS: 255 characters per entry
+
+
+@pytest.mark.parametrize("spec", sample_specs(), ids=lambda p: p.stem)
+def test_prefix_lists_equal_the_nftables_sets_and_the_ipsets(spec, tmp_path):
+    tags = servicetags_for(spec) or latest_servicetags(CLOUD_FILE_KIND[
+        yaml.safe_load(spec.read_text(encoding="utf-8")).get("cloud", "AzureCloud")])
+    out = tmp_path / "out"
+    r = run_cli("render", spec, "--target", "lists", "--target", "nftables", "--target", "iptables",
+                "--service-tags", tags, "--out", out)
+    assert r.code == 0, r.err
+    assert "skipped" not in r.err
+    nft = nft_elements((out / "acrrules.nft").read_text(encoding="utf-8"))
+    ipset = ipset_elements((out / "ipset.rules").read_text(encoding="utf-8"))
+    for version, name in ((4, V4), (6, V6)):
+        entries = lines(out / name)
+        nets = [ipaddress.ip_network(e, strict=True) for e in entries]
+        assert [str(n) for n in nets] == entries, "canonical CIDRs"
+        assert all(n.version == version for n in nets)
+        assert nets == nft[version] == ipset[version], name     # the same prefixes, in the same order
+        assert nets == sorted(nets), name
+        assert list(ipaddress.collapse_addresses(nets)) == nets, "merged: the fewest CIDRs"
+    assert nft[4], "a sample without IPv4 prefixes proves nothing"
+    # the lists name no Service Tags file (no header at all); the FQDN list does not change with one
+    assert all(tags.name not in (out / n).read_text() for n in (FQDN, V4, V6))
+    bare = tmp_path / "bare"
+    assert run_cli("render", spec, "--target", "lists", "--out", bare).code == 0
+    assert (bare / FQDN).read_bytes() == (out / FQDN).read_bytes()
+
+
+def test_an_old_service_tags_file_warns_for_the_prefix_lists(tmp_path):
+    """The prefix lists come from the Service Tags file: its age is checked as for the IP targets."""
+    spec = sample_specs()[0]
+    tags = latest_servicetags("Public")
+    r = run_cli("render", spec, "--target", "lists", "--service-tags", tags, "--out", tmp_path / "out")
+    assert r.code == 0 and f"{tags}: warning: this Service Tags file is" in r.err, r.err
+    r = run_cli("render", spec, "--target", "lists", "--service-tags", tags, "--max-age", "7",
+                "--out", tmp_path / "other")
+    assert r.code == 2 and not (tmp_path / "other").exists(), r.err
+
+
+def test_the_lists_take_no_settings(tmp_path):
+    spec = tmp_path / "acr.yaml"
+    spec.write_text("version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
+                    "targets:\n  lists: {header: true}\n", encoding="utf-8")
+    r = run_cli("validate", spec)
+    assert r.code == 2 and r.err == f"{spec}:5:11: unknown key 'header' in targets.lists (targets.lists takes no keys)\n"
+    spec.write_text("version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
+                    "targets:\n  lists: {}\noutputs: [lists]\n", encoding="utf-8")
+    assert run_cli("validate", spec).code == 0
