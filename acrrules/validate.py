@@ -50,10 +50,44 @@ def schema_text() -> str:
     return json.dumps(registry_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
+def ecma_pattern(pattern: str) -> str:
+    """A JSON Schema pattern (ECMA-262) as a Python regex: ECMA's `$` is the end of the string, but
+    Python's `$` also matches before a final newline, so `^[a-z]+$` would accept "prod\\n" and the
+    newline would reach the outputs.  Each `$` outside a character class becomes `\\Z`."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if c == "[":
+            in_class = True
+        elif c == "]":
+            in_class = False
+        out.append("\\Z" if c == "$" and not in_class else c)
+        i += 1
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(ecma_pattern(pattern))
+
+
+def _pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Draft 2020-12 with ECMA-262 `pattern` semantics (see ecma_pattern).
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+
+
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
     # The schema itself is checked by tests/test_schema.py, not on every run (~9 ms).
-    return jsonschema.Draft202012Validator(registry_schema())
+    return _Validator(registry_schema())
 
 
 def _type_name(value: Any) -> str:
@@ -132,6 +166,8 @@ def _explain(doc: SourceDocument, err: jsonschema.ValidationError) -> list[Diagn
                                      + (" (this tool reads format version 1)" if path == ("version",) else ""))]
     if v == "pattern":
         msg = schema.get("x-message", f"must match {schema['pattern']}")
+        if list(err.schema_path)[-2:] == ["propertyNames", "pattern"]:  # a key of a mapping: point at the key
+            return [doc.diagnostic(path + (err.instance,), f"{where}: {err.instance!r} {msg}", key=True)]
         return [doc.diagnostic(path, f"{where}: {err.instance!r} {msg}")]
     if v in ("minimum", "maximum"):
         why = f" ({schema['x-message']})" if "x-message" in schema else ""

@@ -105,3 +105,15 @@ def test_the_schema_says_what_the_catalog_and_the_model_say():
         assert targets[t]["properties"]["mode"]["enum"] == list(catalog.NETFILTER_MODES)
         assert targets[t]["properties"]["mode"]["default"] == mode == catalog.NETFILTER_MODES[0]
     assert set(targets) == set(TARGETS)
+
+
+def test_patterns_end_where_ecma_262_ends_them():
+    """JSON Schema patterns are ECMA-262, whose `$` is the end of the string; Python's `$` also matches
+    before a final newline, so "prod\\n" passed `^[a-z]...$` and the newline reached the outputs."""
+    from acrrules.validate import _Validator, ecma_pattern
+
+    assert ecma_pattern(r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$") == r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?\Z"
+    assert ecma_pattern(r"^a[$]\$$") == r"^a[$]\$\Z"
+    validator = _Validator({"pattern": "^[a-z]+$", "propertyNames": {"pattern": "^k$"}})
+    assert validator.is_valid("prod") and not validator.is_valid("prod\n") and not validator.is_valid({"k\n": 1})
+    assert validator.is_valid({"k": 1})
