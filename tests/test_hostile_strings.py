@@ -26,17 +26,18 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from conftest import need_root_netns, need_tool, run_validator, terraform_fmt_check
+from conftest import VALIDATORS, need_root_netns, need_shared, need_tool, run_validator, terraform_fmt_check
 from test_properties import hcl_unquote, parse_tf
 
 from acrrules import plan as planning, servicetags
 from acrrules.errors import AcrrulesError
 from acrrules.model import Description, RegistrySpec, TargetSettings
-from acrrules.render import (EscapeError, arm_literal, arm_string, comment, hcl_ident, hcl_list, hcl_string,
-                             ip_literal, json_value, nft_ident, nft_string,
-                             shell_word)
+from acrrules.render import (EscapeError, arm_literal, arm_string, calico_selector, comment, dns_name,
+                             dns_wildcard, hcl_ident, hcl_list, hcl_string, ip_literal, json_value, k8s_label_key,
+                             k8s_label_value, k8s_name, nft_ident, nft_string, shell_word, yaml_comment, yaml_string)
 from acrrules.targets import TARGETS
 
 GOOD_TAGS = Path(__file__).resolve().parent / "badinput" / "servicetags" / "good.json"
@@ -48,6 +49,12 @@ HOSTILE = [
     "\t", "\x00", "\x1b[31m", "\x7f", "\u2028", "\u2029", "\x85", "\ufeff", "é漢字🙂", " ", "", "a" * 300,
     "\\u0022", "\\n", "\\\n",
 ]
+
+# What YAML readers take for something else than a string, when written plain.
+YAML_HOSTILE = ["yes", "No", "on", "null", "~", "0x1F", "0o17", "1e3", "1_000", ".inf", "2001-01-01", "::1", "- a",
+                "? x", ": x", "&a", "*a", "!!str", "|", ">-", "%YAML 1.2", "---", "...", "@x", "`x", '"""', "'",
+                "{a: b}", "[a]", "#x", "a #b", "a: b", "\ufffe", "\uffff", "\U0001fffe", "\ue000", "\U000f0000",
+                "\x85", "\u00a0", "\t x \t", "\u200b", "\U0001F642", "\x7f", "\x9f", "\\x41", "\\u0041"]
 
 NOT_NAMES = [v for v in HOSTILE if not v.isalnum()]
 
@@ -232,6 +239,121 @@ def test_shell_word_and_comment_load_in_iptables_restore(tmp_path):
     assert len(rules) == len(HOSTILE)
     assert all(line.startswith("-A HOSTILE -p tcp -m tcp --dport 443 -m comment --comment ")
                and line.endswith(" -j ACCEPT") for line in rules), rules
+
+
+# ---- YAML and Kubernetes (cilium.yaml, calico.yaml) -------------------------------------------------
+
+YAML_LOADERS = [yaml.SafeLoader] + ([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])
+
+
+def yaml_reads(text: str):
+    """What PyYAML's pure-Python reader and libyaml (when present) make of `text`: they must agree."""
+    docs = [list(yaml.load_all(text, Loader=loader)) for loader in YAML_LOADERS]
+    assert all(d == docs[0] for d in docs), docs
+    return docs[0]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_yaml_string_reads_back_exactly(value):
+    """As a value, a list item and a mapping key, in block and flow style: exactly the value."""
+    quoted = yaml_string(value)
+    want = readable(value)
+    assert "\n" not in quoted and quoted.startswith('"') and quoted.endswith('"')
+    text = f"k: {quoted}\nl:\n  - {quoted}\nm:\n  {quoted}: 1\nf: {{a: [{quoted}]}}\n"
+    assert yaml_reads(text) == [{"k": want, "l": [want], "m": {want: 1}, "f": {"a": [want]}}]
+
+
+@pytest.mark.parametrize("value", HOSTILE + YAML_HOSTILE)
+def test_yaml_string_reads_back_hostile_values(value):
+    assert yaml_reads(f"- {yaml_string(value)}\n") == [[readable(value)]]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_yaml_comment_is_one_comment_line(value):
+    text = yaml_comment(value)
+    assert len(f"# {text}".splitlines()) == 1 and not set(text) & set("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+    assert yaml_reads(f"# {text}\nk: 1\n# {text}\n") == [{"k": 1}]
+
+
+def _k8s_check_module():
+    """The Kubernetes rules of ../shared's k8s_check.py (its regexes, copied from the Go validation), as an oracle."""
+    import importlib.util
+
+    need_shared()
+    spec = importlib.util.spec_from_file_location("k8s_check", VALIDATORS / "k8s_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _accepts(filter_, value) -> bool:
+    try:
+        return filter_(value) == value
+    except EscapeError:
+        return False
+
+
+K8S_TEXT = st.text(alphabet=st.sampled_from("az09-_./AZ:* é\t\"'"), max_size=70)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(K8S_TEXT, st.from_regex(r"[a-z0-9][-a-z0-9.]{0,70}(/[A-Za-z0-9][-A-Za-z0-9_.]{0,70})?",
+                                         fullmatch=True)))
+def test_kubernetes_filters_accept_what_kubernetes_accepts(value):
+    """k8s_name, k8s_label_key and k8s_label_value accept exactly what the API server's rules (as
+    k8s_check.py copies them from the Go code) accept."""
+    k8s = _k8s_check_module()
+    assert _accepts(k8s_name, value) == bool(len(value) <= 63 and k8s.DNS1123_LABEL.match(value))
+    assert _accepts(k8s_label_key, value) == (not k8s.qualified_name_errors(value))
+    assert _accepts(k8s_label_value, value) == bool(len(value) <= 63 and k8s.LABEL_VALUE.match(value))
+
+
+@pytest.mark.parametrize("value", NOT_NAMES + ["Abc", "a_b", "a.b", "-a", "a-", "a" * 64, "ab\n"])
+def test_k8s_name_refuses_what_is_not_a_dns_label(value):
+    with pytest.raises(EscapeError):
+        k8s_name(value)
+
+
+@pytest.mark.parametrize("value", NOT_NAMES + ["a" * 64, "/a", "a/", "A.b/c", "a/b/c", "a\n", None, 1])
+def test_k8s_label_key_refuses_what_is_not_a_label_key(value):
+    with pytest.raises(EscapeError):
+        k8s_label_key(value)
+
+
+@pytest.mark.parametrize("value", [v for v in NOT_NAMES if v] + ["a" * 64, "-a", "a\n", None, 1])
+def test_k8s_label_value_refuses_what_is_not_a_label_value(value):
+    with pytest.raises(EscapeError):
+        k8s_label_value(value)
+
+
+def test_calico_selector_writes_only_what_calico_can_read():
+    """Calico string literals have no escapes: only label keys and values (which hold no quote) are written."""
+    assert calico_selector({}) == "all()"
+    assert calico_selector({"b": "2", "app.kubernetes.io/name": "x"}) == "app.kubernetes.io/name == 'x' && b == '2'"
+    for key, value in [("a'b", "x"), ("a", "x' || all() || '"), ("a", 'x"'), ("a b", "x"), ("a", "x\ny")]:
+        with pytest.raises(EscapeError):
+            calico_selector({key: value})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(K8S_TEXT, st.from_regex(r"(\*\.)?([a-z0-9_][-a-z0-9_]{0,63}\.){1,4}[a-z]{2,5}", fullmatch=True)))
+def test_dns_filters_write_only_what_ciliums_crd_accepts(value):
+    """Whatever dns_name / dns_wildcard let through, Cilium's CRD pattern for matchName / matchPattern takes."""
+    if _accepts(dns_name, value):
+        assert re.fullmatch(r"([-a-zA-Z0-9_]+[.]?)+", value) and len(value) <= 255, value
+    if _accepts(dns_wildcard, value):
+        assert value.startswith("*.") and _accepts(dns_name, value[2:])
+        assert re.fullmatch(r"[-a-zA-Z0-9_.*]+", value) and len(value) <= 255, value
+
+
+@pytest.mark.parametrize("value", HOSTILE + ["a..b", ".a", "a.", "*", "*.", "a.*.b", "**.a", "a" * 64 + ".io"])
+def test_dns_filters_refuse_what_is_not_a_dns_name(value):
+    with pytest.raises(EscapeError):
+        dns_name(value)
+    with pytest.raises(EscapeError):
+        dns_wildcard(value if value.startswith("*.") else "*." + value)
 
 
 # ---- 2. every template, a hostile value in each field -------------------------------------------------
