@@ -37,7 +37,7 @@ from conftest import (CLOUD_FILE_KIND, REPO, latest_servicetags, need_root_netns
                       run_validator, terraform_fmt_check)
 from strategies import descriptions
 import oracles
-from oracles import endpoints as oracle_endpoints, tags as oracle_tags
+from oracles import SPEC_SUFFIXES, endpoints as oracle_endpoints, tags as oracle_tags
 
 from acrrules import catalog, pipeline, plan as planning, servicetags
 from acrrules.errors import InputError
