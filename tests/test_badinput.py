@@ -342,8 +342,9 @@ VALID_TEXT = PREVIOUS_SPEC + "targets:\n  nsg-arm: {priority: 200}\n  nftables: 
 KEYS = ["version", "cloud", "registries", "mcr", "sources", "targets", "name", "sku", "location", "replicas",
         "data_endpoints", "regional_endpoints", "private_link", "azure-firewall", "nsg-arm", "nsg-tf", "nftables",
         "iptables", "priority", "rule_collection_group", "collection_priority", "network_rules", "table", "chain",
-        "mode", "resolvers", "resource_group_name", "network_security_group_name", "<<", "*"]
-WORDS = ["1", "2", "AzureCloud", "AzureChinaCloud", "Premium", "Basic", "eastus", "chinanorth2", "westeurope",
+        "mode", "resolvers", "resource_group_name", "network_security_group_name", "cilium", "scope", "namespace",
+        "endpoint_selector", "dns_namespace", "dns_selector", "app", "<<", "*"]
+WORDS = ["1", "2", "cluster", "kube-system", "AzureCloud", "AzureChinaCloud", "Premium", "Basic", "eastus", "chinanorth2", "westeurope",
          "contosoacr", "ContosoACR", "both", "storage", "dedicated", "include", "standalone", "*", "10.0.0.0/8",
          "2001:db8::/32", "10.0.0.1/8", "true", "null", "", "4096", "65000", "99999", "-1", "1.5", "2025-01-01"]
 
@@ -370,12 +371,13 @@ def _mutations():
 
 
 def _run_front_end(raw: bytes) -> None:
-    """load -> validate -> plan -> render the non-IP targets; only InputError may escape, one line each."""
+    """load -> validate -> plan -> render the targets that need no prefixes; only InputError may escape, one line
+    each."""
     try:
         doc = load_yaml("fuzz.yaml", decode_utf8("fuzz.yaml", raw))
         validate.validate(doc)
         rule_plan = planning.build(model.build(doc))
-        pipeline.render(rule_plan, ["azure-firewall", "nsg-arm", "nsg-tf"], doc)
+        pipeline.render(rule_plan, [t for t, target in TARGETS.items() if not target.needs_service_tags], doc)
     except InputError as e:
         assert e.lines(), "an InputError must say something"
         for line in e.lines():

@@ -360,11 +360,18 @@ def test_dns_filters_refuse_what_is_not_a_dns_name(value):
 
 BENIGN = {"registry": "contosoacr", "source_name": "spec.yaml", "rule_collection_group": "acrrules",
           "resource_group_name": "rg", "network_security_group_name": "nsg", "source": "10.0.0.0/8",
-          "nft_table": "acrrules", "ipt_chain": "ACRRULES"}
+          "nft_table": "acrrules", "ipt_chain": "ACRRULES", "k8s_name": "acr-egress", "k8s_namespace": "build",
+          "k8s_label_key": "app", "k8s_label_value": "builder"}
+K8S_FIELDS = ("k8s_name", "k8s_namespace", "k8s_label_key", "k8s_label_value")
 
 TEMPLATE_VALUES = ['"', "\\", "\n", "${var.x}", "%{ if 1 }", "}\nresource \"a\" \"b\" {", "[concat('a')]",
                    "a'b]", "; flush ruleset", "# x", "é漢字🙂", "\u2028", "\x00", "-j ACCEPT", "a b", "",
                    "\udcff.yaml"]
+
+
+# Valid Kubernetes names and label values that a YAML reader takes for a boolean, null or number when
+# written plain: they must reach the API server as the strings they are.
+YAML_PLAIN_TRAPS = ["yes", "null", "on", "0x1f", "1e3", "123", "0o7", "y", "n", "true"]
 
 
 def readable(value: str) -> str:
@@ -380,8 +387,11 @@ def description(field: str, value: str) -> Description:
                              nsg_tf_resource_group_name=v["resource_group_name"],
                              nsg_tf_network_security_group_name=v["network_security_group_name"],
                              nft_table=v["nft_table"], ipt_chain=v["ipt_chain"], ipt_mode="include")
+    labels = {v["k8s_label_key"]: v["k8s_label_value"]}
+    kubernetes = {"name": v["k8s_name"], "endpoint_selector": labels, "dns_selector": labels,
+                  "namespace": v["k8s_namespace"], "dns_namespace": v["k8s_namespace"]}
     return Description(registries=(registry,), mcr=True, sources=(v["source"],), targets=targets,
-                       source_name=v["source_name"])
+                       source_name=v["source_name"], target_data={"cilium": kubernetes})
 
 
 @pytest.fixture(scope="module")
@@ -425,7 +435,8 @@ def tf_strings(value) -> list[str]:
     return []
 
 
-CASES = [(field, value) for field in BENIGN for value in TEMPLATE_VALUES]
+CASES = ([(field, value) for field in BENIGN for value in TEMPLATE_VALUES]
+         + [(field, value) for field in K8S_FIELDS for value in YAML_PLAIN_TRAPS])
 
 
 @pytest.fixture(scope="module")
@@ -477,6 +488,17 @@ def test_hostile_value_keeps_the_structure(rendered, field, value):
                     assert arm_reads(doc["resources"][0]["properties"]["sourceAddressPrefix"]) == readable(value)
                 if field == "source_name":
                     assert readable(value) in doc["metadata"]["description"]
+            elif name.endswith(".yaml"):
+                docs, base_docs = yaml_documents(text), yaml_documents(base)
+                renamed = {readable(value): BENIGN[field]} if field == "k8s_label_key" else {}
+                assert shape(rename_keys(docs, renamed)) == shape(base_docs), f"{tid} {name}: structure changed"
+                strings = yaml_strings(docs)
+                if field in K8S_FIELDS or (field == "registry" and tid == "cilium"):
+                    assert any(readable(value) in s for s in strings), f"{value!r} did not reach {name} intact"
+                if field == "source_name":
+                    assert yaml_comment(value) in text.split("\napiVersion:")[0]
+                if field not in K8S_FIELDS + ("registry",):  # only comments may differ
+                    assert docs == base_docs, (tid, name)
             else:  # netfilter files: comments only may differ; their loads are checked below in batches
                 assert _code_lines(text) == _code_lines(base) or field in ("nft_table", "ipt_chain"), name
 
@@ -484,6 +506,44 @@ def test_hostile_value_keeps_the_structure(rendered, field, value):
 _FIELD_FILES = {"rule_collection_group": ("azure-firewall.tf",), "source": ("azure-firewall.tf", "nsg.tf"),
                 "registry": ("azure-firewall.tf",),
                 "resource_group_name": ("nsg.tf",), "network_security_group_name": ("nsg.tf",)}
+
+
+def yaml_documents(text: str) -> list:
+    """Every document of a YAML file, as PyYAML and libyaml read it (they must agree)."""
+    return [d for d in yaml_reads(text) if d is not None]
+
+
+def rename_keys(value, names: dict):
+    """Parsed YAML with the mapping keys in `names` renamed (a label key is both a key and a value here)."""
+    if isinstance(value, dict):
+        return {names.get(k, k): rename_keys(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rename_keys(v, names) for v in value]
+    return value
+
+
+def yaml_strings(value) -> list[str]:
+    """Every string of parsed YAML, keys included."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in yaml_strings(k) + yaml_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in yaml_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_unsafe_kubernetes_values_are_refused(rendered):
+    """A name, namespace or label the API server would reject, or a registry name that is no DNS label: the
+    Kubernetes targets refuse with a reason; a valid one renders (quoted, so `yes` stays a string)."""
+    checks = {"k8s_name": k8s_name, "k8s_namespace": k8s_name, "k8s_label_key": k8s_label_key,
+              "k8s_label_value": k8s_label_value, "registry": lambda v: dns_name(f"{v.lower()}.azurecr.io")}
+    for (field, value), (_, out) in rendered["cases"].items():
+        if field not in checks:
+            continue
+        for tid in ("cilium",):
+            valid = _accepts(checks[field], value)
+            assert isinstance(out[tid], dict) == valid, (field, value, out[tid])
+            if not valid:
+                assert str(out[tid]), "a refusal must say why"
 
 
 def _code_lines(text: str) -> list[str]:
@@ -521,7 +581,8 @@ def test_unsafe_iptables_chain_names_are_refused(rendered):
 
 
 def test_hostile_outputs_pass_the_real_consumers(rendered):
-    """terraform fmt + tf_schema_check on every .tf, arm_check on every template, nft and iptables loads."""
+    """terraform fmt + tf_schema_check on every .tf, arm_check on every template, k8s_check --strict on every
+    Kubernetes file (the real CRD schemas), nft and iptables loads."""
     need_tool("terraform")
     root = rendered["root"]
     unique = {}
@@ -534,6 +595,10 @@ def test_hostile_outputs_pass_the_real_consumers(rendered):
     r = run_validator("tf_schema_check.py", "--strict", *tf)
     assert r.returncode == 0, r.stdout + r.stderr
     r = run_validator("arm_check.py", *[p for p in files if p.suffix == ".json"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    kubernetes = [p for p in files if p.suffix == ".yaml"]
+    assert len(kubernetes) > len(YAML_PLAIN_TRAPS), "the Kubernetes targets rendered too few distinct files"
+    r = run_validator("k8s_check.py", "--strict", *kubernetes)
     assert r.returncode == 0, r.stdout + r.stderr
 
     need_root_netns()

@@ -9,7 +9,7 @@ process against invariants computed by an oracle written here from the spec
 (NSG priorities/names/descriptions, no duplicate rules).  The files are kept,
 one folder per example, and then handed in batches to the real consumers:
 `terraform fmt -check` and `tf_schema_check.py --strict` over all .tf files,
-`arm_check.py` over all ARM templates, and for every nft / iptables example a
+`arm_check.py` over all ARM templates, `k8s_check.py --strict` over the Kubernetes files, and for every nft / iptables example a
 real load and reload in a fresh network namespace.  Finally the same examples
 are rendered again in subprocesses with different PYTHONHASHSEED values and
 must come out byte-identical.
@@ -221,6 +221,30 @@ def check_nsg_tf(text: str, data: dict, tags: set[str]) -> None:
     check_nsg_rules(rules, data, tags, first)
 
 
+def check_cilium(text: str, data: dict) -> None:
+    """One policy of the chosen scope, named and selecting as the settings say, allowing exactly the
+    endpoints' FQDNs (exact names as matchName, wildcards as matchPattern) plus DNS to the cluster DNS."""
+    (policy,) = [d for d in yaml.safe_load_all(text) if d is not None]
+    settings = data.get("targets", {}).get("cilium", {})
+    name = data.get("name", catalog.DEFAULT_NAME)
+    cluster = settings.get("scope") == "cluster"
+    assert policy["kind"] == ("CiliumClusterwideNetworkPolicy" if cluster else "CiliumNetworkPolicy")
+    assert policy["metadata"]["name"] == settings.get("name", name)
+    assert policy["metadata"].get("namespace") == (None if cluster else settings.get("namespace", "default"))
+    selector = settings.get("endpoint_selector", {f"acrrules/egress-{name}": "allow"})
+    assert policy["spec"]["endpointSelector"] == ({"matchLabels": selector} if selector else {})
+    dns, fqdn = policy["spec"]["egress"]
+    assert dns["toEndpoints"] == [{"matchLabels": {**settings.get("dns_selector", {"k8s-app": "kube-dns"}),
+                                                   "io.kubernetes.pod.namespace":
+                                                       settings.get("dns_namespace", "kube-system")}}]
+    assert {p["port"] for p in dns["toPorts"][0]["ports"]} == {"53"}
+    selectors = [tuple(s.items())[0] for s in fqdn["toFQDNs"]]
+    assert len(selectors) == len(set(selectors))
+    assert {v for _, v in selectors} == {e[1] for e in oracle_endpoints(data)}
+    assert all((k == "matchPattern") == v.startswith("*.") for k, v in selectors)
+    assert fqdn["toPorts"] == [{"ports": [{"port": "443", "protocol": "TCP"}]}]
+
+
 def check_prefixes(got: dict[int, list], want: dict[int, list]) -> None:
     for v in (4, 6):
         assert list(ipaddress.collapse_addresses(got[v])) == want[v], f"IPv{v} prefixes differ from the tags'"
@@ -320,6 +344,8 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
             check_prefixes(nft_elements(text), want_prefixes)
         elif name == "ipset.rules":
             check_prefixes(ipset_elements(text), want_prefixes)
+        elif name == "cilium.yaml":
+            check_cilium(text, data)
         if name.endswith((".nft", ".rules")):
             check_no_duplicate_rules(text)
     return ex
@@ -373,6 +399,10 @@ def run_consumers(root: Path, examples: list[Example]) -> None:
         assert r.returncode == 0, r.stdout + r.stderr
     if arm:
         r = run_validator("arm_check.py", *arm)
+        assert r.returncode == 0, r.stdout + r.stderr
+    kubernetes = sorted(root.glob("*/cilium.yaml"))
+    if kubernetes:   # the real CRD schemas
+        r = run_validator("k8s_check.py", "--strict", *kubernetes)
         assert r.returncode == 0, r.stdout + r.stderr
     netfilter_loads(examples)
 

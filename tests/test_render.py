@@ -169,7 +169,8 @@ def test_stdout_output(tmp_path):
     many = run_cli("render", spec, "--out", "-")
     assert many.code == 0
     assert [line for line in many.out.splitlines() if line.startswith("# ==> ")] == \
-           ["# ==> azure-firewall.tf <==", "# ==> nsg.json <==", "# ==> nsg.tf <==", "# ==> versions.tf <=="]
+           ["# ==> azure-firewall.tf <==", "# ==> nsg.json <==", "# ==> nsg.tf <==", "# ==> cilium.yaml <==",
+            "# ==> versions.tf <=="]
 
 
 def test_target_selection_errors(tmp_path):
@@ -230,7 +231,7 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
                        capture_output=True, text=True, cwd=elsewhere, env=env)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (elsewhere / "out").iterdir()) == \
-        ["azure-firewall.tf", "nsg.json", "nsg.tf", "versions.tf"]
+        ["azure-firewall.tf", "cilium.yaml", "nsg.json", "nsg.tf", "versions.tf"]
     s = subprocess.run([sys.executable, "-m", "acrrules", "schema"], capture_output=True, text=True,
                        cwd=elsewhere, env=env)
     assert json.loads(s.stdout)["$schema"].endswith("2020-12/schema")
@@ -245,7 +246,7 @@ def test_rerender_leaves_unchanged_files_alone_and_replaces_changed_ones(tmp_pat
     r = run_cli("render", spec, "--out", tmp_path)
     assert r.code == 0
     assert sorted(line.split()[0] for line in r.err.splitlines() if not line.startswith("skipped")) == \
-        ["unchanged", "unchanged", "unchanged", "wrote"]
+        ["unchanged", "unchanged", "unchanged", "unchanged", "wrote"]
     after = {p.name: p.stat() for p in tmp_path.iterdir()}
     for name in ("azure-firewall.tf", "nsg.json"):
         assert (after[name].st_ino, after[name].st_mtime_ns) == (before[name].st_ino, before[name].st_mtime_ns)

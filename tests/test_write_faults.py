@@ -300,7 +300,7 @@ def test_check_sees_crlf_line_ends_and_non_utf8_bytes(tmp_path, specs, rendered)
     before = snapshot(out)
     r = run_cli_process("render", specs["small"], "--out", out, "--check")
     assert r.code == 1 and "Traceback" not in r.err, r.err
-    assert r.err.startswith("2 of 4 file(s) in ") and "differ" in r.err
+    assert r.err.startswith("2 of 5 file(s) in ") and "differ" in r.err
     assert f"--- {crlf}" in r.out and "\u240d" in r.out            # the CR shown, not hidden
     assert f"--- {damaged}" in r.out and "Gener\ufffdted" in r.out
     assert snapshot(out) == before                                 # --check writes nothing
@@ -326,4 +326,4 @@ def test_output_path_is_a_dangling_symlink(tmp_path, specs):
     (tmp_path / "gone").mkdir()  # once the target exists, the outputs go there
     assert run_cli("render", specs["small"], "--out", out).code == 0
     assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == \
-        ["azure-firewall.tf", "nsg.json", "nsg.tf", "versions.tf"]
+        ["azure-firewall.tf", "cilium.yaml", "nsg.json", "nsg.tf", "versions.tf"]

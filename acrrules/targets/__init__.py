@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..render import Target
 from .azure_firewall import AzureFirewallTarget
+from .cilium import CiliumTarget
 from .iptables import IptablesTarget
 from .nftables import NftablesTarget
 from .nsg import NsgArmTarget, NsgTfTarget
@@ -16,5 +17,6 @@ TARGETS: dict[str, Target] = {
         NsgTfTarget(),
         NftablesTarget(),
         IptablesTarget(),
+        CiliumTarget(),
     )
 }
