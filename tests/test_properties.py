@@ -290,13 +290,18 @@ IPTABLES_TAKEN = frozenset("""
 """.split())
 
 
-def refusals(data: dict) -> dict[str, list[tuple]]:
+def refusals(data: dict, tags: set[str] = frozenset(), tags_file=None) -> dict[str, list[tuple]]:
     """target -> the keys it may point at when it refuses this valid description (platform limits)."""
     out = {}
     sources = data.get("sources", [])
     v6 = [("sources", i) for i, s in enumerate(sources) if s != "*" and ipaddress.ip_network(s).version == 6]
     if v6:  # Azure Firewall takes IPv4 sources only
         out["azure-firewall"] = v6
+    features = [tags_file.entries[t].get("properties", {}).get("networkFeatures") for t in tags] if tags_file else []
+    if data.get("targets", {}).get("azure-firewall", {}).get("network_rules") is True and any(
+            isinstance(f, list) and "FW" not in f for f in features):
+        # a tag whose networkFeatures do not list FW (in the US Government file: some regions' ACR tags)
+        out.setdefault("azure-firewall", []).append(("targets", "azure-firewall", "network_rules"))
     if data.get("targets", {}).get("iptables", {}).get("chain") in IPTABLES_TAKEN:
         out["iptables"] = [("targets", "iptables", "chain")]
     return out
@@ -316,7 +321,7 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
     assert {t.tag for t in rule_plan.tags} == tags
 
     targets, files = [], {}
-    allowed_refusals = refusals(data)
+    allowed_refusals = refusals(data, tags, tags_file)
     for target in TARGETS:
         try:
             files.update(pipeline.render(rule_plan, [target], loaded.doc))
