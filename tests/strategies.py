@@ -150,6 +150,18 @@ def cilium_settings(draw) -> dict:
 
 
 @st.composite
+def calico_settings(draw) -> dict:
+    calico: dict = {}
+    _put(calico, "name", draw(optional(k8s_names(50))))
+    _put(calico, "selector", draw(optional(label_maps(min_size=1))))   # an empty one would select every endpoint
+    _put(calico, "namespace", draw(optional(k8s_names())))
+    _put(calico, "order", draw(optional(st.integers(0, 1_000_000_000))))
+    _put(calico, "dns_namespace", draw(optional(k8s_names(), "kube-system")))
+    _put(calico, "dns_selector", draw(optional(label_maps())))
+    return calico
+
+
+@st.composite
 def target_settings(draw, tags: int, cloud: str = catalog.DEFAULT_CLOUD) -> dict:
     targets: dict = {}
     fw: dict = {}
@@ -178,9 +190,9 @@ def target_settings(draw, tags: int, cloud: str = catalog.DEFAULT_CLOUD) -> dict
                                      "ACRRULES")))
     _put(ipt, "mode", draw(optional(st.sampled_from(["include", "standalone"]), "include")))
     _put(ipt, "resolvers", draw(optional(_unique_addresses(True, 0, 4))))
-    cilium = draw(cilium_settings())
+    cilium, calico = draw(cilium_settings()), draw(calico_settings())
     for key, settings in (("azure-firewall", fw), ("nsg-arm", arm), ("nsg-tf", tf), ("nftables", nft),
-                          ("iptables", ipt), ("cilium", cilium)):
+                          ("iptables", ipt), ("cilium", cilium), ("calico", calico)):
         if settings or draw(st.booleans()):
             targets[key] = settings
     return targets

@@ -343,7 +343,7 @@ KEYS = ["version", "cloud", "registries", "mcr", "sources", "targets", "name", "
         "data_endpoints", "regional_endpoints", "private_link", "azure-firewall", "nsg-arm", "nsg-tf", "nftables",
         "iptables", "priority", "rule_collection_group", "collection_priority", "network_rules", "table", "chain",
         "mode", "resolvers", "resource_group_name", "network_security_group_name", "cilium", "scope", "namespace",
-        "endpoint_selector", "dns_namespace", "dns_selector", "app", "<<", "*"]
+        "endpoint_selector", "dns_namespace", "dns_selector", "app", "calico", "selector", "order", "<<", "*"]
 WORDS = ["1", "2", "cluster", "kube-system", "AzureCloud", "AzureChinaCloud", "Premium", "Basic", "eastus", "chinanorth2", "westeurope",
          "contosoacr", "ContosoACR", "both", "storage", "dedicated", "include", "standalone", "*", "10.0.0.0/8",
          "2001:db8::/32", "10.0.0.1/8", "true", "null", "", "4096", "65000", "99999", "-1", "1.5", "2025-01-01"]

@@ -245,6 +245,37 @@ def check_cilium(text: str, data: dict) -> None:
     assert fqdn["toPorts"] == [{"ports": [{"port": "443", "protocol": "TCP"}]}]
 
 
+def check_calico(text: str, data: dict, want: dict[int, list]) -> None:
+    """Network sets holding exactly the merged prefixes (each set one IP family, at most NETS_PER_SET nets,
+    named and labelled from the settings) and one policy selecting the settings' pods that allows DNS and
+    TCP 443 to the sets by their label."""
+    from acrrules.targets.calico import NETS_PER_SET
+
+    docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    *sets, policy = docs
+    settings = data.get("targets", {}).get("calico", {})
+    name = settings.get("name", data.get("name", catalog.DEFAULT_NAME))
+    labels = {"app.kubernetes.io/managed-by": "acrrules", "acrrules/policy": name}
+    got: dict[int, list] = {4: [], 6: []}
+    for d in sets:
+        assert d["kind"] == "GlobalNetworkSet" and d["metadata"]["labels"] == labels
+        nets = [ipaddress.ip_network(n) for n in d["spec"]["nets"]]
+        (version,) = {n.version for n in nets}
+        assert re.fullmatch(rf"{re.escape(name)}-v{version}-\d\d+", d["metadata"]["name"])
+        assert len(nets) <= NETS_PER_SET
+        got[version] += nets
+    assert got == want, "the sets' nets are not the merged prefixes"
+    assert policy["kind"] == "GlobalNetworkPolicy" and policy["metadata"] == {"name": name, "labels": labels}
+    spec = policy["spec"]
+    selector = settings.get("selector", {f"acrrules/egress-{data.get('name', catalog.DEFAULT_NAME)}": "allow"})
+    assert spec["selector"] == " && ".join(f"{k} == '{v}'" for k, v in sorted(selector.items()))
+    assert spec.get("order") == settings.get("order")
+    assert spec.get("namespaceSelector") == (f"projectcalico.org/name == '{settings['namespace']}'"
+                                             if "namespace" in settings else None)
+    assert spec["types"] == ["Egress"] and [r["protocol"] for r in spec["egress"]] == ["UDP", "TCP", "TCP"]
+    assert spec["egress"][2]["destination"] == {"selector": f"acrrules/policy == '{name}'", "ports": [443]}
+
+
 def check_prefixes(got: dict[int, list], want: dict[int, list]) -> None:
     for v in (4, 6):
         assert list(ipaddress.collapse_addresses(got[v])) == want[v], f"IPv{v} prefixes differ from the tags'"
@@ -351,6 +382,8 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
             check_prefixes(ipset_elements(text), want_prefixes)
         elif name == "cilium.yaml":
             check_cilium(text, data)
+        elif name == "calico.yaml":
+            check_calico(text, data, want_prefixes)
         if name.endswith((".nft", ".rules")):
             check_no_duplicate_rules(text)
     return ex
@@ -405,7 +438,7 @@ def run_consumers(root: Path, examples: list[Example]) -> None:
     if arm:
         r = run_validator("arm_check.py", *arm)
         assert r.returncode == 0, r.stdout + r.stderr
-    kubernetes = sorted(root.glob("*/cilium.yaml"))
+    kubernetes = sorted(root.glob("*/cilium.yaml")) + sorted(root.glob("*/calico.yaml"))
     if kubernetes:   # the real CRD schemas
         r = run_validator("k8s_check.py", "--strict", *kubernetes)
         assert r.returncode == 0, r.stdout + r.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..render import Target
 from .azure_firewall import AzureFirewallTarget
+from .calico import CalicoTarget
 from .cilium import CiliumTarget
 from .iptables import IptablesTarget
 from .nftables import NftablesTarget
@@ -18,5 +19,6 @@ TARGETS: dict[str, Target] = {
         NftablesTarget(),
         IptablesTarget(),
         CiliumTarget(),
+        CalicoTarget(),
     )
 }

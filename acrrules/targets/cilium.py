@@ -19,7 +19,7 @@ from typing import Any, Mapping, NamedTuple
 
 from .. import catalog
 from ..plan import RulePlan
-from ..render import LimitProblem, Target
+from ..render import LimitProblem, Target, k8s_name
 from . import kubernetes as k8s
 
 SCOPES = ("namespace", "cluster")
@@ -90,7 +90,8 @@ class CiliumTarget(Target):
     def context(self, plan: RulePlan) -> dict:
         s = self.settings(plan)
         fqdns = sorted({e.fqdn for e in plan.endpoints})
-        dns_labels = {**dict(s.dns_selector), POD_NAMESPACE_LABEL: s.dns_namespace}
+        # (the namespace is printed as a label value: k8s_name refuses what is no namespace name)
+        dns_labels = {**dict(s.dns_selector), POD_NAMESPACE_LABEL: k8s_name(s.dns_namespace)}
         return {
             "kind": "CiliumClusterwideNetworkPolicy" if s.scope == "cluster" else "CiliumNetworkPolicy",
             "name": s.name,
