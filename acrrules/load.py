@@ -67,6 +67,8 @@ def format_path(path: Path) -> str:
     for p in path:
         if isinstance(p, int):
             out += f"[{p}]"
+        elif not str(p).isprintable():  # a key with a line break or control character: one line, visibly
+            out += f"[{str(p)!r}]"
         else:
             out += ("." if out else "") + str(p)
     return out or "(top level)"

@@ -304,6 +304,111 @@ def list_fqdn(value: Any) -> str:
 def no_proxy_list(values: Iterable[Any]) -> str:
     """The comma-separated NO_PROXY value of host names (a wildcard or a ',' would mean something else)."""
     return ",".join(_host(v, "a host name for NO_PROXY") for v in values)
+# ---- YAML and Kubernetes (cilium.yaml, calico.yaml) ----------------------------------
+#
+# Two kinds of filter: `yaml_string` and `yaml_comment` escape (any text becomes a scalar that
+# reads back as exactly that text, or one comment line); the Kubernetes ones refuse (EscapeError)
+# what the API server or the CNI would reject, and return the value unchanged, so templates
+# chain them: `{{ name|k8s_name|yaml_string }}`.  Every scalar is double-quoted: a plain `yes`,
+# `on`, `null`, `0x1F` or `::1` would be read as something else by YAML 1.1 readers.
+
+# (Patterns are used with fullmatch: `$` would accept a trailing newline.)
+# What a YAML stream may hold raw (YAML 1.1/1.2 "printable"); the rest must be escaped.
+_YAML_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_YAML_QUOTED_AS_IS = re.compile(r'[ !#-\[\]-~]*')   # printable ASCII but '"' and '\'
+_YAML_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def yaml_string(value: Any) -> str:
+    """A double-quoted YAML scalar that reads back as exactly `value` (lone surrogates as U+FFFD).
+
+    Control, format, separator, private-use, surrogate and unassigned characters are written as
+    `\\uXXXX` / `\\UXXXXXXXX` escapes (never as JSON's surrogate pairs, which YAML reads as two
+    characters); U+0085, U+2028 and U+2029 especially, which YAML would fold as line breaks.
+    """
+    s = _encodable(str(value))
+    if _YAML_QUOTED_AS_IS.fullmatch(s):
+        return '"' + s + '"'
+    out = []
+    for c in s:
+        if c in _YAML_SHORT_ESCAPES:
+            out.append(_YAML_SHORT_ESCAPES[c])
+        elif " " <= c <= "~":
+            out.append(c)
+        elif c < " " or c == "\x7f" or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            out.append(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def yaml_comment(value: Any) -> str:
+    """Text for a one-line YAML `#` comment: no line break of any kind, nothing a YAML reader refuses."""
+    return _YAML_NOT_PRINTABLE.sub("\ufffd", _printable(value))
+
+
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS1123_SUBDOMAIN = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_K8S_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_K8S_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def k8s_name(value: Any) -> str:
+    """An object name or namespace: a DNS-1123 label (what every kind acrrules writes accepts)."""
+    s = value if isinstance(value, str) else ""
+    if not _DNS1123_LABEL.fullmatch(s):
+        raise EscapeError(f"{value!r} is not a Kubernetes name (a DNS-1123 label: at most 63 lower-case "
+                          "letters, digits and '-', starting and ending with a letter or digit)")
+    return s
+
+
+def k8s_label_key(value: Any) -> str:
+    """A label key: `[prefix/]name`, the prefix a DNS-1123 subdomain, the name at most 63 characters."""
+    s = value if isinstance(value, str) else ""
+    prefix, slash, name = s.rpartition("/")
+    if not _K8S_LABEL_NAME.fullmatch(name) or (slash and not _DNS1123_SUBDOMAIN.fullmatch(prefix)):
+        raise EscapeError(f"{value!r} is not a Kubernetes label key ([prefix/]name: the name at most 63 letters, "
+                          "digits, '-', '_' or '.', the prefix a DNS subdomain)")
+    return s
+
+
+def k8s_label_value(value: Any) -> str:
+    """A label value: at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric (or empty)."""
+    s = value if isinstance(value, str) else None
+    if s is None or not _K8S_LABEL_VALUE.fullmatch(s):
+        raise EscapeError(f"{value!r} is not a Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', "
+                          "starting and ending with a letter or digit)")
+    return s
+
+
+def calico_selector(labels: Any) -> str:
+    """A Calico selector expression matching every label of `labels` (key -> value):
+    `k == 'v' && ...` in key order, `all()` for none.  Calico string literals have no escapes,
+    so only valid label keys and values (which hold no quote) are written; the rest is refused."""
+    pairs = sorted(dict(labels).items())
+    if not pairs:
+        return "all()"
+    return " && ".join(f"{k8s_label_key(k)} == '{k8s_label_value(v)}'" for k, v in pairs)
+
+
+_DNS_NAME_LABEL = re.compile(r"[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?")
+
+
+def dns_name(value: Any) -> str:
+    """An exact DNS name (Cilium `matchName`): labels of letters, digits, '-' and '_', at most 253 characters."""
+    s = value if isinstance(value, str) else ""
+    if not (0 < len(s) <= 253 and all(_DNS_NAME_LABEL.fullmatch(label) for label in s.split("."))):
+        raise EscapeError(f"{value!r} is not a DNS name")
+    return s
+
+
+def dns_wildcard(value: Any) -> str:
+    """A wildcard DNS name `*.name` (Cilium `matchPattern`: one label of any name under `name`)."""
+    s = value if isinstance(value, str) else ""
+    if not s.startswith("*.") or len(s) > 253:
+        raise EscapeError(f"{value!r} is not a wildcard DNS name ('*.' and a DNS name)")
+    dns_name(s[2:])
+    return s
 
 
 FILTERS = {
@@ -330,6 +435,15 @@ FILTERS = {
     "squid_comment": squid_comment,
     "list_fqdn": list_fqdn,
     "no_proxy_list": no_proxy_list,
+    # YAML and Kubernetes
+    "yaml_string": yaml_string,
+    "yaml_comment": yaml_comment,
+    "k8s_name": k8s_name,
+    "k8s_label_key": k8s_label_key,
+    "k8s_label_value": k8s_label_value,
+    "calico_selector": calico_selector,
+    "dns_name": dns_name,
+    "dns_wildcard": dns_wildcard,
 }
 
 

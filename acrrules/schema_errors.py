@@ -98,6 +98,8 @@ def explain(err: jsonschema.ValidationError, words: Words = YAML) -> list[Locate
     if v == "pattern":
         msg = schema.get("x-message") or (f"must be {schema['description']}" if "description" in schema
                                           else f"must match {schema['pattern']}")
+        if list(err.schema_path)[-2:] == ["propertyNames", "pattern"]:  # a key of a mapping: point at the key
+            return [(path + (instance,), f"{where}: {_short(instance)} {msg}", True)]
         return [(path, f"{where}: {_short(instance)} {msg}", False)]
     if v in ("minimum", "maximum"):
         why = f" ({schema['x-message']})" if "x-message" in schema else ""

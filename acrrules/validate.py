@@ -51,10 +51,44 @@ def schema_text() -> str:
     return json.dumps(registry_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
+def ecma_pattern(pattern: str) -> str:
+    """A JSON Schema pattern (ECMA-262) as a Python regex: ECMA's `$` is the end of the string, but
+    Python's `$` also matches before a final newline, so `^[a-z]+$` would accept "prod\\n" and the
+    newline would reach the outputs.  Each `$` outside a character class becomes `\\Z`."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if c == "[":
+            in_class = True
+        elif c == "]":
+            in_class = False
+        out.append("\\Z" if c == "$" and not in_class else c)
+        i += 1
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(ecma_pattern(pattern))
+
+
+def _pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Draft 2020-12 with ECMA-262 `pattern` semantics (see ecma_pattern).
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+
+
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
     # The schema itself is checked by tests/test_schema.py, not on every run (~9 ms).
-    return jsonschema.Draft202012Validator(registry_schema())
+    return _Validator(registry_schema())
 
 
 def _schema_diagnostics(doc: SourceDocument) -> list[Diagnostic]:

@@ -108,6 +108,58 @@ def _nsg_priority(tags: int) -> st.SearchStrategy[int]:
 
 AZURE_NAME = r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?"
 
+# Kubernetes: names, namespaces, label keys and values, with the valid ones a YAML reader takes for a
+# boolean, null or number when written plain drawn on purpose.
+YAML_PLAIN_TRAPS = ("yes", "no", "on", "off", "y", "null", "true", "123", "0x1f", "1e3", "0o7")
+
+
+def k8s_names(max_length: int = 63) -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from(YAML_PLAIN_TRAPS),
+                     st.from_regex(rf"[a-z0-9]([-a-z0-9]{{0,{max_length - 2}}}[a-z0-9])?", fullmatch=True))
+
+
+def label_keys() -> st.SearchStrategy[str]:
+    prefix = r"([a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?\.){0,2}[a-z0-9]{1,6}/"
+    return st.one_of(st.sampled_from(YAML_PLAIN_TRAPS + ("app", "k8s-app", "app.kubernetes.io/name")),
+                     st.from_regex(rf"({prefix})?[A-Za-z0-9]([-A-Za-z0-9_.]{{0,61}}[A-Za-z0-9])?", fullmatch=True))
+
+
+def label_values() -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from(YAML_PLAIN_TRAPS + ("",)),
+                     st.from_regex(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", fullmatch=True))
+
+
+def label_maps(min_size: int = 0) -> st.SearchStrategy[dict]:
+    return st.dictionaries(label_keys(), label_values(), min_size=min_size, max_size=3)
+
+
+@st.composite
+def cilium_settings(draw) -> dict:
+    cilium: dict = {}
+    scope = draw(optional(st.sampled_from(["namespace", "cluster"]), "namespace"))
+    _put(cilium, "scope", scope)
+    _put(cilium, "name", draw(optional(k8s_names())))
+    if scope == "cluster":  # no namespace, and a selector that does not select every pod of the cluster
+        _put(cilium, "endpoint_selector", draw(optional(label_maps(min_size=1))))
+    else:
+        _put(cilium, "namespace", draw(optional(k8s_names(), "default")))
+        _put(cilium, "endpoint_selector", draw(optional(label_maps())))
+    _put(cilium, "dns_namespace", draw(optional(k8s_names(), "kube-system")))
+    _put(cilium, "dns_selector", draw(optional(label_maps())))
+    return cilium
+
+
+@st.composite
+def calico_settings(draw) -> dict:
+    calico: dict = {}
+    _put(calico, "name", draw(optional(k8s_names(50))))
+    _put(calico, "selector", draw(optional(label_maps(min_size=1))))   # an empty one would select every endpoint
+    _put(calico, "namespace", draw(optional(k8s_names())))
+    _put(calico, "order", draw(optional(st.integers(0, 1_000_000_000))))
+    _put(calico, "dns_namespace", draw(optional(k8s_names(), "kube-system")))
+    _put(calico, "dns_selector", draw(optional(label_maps())))
+    return calico
+
 
 @st.composite
 def target_settings(draw, tags: int, cloud: str = catalog.DEFAULT_CLOUD) -> dict:
@@ -138,8 +190,9 @@ def target_settings(draw, tags: int, cloud: str = catalog.DEFAULT_CLOUD) -> dict
     _put(ipt, "resolvers", draw(optional(_unique_addresses(True, 0, 4))))
     squid: dict = {}
     _put(squid, "acl_prefix", draw(optional(st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,31}", fullmatch=True))))
+    cilium, calico = draw(cilium_settings()), draw(calico_settings())
     for key, settings in (("azure-firewall", fw), ("nsg-arm", arm), ("nsg-tf", tf), ("nftables", nft),
-                          ("iptables", ipt), ("squid", squid), ("lists", {})):
+                          ("iptables", ipt), ("squid", squid), ("lists", {}), ("cilium", cilium), ("calico", calico)):
         if settings or draw(st.booleans()):
             targets[key] = settings
     return targets

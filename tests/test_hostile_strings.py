@@ -26,17 +26,19 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from conftest import need_root_netns, need_tool, run_validator, terraform_fmt_check
+from conftest import VALIDATORS, need_root_netns, need_shared, need_tool, run_validator, terraform_fmt_check
 from test_properties import hcl_unquote, parse_tf
 
 from acrrules import plan as planning, servicetags
 from acrrules.errors import AcrrulesError
 from acrrules.model import Description, RegistrySpec, TargetSettings
-from acrrules.render import (EscapeError, arm_literal, arm_string, comment, hcl_ident, hcl_list, hcl_string,
-                             ip_literal, json_value, list_fqdn, nft_ident, nft_string, no_proxy_list,
-                             shell_word, squid_acl_name, squid_comment, squid_domain)
+from acrrules.render import (EscapeError, arm_literal, arm_string, calico_selector, comment, dns_name,
+                             dns_wildcard, hcl_ident, hcl_list, hcl_string, ip_literal, json_value, k8s_label_key,
+                             k8s_label_value, k8s_name, list_fqdn, nft_ident, nft_string, no_proxy_list, shell_word,
+                             squid_acl_name, squid_comment, squid_domain, yaml_comment, yaml_string)
 from acrrules.targets import TARGETS
 
 GOOD_TAGS = Path(__file__).resolve().parent / "badinput" / "servicetags" / "good.json"
@@ -48,6 +50,12 @@ HOSTILE = [
     "\t", "\x00", "\x1b[31m", "\x7f", "\u2028", "\u2029", "\x85", "\ufeff", "é漢字🙂", " ", "", "a" * 300,
     "\\u0022", "\\n", "\\\n",
 ]
+
+# What YAML readers take for something else than a string, when written plain.
+YAML_HOSTILE = ["yes", "No", "on", "null", "~", "0x1F", "0o17", "1e3", "1_000", ".inf", "2001-01-01", "::1", "- a",
+                "? x", ": x", "&a", "*a", "!!str", "|", ">-", "%YAML 1.2", "---", "...", "@x", "`x", '"""', "'",
+                "{a: b}", "[a]", "#x", "a #b", "a: b", "\ufffe", "\uffff", "\U0001fffe", "\ue000", "\U000f0000",
+                "\x85", "\u00a0", "\t x \t", "\u200b", "\U0001F642", "\x7f", "\x9f", "\\x41", "\\u0041"]
 
 NOT_NAMES = [v for v in HOSTILE if not v.isalnum()]
 
@@ -285,17 +293,137 @@ def test_squid_comment_keeps_every_value_in_its_comment(tmp_path):
     assert all(len(squid_comment(v).encode("utf-8")) <= 1000 for v in values)
     # not vacuous: the same long line unfiltered is read as a directive
     assert "acl injected_dst dstdomain evil.example" in squid_directives(tmp_path, [SQUID_INJECTION])
+# ---- YAML and Kubernetes (cilium.yaml, calico.yaml) -------------------------------------------------
+
+YAML_LOADERS = [yaml.SafeLoader] + ([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])
+
+
+def yaml_reads(text: str):
+    """What PyYAML's pure-Python reader and libyaml (when present) make of `text`: they must agree."""
+    docs = [list(yaml.load_all(text, Loader=loader)) for loader in YAML_LOADERS]
+    assert all(d == docs[0] for d in docs), docs
+    return docs[0]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_yaml_string_reads_back_exactly(value):
+    """As a value, a list item and a mapping key, in block and flow style: exactly the value."""
+    quoted = yaml_string(value)
+    want = readable(value)
+    assert "\n" not in quoted and quoted.startswith('"') and quoted.endswith('"')
+    text = f"k: {quoted}\nl:\n  - {quoted}\nm:\n  {quoted}: 1\nf: {{a: [{quoted}]}}\n"
+    assert yaml_reads(text) == [{"k": want, "l": [want], "m": {want: 1}, "f": {"a": [want]}}]
+
+
+@pytest.mark.parametrize("value", HOSTILE + YAML_HOSTILE)
+def test_yaml_string_reads_back_hostile_values(value):
+    assert yaml_reads(f"- {yaml_string(value)}\n") == [[readable(value)]]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_yaml_comment_is_one_comment_line(value):
+    text = yaml_comment(value)
+    assert len(f"# {text}".splitlines()) == 1 and not set(text) & set("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+    assert yaml_reads(f"# {text}\nk: 1\n# {text}\n") == [{"k": 1}]
+
+
+def _k8s_check_module():
+    """The Kubernetes rules of ../shared's k8s_check.py (its regexes, copied from the Go validation), as an oracle."""
+    import importlib.util
+
+    need_shared()
+    spec = importlib.util.spec_from_file_location("k8s_check", VALIDATORS / "k8s_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _accepts(filter_, value) -> bool:
+    try:
+        return filter_(value) == value
+    except EscapeError:
+        return False
+
+
+K8S_TEXT = st.text(alphabet=st.sampled_from("az09-_./AZ:* é\t\"'"), max_size=70)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(K8S_TEXT, st.from_regex(r"[a-z0-9][-a-z0-9.]{0,70}(/[A-Za-z0-9][-A-Za-z0-9_.]{0,70})?",
+                                         fullmatch=True)))
+def test_kubernetes_filters_accept_what_kubernetes_accepts(value):
+    """k8s_name, k8s_label_key and k8s_label_value accept exactly what the API server's rules (as
+    k8s_check.py copies them from the Go code) accept."""
+    k8s = _k8s_check_module()
+    assert _accepts(k8s_name, value) == bool(len(value) <= 63 and k8s.DNS1123_LABEL.match(value))
+    assert _accepts(k8s_label_key, value) == (not k8s.qualified_name_errors(value))
+    assert _accepts(k8s_label_value, value) == bool(len(value) <= 63 and k8s.LABEL_VALUE.match(value))
+
+
+@pytest.mark.parametrize("value", NOT_NAMES + ["Abc", "a_b", "a.b", "-a", "a-", "a" * 64, "ab\n"])
+def test_k8s_name_refuses_what_is_not_a_dns_label(value):
+    with pytest.raises(EscapeError):
+        k8s_name(value)
+
+
+@pytest.mark.parametrize("value", NOT_NAMES + ["a" * 64, "/a", "a/", "A.b/c", "a/b/c", "a\n", None, 1])
+def test_k8s_label_key_refuses_what_is_not_a_label_key(value):
+    with pytest.raises(EscapeError):
+        k8s_label_key(value)
+
+
+@pytest.mark.parametrize("value", [v for v in NOT_NAMES if v] + ["a" * 64, "-a", "a\n", None, 1])
+def test_k8s_label_value_refuses_what_is_not_a_label_value(value):
+    with pytest.raises(EscapeError):
+        k8s_label_value(value)
+
+
+def test_calico_selector_writes_only_what_calico_can_read():
+    """Calico string literals have no escapes: only label keys and values (which hold no quote) are written."""
+    assert calico_selector({}) == "all()"
+    assert calico_selector({"b": "2", "app.kubernetes.io/name": "x"}) == "app.kubernetes.io/name == 'x' && b == '2'"
+    for key, value in [("a'b", "x"), ("a", "x' || all() || '"), ("a", 'x"'), ("a b", "x"), ("a", "x\ny")]:
+        with pytest.raises(EscapeError):
+            calico_selector({key: value})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(K8S_TEXT, st.from_regex(r"(\*\.)?([a-z0-9_][-a-z0-9_]{0,63}\.){1,4}[a-z]{2,5}", fullmatch=True)))
+def test_dns_filters_write_only_what_ciliums_crd_accepts(value):
+    """Whatever dns_name / dns_wildcard let through, Cilium's CRD pattern for matchName / matchPattern takes."""
+    if _accepts(dns_name, value):
+        assert re.fullmatch(r"([-a-zA-Z0-9_]+[.]?)+", value) and len(value) <= 255, value
+    if _accepts(dns_wildcard, value):
+        assert value.startswith("*.") and _accepts(dns_name, value[2:])
+        assert re.fullmatch(r"[-a-zA-Z0-9_.*]+", value) and len(value) <= 255, value
+
+
+@pytest.mark.parametrize("value", HOSTILE + ["a..b", ".a", "a.", "*", "*.", "a.*.b", "**.a", "a" * 64 + ".io"])
+def test_dns_filters_refuse_what_is_not_a_dns_name(value):
+    with pytest.raises(EscapeError):
+        dns_name(value)
+    with pytest.raises(EscapeError):
+        dns_wildcard(value if value.startswith("*.") else "*." + value)
 
 
 # ---- 2. every template, a hostile value in each field -------------------------------------------------
 
 BENIGN = {"registry": "contosoacr", "source_name": "spec.yaml", "rule_collection_group": "acrrules",
           "resource_group_name": "rg", "network_security_group_name": "nsg", "source": "10.0.0.0/8",
-          "nft_table": "acrrules", "ipt_chain": "ACRRULES", "squid_acl_prefix": "acrrules"}
+          "nft_table": "acrrules", "ipt_chain": "ACRRULES", "squid_acl_prefix": "acrrules", "k8s_name": "acr-egress",
+          "k8s_namespace": "build", "k8s_label_key": "app", "k8s_label_value": "builder"}
+K8S_FIELDS = ("k8s_name", "k8s_namespace", "k8s_label_key", "k8s_label_value")
 
 TEMPLATE_VALUES = ['"', "\\", "\n", "${var.x}", "%{ if 1 }", "}\nresource \"a\" \"b\" {", "[concat('a')]",
                    "a'b]", "; flush ruleset", "# x", "é漢字🙂", "\u2028", "\x00", "-j ACCEPT", "a b", "",
                    "\udcff.yaml"]
+
+
+# Valid Kubernetes names and label values that a YAML reader takes for a boolean, null or number when
+# written plain: they must reach the API server as the strings they are.
+YAML_PLAIN_TRAPS = ["yes", "null", "on", "0x1f", "1e3", "123", "0o7", "y", "n", "true"]
 
 
 def readable(value: str) -> str:
@@ -311,8 +439,14 @@ def description(field: str, value: str) -> Description:
                              nsg_tf_resource_group_name=v["resource_group_name"],
                              nsg_tf_network_security_group_name=v["network_security_group_name"],
                              nft_table=v["nft_table"], ipt_chain=v["ipt_chain"], ipt_mode="include")
+    labels = {v["k8s_label_key"]: v["k8s_label_value"]}
+    kubernetes = {"name": v["k8s_name"], "dns_selector": labels, "namespace": v["k8s_namespace"],
+                  "dns_namespace": v["k8s_namespace"]}
     return Description(registries=(registry,), mcr=True, sources=(v["source"],), targets=targets,
-                       source_name=v["source_name"], target_data={"squid": {"acl_prefix": v["squid_acl_prefix"]}})
+                       source_name=v["source_name"],
+                       target_data={"squid": {"acl_prefix": v["squid_acl_prefix"]},
+                                    "cilium": {**kubernetes, "endpoint_selector": labels},
+                                    "calico": {**kubernetes, "selector": labels, "order": 100}})
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +490,8 @@ def tf_strings(value) -> list[str]:
     return []
 
 
-CASES = [(field, value) for field in BENIGN for value in TEMPLATE_VALUES]
+CASES = ([(field, value) for field in BENIGN for value in TEMPLATE_VALUES]
+         + [(field, value) for field in K8S_FIELDS for value in YAML_PLAIN_TRAPS])
 
 
 @pytest.fixture(scope="module")
@@ -410,6 +545,17 @@ def test_hostile_value_keeps_the_structure(rendered, field, value):
                     assert readable(value) in doc["metadata"]["description"]
             elif name in SQUID_FILES or name in LIST_FILES:  # values reach comments only, or are refused
                 assert _code_lines(text) == _code_lines(base), name
+            elif name.endswith(".yaml"):
+                docs, base_docs = yaml_documents(text), yaml_documents(base)
+                renamed = {readable(value): BENIGN[field]} if field == "k8s_label_key" else {}
+                assert shape(rename_keys(docs, renamed)) == shape(base_docs), f"{tid} {name}: structure changed"
+                strings = yaml_strings(docs)
+                if field in K8S_FIELDS or (field == "registry" and tid == "cilium"):
+                    assert any(readable(value) in s for s in strings), f"{value!r} did not reach {name} intact"
+                if field == "source_name":
+                    assert yaml_comment(value) in text.split("\napiVersion:")[0]
+                if field not in K8S_FIELDS and not (field == "registry" and tid == "cilium"):
+                    assert docs == base_docs, (tid, name)   # only comments may differ
             else:  # netfilter files: comments only may differ; their loads are checked below in batches
                 assert _code_lines(text) == _code_lines(base) or field in ("nft_table", "ipt_chain"), name
 
@@ -417,6 +563,44 @@ def test_hostile_value_keeps_the_structure(rendered, field, value):
 _FIELD_FILES = {"rule_collection_group": ("azure-firewall.tf",), "source": ("azure-firewall.tf", "nsg.tf"),
                 "registry": ("azure-firewall.tf",),
                 "resource_group_name": ("nsg.tf",), "network_security_group_name": ("nsg.tf",)}
+
+
+def yaml_documents(text: str) -> list:
+    """Every document of a YAML file, as PyYAML and libyaml read it (they must agree)."""
+    return [d for d in yaml_reads(text) if d is not None]
+
+
+def rename_keys(value, names: dict):
+    """Parsed YAML with the mapping keys in `names` renamed (a label key is both a key and a value here)."""
+    if isinstance(value, dict):
+        return {names.get(k, k): rename_keys(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rename_keys(v, names) for v in value]
+    return value
+
+
+def yaml_strings(value) -> list[str]:
+    """Every string of parsed YAML, keys included."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in yaml_strings(k) + yaml_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in yaml_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_unsafe_kubernetes_values_are_refused(rendered):
+    """A name, namespace or label the API server would reject, or a registry name that is no DNS label: the
+    Kubernetes targets refuse with a reason; a valid one renders (quoted, so `yes` stays a string)."""
+    checks = {"k8s_name": k8s_name, "k8s_namespace": k8s_name, "k8s_label_key": k8s_label_key,
+              "k8s_label_value": k8s_label_value, "registry": lambda v: dns_name(f"{v.lower()}.azurecr.io")}
+    for (field, value), (_, out) in rendered["cases"].items():
+        if field not in checks:
+            continue
+        for tid in ("cilium", "calico") if field != "registry" else ("cilium",):
+            valid = _accepts(checks[field], value)
+            assert isinstance(out[tid], dict) == valid, (field, value, out[tid])
+            if not valid:
+                assert str(out[tid]), "a refusal must say why"
 
 
 def _code_lines(text: str) -> list[str]:
@@ -483,7 +667,8 @@ def test_unsafe_iptables_chain_names_are_refused(rendered):
 
 
 def test_hostile_outputs_pass_the_real_consumers(rendered):
-    """terraform fmt + tf_schema_check on every .tf, arm_check on every template, nft and iptables loads."""
+    """terraform fmt + tf_schema_check on every .tf, arm_check on every template, k8s_check --strict on every
+    Kubernetes file (the real CRD schemas), nft and iptables loads."""
     need_tool("terraform")
     root = rendered["root"]
     unique = {}
@@ -503,6 +688,10 @@ def test_hostile_outputs_pass_the_real_consumers(rendered):
     for conf in confs:   # one at a time: every file defines the same ACL names
         r = run_validator("squid_check.sh", conf, python=False)
         assert r.returncode == 0 and "WARNING" not in r.stdout, r.stdout + r.stderr
+    kubernetes = [p for p in files if p.suffix == ".yaml"]
+    assert len(kubernetes) > len(YAML_PLAIN_TRAPS), "the Kubernetes targets rendered too few distinct files"
+    r = run_validator("k8s_check.py", "--strict", *kubernetes)
+    assert r.returncode == 0, r.stdout + r.stderr
 
     need_root_netns()
     need_tool("nft", "ipset", "iptables-restore", "ip6tables-restore")

@@ -289,6 +289,23 @@ def test_5000_registries_render_within_sane_bounds(big_render):
     assert names == sorted([n for t in TARGETS.values() for n, _ in t.files] + ["versions.tf"])
 
 
+def test_5000_registries_calico_sets_are_split_within_their_budget(big_render):
+    """calico.yaml of the biggest description: several sets per family, each object within the per-object
+    budget as the API server stores it, and the whole file accepted by the real Calico CRDs."""
+    import yaml
+
+    from acrrules.targets.calico import NETS_PER_SET, OBJECT_BUDGET_BYTES
+
+    path = big_render["out"] / "calico.yaml"
+    docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    sets = [d for d in docs if d["kind"] == "GlobalNetworkSet"]
+    assert len([s for s in sets if "-v4-" in s["metadata"]["name"]]) >= 2
+    assert all(len(s["spec"]["nets"]) <= NETS_PER_SET for s in sets)
+    assert max(len(json.dumps(d, separators=(",", ":")).encode()) for d in docs) <= OBJECT_BUDGET_BYTES
+    r = run_validator("k8s_check.py", "--strict", path)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_5000_registries_firewall_is_split_and_well_formed(big_render):
     tf = big_render["out"] / "azure-firewall.tf"
     groups = check_split(tf.read_text(encoding="utf-8"), big_render["data"], 500, catalog.FIREWALL_RCG_MAX_BYTES)

@@ -9,7 +9,7 @@ process against invariants computed by an oracle written here from the spec
 (NSG priorities/names/descriptions, no duplicate rules).  The files are kept,
 one folder per example, and then handed in batches to the real consumers:
 `terraform fmt -check` and `tf_schema_check.py --strict` over all .tf files,
-`arm_check.py` over all ARM templates, and for every nft / iptables example a
+`arm_check.py` over all ARM templates, `k8s_check.py --strict` over the Kubernetes files, and for every nft / iptables example a
 real load and reload in a fresh network namespace.  Finally the same examples
 are rendered again in subprocesses with different PYTHONHASHSEED values and
 must come out byte-identical.
@@ -246,6 +246,59 @@ def check_squid(text: str, data: dict) -> None:
     assert acls == {}
     assert [line for line in text.splitlines() if line.startswith("http_access")] == \
         [" ".join(["http_access", "allow", f"{prefix}_connect", f"{prefix}_port", *src, f"{prefix}_dst"])]
+def check_cilium(text: str, data: dict) -> None:
+    """One policy of the chosen scope, named and selecting as the settings say, allowing exactly the
+    endpoints' FQDNs (exact names as matchName, wildcards as matchPattern) plus DNS to the cluster DNS."""
+    (policy,) = [d for d in yaml.safe_load_all(text) if d is not None]
+    settings = data.get("targets", {}).get("cilium", {})
+    name = data.get("name", catalog.DEFAULT_NAME)
+    cluster = settings.get("scope") == "cluster"
+    assert policy["kind"] == ("CiliumClusterwideNetworkPolicy" if cluster else "CiliumNetworkPolicy")
+    assert policy["metadata"]["name"] == settings.get("name", name)
+    assert policy["metadata"].get("namespace") == (None if cluster else settings.get("namespace", "default"))
+    selector = settings.get("endpoint_selector", {f"acrrules/egress-{name}": "allow"})
+    assert policy["spec"]["endpointSelector"] == ({"matchLabels": selector} if selector else {})
+    dns, fqdn = policy["spec"]["egress"]
+    assert dns["toEndpoints"] == [{"matchLabels": {**settings.get("dns_selector", {"k8s-app": "kube-dns"}),
+                                                   "io.kubernetes.pod.namespace":
+                                                       settings.get("dns_namespace", "kube-system")}}]
+    assert {p["port"] for p in dns["toPorts"][0]["ports"]} == {"53"}
+    selectors = [tuple(s.items())[0] for s in fqdn["toFQDNs"]]
+    assert len(selectors) == len(set(selectors))
+    assert {v for _, v in selectors} == {e[1] for e in oracle_endpoints(data)}
+    assert all((k == "matchPattern") == v.startswith("*.") for k, v in selectors)
+    assert fqdn["toPorts"] == [{"ports": [{"port": "443", "protocol": "TCP"}]}]
+
+
+def check_calico(text: str, data: dict, want: dict[int, list]) -> None:
+    """Network sets holding exactly the merged prefixes (each set one IP family, at most NETS_PER_SET nets,
+    named and labelled from the settings) and one policy selecting the settings' pods that allows DNS and
+    TCP 443 to the sets by their label."""
+    from acrrules.targets.calico import NETS_PER_SET
+
+    docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    *sets, policy = docs
+    settings = data.get("targets", {}).get("calico", {})
+    name = settings.get("name", data.get("name", catalog.DEFAULT_NAME))
+    labels = {"app.kubernetes.io/managed-by": "acrrules", "acrrules/policy": name}
+    got: dict[int, list] = {4: [], 6: []}
+    for d in sets:
+        assert d["kind"] == "GlobalNetworkSet" and d["metadata"]["labels"] == labels
+        nets = [ipaddress.ip_network(n) for n in d["spec"]["nets"]]
+        (version,) = {n.version for n in nets}
+        assert re.fullmatch(rf"{re.escape(name)}-v{version}-\d\d+", d["metadata"]["name"])
+        assert len(nets) <= NETS_PER_SET
+        got[version] += nets
+    assert got == want, "the sets' nets are not the merged prefixes"
+    assert policy["kind"] == "GlobalNetworkPolicy" and policy["metadata"] == {"name": name, "labels": labels}
+    spec = policy["spec"]
+    selector = settings.get("selector", {f"acrrules/egress-{data.get('name', catalog.DEFAULT_NAME)}": "allow"})
+    assert spec["selector"] == " && ".join(f"{k} == '{v}'" for k, v in sorted(selector.items()))
+    assert spec.get("order") == settings.get("order")
+    assert spec.get("namespaceSelector") == (f"projectcalico.org/name == '{settings['namespace']}'"
+                                             if "namespace" in settings else None)
+    assert spec["types"] == ["Egress"] and [r["protocol"] for r in spec["egress"]] == ["UDP", "TCP", "TCP"]
+    assert spec["egress"][2]["destination"] == {"selector": f"acrrules/policy == '{name}'", "ports": [443]}
 
 
 def check_prefixes(got: dict[int, list], want: dict[int, list]) -> None:
@@ -377,6 +430,10 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
             assert entries == want_prefixes[version], f"{name}: not the merged prefixes of the tags"
             if "acrrules.nft" in files:
                 assert entries == nft_elements(files["acrrules.nft"])[version], f"{name} differs from the nft set"
+        elif name == "cilium.yaml":
+            check_cilium(text, data)
+        elif name == "calico.yaml":
+            check_calico(text, data, want_prefixes)
         if name.endswith((".nft", ".rules")):
             check_no_duplicate_rules(text)
     return ex
@@ -434,6 +491,10 @@ def run_consumers(root: Path, examples: list[Example]) -> None:
     for conf in sorted(root.glob("*/acrrules-squid.conf")):   # one at a time: the ACL names repeat
         r = run_validator("squid_check.sh", conf, python=False)
         assert r.returncode == 0 and "WARNING" not in r.stdout, r.stdout + r.stderr
+    kubernetes = sorted(root.glob("*/cilium.yaml")) + sorted(root.glob("*/calico.yaml"))
+    if kubernetes:   # the real CRD schemas
+        r = run_validator("k8s_check.py", "--strict", *kubernetes)
+        assert r.returncode == 0, r.stdout + r.stderr
     netfilter_loads(examples)
 
 

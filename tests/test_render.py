@@ -170,7 +170,7 @@ def test_stdout_output(tmp_path):
     assert many.code == 0
     assert [line for line in many.out.splitlines() if line.startswith("# ==> ")] == \
            ["# ==> azure-firewall.tf <==", "# ==> nsg.json <==", "# ==> nsg.tf <==", "# ==> acrrules-squid.conf <==",
-            "# ==> no_proxy.txt <==", "# ==> edl-fqdn.txt <==", "# ==> versions.tf <=="]
+            "# ==> no_proxy.txt <==", "# ==> edl-fqdn.txt <==", "# ==> cilium.yaml <==", "# ==> versions.tf <=="]
 
 
 def test_target_selection_errors(tmp_path):
@@ -232,7 +232,8 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
                        capture_output=True, text=True, cwd=elsewhere, env=env)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (elsewhere / "out").iterdir()) == \
-        ["acrrules-squid.conf", "azure-firewall.tf", "edl-fqdn.txt", "no_proxy.txt", "nsg.json", "nsg.tf", "versions.tf"]
+        ["acrrules-squid.conf", "azure-firewall.tf", "cilium.yaml", "edl-fqdn.txt", "no_proxy.txt", "nsg.json", "nsg.tf",
+         "versions.tf"]
     s = subprocess.run([sys.executable, "-m", "acrrules", "schema"], capture_output=True, text=True,
                        cwd=elsewhere, env=env)
     assert json.loads(s.stdout)["$schema"].endswith("2020-12/schema")

@@ -289,7 +289,7 @@ def test_the_kernel_takes_each_new_file_over_the_previous_one(life, tmp_path):
 # ---- quiet headers -------------------------------------------------------------------------------
 
 FQDN_TAG_FILES = ("azure-firewall.tf", "nsg.json", "nsg.tf", "versions.tf", "acrrules-squid.conf", "no_proxy.txt",
-                  "edl-fqdn.txt")
+                  "edl-fqdn.txt", "cilium.yaml")
 
 
 def test_fqdn_and_tag_outputs_do_not_depend_on_the_service_tags_file(tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import jsonschema
 import pytest
@@ -125,3 +126,43 @@ def test_settings_that_targets_own_are_closed_and_documented():
             if "default" in prop:
                 assert getattr(target.Settings(), key) == prop["default"], (tid, key)
         assert set(target.Settings._fields) == set(fragment["properties"]), tid
+def test_patterns_end_where_ecma_262_ends_them():
+    """JSON Schema patterns are ECMA-262, whose `$` is the end of the string; Python's `$` also matches
+    before a final newline, so "prod\\n" passed `^[a-z]...$` and the newline reached the outputs."""
+    from acrrules.validate import _Validator, ecma_pattern
+
+    assert ecma_pattern(r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$") == r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?\Z"
+    assert ecma_pattern(r"^a[$]\$$") == r"^a[$]\$\Z"
+    validator = _Validator({"pattern": "^[a-z]+$", "propertyNames": {"pattern": "^k$"}})
+    assert validator.is_valid("prod") and not validator.is_valid("prod\n") and not validator.is_valid({"k\n": 1})
+    assert validator.is_valid({"k": 1})
+
+
+def _nodes(schema):
+    yield schema
+    for value in schema.values():
+        if isinstance(value, dict):
+            yield from _nodes(value)
+
+
+def test_target_settings_fragments_say_what_their_settings_types_say():
+    """A target that owns its settings: its fragment is in the committed schema, closed, every key described,
+    every pattern explained, every default the one its Settings type applies."""
+    from acrrules.targets import TARGETS
+
+    schema = json.loads((schemas_dir() / "registry.schema.json").read_text(encoding="utf-8"))
+    owners = {tid: t for tid, t in TARGETS.items() if t.settings_schema}
+    assert {"cilium", "calico"} <= set(owners)
+    for tid, target in owners.items():
+        fragment = target.settings_schema
+        assert schema["properties"]["targets"]["properties"][tid] == fragment, f"regenerate the schema ({tid})"
+        assert fragment["type"] == "object" and fragment["additionalProperties"] is False and fragment["description"]
+        assert set(fragment["properties"]) == set(target.Settings._fields), tid
+        defaults = target.Settings()
+        for key, sub in fragment["properties"].items():
+            assert sub.get("description"), (tid, key)
+            assert all("x-message" in node for node in _nodes(sub) if "pattern" in node), (tid, key)
+            if "default" in sub:
+                value = getattr(defaults, key)
+                assert sub["default"] == (dict(value) if isinstance(value, Mapping) else value), (tid, key)
+            jsonschema.Draft202012Validator.check_schema(sub)

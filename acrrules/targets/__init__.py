@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ..render import Target
 from .azure_firewall import AzureFirewallTarget
+from .calico import CalicoTarget
+from .cilium import CiliumTarget
 from .iptables import IptablesTarget
 from .lists import ListsTarget
 from .nftables import NftablesTarget
@@ -20,5 +22,7 @@ TARGETS: dict[str, Target] = {
         IptablesTarget(),
         SquidTarget(),
         ListsTarget(),
+        CiliumTarget(),
+        CalicoTarget(),
     )
 }
