@@ -155,10 +155,12 @@ def test_a_wrong_service_tags_file_is_an_input_error_naming_it(tmp_path):
 def test_targets_and_outputs(tmp_path):
     basic = acrrules.load(REPO / "samples" / "basic.yaml")
     tags = acrrules.load_service_tags(latest_servicetags())
-    assert sorted(acrrules.render(basic)) == ["azure-firewall.tf", "nsg.json", "nsg.tf", "versions.tf"]
-    assert sorted(acrrules.render(basic, service_tags=tags)) == [
-        "acrrules.nft", "azure-firewall.tf", "ip6tables.rules", "ipset.rules", "iptables.rules", "nsg.json",
-        "nsg.tf", "versions.tf"]
+    fqdn_files = ["acrrules-squid.conf", "azure-firewall.tf", "cilium.yaml", "edl-fqdn.txt", "no_proxy.txt",
+                  "nsg.json", "nsg.tf", "versions.tf"]
+    assert sorted(acrrules.render(basic)) == fqdn_files
+    assert sorted(acrrules.render(basic, service_tags=tags)) == sorted(fqdn_files + [
+        "acrrules.nft", "calico.yaml", "edl-ipv4.txt", "edl-ipv6.txt", "ip6tables.rules", "ipset.rules",
+        "iptables.rules"])
     assert sorted(acrrules.render(basic, targets=["nsg-arm"])) == ["nsg.json"]
     assert sorted(acrrules.render(basic, targets=("nftables", "nsg-tf"), service_tags=tags)) == \
         ["acrrules.nft", "nsg.tf", "versions.tf"]

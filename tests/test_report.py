@@ -302,7 +302,8 @@ def test_out_lists_the_files_that_change_and_the_rules_that_leave(tmp_path):
     assert files["nsg.tf"][0] == "added" and files["nsg.tf"][1] > 0
     assert files["nsg.json"][0] == "changed" and files["azure-firewall.tf"][0] == "changed"
     assert set(files) == {"azure-firewall.tf", "nsg.json", "nsg.tf", "versions.tf", "acrrules.nft", "ipset.rules",
-                          "iptables.rules", "ip6tables.rules"}
+                          "iptables.rules", "ip6tables.rules", "acrrules-squid.conf", "no_proxy.txt", "edl-fqdn.txt",
+                          "edl-ipv4.txt", "edl-ipv6.txt", "cilium.yaml", "calico.yaml"}
     # the statuses are those of render --check: every file it shows a diff for is added or changed
     check = run_cli("render", spec, "--service-tags", week(PUB_1006), "--out", out, "--check")
     assert check.code == 1
