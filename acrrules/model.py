@@ -41,40 +41,6 @@ class RegistrySpec(NamedTuple):
         return self.data_endpoints in catalog.USES_STORAGE_WILDCARD
 
 
-class TargetSettings(NamedTuple):
-    """Every target's settings with defaults applied (see schemas/registry.schema.json).
-
-    Object names left None default to the description's `name` (Description.object_names).
-    """
-
-    firewall_rule_collection_group: str | None = None
-    firewall_priority: int = 500
-    firewall_collection_priority: int = 100
-    firewall_network_rules: bool = False
-    nsg_arm_priority: int = 100
-    nsg_arm_name: str | None = None
-    nsg_tf_priority: int = 100
-    nsg_tf_name: str | None = None
-    nsg_tf_resource_group_name: str | None = None
-    nsg_tf_network_security_group_name: str | None = None
-    nft_table: str | None = None
-    nft_mode: str = catalog.NETFILTER_MODES[0]
-    nft_resolvers: tuple[str, ...] = ()
-    ipt_chain: str | None = None
-    ipt_mode: str = catalog.NETFILTER_MODES[0]
-    ipt_resolvers: tuple[str, ...] = ()
-
-
-class ObjectNames(NamedTuple):
-    """The names of the objects acrrules creates, each from its setting or the description's name."""
-
-    rule_collection_group: str
-    nsg_arm_rule_prefix: str
-    nsg_tf_rule_prefix: str
-    nft_table: str
-    ipt_chain: str
-
-
 def nft_name(name: str) -> str:
     """An nft identifier from a description name: '-' is not allowed there."""
     return name.replace("-", "_")
@@ -92,32 +58,17 @@ class Description(NamedTuple):
     cloud: str = catalog.DEFAULT_CLOUD
     mcr: bool = False
     sources: tuple[str, ...] = ("*",)
-    targets: TargetSettings = TargetSettings()
     source_name: str = "<api>"          # the description's path as the user typed it
     name: str = catalog.DEFAULT_NAME
     outputs: tuple[str, ...] | None = None   # None: every target the inputs allow
-    # `targets:` as validated, target id -> its keys: what targets that own their settings
-    # (render.Target.Settings) read; the older ones read `targets` above.
+    # `targets:` as validated, target id -> its keys; each target applies its own defaults
+    # (render.Target.settings).
     target_data: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
 
     @property
     def cloud_info(self) -> catalog.Cloud:
         return catalog.CLOUDS[self.cloud]
 
-    @property
-    def object_names(self) -> ObjectNames:
-        t = self.targets
-
-        def given(value: str | None, default: str) -> str:
-            return default if value is None else value   # an explicit "" stays, for the filters to refuse
-
-        return ObjectNames(
-            rule_collection_group=given(t.firewall_rule_collection_group, self.name),
-            nsg_arm_rule_prefix=given(t.nsg_arm_name, self.name),
-            nsg_tf_rule_prefix=given(t.nsg_tf_name, self.name),
-            nft_table=given(t.nft_table, nft_name(self.name)),
-            ipt_chain=given(t.ipt_chain, iptables_name(self.name)),
-        )
 
 
 def _registry(d: dict[str, Any]) -> RegistrySpec:
@@ -136,33 +87,6 @@ def _registry(d: dict[str, Any]) -> RegistrySpec:
     )
 
 
-def _settings(t: dict[str, Any]) -> TargetSettings:
-    fw = t.get("azure-firewall", {})
-    arm = t.get("nsg-arm", {})
-    tf = t.get("nsg-tf", {})
-    nft = t.get("nftables", {})
-    ipt = t.get("iptables", {})
-    d = TargetSettings()
-    return TargetSettings(
-        firewall_rule_collection_group=fw.get("rule_collection_group"),
-        firewall_priority=fw.get("priority", d.firewall_priority),
-        firewall_collection_priority=fw.get("collection_priority", d.firewall_collection_priority),
-        firewall_network_rules=fw.get("network_rules", d.firewall_network_rules),
-        nsg_arm_priority=arm.get("priority", d.nsg_arm_priority),
-        nsg_arm_name=arm.get("name"),
-        nsg_tf_priority=tf.get("priority", d.nsg_tf_priority),
-        nsg_tf_name=tf.get("name"),
-        nsg_tf_resource_group_name=tf.get("resource_group_name"),
-        nsg_tf_network_security_group_name=tf.get("network_security_group_name"),
-        nft_table=nft.get("table"),
-        nft_mode=nft.get("mode", d.nft_mode),
-        nft_resolvers=tuple(nft.get("resolvers", ())),
-        ipt_chain=ipt.get("chain"),
-        ipt_mode=ipt.get("mode", d.ipt_mode),
-        ipt_resolvers=tuple(ipt.get("resolvers", ())),
-    )
-
-
 def build(doc: SourceDocument) -> Description:
     """A Description from a document that `validate.validate` accepted."""
     data = doc.data
@@ -171,7 +95,6 @@ def build(doc: SourceDocument) -> Description:
         cloud=data.get("cloud", catalog.DEFAULT_CLOUD),
         mcr=bool(data.get("mcr", False)),
         sources=tuple(data.get("sources", ("*",))),
-        targets=_settings(data.get("targets", {})),
         source_name=doc.name,
         name=data.get("name", catalog.DEFAULT_NAME),
         outputs=tuple(data["outputs"]) if "outputs" in data else None,

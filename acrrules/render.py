@@ -522,6 +522,8 @@ class Target:
     # the description's schema) and a NamedTuple type whose defaults are the settings' defaults.
     settings_schema: dict[str, Any] = {}
     Settings: Any = None
+    # Settings that list IP addresses (checked, located, by validate like `sources`).
+    address_settings: tuple[str, ...] = ()
     # Files built from the Service Tags file's prefixes, of a target whose other files need none
     # (needs_service_tags False): without --service-tags they are left out, and render says so.
     prefix_files: tuple[str, ...] = ()
@@ -542,6 +544,11 @@ class Target:
     def default_settings(self, plan: RulePlan) -> dict[str, Any]:
         """Defaults that depend on the description (names derived from its `name`)."""
         return {}
+
+    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
+        """(what, name) of the objects this target creates, for `acrrules report`: a name, a number,
+        or a tuple of them (a priority range: first, last)."""
+        return ()
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         """Platform limits this plan would break in this target (none by default)."""

@@ -18,8 +18,6 @@ from .errors import AcrrulesError, UsageError
 from .plan import Endpoint, RulePlan
 from .render import TERRAFORM_VERSIONS_FILE, environment, source_label
 from .targets import TARGETS
-from .targets.iptables import set_names
-from .targets.nftables import ALLOW_CHAIN, SET_V4, SET_V6
 from .targets.nsg import removed_rules
 
 ADDED, CHANGED, UNCHANGED = "added", "changed", "unchanged"
@@ -148,25 +146,10 @@ def build(spec: str, target_names: list[str] | None = None, service_tags_path: s
 
 
 def _target_row(plan: RulePlan, tid: str) -> TargetRow:
-    d = plan.description
-    names = d.object_names
-    s = d.targets
     files = tuple(name for name, _ in TARGETS[tid].files)
     if TARGETS[tid].terraform:
         files += (TERRAFORM_VERSIONS_FILE,)
-    what: tuple[tuple[str, NameValue], ...] = {
-        "azure-firewall": lambda: (("ruleCollectionGroup", names.rule_collection_group),
-                                   ("priority", s.firewall_priority)),
-        "nsg-arm": lambda: (("ruleNames", f"{names.nsg_arm_rule_prefix}-<service tag>"),
-                            ("priorities", (s.nsg_arm_priority, s.nsg_arm_priority + catalog.NSG_BLOCK_SIZE - 1))),
-        "nsg-tf": lambda: (("ruleNames", f"{names.nsg_tf_rule_prefix}-<service tag>"),
-                           ("priorities", (s.nsg_tf_priority, s.nsg_tf_priority + catalog.NSG_BLOCK_SIZE - 1))),
-        "nftables": lambda: (("table", f"inet {names.nft_table}"), ("sets", (SET_V4, SET_V6)),
-                             ("chain", ALLOW_CHAIN), ("mode", s.nft_mode)),
-        "iptables": lambda: (("chain", names.ipt_chain),
-                             ("ipsets", (set_names(names.ipt_chain, 4)[0], set_names(names.ipt_chain, 6)[0])),
-                             ("mode", s.ipt_mode)),
-    }.get(tid, lambda: ())()
+    what = TARGETS[tid].object_names(plan)
     return TargetRow(tid, files, what)
 
 
@@ -195,8 +178,7 @@ def _tags(plan: RulePlan, tags_file: servicetags.ServiceTagsFile | None) -> tupl
 def _nsg_table(plan: RulePlan, tid: str) -> NsgTable:
     target = TARGETS[tid]
     rules = target.context(plan)["rules"]   # the list the template renders, in its order
-    s = plan.description.targets
-    first = s.nsg_arm_priority if tid == "nsg-arm" else s.nsg_tf_priority
+    first = target.settings(plan).priority
     return NsgTable(tid, target.files[0][0], first, first + catalog.NSG_BLOCK_SIZE - 1, tuple(
         NsgRuleRow(r.priority, r.name, r.tag,
                    f"azurerm_network_security_rule.{r.label}" if tid == "nsg-tf" else None) for r in rules))

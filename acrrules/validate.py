@@ -190,11 +190,14 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
         out.extend(_check_addresses(doc, ("sources",), sources, allow_star=True))
     targets = data.get("targets")
     if isinstance(targets, dict):
-        for t in ("nftables", "iptables"):
-            s = targets.get(t)
-            if isinstance(s, dict) and isinstance(s.get("resolvers"), list):
-                out.extend(_check_addresses(doc, ("targets", t, "resolvers"), s["resolvers"],
-                                            allow_star=False, hosts_only=True))
+        from .targets import TARGETS
+
+        for tid, target in TARGETS.items():
+            settings = targets.get(tid)
+            for key in target.address_settings if isinstance(settings, dict) else ():
+                if isinstance(settings.get(key), list):
+                    out.extend(_check_addresses(doc, ("targets", tid, key), settings[key],
+                                                allow_star=False, hosts_only=True))
     return out
 
 

@@ -1,7 +1,7 @@
 """Hostile strings cannot break out of HCL, JSON/ARM, nft or iptables syntax.
 
 The schema keeps such values out of the CLI, so these tests use the Python API
-(Description / RegistrySpec / TargetSettings built directly) and the escaping
+(Description / RegistrySpec with target settings built directly) and the escaping
 filters themselves:
 
 1. Each filter of acrrules.render round-trips arbitrary text through the real
@@ -34,7 +34,7 @@ from test_properties import hcl_unquote, parse_tf
 
 from acrrules import plan as planning, servicetags
 from acrrules.errors import AcrrulesError
-from acrrules.model import Description, RegistrySpec, TargetSettings
+from acrrules.model import Description, RegistrySpec
 from acrrules.render import (EscapeError, arm_literal, arm_string, calico_selector, comment, dns_name,
                              dns_wildcard, hcl_ident, hcl_list, hcl_string, ip_literal, json_value, k8s_label_key,
                              k8s_label_value, k8s_name, list_fqdn, nft_ident, nft_string, no_proxy_list, shell_word,
@@ -435,16 +435,18 @@ def description(field: str, value: str) -> Description:
     v = dict(BENIGN, **{field: value})
     registry = RegistrySpec(name=v["registry"], sku="Premium", location="eastus", data_endpoints="both",
                             regional_endpoints=True, private_link=True)   # private link: no_proxy.txt is not empty
-    targets = TargetSettings(firewall_rule_collection_group=v["rule_collection_group"], firewall_network_rules=True,
-                             nsg_tf_resource_group_name=v["resource_group_name"],
-                             nsg_tf_network_security_group_name=v["network_security_group_name"],
-                             nft_table=v["nft_table"], ipt_chain=v["ipt_chain"], ipt_mode="include")
     labels = {v["k8s_label_key"]: v["k8s_label_value"]}
     kubernetes = {"name": v["k8s_name"], "dns_selector": labels, "namespace": v["k8s_namespace"],
                   "dns_namespace": v["k8s_namespace"]}
-    return Description(registries=(registry,), mcr=True, sources=(v["source"],), targets=targets,
+    return Description(registries=(registry,), mcr=True, sources=(v["source"],),
                        source_name=v["source_name"],
-                       target_data={"squid": {"acl_prefix": v["squid_acl_prefix"]},
+                       target_data={"azure-firewall": {"rule_collection_group": v["rule_collection_group"],
+                                                       "network_rules": True},
+                                    "nsg-tf": {"resource_group_name": v["resource_group_name"],
+                                               "network_security_group_name": v["network_security_group_name"]},
+                                    "nftables": {"table": v["nft_table"]},
+                                    "iptables": {"chain": v["ipt_chain"], "mode": "include"},
+                                    "squid": {"acl_prefix": v["squid_acl_prefix"]},
                                     "cilium": {**kubernetes, "endpoint_selector": labels},
                                     "calico": {**kubernetes, "selector": labels, "order": 100}})
 
@@ -742,16 +744,14 @@ def test_ip_literal_prints_networks_exactly_as_ipaddress_does():
             ip_literal(bad)
 
 
-@pytest.mark.parametrize("field", ["firewall_priority", "firewall_collection_priority", "nsg_arm_priority",
-                                   "nsg_tf_priority"])
+@pytest.mark.parametrize("target, field", [("azure-firewall", "priority"), ("azure-firewall", "collection_priority"),
+                                           ("nsg-arm", "priority"), ("nsg-tf", "priority")])
 @pytest.mark.parametrize("value", ["1 }", "100\nresource \"x\" \"y\" {}", 1.5, None])
-def test_numbers_that_are_not_integers_are_refused(field, value):
+def test_numbers_that_are_not_integers_are_refused(target, field, value):
     """Priorities print through the `integer` filter: text set through the API cannot reach the output."""
     from acrrules import plan as planning
 
-    settings = TargetSettings()._replace(**{field: value})
-    desc = Description(registries=(RegistrySpec("numbers1", "Basic", "eastus"),), targets=settings)
-    target = {"firewall_priority": "azure-firewall", "firewall_collection_priority": "azure-firewall",
-              "nsg_arm_priority": "nsg-arm", "nsg_tf_priority": "nsg-tf"}[field]
+    desc = Description(registries=(RegistrySpec("numbers1", "Basic", "eastus"),),
+                       target_data={target: {field: value}})
     with pytest.raises((EscapeError, TypeError)):
         TARGETS[target].render(planning.build(desc))

@@ -34,7 +34,7 @@ from test_properties import hcl_unquote
 from acrrules import catalog, pipeline
 from acrrules.errors import InputError
 from acrrules.load import load_yaml
-from acrrules.model import Description, RegistrySpec, TargetSettings
+from acrrules.model import Description, RegistrySpec
 from acrrules.plan import RulePlan, TagRule
 from acrrules.targets import TARGETS
 
@@ -100,7 +100,7 @@ def test_nsg_block_and_slots_are_checked_for_api_built_plans():
     """Through the API (no schema): a block past 4096 is refused at the priority, and a region the
     catalog has no slot for (a newer Service Tags file) at the location that asks for it."""
     desc = Description(registries=(RegistrySpec("contosoacr", "Premium", "eastus", replicas=("newregion",)),),
-                       targets=TargetSettings(nsg_arm_priority=3900, nsg_tf_priority=100))
+                       target_data={"nsg-arm": {"priority": 3900}, "nsg-tf": {"priority": 100}})
     tags = (TagRule("AzureContainerRegistry.EastUS", catalog.TAG_ACR, "eastus", ("contosoacr",)),
             TagRule("AzureContainerRegistry.NewRegion", catalog.TAG_ACR, "newregion", ("contosoacr",)))
     plan = RulePlan(description=desc, endpoints=(), tags=tags)

@@ -76,14 +76,15 @@ def test_the_schema_says_what_the_catalog_and_the_model_say():
     """One source for each fact: every enum, range and default the schema repeats for editors
     equals the catalog fact (or model default) the tool itself uses."""
     from acrrules import catalog
-    from acrrules.model import Description, RegistrySpec, TargetSettings
+    from acrrules.model import Description, RegistrySpec
     from acrrules.targets import TARGETS
 
     schema = json.loads((schemas_dir() / "registry.schema.json").read_text(encoding="utf-8"))
     top, defs = schema["properties"], schema["$defs"]
     registry = defs["registry"]["properties"]
     targets = top["targets"]["properties"]
-    defaults, settings = Description(registries=()), TargetSettings()
+    defaults = Description(registries=())
+    fw_settings, arm, tf = (TARGETS[t].Settings() for t in ("azure-firewall", "nsg-arm", "nsg-tf"))
     assert top["cloud"]["enum"] == list(catalog.CLOUDS) and top["cloud"]["default"] == catalog.DEFAULT_CLOUD
     assert top["name"]["default"] == catalog.DEFAULT_NAME == defaults.name
     assert top["mcr"]["default"] is defaults.mcr and top["sources"]["default"] == list(defaults.sources)
@@ -95,14 +96,13 @@ def test_the_schema_says_what_the_catalog_and_the_model_say():
     nsg = defs["nsgPriority"]
     assert (nsg["minimum"], nsg["maximum"]) == (catalog.NSG_PRIORITY_MIN,
                                                 catalog.NSG_PRIORITY_MAX - catalog.NSG_BLOCK_SIZE + 1)
-    assert nsg["default"] == settings.nsg_arm_priority == settings.nsg_tf_priority
+    assert nsg["default"] == arm.priority == tf.priority
     fw = targets["azure-firewall"]["properties"]
-    for key, default in (("priority", settings.firewall_priority),
-                         ("collection_priority", settings.firewall_collection_priority)):
+    for key, default in (("priority", fw_settings.priority), ("collection_priority", fw_settings.collection_priority)):
         assert (fw[key]["minimum"], fw[key]["maximum"]) == (catalog.FIREWALL_PRIORITY_MIN, catalog.FIREWALL_PRIORITY_MAX)
         assert fw[key]["default"] == default
-    assert fw["network_rules"]["default"] is settings.firewall_network_rules
-    for t, mode in (("nftables", settings.nft_mode), ("iptables", settings.ipt_mode)):
+    assert fw["network_rules"]["default"] is fw_settings.network_rules
+    for t, mode in (("nftables", TARGETS["nftables"].Settings().mode), ("iptables", TARGETS["iptables"].Settings().mode)):
         assert targets[t]["properties"]["mode"]["enum"] == list(catalog.NETFILTER_MODES)
         assert targets[t]["properties"]["mode"]["default"] == mode == catalog.NETFILTER_MODES[0]
     assert set(targets) == set(TARGETS)

@@ -23,6 +23,32 @@ from ..render import LimitProblem, Target
 SIZE_BUDGET = int(catalog.FIREWALL_RCG_MAX_BYTES * 0.9)
 
 
+class FirewallSettings(NamedTuple):
+    rule_collection_group: str = catalog.DEFAULT_NAME   # default_settings: the description's name
+    priority: int = 500
+    collection_priority: int = 100
+    network_rules: bool = False
+
+
+_PRIORITY = {"type": "integer", "minimum": catalog.FIREWALL_PRIORITY_MIN, "maximum": catalog.FIREWALL_PRIORITY_MAX}
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "description": "Azure Firewall Policy application rules (and optionally network rules) as Terraform.",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "rule_collection_group": {"$ref": "#/$defs/azureName", "description": "Name of the rule collection group. "
+                                  "Default: the description's name."},
+        "priority": {**_PRIORITY, "default": FirewallSettings().priority,
+                     "description": "Priority of the rule collection group (the next ones, when split, follow it)."},
+        "collection_priority": {**_PRIORITY, "default": FirewallSettings().collection_priority,
+                                "description": "Priority of the application rule collection (network rules: +1)."},
+        "network_rules": {"description": "Also emit a network rule collection allowing TCP 443 to the service tags "
+                          "(opens whole service tags; see README).", "type": "boolean",
+                          "default": FirewallSettings().network_rules},
+    },
+}
+
+
 class AppRule(NamedTuple):
     name: str
     description: str
@@ -109,12 +135,11 @@ def _size(rule: AppRule | NetRule, sources: tuple[str, ...]) -> int:
     return len(json.dumps(body))
 
 
-def groups(plan: RulePlan) -> list[Group]:
-    s = plan.description.targets
+def groups(plan: RulePlan, s: FirewallSettings) -> list[Group]:
     name = plan.description.name
     sources = plan.description.sources
     rules: list[AppRule | NetRule] = list(app_rules(plan))
-    if s.firewall_network_rules:
+    if s.network_rules:
         rules += net_rules(plan)
     # Greedy packing in rule order: deterministic, and a small plan stays one group.
     packed: list[list[AppRule | NetRule]] = [[]]
@@ -131,13 +156,13 @@ def groups(plan: RulePlan) -> list[Group]:
         suffix = "" if len(packed) == 1 else f"-{i + 1}"
         apps = tuple(r for r in chunk if isinstance(r, AppRule))
         nets = tuple(r for r in chunk if isinstance(r, NetRule))
-        app_c = (Collection(f"{name}-fqdn{suffix}", s.firewall_collection_priority, apps),) if apps else ()
-        net_c = (Collection(f"{name}-servicetags{suffix}", s.firewall_collection_priority + 1, nets),) \
+        app_c = (Collection(f"{name}-fqdn{suffix}", s.collection_priority, apps),) if apps else ()
+        net_c = (Collection(f"{name}-servicetags{suffix}", s.collection_priority + 1, nets),) \
             if nets else ()
         # The resource label is fixed (each --out DIR is its own module), so addresses never move.
         out.append(Group(label="acrrules" + suffix.replace("-", "_"),
-                         name=plan.description.object_names.rule_collection_group + suffix,
-                         priority=s.firewall_priority + i,
+                         name=s.rule_collection_group + suffix,
+                         priority=s.priority + i,
                          app_collections=app_c, net_collections=net_c))
     return out
 
@@ -146,23 +171,32 @@ class AzureFirewallTarget(Target):
     id = "azure-firewall"
     files = (("azure-firewall.tf", "azure-firewall.tf.j2"),)
     terraform = True
+    settings_schema = SETTINGS_SCHEMA
+    Settings = FirewallSettings
+
+    def default_settings(self, plan: RulePlan) -> dict[str, Any]:
+        return {"rule_collection_group": plan.description.name}
+
+    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
+        s = self.settings(plan)
+        return (("ruleCollectionGroup", s.rule_collection_group), ("priority", s.priority))
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
-        s = plan.description.targets
+        s = self.settings(plan)
         problems = []
-        gs = groups(plan)
+        gs = groups(plan, s)
         if len(gs) > catalog.FIREWALL_MAX_RCGS:
             problems.append(LimitProblem(("registries",), (
                 f"the Azure Firewall rules need {len(gs)} rule collection groups (each planned to at most "
                 f"{SIZE_BUDGET // 1024} KiB, 90% of Azure's 2 MB limit), but a "
                 f"policy holds at most {catalog.FIREWALL_MAX_RCGS}: split the description into several files "
                 "or use fewer `sources`")))
-        last = s.firewall_priority + len(gs) - 1
+        last = s.priority + len(gs) - 1
         if last > catalog.FIREWALL_PRIORITY_MAX:
             problems.append(LimitProblem(("targets", "azure-firewall", "priority"), (
-                f"the rules need {len(gs)} rule collection groups with priorities {s.firewall_priority}-{last}, "
+                f"the rules need {len(gs)} rule collection groups with priorities {s.priority}-{last}, "
                 f"past the maximum {catalog.FIREWALL_PRIORITY_MAX}: lower targets.azure-firewall.priority")))
-        if s.firewall_collection_priority + 1 > catalog.FIREWALL_PRIORITY_MAX and s.firewall_network_rules:
+        if s.collection_priority + 1 > catalog.FIREWALL_PRIORITY_MAX and s.network_rules:
             problems.append(LimitProblem(("targets", "azure-firewall", "collection_priority"), (
                 f"the network rule collection takes priority collection_priority + 1, past the maximum "
                 f"{catalog.FIREWALL_PRIORITY_MAX}: lower targets.azure-firewall.collection_priority")))
@@ -172,7 +206,7 @@ class AzureFirewallTarget(Target):
                     problems.append(LimitProblem(("sources", i), (
                         f"Azure Firewall does not support IPv6 sources ({src}): remove it, or leave "
                         "azure-firewall out of `outputs:` (--target) for this dual-stack description")))
-        if s.firewall_network_rules:
+        if s.network_rules:
             no_fw = [t.tag for t in plan.tags if t.network_features is not None and "FW" not in t.network_features]
             if no_fw:
                 shown = ", ".join(no_fw[:3]) + (f" and {len(no_fw) - 3} more" if len(no_fw) > 3 else "")
@@ -189,4 +223,4 @@ class AzureFirewallTarget(Target):
         return problems
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
-        return {"groups": groups(plan), "sources": list(plan.description.sources)}
+        return {"groups": groups(plan, self.settings(plan)), "sources": list(plan.description.sources)}

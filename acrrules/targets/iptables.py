@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 from .. import catalog
 from ..plan import Prefix, RulePlan
 from ..render import LimitProblem, Target
-from .netfilter import by_version, family_prefixes, sources_of, tag_lines
+from ..model import iptables_name
+from .netfilter import MODE_SCHEMA, RESOLVERS_SCHEMA, by_version, family_prefixes, sources_of, tag_lines
 
 # ipset's own defaults; never derived from the prefix count, so that `create -exist`
 # on reload always matches the live set (the kernel grows the hash by itself).
@@ -54,6 +55,25 @@ def set_names(chain: str, version: int) -> tuple[str, str]:
     return live, f"{live}_tmp"
 
 
+class IptSettings(NamedTuple):
+    chain: str = "ACRRULES"                  # default_settings: the description's name upper-cased, '-' as '_'
+    mode: str = catalog.NETFILTER_MODES[0]
+    resolvers: tuple[str, ...] = ()
+
+
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "description": "ipset and iptables-restore files with hash:net sets of the merged prefixes.",
+    "type": "object", "additionalProperties": False, "properties": {
+        "chain": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,19}$",
+                  "x-message": "must be a letter then at most 19 letters, digits or '_' (iptables allows 28 "
+                               "characters; acrrules adds suffixes to its set names)",
+                  "description": "The chain of acrrules (and its ipsets' prefix). Default: the description's name "
+                                 "upper-cased, '-' written '_'."},
+        "mode": MODE_SCHEMA,
+        "resolvers": RESOLVERS_SCHEMA,
+    }}
+
+
 class IptablesTarget(Target):
     id = "iptables"
     files = (
@@ -62,13 +82,24 @@ class IptablesTarget(Target):
         ("ip6tables.rules", "ip6tables.rules.j2"),
     )
     needs_service_tags = True
+    settings_schema = SETTINGS_SCHEMA
+    Settings = IptSettings
+    address_settings = ("resolvers",)
+
+    def default_settings(self, plan: RulePlan) -> dict[str, Any]:
+        return {"chain": iptables_name(plan.description.name)}
+
+    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
+        s = self.settings(plan)
+        return (("chain", s.chain), ("ipsets", (set_names(s.chain, 4)[0], set_names(s.chain, 6)[0])),
+                ("mode", s.mode))
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         problems = []
         desc = plan.description
-        chain = desc.object_names.ipt_chain
+        chain = self.settings(plan).chain
         if chain in catalog.IPTABLES_RESERVED:
-            if desc.targets.ipt_chain is not None:
+            if "chain" in desc.target_data.get(self.id, {}):
                 problems.append(LimitProblem(("targets", "iptables", "chain"), (
                     f"targets.iptables.chain: {chain!r} is a built-in chain, verdict or target of iptables, so "
                     "it cannot name the chain of acrrules: choose another name (the default is the "
@@ -86,19 +117,19 @@ class IptablesTarget(Target):
         return problems
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
-        s = plan.description.targets
-        chain = plan.description.object_names.ipt_chain
+        s = self.settings(plan)
+        chain = s.chain
         sets, rules = {}, {}
         for version, family in ((4, "inet"), (6, "inet6")):
             live, temporary = set_names(chain, version)
             sets[version] = IpsetFamily(version, family, live, temporary, family_prefixes(plan, version))
             allow, sources = sources_of(plan, version)
-            rules[version] = IptRules(version, live, allow, sources, by_version(s.ipt_resolvers, version),
+            rules[version] = IptRules(version, live, allow, sources, by_version(s.resolvers, version),
                                       file_name=self.files[1 if version == 4 else 2][0],
                                       restore_command="iptables-restore" if version == 4 else "ip6tables-restore")
         return {
             "chain": chain,
-            "standalone": s.ipt_mode == catalog.NETFILTER_MODES[1],
+            "standalone": s.mode == catalog.NETFILTER_MODES[1],
             "ipset_file": self.files[0][0],
             "sets": [sets[4], sets[6]],
             "v4": rules[4],

@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, TypeVar
+from typing import Any, Iterable, TypeVar
 
+from .. import catalog
 from ..plan import Prefix, RulePlan
 
 
 T = TypeVar("T")
+
+
+# Settings both netfilter targets take.
+MODE_SCHEMA: dict[str, Any] = {
+    "enum": list(catalog.NETFILTER_MODES), "default": catalog.NETFILTER_MODES[0],
+    "description": "include: sets and a chain for the host's own rules to use; standalone: a complete egress "
+                   "policy (policy drop)."}
+RESOLVERS_SCHEMA: dict[str, Any] = {"$ref": "#/$defs/resolvers",
+                                    "description": "DNS resolvers the host may query (standalone mode)."}
 
 
 def chunks(items: Iterable[T], size: int) -> tuple[tuple[T, ...], ...]:

@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 from .. import catalog
 from ..plan import Prefix, RulePlan
 from ..render import LimitProblem, Target
-from .netfilter import by_version, chunks, family_prefixes, sources_of, tag_lines
+from ..model import nft_name
+from .netfilter import MODE_SCHEMA, RESOLVERS_SCHEMA, by_version, chunks, family_prefixes, sources_of, tag_lines
 
 ELEMENTS_PER_LINE = {4: 8, 6: 4}   # keeps long element lists readable; nft accepts any layout
 
@@ -44,17 +45,43 @@ class NftFamily(NamedTuple):
     resolvers: tuple[str, ...]      # DNS servers the host may query (standalone)
 
 
+class NftSettings(NamedTuple):
+    table: str = catalog.DEFAULT_NAME        # default_settings: the description's name, '-' as '_'
+    mode: str = catalog.NETFILTER_MODES[0]
+    resolvers: tuple[str, ...] = ()
+
+
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "description": "An nftables file (nft -f) with interval sets of the merged prefixes.",
+    "type": "object", "additionalProperties": False, "properties": {
+        "table": {"$ref": "#/$defs/netfilterName",
+                  "description": "The inet table of acrrules. Default: the description's name, '-' written '_'."},
+        "mode": MODE_SCHEMA,
+        "resolvers": RESOLVERS_SCHEMA,
+    }}
+
+
 class NftablesTarget(Target):
     id = "nftables"
     files = (("acrrules.nft", "acrrules.nft.j2"),)
     needs_service_tags = True
+    settings_schema = SETTINGS_SCHEMA
+    Settings = NftSettings
+    address_settings = ("resolvers",)
+
+    def default_settings(self, plan: RulePlan) -> dict[str, Any]:
+        return {"table": nft_name(plan.description.name)}
+
+    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
+        s = self.settings(plan)
+        return (("table", f"inet {s.table}"), ("sets", (SET_V4, SET_V6)), ("chain", ALLOW_CHAIN), ("mode", s.mode))
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         desc = plan.description
-        table = desc.object_names.nft_table
+        table = self.settings(plan).table
         if table not in catalog.NFT_KEYWORDS:
             return []
-        if desc.targets.nft_table is not None:
+        if "table" in desc.target_data.get(self.id, {}):
             return [LimitProblem(("targets", "nftables", "table"), (
                 f"targets.nftables.table: {table!r} is an nft keyword, which nft does not accept as a table "
                 f"name: choose another name, such as 'acr_{table}'"))]
@@ -63,7 +90,7 @@ class NftablesTarget(Target):
             f"as a table name: choose another name, or set targets.nftables.table (such as 'acr_{table}')"))]
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
-        s = plan.description.targets
+        s = self.settings(plan)
         families = []
         for version, match, set_name, set_type in ((4, "ip", SET_V4, "ipv4_addr"), (6, "ip6", SET_V6, "ipv6_addr")):
             prefixes = family_prefixes(plan, version)
@@ -71,10 +98,10 @@ class NftablesTarget(Target):
             families.append(NftFamily(
                 version=version, match=match, set_name=set_name, set_type=set_type,
                 element_lines=chunks(prefixes, ELEMENTS_PER_LINE[version]), prefix_count=len(prefixes),
-                allow=allow, sources=sources, resolvers=by_version(s.nft_resolvers, version)))
+                allow=allow, sources=sources, resolvers=by_version(s.resolvers, version)))
         return {
-            "table": plan.description.object_names.nft_table,
-            "standalone": s.nft_mode == catalog.NETFILTER_MODES[1],
+            "table": s.table,
+            "standalone": s.mode == catalog.NETFILTER_MODES[1],
             "families": families,
             "allow_chain": ALLOW_CHAIN,
             "egress_chain": EGRESS_CHAIN,

@@ -18,6 +18,40 @@ from ..render import LimitProblem, Target
 _NAME_OK = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 
 
+class NsgArmSettings(NamedTuple):
+    priority: int = 100                  # first priority of the block acrrules owns
+    name: str = catalog.DEFAULT_NAME     # rule-name prefix; default_settings: the description's name
+
+
+class NsgTfSettings(NamedTuple):
+    priority: int = 100
+    name: str = catalog.DEFAULT_NAME
+    resource_group_name: str | None = None            # the variables' defaults, when given
+    network_security_group_name: str | None = None
+
+
+_COMMON = {
+    "priority": {"$ref": "#/$defs/nsgPriority", "description": "First priority of the block of "
+                 f"{catalog.NSG_BLOCK_SIZE} priorities acrrules owns in the NSG (README: the priority block)."},
+    "name": {"$ref": "#/$defs/nsgRulePrefix", "description": "Prefix of the rule names (<name>-<service tag>). "
+             "Default: the description's name."},
+}
+ARM_SCHEMA: dict[str, Any] = {
+    "description": "NSG outbound security rules, one per service tag, as an ARM deployment template.",
+    "type": "object", "additionalProperties": False, "properties": dict(_COMMON)}
+TF_SCHEMA: dict[str, Any] = {
+    "description": "The same NSG rules as azurerm_network_security_rule resources (a Terraform module).",
+    "type": "object", "additionalProperties": False, "properties": {
+        **_COMMON,
+        "resource_group_name": {"type": "string", "pattern": "^[-\\w._()]{0,89}[-\\w_()]$",
+                                "x-message": "must be 1-90 letters, digits, '-', '_', '.', '(' or ')', and not end "
+                                             "with '.' (Azure resource group names)",
+                                "description": "Default of the module's resource_group_name variable."},
+        "network_security_group_name": {"$ref": "#/$defs/azureName",
+                                        "description": "Default of the module's network_security_group_name variable."},
+    }}
+
+
 class NsgRule(NamedTuple):
     name: str
     label: str            # Terraform resource label: from the tag alone, so addresses never move
@@ -52,6 +86,10 @@ def rules(plan: RulePlan, first_priority: int, prefix: str) -> list[NsgRule]:
         out.append(NsgRule(name, label, first_priority + slot, tag.tag, describe(prefix, tag),
                            single, () if single else tuple(sources)))
     return sorted(out, key=lambda r: r.priority)
+
+
+def _object_names(s: NsgArmSettings | NsgTfSettings) -> tuple[tuple[str, Any], ...]:
+    return (("ruleNames", f"{s.name}-<service tag>"), ("priorities", (s.priority, s.priority + catalog.NSG_BLOCK_SIZE - 1)))
 
 
 def _limits(plan: RulePlan, target_id: str, first_priority: int) -> list[LimitProblem]:
@@ -123,26 +161,41 @@ class NsgArmTarget(Target):
     id = "nsg-arm"
     files = (("nsg.json", "nsg.json.j2"),)
     api_version = "2024-07-01"
+    settings_schema = ARM_SCHEMA
+    Settings = NsgArmSettings
+
+    def default_settings(self, plan: RulePlan) -> dict[str, Any]:
+        return {"name": plan.description.name}
+
+    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
+        return _object_names(self.settings(plan))
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
-        return _limits(plan, self.id, plan.description.targets.nsg_arm_priority)
+        return _limits(plan, self.id, self.settings(plan).priority)
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
-        d = plan.description
-        return {"rules": rules(plan, d.targets.nsg_arm_priority, d.object_names.nsg_arm_rule_prefix),
-                "api_version": self.api_version}
+        s = self.settings(plan)
+        return {"rules": rules(plan, s.priority, s.name), "api_version": self.api_version}
 
 
 class NsgTfTarget(Target):
     id = "nsg-tf"
     files = (("nsg.tf", "nsg.tf.j2"),)
     terraform = True
+    settings_schema = TF_SCHEMA
+    Settings = NsgTfSettings
+
+    def default_settings(self, plan: RulePlan) -> dict[str, Any]:
+        return {"name": plan.description.name}
+
+    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
+        return _object_names(self.settings(plan))
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
-        return _limits(plan, self.id, plan.description.targets.nsg_tf_priority)
+        return _limits(plan, self.id, self.settings(plan).priority)
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
-        s = plan.description.targets
-        return {"rules": rules(plan, s.nsg_tf_priority, plan.description.object_names.nsg_tf_rule_prefix),
-                "resource_group_name": s.nsg_tf_resource_group_name,
-                "network_security_group_name": s.nsg_tf_network_security_group_name}
+        s = self.settings(plan)
+        return {"rules": rules(plan, s.priority, s.name),
+                "resource_group_name": s.resource_group_name,
+                "network_security_group_name": s.network_security_group_name}
