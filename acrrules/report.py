@@ -58,10 +58,10 @@ class NsgTable(NamedTuple):
 
 NameValue = str | int | tuple   # a name, a number, or several (a priority range: first, last)
 
-# How the Markdown report words the keys of TargetRow.names (the JSON uses the keys).
-NAME_LABELS = {"ruleCollectionGroup": "rule collection group", "priority": "priority", "ruleNames": "rule names",
-               "priorities": "priorities", "table": "table", "sets": "sets", "chain": "chain",
-               "ipsets": "ipsets", "mode": "mode"}
+# How the Markdown report words the keys of TargetRow.names that are not plain words (the JSON uses
+# the keys; a target's other keys are shown as they are).
+NAME_LABELS = {"ruleCollectionGroup": "rule collection group", "ruleNames": "rule names",
+               "endpointSelector": "endpoint selector", "networkSets": "network sets"}
 
 
 class TargetRow(NamedTuple):

@@ -97,6 +97,11 @@ class CalicoTarget(Target):
         name = plan.description.name
         return {"name": name, "selector": k8s.opt_in_selector(name)}
 
+    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
+        s = self.settings(plan)
+        return (("policy", s.name), ("networkSets", f"{s.name}-v4-NN, {s.name}-v6-NN"),
+                ("selector", tuple(f"{k}={v}" for k, v in sorted(s.selector.items()))))
+
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         s = self.settings(plan)
         where = ("targets", self.id, "selector")

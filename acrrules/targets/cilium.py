@@ -67,6 +67,13 @@ class CiliumTarget(Target):
         },
     }
 
+    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
+        s = self.settings(plan)
+        where = (("kind", "CiliumClusterwideNetworkPolicy"),) if s.scope == "cluster" else \
+            (("kind", "CiliumNetworkPolicy"), ("namespace", s.namespace))
+        return (("policy", s.name), *where,
+                ("endpointSelector", tuple(f"{k}={v}" for k, v in sorted(s.endpoint_selector.items()))))
+
     def default_settings(self, plan: RulePlan) -> dict[str, Any]:
         name = plan.description.name
         return {"name": name, "endpoint_selector": k8s.opt_in_selector(name)}

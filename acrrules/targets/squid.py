@@ -21,7 +21,7 @@ only, with no comment line (see README: which plain files carry a header).
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from .. import catalog
 from ..plan import RulePlan
@@ -112,6 +112,9 @@ class SquidTarget(Target):
         },
     }
     Settings = SquidSettings
+
+    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
+        return (("acls", tuple(acl_names(self.settings(plan).acl_prefix))),)
 
     def default_settings(self, plan: RulePlan) -> dict:
         return {"acl_prefix": plan.description.name}
