@@ -221,7 +221,7 @@ def report(
     result = reporting.build(spec, target, service_tags, since, out)
     _check_freshness(service_tags, {name: "" for t in result.targets for name in t.files}, None)
     if result.since is not None and result.since.new.change_number < result.since.old.change_number:
-        from .render import comment as printable
+        from .escape import comment as printable
 
         _err(f"warning: {printable(service_tags)} has changeNumber {result.since.new.change_number}, lower than "
              f"--since {printable(since)}'s {result.since.old.change_number}: swapped? (--since OLD "
@@ -260,7 +260,7 @@ def tags_diff(
     result = tagsdiff.diff(old, new, spec)
     _out(tagsdiff.format_json(result) if format is DiffFormat.json else tagsdiff.format_text(result))
     if result.new.change_number < result.old.change_number:
-        from .render import comment as printable
+        from .escape import comment as printable
 
         _err(f"warning: NEW {printable(new)} has changeNumber {result.new.change_number}, lower than OLD "
              f"{printable(old)}'s {result.old.change_number}: arguments swapped? (acrrules tags diff OLD NEW)")

@@ -167,7 +167,7 @@ def _cn(n: int | None) -> str:
 
 def format_text(d: TagsDiff) -> str:
     """For people: one block per changed tag, then a summary that says what to do."""
-    from .render import comment as printable  # file content must not drive the terminal
+    from .escape import comment as printable  # file content must not drive the terminal
 
     def file_line(label: str, f: ServiceTagsFile) -> str:
         return f"{label} {printable(f.path)} (cloud {printable(f.cloud)}, changeNumber {f.change_number})\n"

@@ -191,7 +191,7 @@ def test_import_is_cheap_and_the_api_names_survive_the_pipeline_modules():
             "print(sorted(m for m in sys.modules if m.startswith(('acrrules.', 'jinja2', 'yaml', 'jsonschema', "
             "'typer', 'click')))); "
             "import acrrules.cli, acrrules.pipeline, acrrules.load, acrrules.render; "
-            "from acrrules.load import load_yaml; from acrrules.render import hcl_string; "
+            "from acrrules.load import load_yaml; from acrrules.escape import hcl_string; "
             "print(acrrules.load.__module__, acrrules.render.__module__, acrrules.InputError.__module__)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert p.returncode == 0, p.stderr

@@ -35,7 +35,7 @@ from test_properties import hcl_unquote, parse_tf
 from acrrules import plan as planning, servicetags
 from acrrules.errors import AcrrulesError
 from acrrules.model import Description, RegistrySpec
-from acrrules.render import (EscapeError, arm_literal, arm_string, calico_selector, comment, dns_name,
+from acrrules.escape import (EscapeError, arm_literal, arm_string, calico_selector, comment, dns_name,
                              dns_wildcard, hcl_ident, hcl_list, hcl_string, ip_literal, json_value, k8s_label_key,
                              k8s_label_value, k8s_name, list_fqdn, nft_ident, nft_string, no_proxy_list, shell_word,
                              squid_acl_name, squid_comment, squid_domain, yaml_comment, yaml_string)
@@ -723,7 +723,7 @@ def test_ip_literal_prints_networks_exactly_as_ipaddress_does():
     from hypothesis import given, settings, strategies as st
 
     from acrrules.plan import Prefix
-    from acrrules.render import ip_list
+    from acrrules.escape import ip_list
 
     nets = st.builds(lambda a, p: ipaddress.ip_network(f"{a}/{p}", strict=False),
                      st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)), st.integers(0, 32))

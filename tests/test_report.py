@@ -23,7 +23,7 @@ import pytest
 from hypothesis import example, given, strategies as st
 from markdown_it import MarkdownIt
 
-from acrrules.render import md_code, md_text, mermaid_label
+from acrrules.escape import md_code, md_text, mermaid_label
 from conftest import (REPO, SERVICETAGS, latest_servicetags, need_shared, run_cli, run_cli_process,
                       sample_specs)
 from regen_golden import EXAMPLE_REPORT, report_example, sample_cloud

@@ -19,7 +19,8 @@ from typing import Any, Mapping, NamedTuple
 
 from .. import catalog
 from ..plan import Prefix, RulePlan
-from ..render import EscapeError, LimitProblem, Target, calico_selector, k8s_name
+from ..escape import EscapeError, calico_selector, k8s_name
+from ..render import LimitProblem, Target
 from . import kubernetes as k8s
 from .netfilter import chunks, family_prefixes, tag_lines
 

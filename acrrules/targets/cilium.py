@@ -19,7 +19,8 @@ from typing import Any, Mapping, NamedTuple
 
 from .. import catalog
 from ..plan import RulePlan
-from ..render import LimitProblem, Target, k8s_name
+from ..escape import k8s_name
+from ..render import LimitProblem, Target
 from . import kubernetes as k8s
 
 SCOPES = ("namespace", "cluster")

@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..plan import RulePlan
-from ..render import EscapeError, LimitProblem, Target, list_fqdn
+from ..escape import EscapeError, list_fqdn
+from ..render import LimitProblem, Target
 
 
 class ListsSettings(NamedTuple):

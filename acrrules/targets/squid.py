@@ -25,7 +25,8 @@ from typing import Any, Iterable, NamedTuple
 
 from .. import catalog
 from ..plan import RulePlan
-from ..render import EscapeError, LimitProblem, Target, list_fqdn, squid_acl_name, squid_domain
+from ..escape import EscapeError, list_fqdn, squid_acl_name, squid_domain
+from ..render import LimitProblem, Target
 
 # The endpoint kinds a private-link registry's clients reach over its private endpoint.
 PRIVATE_LINK_KINDS = frozenset({"login", "data", "regional"})
