@@ -97,11 +97,24 @@ def report_example() -> str | None:
     return out.getvalue()
 
 
+def regen_schema() -> None:
+    """schemas/registry.schema.json: the base file with every target's settings fragment, as
+    `acrrules schema` prints it (written through a temporary file: the schema is read from it)."""
+    from acrrules.validate import schema_text
+
+    path = REPO / "schemas" / "registry.schema.json"
+    text = schema_text()
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def main() -> int:
     sys.path.insert(0, str(REPO))
     from acrrules.cli import main as cli
 
     os.chdir(REPO)
+    regen_schema()
     missing = False
     for spec in sorted((REPO / "samples").glob("*.yaml")):
         out = GOLDEN / spec.stem
