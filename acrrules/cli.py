@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import typer
 
-from . import __version__, pipeline, plan as planning, typer_startup
+from . import __version__, pipeline, plan as planning
 from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError
 from .targets import TARGETS
 
@@ -173,7 +173,6 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version_cal
 
 
 def main(argv: list[str] | None = None) -> int:
-    typer_startup.install()
     try:
         # With standalone_mode=False a command's typer.Exit(code) comes back as the return value.
         code = app(args=argv, prog_name="acrrules", standalone_mode=False)
@@ -184,20 +183,21 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except typer.Exit as e:
         return e.exit_code
-    except SystemExit as e:  # pragma: no cover - click may still raise it
-        return e.code if isinstance(e.code, int) else EXIT_INVALID
+    except typer.Abort:
+        _err("aborted")
+        return 130
+    except typer.TyperException as e:
+        # Usage errors and bad option values: typer's click exceptions derive from TyperException
+        # and show themselves (usage line, help hint, message); TyperException has the message.
+        show = getattr(e, "show", None)
+        if show is not None:
+            show()
+        else:
+            _err(f"Error: {e.format_message()}")
+        return EXIT_INVALID if e.exit_code != 0 else 0
+    except SystemExit as e:  # --show-completion, --install-completion and completion requests exit
+        return 0 if e.code is None else e.code if isinstance(e.code, int) else EXIT_INVALID
     except Exception as e:  # noqa: BLE001 - the user must never see a traceback
-        try:
-            from click import ClickException
-        except ModuleNotFoundError:  # typer >= 0.22 vendors click instead of depending on it
-            from typer._click.exceptions import ClickException
-
-        if isinstance(e, typer.Abort):
-            _err("aborted")
-            return 130
-        if isinstance(e, ClickException):
-            e.show()
-            return EXIT_INVALID if e.exit_code != 0 else 0
         if os.environ.get("ACRRULES_DEBUG"):
             raise
         _err(f"acrrules: internal error: {type(e).__name__}: {e} (please report it; "

@@ -261,18 +261,3 @@ def test_validate_checks_platform_limits_too(tmp_path):
         "cannot name the chain of acrrules: choose another name (the default is 'ACRRULES')"]
     good = run_cli("validate", *sample_specs())
     assert good.code == 0 and len(good.out.splitlines()) == len(sample_specs())
-
-
-def test_cli_starts_without_pydantic_and_keeps_typers_messages():
-    """typer_startup's shortcut is active (no ~50 ms pydantic import) and errors are still typer's."""
-    import subprocess
-    import sys
-
-    spec = REPO / "samples" / "basic.yaml"
-    code = ("import sys; from acrrules.cli import main; rc = main(['endpoints', sys.argv[1], '--format', 'json']); "
-            "print(rc, 'pydantic' in sys.modules)")
-    r = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True)
-    assert r.stdout.splitlines()[-1] == "0 False", r.stdout + r.stderr
-    bad = run_cli_process("endpoints", spec, "--format", "yaml")
-    assert bad.code == 2 and "Traceback" not in bad.err
-    assert "'yaml' is not one of 'table', 'json'" in bad.err or "Invalid value for '--format'" in bad.err
