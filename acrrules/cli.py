@@ -18,9 +18,9 @@ from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError
 from .targets import TARGETS
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # subcommands inherit it
     help="Egress firewall rules for clients of Azure Container Registry.",
 )
 
@@ -28,6 +28,21 @@ app = typer.Typer(
 class Format(str, Enum):
     table = "table"
     json = "json"
+
+
+def _formats(kind: type[Enum]):
+    """A parser for a --format option whose error names the formats in plain words (typer's own
+    message for an Enum is pydantic's: "Value error, 'x' is not one of ...")."""
+    def parse(value):
+        if isinstance(value, kind):  # the default
+            return value
+        try:
+            return kind(value)
+        except ValueError:
+            names = [m.value for m in kind]
+            raise typer.BadParameter(f"{value!r} is unknown: the formats are {', '.join(names[:-1])} and "
+                                     f"{names[-1]}") from None
+    return parse
 
 
 def _out(text: str) -> None:
@@ -40,9 +55,9 @@ def _err(text: str) -> None:
 
 
 @app.command()
-def validate(specs: List[str] = typer.Argument(..., metavar="SPEC...", help="Registry description files.")):
-    """Check descriptions, including the platform limits of every target; print every problem as
-    FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
+def validate(specs: List[str] = typer.Argument(..., metavar="SPEC", hidden=True)):  # hidden: typer shows its type
+    """Check the registry descriptions SPEC..., including the platform limits of every target; print every
+    problem as FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
     failed = False
     for spec in specs:
         try:
@@ -66,7 +81,8 @@ def validate(specs: List[str] = typer.Argument(..., metavar="SPEC...", help="Reg
 @app.command()
 def endpoints(
     spec: str = typer.Argument(..., metavar="SPEC"),
-    format: Format = typer.Option(Format.table, "--format", help="table for people, json for programs."),
+    format: Format = typer.Option(Format.table, "--format", parser=_formats(Format),
+                                  help="table for people, json for programs."),
 ):
     """List every endpoint (FQDN, TCP 443) the clients need."""
     loaded = pipeline.load_description(spec)
@@ -133,7 +149,8 @@ def tags_diff(
     new: str = typer.Argument(..., metavar="NEW", help="The newer Service Tags file."),
     spec: Optional[str] = typer.Option(None, "--spec", metavar="SPEC",
                                        help="Compare only the tags this description needs (named as in NEW)."),
-    format: DiffFormat = typer.Option(DiffFormat.text, "--format", help="text for people, json for programs."),
+    format: DiffFormat = typer.Option(DiffFormat.text, "--format", parser=_formats(DiffFormat),
+                                      help="text for people, json for programs."),
 ):
     """Per tag, the prefixes added and removed between OLD and NEW.
 
