@@ -7,12 +7,12 @@ schemas/servicetags.schema.json on the envelope and the entries we use.
 """
 from __future__ import annotations
 
-import _socket  # inet_pton, without the socket module's start-up cost
 import functools
 import ipaddress
 import json
 import os
 import re
+import socket
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -86,7 +86,7 @@ class ServiceTag(NamedTuple):
         return tuple(ipaddress.IPv6Network(b) for b in self.v6_blocks)
 
 
-_FAMILY = {4: (_socket.AF_INET, 32), 6: (_socket.AF_INET6, 128)}
+_FAMILY = {4: (socket.AF_INET, 32), 6: (socket.AF_INET6, 128)}
 
 
 def parse_prefix(text: str) -> tuple[int, int, int]:
@@ -102,7 +102,7 @@ def parse_prefix(text: str) -> tuple[int, int, int]:
     try:
         if "%" in addr or (version == 4 and any(len(o) > 1 and o[0] == "0" for o in addr.split("."))):
             raise ValueError  # zone ids, leading zeros: let ipaddress decide
-        value = int.from_bytes(_socket.inet_pton(family, addr), "big")
+        value = int.from_bytes(socket.inet_pton(family, addr), "big")
         plen = int(length) if slash else bits
         if not (length.isascii() and length.isdigit() or not slash) or not 0 <= plen <= bits \
                 or value & ((1 << (bits - plen)) - 1):
