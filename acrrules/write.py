@@ -3,8 +3,12 @@
 Each file's content goes first into an unnamed temporary file in the output
 directory (O_TMPFILE: if the process dies now, nothing named is left behind),
 is flushed to disk, and only when every file of the run is fully written are
-they given their names, each by an atomic rename over the old one.  A failed
-run therefore leaves the directory as it was.
+they given their names: each is linked to a hidden temporary name and renamed
+over the old file at once (os.replace).  A failed run therefore leaves the
+directory as it was; a run killed between a link and its rename leaves a hidden
+temporary, which the next run sweeps.  Without O_TMPFILE (not Linux, or a file
+system that lacks it) the temporaries are named from the start; without /proc to
+link through, each is copied to a named temporary when it is published.
 """
 from __future__ import annotations
 
@@ -16,24 +20,26 @@ from pathlib import Path
 from .errors import WriteError
 
 _TMP_MARK = ".acrrules-tmp-"
-_AT_FDCWD = -100
-_AT_EMPTY_PATH = 0x1000
 
 
 def _link_unnamed(fd: int, dest: Path) -> bool:
-    """Give an O_TMPFILE file a name: through /proc/self/fd (open(2)), else linkat(AT_EMPTY_PATH)."""
-    try:
-        os.link(f"/proc/self/fd/{fd}", dest, follow_symlinks=True)
-        return True
-    except OSError:
-        pass
-    try:  # some sandboxes refuse the /proc link (EXDEV); AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH
-        import ctypes  # here, not at start-up: ~3 ms, and most runs never get here
+    """Give an O_TMPFILE file a name, as open(2) shows: link /proc/self/fd/N, following the link.
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.linkat(fd, b"", _AT_FDCWD, os.fsencode(dest), _AT_EMPTY_PATH) == 0
-    except (OSError, AttributeError):
+    The directory fds make os.link call linkat(2) with AT_SYMLINK_FOLLOW: without them, CPython
+    before 3.14 calls link(2), which links the /proc symlink itself and fails with EXDEV
+    (python/cpython#81793).
+    """
+    try:
+        dir_fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
         return False
+    try:
+        os.link(f"/proc/self/fd/{fd}", dest.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=True)
+        return True
+    except OSError:  # no /proc here
+        return False
+    finally:
+        os.close(dir_fd)
 
 
 def _describe(e: OSError) -> str:

@@ -324,3 +324,39 @@ def test_output_path_is_a_dangling_symlink(tmp_path, specs):
     (tmp_path / "gone").mkdir()  # once the target exists, the outputs go there
     assert run_cli("render", specs["small"], "--out", out).code == 0
     assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == ["azure-firewall.tf", "nsg.json", "nsg.tf"]
+
+
+# ---- how the unnamed files get their names ------------------------------------------------------------
+
+def test_unnamed_files_are_linked_not_copied(tmp_path):
+    """On Linux with /proc, an O_TMPFILE file is given its name by a link (no second write)."""
+    from acrrules import write
+
+    if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
+        pytest.skip("no O_TMPFILE or /proc here: write.py names its temporaries from the start")
+    fd = os.open(tmp_path, os.O_TMPFILE | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"content\n")
+        assert write._link_unnamed(fd, tmp_path / "named")
+    finally:
+        os.close(fd)
+    assert (tmp_path / "named").read_bytes() == b"content\n"
+
+
+@pytest.mark.parametrize("without", ["link", "O_TMPFILE"])
+def test_fallbacks_write_the_same_files(tmp_path, specs, rendered, monkeypatch, without):
+    """No /proc to link through (a named copy at publishing), or no O_TMPFILE (named from the start)."""
+    import types
+
+    from acrrules import write
+
+    if without == "link":
+        monkeypatch.setattr(write, "_link_unnamed", lambda fd, dest: False)
+    else:
+        monkeypatch.setattr(write, "os", types.SimpleNamespace(
+            **{k: getattr(os, k) for k in dir(os) if not k.startswith("__") and k != "O_TMPFILE"}))
+    out = previous(tmp_path, specs)
+    r = run_cli("render", specs["big"], "--out", out)
+    assert r.code == 0, r.err
+    assert snapshot(out) == rendered["big"]
+    assert_no_temporaries(os.listdir(out))
