@@ -110,3 +110,18 @@ def test_readme_first_command_installs_only_what_running_needs():
     first, tests = re.findall(r"```sh\n(.*?)```", readme, re.S)[:2]
     assert "pip install . &&" in first and "[test]" not in first, first
     assert "pip install '.[test]'" in tests and "pytest" in tests, tests
+
+
+def test_acrrules_uses_no_private_module_or_name_of_another_package():
+    """typer._click, typer._coercion, _socket, ...: the next release may change them without a word."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "acrrules").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found += [(path.name, a.name) for a in node.names if any(p.startswith("_") for p in a.name.split("."))]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module != "__future__":
+                parts = node.module.split(".") + [a.name for a in node.names]
+                found += [(path.name, node.module)] if any(p.startswith("_") for p in parts) else []
+    assert found == []
