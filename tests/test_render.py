@@ -12,7 +12,7 @@ import pytest
 from hcl2.utils import SerializationOptions
 
 from acrrules import catalog, pipeline, plan as planning
-from conftest import (REPO, run_cli, run_cli_process, run_validator, sample_specs,
+from conftest import (REPO, REQUIRE_TOOLS, run_cli, run_cli_process, run_validator, sample_specs,
                       terraform_fmt_check)
 
 NON_IP = ["azure-firewall", "nsg-arm", "nsg-tf"]
@@ -205,7 +205,7 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
     wheel_dir = tmp_path / "wheel"
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                         "-w", str(wheel_dir), str(REPO)], capture_output=True, text=True, timeout=300)
-    if r.returncode != 0 and "No module named" in r.stderr:
+    if r.returncode != 0 and "No module named" in r.stderr and not REQUIRE_TOOLS:  # CI must build it
         pytest.skip(f"cannot build a wheel offline here: {r.stderr.strip()[-200:]}")
     assert r.returncode == 0, r.stderr
     site = tmp_path / "site"
