@@ -125,3 +125,15 @@ def test_acrrules_uses_no_private_module_or_name_of_another_package():
                 parts = node.module.split(".") + [a.name for a in node.names]
                 found += [(path.name, node.module)] if any(p.startswith("_") for p in parts) else []
     assert found == []
+
+
+def test_the_version_is_written_in_one_place():
+    """acrrules.__version__; pyproject.toml reads it at build time (the wheel test checks the built one)."""
+    import tomllib
+
+    from acrrules import __version__
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "acrrules.__version__"}
+    assert run_cli("--version").out == f"acrrules {__version__}\n"

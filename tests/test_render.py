@@ -210,6 +210,9 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
     assert r.returncode == 0, r.stderr
     site = tmp_path / "site"
     wheel = next(wheel_dir.glob("acrrules-*.whl"))
+    from acrrules import __version__
+
+    assert wheel.name.startswith(f"acrrules-{__version__}-"), wheel.name  # the version is acrrules.__version__
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
                         str(wheel)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
