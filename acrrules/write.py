@@ -2,9 +2,9 @@
 
 Each file's content goes first into an unnamed temporary file in the output
 directory (O_TMPFILE: if the process dies now, nothing named is left behind),
-is flushed to disk, and only when every file of the run is fully written are
-they given their names: each is linked to a hidden temporary name and renamed
-over the old file at once (os.replace).  A failed run therefore leaves the
+all of them are flushed to disk together, and only when every file of the run
+is on disk are they given their names: each is linked to a hidden temporary
+name and renamed over the old file at once (os.replace).  A failed run therefore leaves the
 directory as it was; a run killed between a link and its rename leaves a hidden
 temporary, which the next run sweeps.  Without O_TMPFILE (not Linux, or a file
 system that lacks it) the temporaries are named from the start; without /proc to
@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from .errors import WriteError
@@ -73,11 +74,10 @@ def _prepare_dir(out_dir: Path) -> None:
 
 
 class _Pending:
-    """One fully written, not yet published file."""
+    """One output on its way: opened as a temporary file, filled, published under its name."""
 
-    def __init__(self, out_dir: Path, name: str, data: bytes):
+    def __init__(self, out_dir: Path, name: str):
         self.final = out_dir / name
-        self.data = data
         self.mode = 0o644
         self.fd: int | None = None
         self.named: Path | None = None
@@ -87,18 +87,18 @@ class _Pending:
             self.fd = os.open(out_dir, os.O_TMPFILE | os.O_WRONLY, self.mode)
         except (AttributeError, OSError):  # no O_TMPFILE here: a named temporary it is
             self.fd = self._open_named()
-        self._fill(self.fd)
 
     def _open_named(self) -> int:
         self.named = self.final.parent / f".{self.final.name}{_TMP_MARK}{secrets.token_hex(4)}"
         return os.open(self.named, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.mode)
 
-    def _fill(self, fd: int) -> None:
-        view = memoryview(self.data)
+    def fill(self, data: bytes) -> None:
+        """Write the contents (write_files then syncs every file at once)."""
+        self.data = data
+        view = memoryview(data)
         while view:
-            n = os.write(fd, view)
+            n = os.write(self.fd, view)
             view = view[n:]
-        os.fsync(fd)
 
     def publish(self) -> None:
         if self.named is None:
@@ -107,8 +107,10 @@ class _Pending:
                 self.named = name
             else:  # the unnamed file cannot be linked here: write a named copy, briefly
                 os.close(self.fd)
+                self.fd = None
                 self.fd = self._open_named()
-                self._fill(self.fd)
+                self.fill(self.data)
+                os.fsync(self.fd)
         os.replace(self.named, self.final)
         self.named = None
 
@@ -122,6 +124,25 @@ class _Pending:
             except OSError:
                 pass
             self.named = None
+
+
+def _sync_all(fds: list[int]) -> list[OSError | None]:
+    """fsync every file, all at once: the file system can commit them together (ext4: one
+    journal commit for all, not one per file). The error of each file, or None."""
+    errors: list[OSError | None] = [None] * len(fds)
+
+    def sync(i: int) -> None:
+        try:
+            os.fsync(fds[i])
+        except OSError as e:
+            errors[i] = e
+
+    threads = [threading.Thread(target=sync, args=(i,)) for i in range(len(fds))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 def _unchanged(path: Path, data: bytes) -> bool:
@@ -157,7 +178,12 @@ def write_files(out_dir: str, files: dict[str, str]) -> list[tuple[Path, bool]]:
             if name not in changed:
                 continue
             current = name
-            pending.append(_Pending(d, name, data))
+            pending.append(_Pending(d, name))
+            pending[-1].fill(data)
+        for p, error in zip(pending, _sync_all([p.fd for p in pending])):  # every file on disk first
+            if error is not None:
+                current = p.final.name
+                raise error
         for p in pending:
             current = p.final.name
             p.publish()

@@ -360,3 +360,29 @@ def test_fallbacks_write_the_same_files(tmp_path, specs, rendered, monkeypatch, 
     assert r.code == 0, r.err
     assert snapshot(out) == rendered["big"]
     assert_no_temporaries(os.listdir(out))
+
+
+def test_a_file_that_cannot_be_synced_publishes_nothing(tmp_path, specs, monkeypatch):
+    """fsync failing (EIO: the kernel lost the data) for one file: no file is published, the error names it."""
+    import errno
+    import types
+
+    from acrrules import write
+
+    out = previous(tmp_path, specs)
+    before = snapshot(out)
+    synced = []
+
+    def fsync(fd):
+        synced.append(fd)
+        if len(synced) == 2:
+            raise OSError(errno.EIO, "Input/output error")
+        os.fsync(fd)
+
+    monkeypatch.setattr(write, "os", types.SimpleNamespace(
+        **{k: getattr(os, k) for k in dir(os) if not k.startswith("__") and k != "fsync"}, fsync=fsync))
+    r = run_cli("render", specs["big"], "--out", out)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.endswith(": cannot write: Input/output error; earlier outputs were left unchanged\n"), r.err
+    assert r.err.split(": cannot write")[0] in {str(out / n) for n in before}
+    assert snapshot(out) == before
