@@ -6,8 +6,9 @@
    is rendered to every target the inputs allow, with the newest Public Service
    Tags file, by the installed CLI as a subprocess (the real start-up cost), into
    an empty --out directory:
-     - warm: with the compiled-template cache of earlier runs (a user's second run);
-     - cold: with an empty $XDG_CACHE_HOME each run (CI, a first run);
+     - warm: with $XDG_CACHE_HOME as earlier runs left it (a user's second run);
+     - cold: with an empty $XDG_CACHE_HOME each run (CI, a first run; acrrules kept
+       compiled templates there before they were compiled at build time);
      - again: over its own unchanged output (nothing is rewritten).
    Each round runs these and the floor, one after the other, so all see the same
    machine load. The floor is what any CLI on the mandated stack pays: a minimal
@@ -195,7 +196,7 @@ class Series(list):
 
 def ratio(tmp: Path, tags_file: Path, regions: list[str], runs: int, cold: bool) -> dict[str, Series]:
     """Per round: the floor, the CLI into an empty --out with a warm and (unless `cold` is False)
-    an empty template cache, and the CLI re-rendering over its own unchanged output."""
+    an empty $XDG_CACHE_HOME, and the CLI re-rendering over its own unchanged output."""
     spec = tmp / "large.yaml"
     spec.write_text(description(12, regions), encoding="utf-8")
     floor_script = tmp / "floor.py"
@@ -265,8 +266,8 @@ def main() -> int:
               "each: floor, warm, cold, again")
         floor = t["floor"].median
         print(f"floor (minimal typer app, same options)  median {floor * 1000:4.0f} ms ({t['floor'].spread()})")
-        rows = [("warm", "CLI, warm template cache", TARGET_WARM),
-                ("cold", "CLI, empty template cache", TARGET_COLD),
+        rows = [("warm", "CLI, warm $XDG_CACHE_HOME", TARGET_WARM),
+                ("cold", "CLI, empty $XDG_CACHE_HOME", TARGET_COLD),
                 ("again", "CLI re-rendering unchanged files", None)]
         for key, label, target in rows:
             if not t[key]:

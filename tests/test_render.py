@@ -217,6 +217,7 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
                         str(wheel)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (site / "acrrules" / "templates" / "nsg.json.j2").is_file()
+    assert (site / "acrrules" / "compiled_templates" / "JINJA_VERSION").is_file()  # setup.py compiled them
     assert (site / "acrrules" / "schemas" / "registry.schema.json").is_file()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -225,6 +226,10 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
     probe = subprocess.run([sys.executable, "-c", "import acrrules, sys; print(acrrules.__file__)"],
                            capture_output=True, text=True, cwd=elsewhere, env=env)
     assert probe.stdout.startswith(str(site)), probe.stdout
+    loader = subprocess.run([sys.executable, "-c", "from acrrules import render; "
+                             "print(type(render.environment().loader).__name__)"],
+                            capture_output=True, text=True, cwd=elsewhere, env=env)
+    assert loader.stdout == "ModuleLoader\n", loader.stdout + loader.stderr  # no template compiled at run time
     r = subprocess.run([sys.executable, "-m", "acrrules", "render", "d.yaml", "--out", "out"],
                        capture_output=True, text=True, cwd=elsewhere, env=env)
     assert r.returncode == 0, r.stderr
