@@ -35,7 +35,7 @@ def registry_schema() -> dict:
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    # The schema itself is checked by tests/test_schema.py, not on every run (~9 ms).
+    # The schema itself is checked by tests/test_schema.py, not on every run.
     return jsonschema.Draft202012Validator(registry_schema())
 
 
