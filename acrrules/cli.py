@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import List, Optional
 
 import typer
@@ -25,14 +25,16 @@ app = typer.Typer(
 )
 
 
-class Format(str, Enum):
+class Format(StrEnum):  # str() is the value, as typer 0.28 converts it back
     table = "table"
     json = "json"
 
 
-def _formats(kind: type[Enum]):
-    """A parser for a --format option whose error names the formats in plain words (typer's own
-    message for an Enum is pydantic's: "Value error, 'x' is not one of ...")."""
+def _formats(kind: type[Enum]) -> dict:
+    """typer.Option arguments for a --format option of `kind`'s values: a parser whose error names
+    the formats in plain words (typer's own message for an Enum is pydantic's: "Value error, 'x' is
+    not one of ..."), and, as typer 0.28 knows no choices once there is a parser, their completion
+    and metavar."""
     def parse(value):
         if isinstance(value, kind):  # the default
             return value
@@ -42,7 +44,11 @@ def _formats(kind: type[Enum]):
             names = [m.value for m in kind]
             raise typer.BadParameter(f"{value!r} is unknown: the formats are {', '.join(names[:-1])} and "
                                      f"{names[-1]}") from None
-    return parse
+
+    def complete(incomplete: str) -> list[str]:
+        return [m.value for m in kind if m.value.startswith(incomplete)]
+
+    return {"parser": parse, "autocompletion": complete, "metavar": "|".join(m.value for m in kind)}
 
 
 def _out(text: str) -> None:
@@ -81,7 +87,7 @@ def validate(specs: List[str] = typer.Argument(..., metavar="SPEC", hidden=True)
 @app.command()
 def endpoints(
     spec: str = typer.Argument(..., metavar="SPEC"),
-    format: Format = typer.Option(Format.table, "--format", parser=_formats(Format),
+    format: Format = typer.Option(Format.table, "--format", **_formats(Format),
                                   help="table for people, json for programs."),
 ):
     """List every endpoint (FQDN, TCP 443) the clients need."""
@@ -138,7 +144,7 @@ tags_app = typer.Typer(no_args_is_help=True, help="Work with Microsoft's weekly 
 app.add_typer(tags_app, name="tags")
 
 
-class DiffFormat(str, Enum):
+class DiffFormat(StrEnum):
     text = "text"
     json = "json"
 
@@ -149,7 +155,7 @@ def tags_diff(
     new: str = typer.Argument(..., metavar="NEW", help="The newer Service Tags file."),
     spec: Optional[str] = typer.Option(None, "--spec", metavar="SPEC",
                                        help="Compare only the tags this description needs (named as in NEW)."),
-    format: DiffFormat = typer.Option(DiffFormat.text, "--format", parser=_formats(DiffFormat),
+    format: DiffFormat = typer.Option(DiffFormat.text, "--format", **_formats(DiffFormat),
                                       help="text for people, json for programs."),
 ):
     """Per tag, the prefixes added and removed between OLD and NEW.
