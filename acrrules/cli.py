@@ -163,7 +163,7 @@ def tags_diff(
     Exit 1 when any compared tag's prefixes changed (tags added or removed
     included), 0 when none did (a changeNumber-only change is reported, exit 0).
     JSON: {"old"/"new": {"file", "cloud", "changeNumber"}, "spec", "compared",
-    "changed": [{"tag", "status": added|removed|changed, "changeNumber": [old, new],
+    "changed": [{"tag", "status": added|removed|changed, "changeNumber": [OLD, NEW],
     "added": [...], "removed": [...]}], "renumbered": [{"tag", "changeNumber"}],
     "unchanged", "missingInNew"}; tags sorted by name, prefixes IPv4 first, by address.
     """

@@ -51,6 +51,7 @@ def test_help_shows_no_python_type_names():
             assert python_name not in text, (words, python_name, text)
     assert "SPEC..." in run_cli("validate", "--help").out  # its argument is explained in the text instead
     assert "table|json" in run_cli("endpoints", "--help").out and "text|json" in run_cli("tags", "diff", "-h").out
+    assert '"changeNumber": [OLD,' in run_cli("tags", "diff", "-h").out  # rich markup ate "[old, new]"
 
 
 def test_an_unknown_format_is_named_and_the_formats_listed():
