@@ -5,31 +5,53 @@ the user can cause prints a traceback (set ACRRULES_DEBUG=1 to see one).
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shlex
 import sys
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import List, Optional
 
 import typer
 
-from . import __version__, pipeline, plan as planning, typer_startup
+from . import __version__, pipeline, plan as planning
 from .catalog import CLOUDS, DEFAULT_CLOUD
 from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError, UsageError
 from .targets import TARGETS
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # subcommands inherit it
     help="Egress firewall rules for clients of Azure Container Registry.",
 )
 
 
-class Format(str, Enum):
+class Format(StrEnum):  # str() is the value, as typer 0.28 converts it back
     table = "table"
     json = "json"
+
+
+def _formats(kind: type[Enum]) -> dict:
+    """typer.Option arguments for a --format option of `kind`'s values: a parser whose error names
+    the formats in plain words (typer's own message for an Enum is pydantic's: "Value error, 'x' is
+    not one of ..."), and, as typer 0.28 knows no choices once there is a parser, their completion
+    and metavar."""
+    def parse(value):
+        if isinstance(value, kind):  # the default
+            return value
+        try:
+            return kind(value)
+        except ValueError:
+            names = [m.value for m in kind]
+            raise typer.BadParameter(f"{value!r} is unknown: the formats are {', '.join(names[:-1])} and "
+                                     f"{names[-1]}") from None
+
+    def complete(incomplete: str) -> list[str]:
+        return [m.value for m in kind if m.value.startswith(incomplete)]
+
+    return {"parser": parse, "autocompletion": complete, "metavar": "|".join(m.value for m in kind)}
 
 
 def _out(text: str) -> None:
@@ -43,13 +65,13 @@ def _err(text: str) -> None:
 
 @app.command()
 def validate(
-    specs: List[str] = typer.Argument(..., metavar="SPEC...", help="Registry description files."),
+    specs: List[str] = typer.Argument(..., metavar="SPEC", hidden=True),   # hidden: typer shows its type
     target: Optional[List[str]] = typer.Option(None, "--target", "-t", metavar="T",
                                                help=f"Check only this target (repeatable): {', '.join(TARGETS)}. "
                                                     "Default: the description's outputs, else every target."),
 ):
-    """Check descriptions, including the platform limits of their targets; print every problem as
-    FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
+    """Check the registry descriptions SPEC..., including the platform limits of their targets; print every
+    problem as FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
     for name in target or ():
         if name not in TARGETS:
             raise UsageError(f"unknown target {name!r}: choose from {', '.join(TARGETS)}")
@@ -78,7 +100,8 @@ def validate(
 @app.command()
 def endpoints(
     spec: str = typer.Argument(..., metavar="SPEC"),
-    format: Format = typer.Option(Format.table, "--format", help="table for people, json for programs."),
+    format: Format = typer.Option(Format.table, "--format", **_formats(Format),
+                                  help="table for people, json for programs."),
 ):
     """List every endpoint (FQDN, TCP 443) the clients need."""
     loaded = pipeline.load_description(spec)
@@ -233,7 +256,7 @@ tags_app = typer.Typer(no_args_is_help=True, help="Work with Microsoft's weekly 
 app.add_typer(tags_app, name="tags")
 
 
-class DiffFormat(str, Enum):
+class DiffFormat(StrEnum):
     text = "text"
     json = "json"
 
@@ -244,14 +267,15 @@ def tags_diff(
     new: str = typer.Argument(..., metavar="NEW", help="The newer Service Tags file."),
     spec: Optional[str] = typer.Option(None, "--spec", metavar="SPEC",
                                        help="Compare only the tags this description needs (named as in NEW)."),
-    format: DiffFormat = typer.Option(DiffFormat.text, "--format", help="text for people, json for programs."),
+    format: DiffFormat = typer.Option(DiffFormat.text, "--format", **_formats(DiffFormat),
+                                      help="text for people, json for programs."),
 ):
     """Per tag, the prefixes added and removed between OLD and NEW.
 
     Exit 1 when any compared tag's prefixes changed (tags added or removed
     included), 0 when none did (a changeNumber-only change is reported, exit 0).
     JSON: {"old"/"new": {"file", "cloud", "changeNumber"}, "spec", "compared",
-    "changed": [{"tag", "status": added|removed|changed, "changeNumber": [old, new],
+    "changed": [{"tag", "status": added|removed|changed, "changeNumber": [OLD, NEW],
     "added": [...], "removed": [...]}], "renumbered": [{"tag", "changeNumber"}],
     "unchanged", "missingInNew"}; tags sorted by name, prefixes IPv4 first, by address.
     """
@@ -324,7 +348,6 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version_cal
 
 
 def main(argv: list[str] | None = None) -> int:
-    typer_startup.install()
     try:
         # With standalone_mode=False a command's typer.Exit(code) comes back as the return value.
         code = app(args=argv, prog_name="acrrules", standalone_mode=False)
@@ -335,20 +358,21 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except typer.Exit as e:
         return e.exit_code
-    except SystemExit as e:  # pragma: no cover - click may still raise it
-        return e.code if isinstance(e.code, int) else EXIT_INVALID
+    except typer.Abort:
+        _err("aborted")
+        return 130
+    except typer.TyperException as e:
+        # Usage errors and bad option values: typer's click exceptions derive from TyperException
+        # and show themselves (usage line, help hint, message); TyperException has the message.
+        show = getattr(e, "show", None)
+        if show is not None:
+            show()
+        else:
+            _err(f"Error: {e.format_message()}")
+        return EXIT_INVALID if e.exit_code != 0 else 0
+    except SystemExit as e:  # --show-completion, --install-completion and completion requests exit
+        return 0 if e.code is None else e.code if isinstance(e.code, int) else EXIT_INVALID
     except Exception as e:  # noqa: BLE001 - the user must never see a traceback
-        try:
-            from click import ClickException
-        except ModuleNotFoundError:  # typer >= 0.22 vendors click instead of depending on it
-            from typer._click.exceptions import ClickException
-
-        if isinstance(e, typer.Abort):
-            _err("aborted")
-            return 130
-        if isinstance(e, ClickException):
-            e.show()
-            return EXIT_INVALID if e.exit_code != 0 else 0
         if os.environ.get("ACRRULES_DEBUG"):
             raise
         _err(f"acrrules: internal error: {type(e).__name__}: {e} (please report it; "
@@ -356,5 +380,16 @@ def main(argv: list[str] | None = None) -> int:
         return 70
 
 
+def run() -> int:
+    """The `acrrules` command (console script, python -m acrrules): main() in a process of its own.
+
+    Everything imported so far lives until the process ends, so it is moved out of the cyclic
+    garbage collector's sight (gc.freeze): the collections that the run's own objects trigger
+    do not walk the libraries' objects again and again.
+    """
+    gc.freeze()
+    return main()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(run())

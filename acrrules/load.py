@@ -166,8 +166,10 @@ class _Builder:
             tag = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
         if tag == _MERGE_TAG:
             return "<<"  # as a key it is reported by attach(); as a value the schema rejects it
-        if tag == _VALUE_TAG:
-            return ev.value  # YAML 1.1 resolves a plain "=" to the "value" type: a string here
+        if tag == _STR_TAG or tag == _VALUE_TAG:
+            # A string is its text (what the constructor would return); YAML 1.1 resolves a plain
+            # "=" to the "value" type: a string here too.
+            return ev.value
         if tag not in _SCALAR_TAGS:
             self.fatal(ev.start_mark, f"the YAML tag {_short_tag(tag)} is not supported: "
                                       "a description holds plain values only; remove the tag")
@@ -303,6 +305,7 @@ _DUP_KEY = object()
 _CORE = "tag:yaml.org,2002:"
 _MERGE_TAG = _CORE + "merge"
 _VALUE_TAG = _CORE + "value"
+_STR_TAG = _CORE + "str"
 # Dates (timestamp) load too, so that a date where a name belongs gets a type error, not a tag error.
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _COLLECTION_TAGS = {None, "!", _CORE + "map", _CORE + "seq"}

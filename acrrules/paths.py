@@ -2,7 +2,8 @@
 
 In an installed package they are `acrrules/templates` and `acrrules/schemas`
 (pyproject.toml maps the top-level folders there); in a source checkout they
-are the top-level `templates/` and `schemas/` themselves.
+are the top-level `templates/` and `schemas/` themselves. A built package also
+has the templates compiled, in `acrrules/compiled_templates` (setup.py).
 """
 from __future__ import annotations
 
@@ -22,3 +23,7 @@ def schemas_dir() -> Path:
 
 def templates_dir() -> Path:
     return _data_dir("templates")
+
+
+def compiled_templates_dir() -> Path:
+    return _PACKAGE / "compiled_templates"

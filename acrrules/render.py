@@ -8,58 +8,22 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jinja2
 
 from . import __version__, catalog
 from .escape import FILTERS, EscapeError
-from .paths import templates_dir
+from .paths import compiled_templates_dir, templates_dir
 from .plan import RulePlan
 
 __all__ = ["EscapeError", "LimitProblem", "Target", "environment", "header_lines", "source_label"]
 
 
-class _CompiledTemplateCache(jinja2.FileSystemBytecodeCache):
-    """Compiled templates kept between runs: compiling them is ~30 ms of every run.
-
-    Jinja keys each entry by template path and checks it against the source's
-    checksum and the Jinja/Python versions; a cache that cannot be read or
-    written only means compiling again.
-    """
-
-    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        try:
-            super().load_bytecode(bucket)
-        except Exception:  # noqa: BLE001 - a damaged entry is recompiled, never fatal
-            bucket.reset()
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        try:
-            super().dump_bytecode(bucket)
-        except OSError:
-            pass
-
-
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "acrrules", "templates")
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        st = os.stat(path)
-    except OSError:
-        return None
-    # Cached code is executed: only from a directory that is ours and that nobody else can write to.
-    if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-        return None
-    return _CompiledTemplateCache(path)
-
-
-@functools.cache
-def environment() -> jinja2.Environment:
+def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        bytecode_cache=_bytecode_cache(),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=False,            # escaping is explicit, per output language (FILTERS)
         keep_trailing_newline=True,
@@ -68,6 +32,31 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(FILTERS)
     return env
+
+
+_JINJA_STAMP = "JINJA_VERSION"
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The templates as compiled when the package was built (setup.py), when they were compiled
+    by the Jinja installed now; otherwise (a source checkout, Jinja upgraded since) compiled from
+    templates/ at their first use in the run."""
+    compiled = compiled_templates_dir()
+    try:
+        usable = (compiled / _JINJA_STAMP).read_text(encoding="utf-8") == jinja2.__version__
+    except OSError:
+        usable = False
+    if usable:
+        return _environment(jinja2.ModuleLoader(str(compiled)))
+    return _environment(jinja2.FileSystemLoader(str(templates_dir())))
+
+
+def compile_templates(target: str | Path) -> None:
+    """Compile every template into a Python module in the folder `target` (for jinja2.ModuleLoader),
+    and note the Jinja version that compiled them. setup.py runs this at build time."""
+    _environment(jinja2.FileSystemLoader(str(templates_dir()))).compile_templates(str(target), zip=None)
+    (Path(target) / _JINJA_STAMP).write_text(jinja2.__version__, encoding="utf-8")
 
 
 # ---- targets -----------------------------------------------------------------------

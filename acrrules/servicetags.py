@@ -16,13 +16,13 @@ A top-level `id` or `type` marks the Discovery shape.
 """
 from __future__ import annotations
 
-import _socket  # inet_pton, without the socket module's start-up cost
 import datetime
 import functools
 import ipaddress
 import json
 import os
 import re
+import socket
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -74,8 +74,8 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 def _plainly_valid(entry: Any, discovery: bool = False) -> bool:
-    """A quick check that implies the tag schema holds (the schema costs ~0.1 ms per tag and a
-    Public file run uses ~100 tags). False only means: ask the schema, which explains the problem."""
+    """A quick check that implies the tag schema holds (the schema is far slower per tag, and a run
+    checks every tag it uses). False only means: ask the schema, which explains the problem."""
     if not (type(entry) is dict and type(entry.get("name")) is str and entry["name"]
             and type(entry.get("id", "")) is str):
         return False
@@ -119,13 +119,13 @@ class ServiceTag(NamedTuple):
         return tuple(ipaddress.IPv6Network(b) for b in self.v6_blocks)
 
 
-_FAMILY = {4: (_socket.AF_INET, 32), 6: (_socket.AF_INET6, 128)}
+_FAMILY = {4: (socket.AF_INET, 32), 6: (socket.AF_INET6, 128)}
 
 
 def parse_prefix(text: str) -> tuple[int, int, int]:
     """(IP version, first address as an integer, prefix length) of a canonical CIDR prefix.
 
-    inet_pton in C is ~10x faster than ipaddress for the ~2,000 prefixes a run reads;
+    inet_pton parses in C, far faster than ipaddress, and a run reads thousands of prefixes;
     anything it does not take plainly (or any error) goes to ipaddress, strict, whose
     verdict and message stand.
     """
@@ -135,7 +135,7 @@ def parse_prefix(text: str) -> tuple[int, int, int]:
     try:
         if "%" in addr or (version == 4 and any(len(o) > 1 and o[0] == "0" for o in addr.split("."))):
             raise ValueError  # zone ids, leading zeros: let ipaddress decide
-        value = int.from_bytes(_socket.inet_pton(family, addr), "big")
+        value = int.from_bytes(socket.inet_pton(family, addr), "big")
         plen = int(length) if slash else bits
         if not (length.isascii() and length.isdigit() or not slash) or not 0 <= plen <= bits \
                 or value & ((1 << (bits - plen)) - 1):

@@ -87,8 +87,29 @@ _Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pat
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    # The schema itself is checked by tests/test_schema.py, not on every run (~9 ms).
-    return _Validator(registry_schema())
+    # The schema itself is checked by tests/test_schema.py, not on every run.
+    return _Validator(inline_refs(registry_schema()))
+
+
+def inline_refs(schema: dict) -> dict:
+    """The schema with each "$ref": "#/$defs/NAME" replaced by that definition (in an allOf when
+    the $ref has sibling keywords): the same checks and the same errors, without a reference
+    lookup for every registry, which was most of the schema's cost on a large description."""
+    defs = schema.get("$defs", {})
+
+    def inline(node: Any, seen: frozenset) -> Any:
+        if isinstance(node, list):
+            return [inline(v, seen) for v in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in defs and ref not in seen:
+            target = inline(defs[ref[8:]], seen | {ref})
+            rest = {k: inline(v, seen) for k, v in node.items() if k != "$ref"}
+            return {"allOf": [target], **rest} if rest else target
+        return {k: inline(v, seen) for k, v in node.items()}
+
+    return inline(schema, frozenset())
 
 
 def _schema_diagnostics(doc: SourceDocument) -> list[Diagnostic]:

@@ -2,38 +2,45 @@
 
 Each file's content goes first into an unnamed temporary file in the output
 directory (O_TMPFILE: if the process dies now, nothing named is left behind),
-is flushed to disk, and only when every file of the run is fully written are
-they given their names, each by an atomic rename over the old one.  A failed
-run therefore leaves the directory as it was.
+all of them are flushed to disk together, and only when every file of the run
+is on disk are they given their names: each is linked to a hidden temporary
+name and renamed over the old file at once (os.replace).  A failed run therefore leaves the
+directory as it was; a run killed between a link and its rename leaves a hidden
+temporary, which the next run sweeps.  Without O_TMPFILE (not Linux, or a file
+system that lacks it) the temporaries are named from the start; without /proc to
+link through, each is copied to a named temporary when it is published.
 """
 from __future__ import annotations
 
 import errno
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from .errors import WriteError
 
 _TMP_MARK = ".acrrules-tmp-"
-_AT_FDCWD = -100
-_AT_EMPTY_PATH = 0x1000
 
 
 def _link_unnamed(fd: int, dest: Path) -> bool:
-    """Give an O_TMPFILE file a name: through /proc/self/fd (open(2)), else linkat(AT_EMPTY_PATH)."""
-    try:
-        os.link(f"/proc/self/fd/{fd}", dest, follow_symlinks=True)
-        return True
-    except OSError:
-        pass
-    try:  # some sandboxes refuse the /proc link (EXDEV); AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH
-        import ctypes  # here, not at start-up: ~3 ms, and most runs never get here
+    """Give an O_TMPFILE file a name, as open(2) shows: link /proc/self/fd/N, following the link.
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.linkat(fd, b"", _AT_FDCWD, os.fsencode(dest), _AT_EMPTY_PATH) == 0
-    except (OSError, AttributeError):
+    The directory fds make os.link call linkat(2) with AT_SYMLINK_FOLLOW: without them, CPython
+    before 3.14 calls link(2), which links the /proc symlink itself and fails with EXDEV
+    (python/cpython#81793).
+    """
+    try:
+        dir_fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
         return False
+    try:
+        os.link(f"/proc/self/fd/{fd}", dest.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=True)
+        return True
+    except OSError:  # no /proc here
+        return False
+    finally:
+        os.close(dir_fd)
 
 
 def _describe(e: OSError) -> str:
@@ -67,11 +74,10 @@ def _prepare_dir(out_dir: Path) -> None:
 
 
 class _Pending:
-    """One fully written, not yet published file."""
+    """One output on its way: opened as a temporary file, filled, published under its name."""
 
-    def __init__(self, out_dir: Path, name: str, data: bytes):
+    def __init__(self, out_dir: Path, name: str):
         self.final = out_dir / name
-        self.data = data
         self.mode = 0o644
         self.fd: int | None = None
         self.named: Path | None = None
@@ -81,18 +87,18 @@ class _Pending:
             self.fd = os.open(out_dir, os.O_TMPFILE | os.O_WRONLY, self.mode)
         except (AttributeError, OSError):  # no O_TMPFILE here: a named temporary it is
             self.fd = self._open_named()
-        self._fill(self.fd)
 
     def _open_named(self) -> int:
         self.named = self.final.parent / f".{self.final.name}{_TMP_MARK}{secrets.token_hex(4)}"
         return os.open(self.named, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.mode)
 
-    def _fill(self, fd: int) -> None:
-        view = memoryview(self.data)
+    def fill(self, data: bytes) -> None:
+        """Write the contents (write_files then syncs every file at once)."""
+        self.data = data
+        view = memoryview(data)
         while view:
-            n = os.write(fd, view)
+            n = os.write(self.fd, view)
             view = view[n:]
-        os.fsync(fd)
 
     def publish(self) -> None:
         if self.named is None:
@@ -101,8 +107,10 @@ class _Pending:
                 self.named = name
             else:  # the unnamed file cannot be linked here: write a named copy, briefly
                 os.close(self.fd)
+                self.fd = None
                 self.fd = self._open_named()
-                self._fill(self.fd)
+                self.fill(self.data)
+                os.fsync(self.fd)
         os.replace(self.named, self.final)
         self.named = None
 
@@ -116,6 +124,25 @@ class _Pending:
             except OSError:
                 pass
             self.named = None
+
+
+def _sync_all(fds: list[int]) -> list[OSError | None]:
+    """fsync every file, all at once: the file system can commit them together (ext4: one
+    journal commit for all, not one per file). The error of each file, or None."""
+    errors: list[OSError | None] = [None] * len(fds)
+
+    def sync(i: int) -> None:
+        try:
+            os.fsync(fds[i])
+        except OSError as e:
+            errors[i] = e
+
+    threads = [threading.Thread(target=sync, args=(i,)) for i in range(len(fds))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 def _unchanged(path: Path, data: bytes) -> bool:
@@ -155,7 +182,12 @@ def write_files(out_dir: str, files: dict[str, str | bytes]) -> list[tuple[Path,
             if name not in changed:
                 continue
             current = name
-            pending.append(_Pending(d, name, data))
+            pending.append(_Pending(d, name))
+            pending[-1].fill(data)
+        for p, error in zip(pending, _sync_all([p.fd for p in pending])):  # every file on disk first
+            if error is not None:
+                current = p.final.name
+                raise error
         for p in pending:
             current = p.final.name
             p.publish()

@@ -14,7 +14,7 @@ from hcl2.utils import SerializationOptions
 
 from acrrules import catalog, pipeline, plan as planning
 from oracles import nsg_slot
-from conftest import (REPO, run_cli, run_cli_process, run_validator, sample_specs,
+from conftest import (REPO, REQUIRE_TOOLS, run_cli, run_cli_process, run_validator, sample_specs,
                       terraform_fmt_check)
 
 NON_IP = ["azure-firewall", "nsg-arm", "nsg-tf"]
@@ -214,15 +214,19 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
     wheel_dir = tmp_path / "wheel"
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                         "-w", str(wheel_dir), str(REPO)], capture_output=True, text=True, timeout=300)
-    if r.returncode != 0 and "No module named" in r.stderr:
+    if r.returncode != 0 and "No module named" in r.stderr and not REQUIRE_TOOLS:  # CI must build it
         pytest.skip(f"cannot build a wheel offline here: {r.stderr.strip()[-200:]}")
     assert r.returncode == 0, r.stderr
     site = tmp_path / "site"
     wheel = next(wheel_dir.glob("acrrules-*.whl"))
+    from acrrules import __version__
+
+    assert wheel.name.startswith(f"acrrules-{__version__}-"), wheel.name  # the version is acrrules.__version__
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
                         str(wheel)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (site / "acrrules" / "templates" / "nsg.json.j2").is_file()
+    assert (site / "acrrules" / "compiled_templates" / "JINJA_VERSION").is_file()  # setup.py compiled them
     assert (site / "acrrules" / "schemas" / "registry.schema.json").is_file()
     assert (site / "acrrules" / "py.typed").is_file()   # PEP 561: type checkers read the API's types
     elsewhere = tmp_path / "elsewhere"
@@ -232,6 +236,10 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
     probe = subprocess.run([sys.executable, "-c", "import acrrules, sys; print(acrrules.__file__)"],
                            capture_output=True, text=True, cwd=elsewhere, env=env)
     assert probe.stdout.startswith(str(site)), probe.stdout
+    loader = subprocess.run([sys.executable, "-c", "from acrrules import render; "
+                             "print(type(render.environment().loader).__name__)"],
+                            capture_output=True, text=True, cwd=elsewhere, env=env)
+    assert loader.stdout == "ModuleLoader\n", loader.stdout + loader.stderr  # no template compiled at run time
     r = subprocess.run([sys.executable, "-m", "acrrules", "render", "d.yaml", "--out", "out"],
                        capture_output=True, text=True, cwd=elsewhere, env=env)
     assert r.returncode == 0, r.stderr
@@ -274,18 +282,3 @@ def test_validate_checks_platform_limits_too(tmp_path):
     assert run_cli("validate", spec, "--target", "nsg-tf").code == 0   # only the targets asked for
     good = run_cli("validate", *sample_specs())
     assert good.code == 0 and len(good.out.splitlines()) == len(sample_specs())
-
-
-def test_cli_starts_without_pydantic_and_keeps_typers_messages():
-    """typer_startup's shortcut is active (no ~50 ms pydantic import) and errors are still typer's."""
-    import subprocess
-    import sys
-
-    spec = REPO / "samples" / "basic.yaml"
-    code = ("import sys; from acrrules.cli import main; rc = main(['endpoints', sys.argv[1], '--format', 'json']); "
-            "print(rc, 'pydantic' in sys.modules)")
-    r = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True)
-    assert r.stdout.splitlines()[-1] == "0 False", r.stdout + r.stderr
-    bad = run_cli_process("endpoints", spec, "--format", "yaml")
-    assert bad.code == 2 and "Traceback" not in bad.err
-    assert "'yaml' is not one of 'table', 'json'" in bad.err or "Invalid value for '--format'" in bad.err

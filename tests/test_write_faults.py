@@ -328,3 +328,65 @@ def test_output_path_is_a_dangling_symlink(tmp_path, specs):
     assert run_cli("render", specs["small"], "--out", out).code == 0
     assert run_cli("render", specs["small"], "--out", tmp_path / "plain").code == 0
     assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == sorted(p.name for p in (tmp_path / "plain").iterdir())
+
+
+# ---- how the unnamed files get their names ------------------------------------------------------------
+
+def test_unnamed_files_are_linked_not_copied(tmp_path):
+    """On Linux with /proc, an O_TMPFILE file is given its name by a link (no second write)."""
+    from acrrules import write
+
+    if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
+        pytest.skip("no O_TMPFILE or /proc here: write.py names its temporaries from the start")
+    fd = os.open(tmp_path, os.O_TMPFILE | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"content\n")
+        assert write._link_unnamed(fd, tmp_path / "named")
+    finally:
+        os.close(fd)
+    assert (tmp_path / "named").read_bytes() == b"content\n"
+
+
+@pytest.mark.parametrize("without", ["link", "O_TMPFILE"])
+def test_fallbacks_write_the_same_files(tmp_path, specs, rendered, monkeypatch, without):
+    """No /proc to link through (a named copy at publishing), or no O_TMPFILE (named from the start)."""
+    import types
+
+    from acrrules import write
+
+    if without == "link":
+        monkeypatch.setattr(write, "_link_unnamed", lambda fd, dest: False)
+    else:
+        monkeypatch.setattr(write, "os", types.SimpleNamespace(
+            **{k: getattr(os, k) for k in dir(os) if not k.startswith("__") and k != "O_TMPFILE"}))
+    out = previous(tmp_path, specs)
+    r = run_cli("render", specs["big"], "--out", out)
+    assert r.code == 0, r.err
+    assert snapshot(out) == rendered["big"]
+    assert_no_temporaries(os.listdir(out))
+
+
+def test_a_file_that_cannot_be_synced_publishes_nothing(tmp_path, specs, monkeypatch):
+    """fsync failing (EIO: the kernel lost the data) for one file: no file is published, the error names it."""
+    import errno
+    import types
+
+    from acrrules import write
+
+    out = previous(tmp_path, specs)
+    before = snapshot(out)
+    synced = []
+
+    def fsync(fd):
+        synced.append(fd)
+        if len(synced) == 2:
+            raise OSError(errno.EIO, "Input/output error")
+        os.fsync(fd)
+
+    monkeypatch.setattr(write, "os", types.SimpleNamespace(
+        **{k: getattr(os, k) for k in dir(os) if not k.startswith("__") and k != "fsync"}, fsync=fsync))
+    r = run_cli("render", specs["big"], "--out", out)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.endswith(": cannot write: Input/output error; earlier outputs were left unchanged\n"), r.err
+    assert r.err.split(": cannot write")[0] in {str(out / n) for n in before}
+    assert snapshot(out) == before
