@@ -4,7 +4,8 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from acrrules import load, validate
+from acrrules import validate
+from acrrules.load import load_yaml
 from acrrules.errors import InputError
 from conftest import REPO, sample_specs
 
@@ -12,7 +13,7 @@ from conftest import REPO, sample_specs
 
 def _loads(path) -> bool:
     try:
-        load.load_yaml(str(path))
+        load_yaml(str(path))
         return True
     except InputError:  # not YAML the schema ever sees
         return False
@@ -32,7 +33,7 @@ def errors(validator: jsonschema.Draft202012Validator, doc) -> list[tuple]:
 
 @pytest.mark.parametrize("path", DESCRIPTIONS, ids=lambda p: p.name)
 def test_inlined_schema_gives_the_same_errors(path):
-    doc = load.load_yaml(str(path))
+    doc = load_yaml(str(path))
     schema = validate.registry_schema()
     assert errors(jsonschema.Draft202012Validator(validate.inline_refs(schema)), doc) == \
         errors(jsonschema.Draft202012Validator(schema), doc)
@@ -40,7 +41,7 @@ def test_inlined_schema_gives_the_same_errors(path):
 
 def test_the_cases_reach_inside_the_references():
     schema = jsonschema.Draft202012Validator(validate.registry_schema())
-    places = {tuple(e.absolute_path)[:1] for p in DESCRIPTIONS for e in schema.iter_errors(load.load_yaml(str(p)).data)}
+    places = {tuple(e.absolute_path)[:1] for p in DESCRIPTIONS for e in schema.iter_errors(load_yaml(str(p)).data)}
     assert {("registries",), ("targets",)} <= places
 
 
