@@ -24,8 +24,19 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms); 
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "endpoints", "render", "load_service_tags", "InputError", "AcrrulesError", "Diagnostic",
-           "Description", "Endpoint", "ServiceTagsFile", "__version__"]
+__all__ = [
+    "AcrrulesError",
+    "Description",
+    "Diagnostic",
+    "Endpoint",
+    "InputError",
+    "ServiceTagsFile",
+    "__version__",
+    "endpoints",
+    "load",
+    "load_service_tags",
+    "render",
+]
 
 _LAZY = {
     "load": "api", "endpoints": "api", "render": "api", "load_service_tags": "api",

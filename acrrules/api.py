@@ -10,9 +10,11 @@ column, message); a wrong `targets` argument, a programming error, raises ValueE
 from __future__ import annotations
 
 import os
-from typing import Iterable, Union
+from collections.abc import Iterable
+from typing import Union
 
-from . import pipeline, plan as planning, servicetags
+from . import pipeline, servicetags
+from . import plan as planning
 from .errors import InputError, UsageError
 from .load import SourceDocument
 from .model import Description
@@ -20,7 +22,7 @@ from .plan import Endpoint
 from .servicetags import ServiceTagsFile
 
 PathLike = Union[str, "os.PathLike[str]"]
-ServiceTagsArg = Union[PathLike, ServiceTagsFile, None]
+ServiceTagsArg = PathLike | ServiceTagsFile | None
 
 
 def load_service_tags(path: PathLike) -> ServiceTagsFile:
@@ -100,5 +102,5 @@ def _document(description: Description, tags_file: ServiceTagsFile | None) -> So
         return None
     try:
         return loaded.doc if loaded.doc is not None and build(loaded.doc) == description else None
-    except Exception:  # noqa: BLE001 - only a nicer message is at stake
+    except Exception:
         return None

@@ -8,8 +8,9 @@ Service Tags files (ground truth for tag names, see tests/test_catalog.py).
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 PORT = 443  # every ACR and MCR endpoint is HTTPS
 DNS_PORT = 53  # standalone host policies let the host query its resolvers

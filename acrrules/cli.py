@@ -11,11 +11,11 @@ import os
 import shlex
 import sys
 from enum import Enum, StrEnum
-from typing import List, Optional
 
 import typer
 
-from . import __version__, pipeline, plan as planning
+from . import __version__, pipeline
+from . import plan as planning
 from .catalog import CLOUDS, DEFAULT_CLOUD
 from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError, UsageError
 from .targets import TARGETS
@@ -65,8 +65,8 @@ def _err(text: str) -> None:
 
 @app.command()
 def validate(
-    specs: List[str] = typer.Argument(..., metavar="SPEC", hidden=True),   # hidden: typer shows its type
-    target: Optional[List[str]] = typer.Option(None, "--target", "-t", metavar="T",
+    specs: list[str] = typer.Argument(..., metavar="SPEC", hidden=True),   # hidden: typer shows its type
+    target: list[str] | None = typer.Option(None, "--target", "-t", metavar="T",
                                                help=f"Check only this target (repeatable): {', '.join(TARGETS)}. "
                                                     "Default: the description's outputs, else every target."),
 ):
@@ -112,20 +112,20 @@ def endpoints(
     rows = [("KIND", "FQDN", "REGISTRY", "REGION", "PORT")]
     rows += [(e.kind, e.fqdn, e.registry or "-", e.region or "-", str(e.port)) for e in eps]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    _out("".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in rows))
+    _out("".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows))
 
 
 @app.command()
 def render(
     spec: str = typer.Argument(..., metavar="SPEC"),
-    target: Optional[List[str]] = typer.Option(None, "--target", "-t", metavar="T",
+    target: list[str] | None = typer.Option(None, "--target", "-t", metavar="T",
                                                help=f"Target to render (repeatable): {', '.join(TARGETS)}. "
                                                     "Default: all that the inputs allow."),
     out: str = typer.Option(".", "--out", "-o", metavar="DIR|-", help="Output directory (created), or - for stdout."),
-    service_tags: Optional[str] = typer.Option(None, "--service-tags", metavar="FILE",
+    service_tags: str | None = typer.Option(None, "--service-tags", metavar="FILE",
                                                help="Microsoft Service Tags JSON (needed by nftables, iptables)."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff if files on disk differ."),
-    max_age: Optional[int] = typer.Option(None, "--max-age", metavar="DAYS", min=0,
+    max_age: int | None = typer.Option(None, "--max-age", metavar="DAYS", min=0,
                                           help="Fail (exit 2) instead of warning when the Service Tags file "
                                                "is more than DAYS days old (by the date in its name)."),
 ):
@@ -195,7 +195,7 @@ def _check_freshness(service_tags: str | None, files: dict[str, str], max_age: i
         _err(note)
 
 
-class ReportFormat(str, Enum):
+class ReportFormat(StrEnum):
     markdown = "markdown"
     json = "json"
 
@@ -203,16 +203,16 @@ class ReportFormat(str, Enum):
 @app.command()
 def report(
     spec: str = typer.Argument(..., metavar="SPEC"),
-    target: Optional[List[str]] = typer.Option(None, "--target", "-t", metavar="T",
+    target: list[str] | None = typer.Option(None, "--target", "-t", metavar="T",
                                                help="Report on this target (repeatable), as render. "
                                                     "Default: the description's outputs that the inputs allow."),
-    service_tags: Optional[str] = typer.Option(None, "--service-tags", metavar="FILE",
+    service_tags: str | None = typer.Option(None, "--service-tags", metavar="FILE",
                                                help="The Service Tags file to render with: changeNumbers and "
                                                     "prefix counts."),
-    since: Optional[str] = typer.Option(None, "--since", metavar="OLD",
+    since: str | None = typer.Option(None, "--since", metavar="OLD",
                                         help="The Service Tags file the current rules come from: what changed "
                                              "since (needs --service-tags)."),
-    out: Optional[str] = typer.Option(None, "--out", "-o", metavar="DIR",
+    out: str | None = typer.Option(None, "--out", "-o", metavar="DIR",
                                       help="The directory holding the current rules: which files would change "
                                            "and which NSG rules would leave nsg.json."),
     format: ReportFormat = typer.Option(ReportFormat.markdown, "--format",
@@ -265,7 +265,7 @@ class DiffFormat(StrEnum):
 def tags_diff(
     old: str = typer.Argument(..., metavar="OLD", help="The Service Tags file the rules were rendered from."),
     new: str = typer.Argument(..., metavar="NEW", help="The newer Service Tags file."),
-    spec: Optional[str] = typer.Option(None, "--spec", metavar="SPEC",
+    spec: str | None = typer.Option(None, "--spec", metavar="SPEC",
                                        help="Compare only the tags this description needs (named as in NEW)."),
     format: DiffFormat = typer.Option(DiffFormat.text, "--format", **_formats(DiffFormat),
                                       help="text for people, json for programs."),
@@ -297,11 +297,11 @@ CloudName = Enum("CloudName", {name: name for name in CLOUDS}, type=str)
 
 @tags_app.command("fetch")
 def tags_fetch(
-    cloud: Optional[CloudName] = typer.Option(None, "--cloud", help="The cloud whose file to fetch "
+    cloud: CloudName | None = typer.Option(None, "--cloud", help="The cloud whose file to fetch "
                                                                     "(default: SPEC's cloud, else AzureCloud)."),
-    spec: Optional[str] = typer.Option(None, "--spec", metavar="SPEC", help="Take the cloud from this description."),
+    spec: str | None = typer.Option(None, "--spec", metavar="SPEC", help="Take the cloud from this description."),
     directory: str = typer.Option(".", "--dir", metavar="DIR", help="Where to save the file (created)."),
-    page_url: Optional[str] = typer.Option(None, "--page-url", metavar="URL",
+    page_url: str | None = typer.Option(None, "--page-url", metavar="URL",
                                            help="Another download page (its own host's links are taken too), "
                                                 "or a direct link to the .json file."),
 ):
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID if e.exit_code != 0 else 0
     except SystemExit as e:  # --show-completion, --install-completion and completion requests exit
         return 0 if e.code is None else e.code if isinstance(e.code, int) else EXIT_INVALID
-    except Exception as e:  # noqa: BLE001 - the user must never see a traceback
+    except Exception as e:
         if os.environ.get("ACRRULES_DEBUG"):
             raise
         _err(f"acrrules: internal error: {type(e).__name__}: {e} (please report it; "

@@ -11,7 +11,8 @@ import ipaddress
 import json
 import re
 import unicodedata
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .plan import Prefix
 

@@ -32,8 +32,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from . import __version__, catalog, servicetags, write
@@ -344,7 +345,7 @@ def _bounded(work: Callable[[], tuple[str, str, bytes]], deadline: _Deadline, ur
     def run():
         try:
             result["value"] = work()
-        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+        except BaseException as e:
             result["error"] = e
 
     worker = threading.Thread(target=run, name="acrrules-fetch", daemon=True)

@@ -20,7 +20,7 @@ ENV_TODAY = "ACRRULES_TODAY"
 def today() -> datetime.date:
     value = os.environ.get(ENV_TODAY)
     if not value:
-        return datetime.datetime.now(datetime.timezone.utc).date()
+        return datetime.datetime.now(datetime.UTC).date()
     try:
         if len(value) != 10:  # fromisoformat would also take 20261201
             raise ValueError

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import yaml
 
@@ -166,7 +167,7 @@ class _Builder:
             tag = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
         if tag == _MERGE_TAG:
             return "<<"  # as a key it is reported by attach(); as a value the schema rejects it
-        if tag == _STR_TAG or tag == _VALUE_TAG:
+        if tag in (_STR_TAG, _VALUE_TAG):
             # A string is its text (what the constructor would return); YAML 1.1 resolves a plain
             # "=" to the "value" type: a string here too.
             return ev.value
@@ -345,7 +346,7 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or "invalid YAML"
-        if "\t" in text and "tab" in problem.lower() or _tab_at(text, mark):
+        if ("\t" in text and "tab" in problem.lower()) or _tab_at(text, mark):
             problem += " (YAML does not allow tabs for indentation: use spaces)"
         elif "maximum nesting depth" in problem:  # libyaml's own limit, met before ours in flow collections
             problem = "nested too deeply: a description needs only a few levels"

@@ -7,8 +7,9 @@ dataclass generates its methods at import, a measurable part of start-up.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from . import catalog
 from .load import SourceDocument

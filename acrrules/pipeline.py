@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from . import model, plan as planning, servicetags, validate
+from . import model, servicetags, validate
+from . import plan as planning
 from .catalog import CLOUDS
 from .errors import Diagnostic, InputError, UsageError
 from .load import SourceDocument, load_yaml

@@ -7,7 +7,8 @@ Service Tags file is given, the merged IP prefixes behind those tags.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from . import catalog
 from .model import Description

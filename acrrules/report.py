@@ -13,7 +13,8 @@ import shlex
 from pathlib import Path
 from typing import NamedTuple
 
-from . import __version__, catalog, pipeline, plan as planning, servicetags, tagsdiff
+from . import __version__, catalog, pipeline, servicetags, tagsdiff
+from . import plan as planning
 from .errors import AcrrulesError, UsageError
 from .plan import Endpoint, RulePlan
 from .render import TERRAFORM_VERSIONS_FILE, environment, source_label

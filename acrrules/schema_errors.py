@@ -6,7 +6,8 @@ position is the key's); each input format supplies its own words for objects and
 from __future__ import annotations
 
 import datetime
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import jsonschema
 
@@ -86,8 +87,8 @@ def explain(err: jsonschema.ValidationError, words: Words = YAML) -> list[Locate
     if v == "type":
         want = schema["type"]
         want_s = " or ".join(_expected(t, words) for t in (want if isinstance(want, list) else [want]))
-        return [(path, f"{where}: expected {want_s}, got {type_name(instance, words)}"
-                       f"{_shown(instance)}{_unquote_hint(instance, want)}", False)]
+        return [(path, (f"{where}: expected {want_s}, got {type_name(instance, words)}"
+                        f"{_shown(instance)}{_unquote_hint(instance, want)}"), False)]
     if v == "enum":
         choices = [str(c) for c in schema["enum"]]
         return [(path, f"{where}: {instance!r} is not one of {', '.join(choices)}{_hint(instance, choices)}",
@@ -103,15 +104,15 @@ def explain(err: jsonschema.ValidationError, words: Words = YAML) -> list[Locate
         return [(path, f"{where}: {_short(instance)} {msg}", False)]
     if v in ("minimum", "maximum"):
         why = f" ({schema['x-message']})" if "x-message" in schema else ""
-        return [(path, f"{where}: {_short(instance)} is out of range: use a value from "
-                       f"{schema.get('minimum', '-inf')} to {schema.get('maximum', 'inf')}{why}", False)]
+        return [(path, (f"{where}: {_short(instance)} is out of range: use a value from "
+                        f"{schema.get('minimum', '-inf')} to {schema.get('maximum', 'inf')}{why}"), False)]
     if v == "uniqueItems":
         first: dict[str, int] = {}
         for i, item in enumerate(instance):
             if repr(item) in first:
                 at = path + (i,)
-                return [(at, f"{format_path(at)}: {item!r} is listed twice (already "
-                             f"{format_path(path + (first[repr(item)],))}): remove one", False)]
+                return [(at, (f"{format_path(at)}: {item!r} is listed twice (already "
+                              f"{format_path(path + (first[repr(item)],))}): remove one"), False)]
             first[repr(item)] = i
     if v == "minItems":
         return [(path, f"{where}: must not be an empty list: give at least {schema['minItems']} item(s)", False)]

@@ -137,7 +137,7 @@ def parse_prefix(text: str) -> tuple[int, int, int]:
             raise ValueError  # zone ids, leading zeros: let ipaddress decide
         value = int.from_bytes(socket.inet_pton(family, addr), "big")
         plen = int(length) if slash else bits
-        if not (length.isascii() and length.isdigit() or not slash) or not 0 <= plen <= bits \
+        if not ((length.isascii() and length.isdigit()) or not slash) or not 0 <= plen <= bits \
                 or value & ((1 << (bits - plen)) - 1):
             raise ValueError
     except (OSError, ValueError):

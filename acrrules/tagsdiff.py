@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from . import plan as planning
 from .errors import EXIT_CHANGES, EXIT_OK, Diagnostic, InputError

@@ -16,12 +16,12 @@ from typing import Any
 
 import jsonschema
 
-from . import catalog
-from . import schema_errors
+from . import catalog, schema_errors
 from .errors import Diagnostic, InputError
-from .schema_errors import YAML, closest, type_name as _type_name
 from .load import SourceDocument, format_path
 from .paths import schemas_dir
+from .schema_errors import YAML, closest
+from .schema_errors import type_name as _type_name
 
 
 def schema_path() -> Path:
@@ -71,7 +71,7 @@ def ecma_pattern(pattern: str) -> str:
     return "".join(out)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(pattern: str) -> re.Pattern:
     return re.compile(ecma_pattern(pattern))
 

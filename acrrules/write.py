@@ -12,6 +12,7 @@ link through, each is copied to a named temporary when it is published.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -67,10 +68,8 @@ def _prepare_dir(out_dir: Path) -> None:
         raise WriteError(f"{out_dir}: cannot create the output directory: {_describe(e)}") from None
     # Named temporaries of a run that was killed between two renames (see _publish).
     for stale in out_dir.glob(f".*{_TMP_MARK}*"):
-        try:
+        with contextlib.suppress(OSError):
             stale.unlink()
-        except OSError:
-            pass
 
 
 class _Pending:
@@ -119,10 +118,8 @@ class _Pending:
             os.close(self.fd)
             self.fd = None
         if self.named is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.named.unlink()
-            except OSError:
-                pass
             self.named = None
 
 
@@ -184,7 +181,7 @@ def write_files(out_dir: str, files: dict[str, str | bytes]) -> list[tuple[Path,
             current = name
             pending.append(_Pending(d, name))
             pending[-1].fill(data)
-        for p, error in zip(pending, _sync_all([p.fd for p in pending])):  # every file on disk first
+        for p, error in zip(pending, _sync_all([p.fd for p in pending]), strict=True):  # every file on disk first
             if error is not None:
                 current = p.final.name
                 raise error

@@ -251,7 +251,7 @@ def growth(tmp: Path, tags_file: Path, regions: list[str], sizes: list[int], run
 def paired(a: Series, b: Series) -> float:
     """Median of the ratios of runs made one after the other (a[i] / b[i]): slow drifts of the
     machine's load cancel out."""
-    return statistics.median(x / y for x, y in zip(a, b))
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def verdict(ok: bool) -> str:

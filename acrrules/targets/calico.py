@@ -15,11 +15,12 @@ policy in the same tier allows it.  The policy has no final Deny, so other polic
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple
 
 from .. import catalog
-from ..plan import Prefix, RulePlan
 from ..escape import EscapeError, calico_selector, k8s_name
+from ..plan import Prefix, RulePlan
 from ..render import LimitProblem, Target
 from . import kubernetes as k8s
 from .netfilter import chunks, family_prefixes, tag_lines
@@ -69,7 +70,7 @@ class CalicoTarget(Target):
     files = (("calico.yaml", "calico.yaml.j2"),)
     needs_service_tags = True
     Settings = CalicoSettings
-    settings_schema = {
+    settings_schema: ClassVar[dict[str, Any]] = {
         "description": "Calico GlobalNetworkSets of the merged prefixes and a GlobalNetworkPolicy (calico.yaml) "
                        "allowing TCP 443 to them and DNS to the cluster DNS, for the pods selector selects.",
         "type": "object",

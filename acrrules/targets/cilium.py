@@ -15,11 +15,12 @@ same pods add what else they may reach.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple
 
 from .. import catalog
-from ..plan import RulePlan
 from ..escape import k8s_name
+from ..plan import RulePlan
 from ..render import LimitProblem, Target
 from . import kubernetes as k8s
 
@@ -45,7 +46,7 @@ class CiliumTarget(Target):
     id = "cilium"
     files = (("cilium.yaml", "cilium.yaml.j2"),)
     Settings = CiliumSettings
-    settings_schema = {
+    settings_schema: ClassVar[dict[str, Any]] = {
         "description": "A Cilium FQDN policy (cilium.yaml): TCP 443 to the endpoints' names and DNS to the cluster "
                        "DNS, for the pods endpoint_selector selects.",
         "type": "object",

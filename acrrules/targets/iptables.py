@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from .. import catalog
+from ..model import iptables_name
 from ..plan import Prefix, RulePlan
 from ..render import LimitProblem, Target
-from ..model import iptables_name
 from .netfilter import MODE_SCHEMA, RESOLVERS_SCHEMA, by_version, family_prefixes, sources_of, tag_lines
 
 # ipset's own defaults; never derived from the prefix count, so that `create -exist`

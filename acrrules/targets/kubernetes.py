@@ -9,8 +9,9 @@ sets.  Every object acrrules writes carries `app.kubernetes.io/managed-by: acrru
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from .. import catalog
 

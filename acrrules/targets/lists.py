@@ -14,10 +14,10 @@ firewall rule that uses them.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
-from ..plan import RulePlan
 from ..escape import EscapeError, list_fqdn
+from ..plan import RulePlan
 from ..render import LimitProblem, Target
 
 
@@ -31,7 +31,7 @@ class ListsTarget(Target):
              ("edl-ipv6.txt", "edl-ipv6.txt.j2"))
     prefix_files = ("edl-ipv4.txt", "edl-ipv6.txt")
     plain_files = ("edl-fqdn.txt", "edl-ipv4.txt", "edl-ipv6.txt")
-    settings_schema = {
+    settings_schema: ClassVar[dict[str, Any]] = {
         "description": "Plain lists for firewalls that read external lists by URL: edl-fqdn.txt, and with "
                        "--service-tags edl-ipv4.txt and edl-ipv6.txt. No settings.",
         "type": "object",

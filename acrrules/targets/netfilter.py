@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Iterable, TypeVar
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from .. import catalog
 from ..plan import Prefix, RulePlan
-
 
 T = TypeVar("T")
 

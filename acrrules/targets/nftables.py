@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from .. import catalog
+from ..model import nft_name
 from ..plan import Prefix, RulePlan
 from ..render import LimitProblem, Target
-from ..model import nft_name
 from .netfilter import MODE_SCHEMA, RESOLVERS_SCHEMA, by_version, chunks, family_prefixes, sources_of, tag_lines
 
 ELEMENTS_PER_LINE = {4: 8, 6: 4}   # keeps long element lists readable; nft accepts any layout

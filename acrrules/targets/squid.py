@@ -21,11 +21,12 @@ only, with no comment line (see README: which plain files carry a header).
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, ClassVar, NamedTuple
 
 from .. import catalog
+from ..escape import EscapeError, list_fqdn, squid_acl_name
 from ..plan import RulePlan
-from ..escape import EscapeError, list_fqdn, squid_acl_name, squid_domain
 from ..render import LimitProblem, Target
 
 # The endpoint kinds a private-link registry's clients reach over its private endpoint.
@@ -95,7 +96,7 @@ class SquidTarget(Target):
     id = "squid"
     files = (("acrrules-squid.conf", "acrrules-squid.conf.j2"), ("no_proxy.txt", "no_proxy.txt.j2"))
     plain_files = ("no_proxy.txt",)   # the value of an environment variable: no room for a comment
-    settings_schema = {
+    settings_schema: ClassVar[dict[str, Any]] = {
         "description": "Squid forward proxy: acrrules-squid.conf (ACLs and one http_access line, for `include` "
                        "in squid.conf) and no_proxy.txt (the NO_PROXY value for private-link registries).",
         "type": "object",
