@@ -14,9 +14,9 @@ class BuildPyCompilingTemplates(build_py):
             return
         sys.path.insert(0, os.path.abspath(self.build_lib))  # the package just copied there
         try:
-            from acrrules import render  # needs jinja2, pyyaml, jsonschema: [build-system] requires them
+            from acrrules.render import compile_templates  # needs jinja2, pyyaml, jsonschema ([build-system])
 
-            render.compile_templates(os.path.join(self.build_lib, "acrrules", "compiled_templates"))
+            compile_templates(os.path.join(self.build_lib, "acrrules", "compiled_templates"))
         finally:
             sys.path.pop(0)
 

@@ -89,7 +89,7 @@ def test_show_completion_prints_a_script_that_completes():
     assert "complete -o default -F _acrrules_completion acrrules" in r.stdout
     assert "_ACRRULES_COMPLETE=complete_bash" in r.stdout
     # What the script asks the CLI for on <TAB>: commands, then the formats of --format.
-    for words, cword, want in (("acrrules ren", 1, ["render"]), ("acrrules tags ", 2, ["diff"]),
+    for words, cword, want in (("acrrules ren", 1, ["render"]), ("acrrules tags ", 2, ["diff", "fetch"]),
                                (f"acrrules endpoints {SPEC} --format ", 4, ["table", "json"])):
         env = dict(os.environ, COMP_WORDS=words, COMP_CWORD=str(cword), _ACRRULES_COMPLETE="complete_bash")
         c = subprocess.run([sys.executable, "-m", "acrrules"], capture_output=True, text=True, env=env, cwd=REPO,

@@ -1,14 +1,16 @@
 """Templates compiled at build time (setup.py) render exactly what templates/ renders."""
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import jinja2
 import pytest
 
-from acrrules import render
 from conftest import GOLDEN, REPO, need_shared, run_cli, sample_specs
 from regen_golden import render_args, servicetags_for
+
+render = importlib.import_module("acrrules.render")   # the module: acrrules.render is the API function
 
 
 @pytest.fixture
@@ -27,11 +29,8 @@ def test_compiled_templates_render_the_golden_files(compiled, spec: Path, tmp_pa
     assert isinstance(render.environment().loader, jinja2.ModuleLoader)
     if servicetags_for(spec) is None:
         need_shared()
-    out = tmp_path / "out"
-    r = run_cli(*render_args(spec, out), cwd=REPO)
-    assert r.code == 0, r.err
-    want = {p.name: p.read_bytes() for p in (GOLDEN / spec.stem).iterdir()}
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == want
+    r = run_cli(*render_args(spec, GOLDEN / spec.stem), "--check", cwd=REPO)   # headers: relative to the golden dir
+    assert r.code == 0, r.out
 
 
 def test_templates_compiled_by_another_jinja_are_not_used(compiled):
