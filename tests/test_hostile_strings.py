@@ -30,7 +30,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conftest import VALIDATORS, need_root_netns, need_shared, need_tool, run_validator, terraform_fmt_check
-from test_properties import hcl_unquote, parse_tf
+from consumers import hcl_unquote, parse_tf
 
 from acrrules import plan as planning, servicetags
 from acrrules.errors import AcrrulesError

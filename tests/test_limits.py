@@ -29,7 +29,7 @@ from conftest import (REPO, latest_servicetags, need_root_netns, need_tool, run_
                       run_validator, terraform_fmt_check)
 from test_badinput import snapshot
 from oracles import endpoints as oracle_endpoints
-from test_properties import hcl_unquote
+from consumers import hcl_unquote
 
 from acrrules import catalog, pipeline
 from acrrules.errors import InputError
