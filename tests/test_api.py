@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import acrrules
+import consumers
 from conftest import REPO, latest_servicetags, run_cli, sample_specs
 from regen_golden import sample_cloud
 
@@ -61,7 +62,7 @@ def test_render_returns_the_bytes_the_cli_writes(spec, with_tags, tmp_path, load
                                out_dir=str(work / "rules")) == files
 
 
-@pytest.mark.parametrize("target", ["azure-firewall", "nsg-arm", "nsg-tf", "nftables", "iptables"])
+@pytest.mark.parametrize("target", list(consumers.CONSUMERS))
 def test_without_out_dir_the_bytes_are_those_of_out_dash(target, tmp_path):
     """No out_dir: the header names the description relative to the working directory, as `--out -`."""
     tags = latest_servicetags()
@@ -78,7 +79,8 @@ def test_without_out_dir_the_bytes_are_those_of_out_dash(target, tmp_path):
         assert next(iter(files.values())) == r.out
     else:  # several files on stdout: each preceded by a line naming it
         assert "".join(f"# ==> {name} <==\n{text}" for name, text in files.items()) == r.out
-    assert "samples/geo-replicated-premium.yaml" in r.out
+    if not all(f.plain for f in consumers.CONSUMERS[target].files):   # a header names the description
+        assert "samples/geo-replicated-premium.yaml" in r.out
 
 
 def test_endpoints_are_those_of_the_cli(tmp_path):
@@ -96,7 +98,7 @@ def test_a_loaded_service_tags_file_is_reused_across_calls_and_descriptions(tmp_
     fresh = {s.stem: acrrules.render(acrrules.load(s), service_tags=latest_servicetags(), out_dir=tmp_path)
              for s in public}
     assert first == again == fresh
-    assert all("acrrules.nft" in files for files in first.values())
+    assert all(sorted(files) == sorted(consumers.output_files()) for files in first.values())
 
 
 def test_input_error_locates_a_bad_description(tmp_path):
@@ -155,12 +157,13 @@ def test_a_wrong_service_tags_file_is_an_input_error_naming_it(tmp_path):
 def test_targets_and_outputs(tmp_path):
     basic = acrrules.load(REPO / "samples" / "basic.yaml")
     tags = acrrules.load_service_tags(latest_servicetags())
-    fqdn_files = ["acrrules-squid.conf", "azure-firewall.tf", "cilium.yaml", "edl-fqdn.txt", "no_proxy.txt",
-                  "nsg.json", "nsg.tf", "versions.tf"]
-    assert sorted(acrrules.render(basic)) == fqdn_files
-    assert sorted(acrrules.render(basic, service_tags=tags)) == sorted(fqdn_files + [
-        "acrrules.nft", "calico.yaml", "edl-ipv4.txt", "edl-ipv6.txt", "ip6tables.rules", "ipset.rules",
-        "iptables.rules"])
+    fqdn_files = consumers.output_files(service_tags=False)
+    assert sorted(acrrules.render(basic)) == sorted(fqdn_files)
+    assert sorted(acrrules.render(basic, service_tags=tags)) == sorted(consumers.output_files())
+    assert set(fqdn_files) < set(consumers.output_files())
+    for tid in consumers.CONSUMERS:   # each target alone: its files (all of them with the Service Tags file)
+        assert sorted(acrrules.render(basic, targets=[tid], service_tags=tags)) == \
+            sorted(consumers.output_files([tid]))
     assert sorted(acrrules.render(basic, targets=["nsg-arm"])) == ["nsg.json"]
     assert sorted(acrrules.render(basic, targets=("nftables", "nsg-tf"), service_tags=tags)) == \
         ["acrrules.nft", "nsg.tf", "versions.tf"]

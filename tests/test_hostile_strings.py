@@ -26,11 +26,12 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from conftest import VALIDATORS, need_root_netns, need_shared, need_tool, run_validator, terraform_fmt_check
-from test_properties import hcl_unquote, parse_tf
+import consumers
+from conftest import VALIDATORS, need_root_netns, need_shared, need_tool, terraform_fmt_check
+from consumers import (CONSUMERS, HostileCase, arm_expression_literals, arm_reads, code_lines,
+                       hcl_unquote, parse_tf, readable, shape, yaml_reads)
 
 from acrrules import plan as planning, servicetags
 from acrrules.errors import AcrrulesError
@@ -58,42 +59,6 @@ YAML_HOSTILE = ["yes", "No", "on", "null", "~", "0x1F", "0o17", "1e3", "1_000", 
                 "\x85", "\u00a0", "\t x \t", "\u200b", "\U0001F642", "\x7f", "\x9f", "\\x41", "\\u0041"]
 
 NOT_NAMES = [v for v in HOSTILE if not v.isalnum()]
-
-# ARM: a string starting with '[' and ending with ']' is an expression; '[[' escapes it (arm_check.py's rule).
-ARM_EXPRESSION = re.compile(r"^\[([^\[].*)?\]$", re.S)
-
-
-def arm_reads(value: str) -> str:
-    """What ARM makes of a JSON string: the literal, or an error for an expression."""
-    if value.startswith("[") and value.endswith("]"):
-        if value.startswith("[["):
-            return value[1:]
-        raise AssertionError(f"ARM would evaluate {value!r} as an expression")
-    return value
-
-
-def arm_expression_literals(expression: str) -> list[str]:
-    """The single-quoted string literals of an ARM expression, unescaped ('' -> ')."""
-    assert ARM_EXPRESSION.match(expression), expression
-    out, i, body = [], 0, expression[1:-1]
-    while i < len(body):
-        if body[i] == "'":
-            j, chars = i + 1, []
-            while True:
-                if body[j] == "'" and body[j + 1:j + 2] == "'":
-                    chars.append("'")
-                    j += 2
-                elif body[j] == "'":
-                    break
-                else:
-                    chars.append(body[j])
-                    j += 1
-            out.append("".join(chars))
-            i = j + 1
-        else:
-            i += 1
-    return out
-
 
 # ---- 1. the filters, one language at a time --------------------------------------------------------
 
@@ -295,16 +260,6 @@ def test_squid_comment_keeps_every_value_in_its_comment(tmp_path):
     assert "acl injected_dst dstdomain evil.example" in squid_directives(tmp_path, [SQUID_INJECTION])
 # ---- YAML and Kubernetes (cilium.yaml, calico.yaml) -------------------------------------------------
 
-YAML_LOADERS = [yaml.SafeLoader] + ([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])
-
-
-def yaml_reads(text: str):
-    """What PyYAML's pure-Python reader and libyaml (when present) make of `text`: they must agree."""
-    docs = [list(yaml.load_all(text, Loader=loader)) for loader in YAML_LOADERS]
-    assert all(d == docs[0] for d in docs), docs
-    return docs[0]
-
-
 @settings(max_examples=500, deadline=None)
 @given(st.text())
 def test_yaml_string_reads_back_exactly(value):
@@ -410,11 +365,16 @@ def test_dns_filters_refuse_what_is_not_a_dns_name(value):
 
 # ---- 2. every template, a hostile value in each field -------------------------------------------------
 
-BENIGN = {"registry": "contosoacr", "source_name": "spec.yaml", "rule_collection_group": "acrrules",
-          "resource_group_name": "rg", "network_security_group_name": "nsg", "source": "10.0.0.0/8",
-          "nft_table": "acrrules", "ipt_chain": "ACRRULES", "squid_acl_prefix": "acrrules", "k8s_name": "acr-egress",
-          "k8s_namespace": "build", "k8s_label_key": "app", "k8s_label_value": "builder"}
-K8S_FIELDS = ("k8s_name", "k8s_namespace", "k8s_label_key", "k8s_label_value")
+# The fields a hostile value goes into: the description's own, then each target's settings (its
+# `hostile_fields` in tests/consumers.py), each with the harmless value of the baseline render.
+COMMON_FIELDS = {"registry": "contosoacr", "source_name": "spec.yaml", "source": "10.0.0.0/8"}
+BENIGN = dict(COMMON_FIELDS)
+for _consumer in CONSUMERS.values():
+    for _field, _benign in _consumer.hostile_fields.items():
+        assert BENIGN.setdefault(_field, _benign) == _benign, f"{_field}: two harmless values"
+# The fields of the targets that write YAML: their values get the YAML traps below too.
+K8S_FIELDS = tuple(dict.fromkeys(f for c in CONSUMERS.values() if any(x.format is consumers.YAML for x in c.files)
+                                 for f in c.hostile_fields))
 
 TEMPLATE_VALUES = ['"', "\\", "\n", "${var.x}", "%{ if 1 }", "}\nresource \"a\" \"b\" {", "[concat('a')]",
                    "a'b]", "; flush ruleset", "# x", "é漢字🙂", "\u2028", "\x00", "-j ACCEPT", "a b", "",
@@ -426,29 +386,13 @@ TEMPLATE_VALUES = ['"', "\\", "\n", "${var.x}", "%{ if 1 }", "}\nresource \"a\" 
 YAML_PLAIN_TRAPS = ["yes", "null", "on", "0x1f", "1e3", "123", "0o7", "y", "n", "true"]
 
 
-def readable(value: str) -> str:
-    """What a value becomes in an output: lone surrogates (undecodable file-name bytes) as U+FFFD."""
-    return re.sub("[\ud800-\udfff]", "\ufffd", value)
-
-
 def description(field: str, value: str) -> Description:
     v = dict(BENIGN, **{field: value})
     registry = RegistrySpec(name=v["registry"], sku="Premium", location="eastus", data_endpoints="both",
                             regional_endpoints=True, private_link=True)   # private link: no_proxy.txt is not empty
-    labels = {v["k8s_label_key"]: v["k8s_label_value"]}
-    kubernetes = {"name": v["k8s_name"], "dns_selector": labels, "namespace": v["k8s_namespace"],
-                  "dns_namespace": v["k8s_namespace"]}
-    return Description(registries=(registry,), mcr=True, sources=(v["source"],),
-                       source_name=v["source_name"],
-                       target_data={"azure-firewall": {"rule_collection_group": v["rule_collection_group"],
-                                                       "network_rules": True},
-                                    "nsg-tf": {"resource_group_name": v["resource_group_name"],
-                                               "network_security_group_name": v["network_security_group_name"]},
-                                    "nftables": {"table": v["nft_table"]},
-                                    "iptables": {"chain": v["ipt_chain"], "mode": "include"},
-                                    "squid": {"acl_prefix": v["squid_acl_prefix"]},
-                                    "cilium": {**kubernetes, "endpoint_selector": labels},
-                                    "calico": {**kubernetes, "selector": labels, "order": 100}})
+    settings = {tid: c.hostile_settings(v) for tid, c in CONSUMERS.items()}
+    return Description(registries=(registry,), mcr=True, sources=(v["source"],), source_name=v["source_name"],
+                       target_data={tid: s for tid, s in settings.items() if s})
 
 
 @pytest.fixture(scope="module")
@@ -466,30 +410,6 @@ def render_all(desc: Description, tags_file) -> dict[str, dict[str, str] | Excep
         except (EscapeError, ValueError, AcrrulesError) as e:   # a clear refusal
             out[tid] = e
     return out
-
-
-def shape(value, arm: bool = False):
-    """The structure of parsed output: keys, list lengths and which strings are ARM expressions."""
-    if isinstance(value, dict):
-        return {k: shape(v, arm) for k, v in value.items()}
-    if isinstance(value, list):
-        return [shape(v, arm) for v in value]
-    if isinstance(value, str):
-        return "expression" if arm and ARM_EXPRESSION.match(value) else "string"
-    return type(value).__name__
-
-
-def tf_strings(value) -> list[str]:
-    """Every quoted string of a python-hcl2 document, decoded (raises on an interpolation)."""
-    if isinstance(value, dict):  # keys are attribute names, or quoted block labels
-        return [s for k, v in value.items() for s in (tf_strings(k) if k.startswith('"') else []) + tf_strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in tf_strings(v)]
-    if isinstance(value, str) and value.startswith('"'):
-        return [hcl_unquote(value)]
-    if isinstance(value, str):  # the only unquoted values the templates write
-        assert value == "string" or re.fullmatch(r"\$\{var\.[a-z_]+\}", value), f"unexpected expression {value!r}"
-    return []
 
 
 CASES = ([(field, value) for field in BENIGN for value in TEMPLATE_VALUES]
@@ -516,81 +436,25 @@ def rendered(tags_file, tmp_path_factory) -> dict:
 
 
 @pytest.mark.parametrize("field, value", CASES, ids=[f"{f}-{i}" for i, (f, _) in enumerate(CASES)])
+_NAME_TARGETS = {"nft_table": "nftables", "ipt_chain": "iptables"}
+
+
 def test_hostile_value_keeps_the_structure(rendered, field, value):
+    """Every file a target renders has the baseline's structure, read by its language's reader; the value
+    reaches, intact, only the files tests/consumers.py says it may reach (`reaches`), and changes nothing
+    but comments in every other file."""
     baseline = rendered["baseline"]
     _, out = rendered["cases"][(field, value)]
     if field in _NAME_TARGETS:  # no value of TEMPLATE_VALUES is a netfilter name: its target refuses it
         assert isinstance(out[_NAME_TARGETS[field]], Exception), (field, value)
+    case = HostileCase(field, value, BENIGN[field])
     for tid, files in out.items():
         if isinstance(files, Exception):
             assert str(files), "a refusal must say why"
             continue
-        for name, text in files.items():
-            base = baseline[tid][name]
-            if name.endswith(".tf"):
-                doc, base_doc = parse_tf(text), parse_tf(base)
-                assert shape(doc) == shape(base_doc), f"{tid} {name}: structure changed"
-                strings = tf_strings(doc)
-                if field in ("rule_collection_group", "resource_group_name", "network_security_group_name",
-                             "source", "registry") and name in _FIELD_FILES.get(field, (name,)):
-                    assert any(readable(value) in s for s in strings), f"{value!r} did not reach {name} intact"
-            elif name.endswith(".json"):
-                doc = json.loads(text)
-                assert shape(doc, arm=True) == shape(json.loads(base), arm=True), f"{name}: structure changed"
-                for res in doc["resources"]:
-                    p = res["properties"]
-                    for v in [p["description"], p.get("sourceAddressPrefix", "x"), *p.get("sourceAddressPrefixes", [])]:
-                        arm_reads(v)
-                    *_, rule = arm_expression_literals(res["name"])
-                    assert rule.startswith("acrrules-")
-                if field == "source":
-                    assert arm_reads(doc["resources"][0]["properties"]["sourceAddressPrefix"]) == readable(value)
-                if field == "source_name":
-                    assert readable(value) in doc["metadata"]["description"]
-            elif name in SQUID_FILES or name in LIST_FILES:  # values reach comments only, or are refused
-                assert _code_lines(text) == _code_lines(base), name
-            elif name.endswith(".yaml"):
-                docs, base_docs = yaml_documents(text), yaml_documents(base)
-                renamed = {readable(value): BENIGN[field]} if field == "k8s_label_key" else {}
-                assert shape(rename_keys(docs, renamed)) == shape(base_docs), f"{tid} {name}: structure changed"
-                strings = yaml_strings(docs)
-                if field in K8S_FIELDS or (field == "registry" and tid == "cilium"):
-                    assert any(readable(value) in s for s in strings), f"{value!r} did not reach {name} intact"
-                if field == "source_name":
-                    assert yaml_comment(value) in text.split("\napiVersion:")[0]
-                if field not in K8S_FIELDS and not (field == "registry" and tid == "cilium"):
-                    assert docs == base_docs, (tid, name)   # only comments may differ
-            else:  # netfilter files: comments only may differ; their loads are checked below in batches
-                assert _code_lines(text) == _code_lines(base), (tid, name)
-
-
-_NAME_TARGETS = {"nft_table": "nftables", "ipt_chain": "iptables"}
-_FIELD_FILES = {"rule_collection_group": ("azure-firewall.tf",), "source": ("azure-firewall.tf", "nsg.tf"),
-                "registry": ("azure-firewall.tf",),
-                "resource_group_name": ("nsg.tf",), "network_security_group_name": ("nsg.tf",)}
-
-
-def yaml_documents(text: str) -> list:
-    """Every document of a YAML file, as PyYAML and libyaml read it (they must agree)."""
-    return [d for d in yaml_reads(text) if d is not None]
-
-
-def rename_keys(value, names: dict):
-    """Parsed YAML with the mapping keys in `names` renamed (a label key is both a key and a value here)."""
-    if isinstance(value, dict):
-        return {names.get(k, k): rename_keys(v, names) for k, v in value.items()}
-    if isinstance(value, list):
-        return [rename_keys(v, names) for v in value]
-    return value
-
-
-def yaml_strings(value) -> list[str]:
-    """Every string of parsed YAML, keys included."""
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in yaml_strings(k) + yaml_strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in yaml_strings(v)]
-    return [value] if isinstance(value, str) else []
+        assert sorted(files) == sorted(baseline[tid]), tid
+        for name, text in files.items():   # netfilter and squid loads are checked below in batches
+            consumers.hostile_structure(name, text, baseline[tid][name], case)
 
 
 def test_unsafe_kubernetes_values_are_refused(rendered):
@@ -608,10 +472,6 @@ def test_unsafe_kubernetes_values_are_refused(rendered):
                 assert str(out[tid]), "a refusal must say why"
 
 
-def _code_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if not line.lstrip().startswith("#")]
-
-
 def test_hostile_values_reach_nothing_but_comments_in_netfilter_files(rendered):
     """Registry names and the description's path appear in netfilter files only as comments, one line each."""
     for (field, value), (_, out) in rendered["cases"].items():
@@ -621,7 +481,7 @@ def test_hostile_values_reach_nothing_but_comments_in_netfilter_files(rendered):
             if tid in out:
                 assert isinstance(out[tid], dict), (field, value, out[tid])
                 for name, text in out[tid].items():
-                    assert _code_lines(text) == _code_lines(rendered["baseline"][tid][name]), (field, value, name)
+                    assert code_lines(text) == code_lines(rendered["baseline"][tid][name]), (field, value, name)
 
 
 def test_unsafe_netfilter_values_are_refused(rendered):
@@ -635,10 +495,6 @@ def test_unsafe_netfilter_values_are_refused(rendered):
             assert isinstance(out["nftables"], Exception) and repr(value) in str(out["nftables"]), value
 
 
-SQUID_FILES = ("acrrules-squid.conf", "no_proxy.txt")
-LIST_FILES = ("edl-fqdn.txt", "edl-ipv4.txt", "edl-ipv6.txt")
-
-
 def test_squid_refuses_what_squid_conf_cannot_hold(rendered):
     """Registry names (they become dstdomain entries and NO_PROXY hosts), sources and ACL prefixes that are
     not what squid.conf can hold unquoted: the squid target refuses them, with a reason. The description's
@@ -648,15 +504,15 @@ def test_squid_refuses_what_squid_conf_cannot_hold(rendered):
             assert isinstance(out["squid"], Exception) and str(out["squid"]), (field, value)
         elif field == "source_name":
             assert isinstance(out["squid"], dict), (value, out["squid"])
-            for name in SQUID_FILES:
-                assert _code_lines(out["squid"][name]) == _code_lines(rendered["baseline"]["squid"][name])
+            for name in CONSUMERS["squid"].names:
+                assert code_lines(out["squid"][name]) == code_lines(rendered["baseline"]["squid"][name])
 
 
 def test_plain_lists_hold_nothing_but_entries(rendered):
     """The lists have no comment syntax: a registry name that is not a host name is refused, and nothing
     else of the description (its path, settings) reaches them."""
     baseline = rendered["baseline"]["lists"]
-    assert sorted(baseline) == sorted(LIST_FILES)
+    assert sorted(baseline) == sorted(CONSUMERS["lists"].names)
     for (field, value), (_, out) in rendered["cases"].items():
         if field == "registry":
             assert isinstance(out["lists"], Exception) and str(out["lists"]), value
@@ -672,44 +528,16 @@ def test_unsafe_iptables_chain_names_are_refused(rendered):
 
 
 def test_hostile_outputs_pass_the_real_consumers(rendered):
-    """terraform fmt + tf_schema_check on every .tf, arm_check on every template, k8s_check --strict on every
-    Kubernetes file (the real CRD schemas), nft and iptables loads."""
-    need_tool("terraform")
+    """Every distinct file of every case through the real consumer tests/consumers.py names for it:
+    terraform fmt + tf_schema_check on every .tf, arm_check on every template, squid_check per squid.conf,
+    k8s_check --strict on every Kubernetes file (the real CRD schemas), nft and iptables loads (twice)."""
     root = rendered["root"]
     unique = {}
     for path in sorted(root.glob("*/*")):
         unique.setdefault(hashlib.sha256(path.read_bytes()).hexdigest(), path)
-    files = sorted(unique.values())
-    tf = [p for p in files if p.suffix == ".tf"]
-    r = terraform_fmt_check(*tf)
-    assert r.returncode == 0, r.stdout + r.stderr
-    r = run_validator("tf_schema_check.py", "--strict", *tf)
-    assert r.returncode == 0, r.stdout + r.stderr
-    r = run_validator("arm_check.py", *[p for p in files if p.suffix == ".json"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    need_tool("squid")
-    confs = [p for p in files if p.name == "acrrules-squid.conf"]
-    assert confs
-    for conf in confs:   # one at a time: every file defines the same ACL names
-        r = run_validator("squid_check.sh", conf, python=False)
-        assert r.returncode == 0 and "WARNING" not in r.stdout, r.stdout + r.stderr
-    kubernetes = [p for p in files if p.suffix == ".yaml"]
-    assert len(kubernetes) > len(YAML_PLAIN_TRAPS), "the Kubernetes targets rendered too few distinct files"
-    r = run_validator("k8s_check.py", "--strict", *kubernetes)
-    assert r.returncode == 0, r.stdout + r.stderr
-
-    need_root_netns()
-    need_tool("nft", "ipset", "iptables-restore", "ip6tables-restore")
-    nft = [str(p) for p in files if p.suffix == ".nft"]
-    r = subprocess.run(["bash", "-c", 'for f in "$@"; do unshare -n nft -f "$f" || echo "FAIL $f"; done', "x", *nft],
-                       capture_output=True, text=True, timeout=300)
-    assert "FAIL" not in r.stdout and r.returncode == 0, r.stdout + r.stderr
-    loads = sorted({str(p.parent) for p in files if p.name == "iptables.rules"})
-    script = ('for d in "$@"; do unshare -n sh -c \'ipset restore -f "$1/ipset.rules" && '
-              'iptables-restore --noflush "$1/iptables.rules" && ip6tables-restore --noflush "$1/ip6tables.rules"\''
-              ' sh "$d" || echo "FAIL $d"; done')
-    r = subprocess.run(["bash", "-c", script, "x", *loads], capture_output=True, text=True, timeout=300)
-    assert "FAIL" not in r.stdout and r.returncode == 0, r.stdout + r.stderr
+    batches = consumers.check(unique.values())
+    assert set(batches) == set(consumers.FILES[n].checker for files in rendered["baseline"].values() for n in files)
+    assert len(batches[consumers.K8S]) > len(YAML_PLAIN_TRAPS), "the Kubernetes targets rendered too few distinct files"
 
 
 def test_structure_check_would_see_an_injection(rendered):

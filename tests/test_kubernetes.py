@@ -273,7 +273,7 @@ def calico_nets(text: str) -> dict[int, list]:
 def test_calico_nets_are_the_nftables_sets(spec, calico_files):
     """The union of the network sets' nets is exactly what acrrules.nft's sets hold for the same inputs:
     the same merged prefixes, each once, in address order, every set of one IP family."""
-    from test_properties import nft_elements
+    from consumers import nft_elements
 
     for label in CALICO_SETTINGS:
         files = calico_files[(spec.stem, label)]
@@ -372,7 +372,7 @@ def test_calico_sets_stay_within_their_budget_on_a_large_description(tmp_path):
     OBJECT_BUDGET_BYTES, far below etcd's 1.5 MiB and kubectl's 256 KiB last-applied annotation; the split
     loses and repeats nothing, and the result passes the real CRD schemas."""
     from acrrules.targets.calico import NETS_PER_SET, OBJECT_BUDGET_BYTES
-    from test_properties import nft_elements
+    from consumers import nft_elements
 
     tags = latest_servicetags()
     spec = write_spec(tmp_path, big_description(tags))

@@ -17,7 +17,7 @@ import yaml
 
 from conftest import CLOUD_FILE_KIND, latest_servicetags, run_cli, sample_specs
 from regen_golden import servicetags_for
-from test_properties import ipset_elements, nft_elements
+from consumers import ipset_elements, nft_elements
 
 FQDN, V4, V6 = "edl-fqdn.txt", "edl-ipv4.txt", "edl-ipv6.txt"
 SKIPPED = ("skipped lists (edl-ipv4.txt, edl-ipv6.txt): they need IP prefixes: add --service-tags "

@@ -7,17 +7,17 @@ import os
 import shutil
 from pathlib import Path
 
-import hcl2
 import pytest
 import yaml
-from hcl2.utils import SerializationOptions
 
+import consumers
 from acrrules import catalog, pipeline, plan as planning
+from consumers import hcl_unquote, tf_resources
 from oracles import nsg_slot
-from conftest import (REPO, REQUIRE_TOOLS, run_cli, run_cli_process, run_validator, sample_specs,
-                      terraform_fmt_check)
+from conftest import REPO, run_cli, run_cli_process, sample_specs
 
-NON_IP = ["azure-firewall", "nsg-arm", "nsg-tf"]
+FQDN_FILES = consumers.output_files(service_tags=False)   # what render writes without a Service Tags file
+FQDN_CHECKERS = list(dict.fromkeys(consumers.FILES[n].checker for n in FQDN_FILES))
 
 
 @pytest.fixture(scope="module")
@@ -28,60 +28,23 @@ def rendered(tmp_path_factory) -> dict[str, Path]:
         d = tmp_path_factory.mktemp(spec.stem)
         r = run_cli("render", spec, "--out", d)
         assert r.code == 0, r.err
+        assert sorted(p.name for p in d.iterdir()) == sorted(FQDN_FILES), spec
         out[spec.stem] = d
     return out
 
 
-def _hcl(path: Path) -> dict:
-    with open(path) as fh:
-        return hcl2.load(fh, serialization_options=SerializationOptions(with_comments=False, explicit_blocks=True))
-
-
-def _unq(s):
-    return s[1:-1] if isinstance(s, str) and len(s) >= 2 and s[0] == s[-1] == '"' else s
-
-
 def _resources(doc, rtype):
-    out = {}
-    for res in doc.get("resource", []):
-        for t, named in res.items():
-            if _unq(t) == rtype:
-                for name, body in named.items():
-                    out[_unq(name)] = body
-    return out
+    return {label: body for t, label, body in tf_resources(doc) if t == rtype}
 
 
-def test_terraform_fmt_accepts_every_tf(rendered):
-    files = sorted(p for d in rendered.values() for p in d.glob("*.tf"))
-    assert len(files) == 3 * len(rendered)   # azure-firewall.tf, nsg.tf, versions.tf
-    r = terraform_fmt_check(*files)
-    assert r.returncode == 0, r.stdout + r.stderr
-
-
-def test_azurerm_argument_check_accepts_every_tf(rendered):
-    files = sorted(p for d in rendered.values() for p in d.glob("*.tf"))
-    r = run_validator("tf_schema_check.py", "--strict", *files)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert " 0 error(s)" in r.stdout
-
-
-def test_strict_arm_check_accepts_every_template(rendered):
-    files = sorted(p for d in rendered.values() for p in d.glob("nsg.json"))
-    r = run_validator("arm_check.py", *files)
-    assert r.returncode == 0, r.stdout + r.stderr
-
-
-def test_validators_reject_a_broken_output(rendered, tmp_path):
-    """The consumers used above really fail on our kind of file when it is wrong."""
-    src = next(iter(rendered.values()))
-    tf = tmp_path / "broken.tf"
-    tf.write_text((src / "nsg.tf").read_text().replace('"Outbound"', '"Egress"'))
-    assert run_validator("tf_schema_check.py", "--strict", tf).returncode != 0
-    arm = json.loads((src / "nsg.json").read_text())
-    arm["resources"][0]["properties"]["priority"] = 5000
-    bad = tmp_path / "broken.json"
-    bad.write_text(json.dumps(arm))
-    assert run_validator("arm_check.py", bad).returncode != 0
+@pytest.mark.parametrize("checker", FQDN_CHECKERS, ids=lambda c: c.name.split()[0])
+def test_every_output_passes_its_real_consumer(rendered, checker):
+    """Each consumer tests/consumers.py names (terraform fmt + tf_schema_check --strict, strict arm_check,
+    squid_check, k8s_check --strict, ...) over its files of every sample, in one batch."""
+    files = sorted(p for d in rendered.values() for p in d.iterdir() if consumers.checker_of(p) is checker)
+    assert len(files) == sum(consumers.FILES[n].checker is checker for n in FQDN_FILES) * len(rendered)
+    checker.need()
+    checker.run(files)
 
 
 @pytest.mark.parametrize("spec", sample_specs(), ids=lambda p: p.stem)
@@ -98,7 +61,7 @@ def test_rules_match_the_plan(spec, rendered):
     sources = list(desc.sources)
 
     # ARM: one tag per rule, in destinationAddressPrefix, at the tag's fixed slot above the setting
-    arm = json.loads((d / "nsg.json").read_text())
+    arm = consumers.read(d / "nsg.json")
     rules = arm["resources"]
     slots = {t.tag: nsg_slot(desc.cloud, t.tag) for t in p.tags}
     assert sorted(r["properties"]["destinationAddressPrefix"] for r in rules) == sorted(want_tags)
@@ -116,24 +79,24 @@ def test_rules_match_the_plan(spec, rendered):
     assert arm["metadata"]["_generator"]["name"] == "acrrules"
 
     # nsg-tf: the same rules
-    tf = _resources(_hcl(d / "nsg.tf"), "azurerm_network_security_rule")
-    assert sorted(_unq(b["destination_address_prefix"]) for b in tf.values()) == sorted(want_tags)
-    assert {_unq(b["destination_address_prefix"]): b["priority"] for b in tf.values()} == \
+    tf = _resources(consumers.read(d / "nsg.tf"), "azurerm_network_security_rule")
+    assert sorted(hcl_unquote(b["destination_address_prefix"]) for b in tf.values()) == sorted(want_tags)
+    assert {hcl_unquote(b["destination_address_prefix"]): b["priority"] for b in tf.values()} == \
         {tag: tf_first + slot for tag, slot in slots.items()}
 
     # azure-firewall: application rules allow exactly the endpoint FQDNs; network rules exactly the tags
-    fw = _resources(_hcl(d / "azure-firewall.tf"), "azurerm_firewall_policy_rule_collection_group")
+    fw = _resources(consumers.read(d / "azure-firewall.tf"), "azurerm_firewall_policy_rule_collection_group")
     fqdns, net_tags = [], []
     for body in fw.values():
         assert body["firewall_policy_id"] == "${var.firewall_policy_id}"
         for coll in body.get("application_rule_collection", []):
             for rule in coll["rule"]:
-                fqdns += [_unq(f) for f in rule["destination_fqdns"]]
-                assert [_unq(x) for x in rule["source_addresses"]] == sources
-                assert [(_unq(pr["type"]), pr["port"]) for pr in rule["protocols"]] == [("Https", 443)]
+                fqdns += [hcl_unquote(f) for f in rule["destination_fqdns"]]
+                assert [hcl_unquote(x) for x in rule["source_addresses"]] == sources
+                assert [(hcl_unquote(pr["type"]), pr["port"]) for pr in rule["protocols"]] == [("Https", 443)]
         for coll in body.get("network_rule_collection", []):
             for rule in coll["rule"]:
-                net_tags += [_unq(t) for t in rule["destination_addresses"]]
+                net_tags += [hcl_unquote(t) for t in rule["destination_addresses"]]
     assert sorted(fqdns) == sorted(e.fqdn for e in p.endpoints)
     assert net_tags == (want_tags if network_rules else [])
 
@@ -173,8 +136,7 @@ def test_stdout_output(tmp_path):
     many = run_cli("render", spec, "--out", "-")
     assert many.code == 0
     assert [line for line in many.out.splitlines() if line.startswith("# ==> ")] == \
-           ["# ==> azure-firewall.tf <==", "# ==> nsg.json <==", "# ==> nsg.tf <==", "# ==> acrrules-squid.conf <==",
-            "# ==> no_proxy.txt <==", "# ==> edl-fqdn.txt <==", "# ==> cilium.yaml <==", "# ==> versions.tf <=="]
+           [f"# ==> {name} <==" for name in FQDN_FILES]   # in the order of the targets' table, versions.tf last
 
 
 def test_target_selection_errors(tmp_path):
@@ -243,9 +205,7 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
     r = subprocess.run([sys.executable, "-m", "acrrules", "render", "d.yaml", "--out", "out"],
                        capture_output=True, text=True, cwd=elsewhere, env=env)
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in (elsewhere / "out").iterdir()) == \
-        ["acrrules-squid.conf", "azure-firewall.tf", "cilium.yaml", "edl-fqdn.txt", "no_proxy.txt", "nsg.json", "nsg.tf",
-         "versions.tf"]
+    assert sorted(p.name for p in (elsewhere / "out").iterdir()) == sorted(FQDN_FILES)
     s = subprocess.run([sys.executable, "-m", "acrrules", "schema"], capture_output=True, text=True,
                        cwd=elsewhere, env=env)
     assert json.loads(s.stdout)["$schema"].endswith("2020-12/schema")
@@ -262,8 +222,8 @@ def test_rerender_leaves_unchanged_files_alone_and_replaces_changed_ones(tmp_pat
     assert sorted(line.split()[0] for line in r.err.splitlines() if not line.startswith("skipped")) == \
         ["unchanged"] * (len(before) - 1) + ["wrote"]
     after = {p.name: p.stat() for p in tmp_path.iterdir()}
-    for name in ("azure-firewall.tf", "nsg.json"):
-        assert (after[name].st_ino, after[name].st_mtime_ns) == (before[name].st_ino, before[name].st_mtime_ns)
+    for name in before.keys() - {"nsg.tf"}:
+        assert (after[name].st_ino, after[name].st_mtime_ns) == (before[name].st_ino, before[name].st_mtime_ns), name
     assert after["nsg.tf"].st_ino != stale_inode
     assert run_cli("render", spec, "--out", tmp_path, "--check").code == 0
 

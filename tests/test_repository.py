@@ -24,10 +24,11 @@ import pytest
 import yaml
 from hcl2.utils import SerializationOptions
 
+import consumers
 import netns
 from oracles import nsg_slot
-from conftest import (REPO, latest_servicetags, need_root_netns, need_tool, run_cli,
-                      run_validator, servicetags_files, terraform_fmt_check)
+from conftest import (REPO, latest_servicetags, need_root_netns, need_tool, run_cli, servicetags_files,
+                      terraform_fmt_check)
 
 SAMPLE = REPO / "samples" / "geo-replicated-premium.yaml"
 TF_ENV = dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null", CHECKPOINT_DISABLE="1")
@@ -178,17 +179,18 @@ def life(tmp_path_factory) -> list[dict]:
 
 
 def test_every_step_is_accepted_by_the_real_consumers(life, tmp_path):
+    """Each step's files, all of them, through the real consumers tests/consumers.py names (the kernel
+    loads last)."""
     for i, step in enumerate(life):
         d = tmp_path / f"step{i}"
         d.mkdir()
         for name, text in step["after"].items():
             (d / name).write_text(text)
-        tf = sorted(d.glob("*.tf"))
-        assert terraform_fmt_check(*tf).returncode == 0, step["title"]
-        r = run_validator("tf_schema_check.py", "--strict", *tf)
-        assert r.returncode == 0, (step["title"], r.stdout)
-        r = run_validator("arm_check.py", d / "nsg.json")
-        assert r.returncode == 0, (step["title"], r.stdout)
+        assert sorted(step["after"]) == sorted(consumers.output_files()), step["title"]
+        try:
+            consumers.check_dirs(d)
+        except AssertionError as e:
+            raise AssertionError(f"{step['title']}: {e}") from None
 
 
 def test_fresh_render_equals_incremental_render(life):
@@ -288,8 +290,7 @@ def test_the_kernel_takes_each_new_file_over_the_previous_one(life, tmp_path):
 
 # ---- quiet headers -------------------------------------------------------------------------------
 
-FQDN_TAG_FILES = ("azure-firewall.tf", "nsg.json", "nsg.tf", "versions.tf", "acrrules-squid.conf", "no_proxy.txt",
-                  "edl-fqdn.txt", "cilium.yaml")
+FQDN_TAG_FILES = consumers.output_files(service_tags=False)   # the files no Service Tags file goes into
 
 
 def test_fqdn_and_tag_outputs_do_not_depend_on_the_service_tags_file(tmp_path):
@@ -300,9 +301,13 @@ def test_fqdn_and_tag_outputs_do_not_depend_on_the_service_tags_file(tmp_path):
         out = tmp_path / "rules" if i == 0 else tmp_path / f"rules{i}"
         render(spec, out, *(["--service-tags", tags] if tags else []))
         outs.append({n: (out / n).read_bytes() for n in FQDN_TAG_FILES})
-        if tags:   # the IP outputs name the file they were built from
-            assert tags.name in (out / "acrrules.nft").read_text()
+        if tags:   # the IP outputs name the file they were built from, in their headers
+            assert sorted(p.name for p in out.iterdir()) == sorted(consumers.output_files())
+            for name in set(consumers.output_files()) - set(FQDN_TAG_FILES):
+                assert consumers.FILES[name].plain or tags.name in (out / name).read_text(), name
             assert all(tags.name.encode() not in b for b in outs[-1].values())
+        else:
+            assert sorted(p.name for p in out.iterdir()) == sorted(FQDN_TAG_FILES)
     assert all(o == outs[0] for o in outs)
     # a weekly job that renders with the next file reports no drift for these files
     r = run_cli("render", spec, "--out", tmp_path / "rules", "--check")
@@ -476,7 +481,7 @@ def test_a_dual_stack_description_without_azure_firewall_is_valid(tmp_path):
         "skipped iptables: it needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json"]
     r = run_cli("render", spec, "--out", tmp_path / "out", "--service-tags", latest_servicetags("Public"))
     assert r.code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == \
-        ["acrrules.nft", "ip6tables.rules", "ipset.rules", "iptables.rules"]
+        sorted(consumers.output_files(["nftables", "iptables"]))
     bad = run_cli("validate", spec, "--target", "azure-firewall")
     assert bad.code == 2 and f"{spec}:4:25: Azure Firewall does not support IPv6 sources" in bad.err
 
