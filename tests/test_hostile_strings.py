@@ -435,10 +435,10 @@ def rendered(tags_file, tmp_path_factory) -> dict:
     return {"baseline": baseline, "cases": cases, "root": root}
 
 
-@pytest.mark.parametrize("field, value", CASES, ids=[f"{f}-{i}" for i, (f, _) in enumerate(CASES)])
 _NAME_TARGETS = {"nft_table": "nftables", "ipt_chain": "iptables"}
 
 
+@pytest.mark.parametrize("field, value", CASES, ids=[f"{f}-{i}" for i, (f, _) in enumerate(CASES)])
 def test_hostile_value_keeps_the_structure(rendered, field, value):
     """Every file a target renders has the baseline's structure, read by its language's reader; the value
     reaches, intact, only the files tests/consumers.py says it may reach (`reaches`), and changes nothing

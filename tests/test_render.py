@@ -14,7 +14,7 @@ import consumers
 from acrrules import catalog, pipeline, plan as planning
 from consumers import hcl_unquote, tf_resources
 from oracles import nsg_slot
-from conftest import REPO, run_cli, run_cli_process, sample_specs
+from conftest import REPO, REQUIRE_TOOLS, run_cli, run_cli_process, sample_specs
 
 FQDN_FILES = consumers.output_files(service_tags=False)   # what render writes without a Service Tags file
 FQDN_CHECKERS = list(dict.fromkeys(consumers.FILES[n].checker for n in FQDN_FILES))
@@ -198,8 +198,8 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
     probe = subprocess.run([sys.executable, "-c", "import acrrules, sys; print(acrrules.__file__)"],
                            capture_output=True, text=True, cwd=elsewhere, env=env)
     assert probe.stdout.startswith(str(site)), probe.stdout
-    loader = subprocess.run([sys.executable, "-c", "from acrrules import render; "
-                             "print(type(render.environment().loader).__name__)"],
+    loader = subprocess.run([sys.executable, "-c", "from acrrules.render import environment; "
+                             "print(type(environment().loader).__name__)"],
                             capture_output=True, text=True, cwd=elsewhere, env=env)
     assert loader.stdout == "ModuleLoader\n", loader.stdout + loader.stderr  # no template compiled at run time
     r = subprocess.run([sys.executable, "-m", "acrrules", "render", "d.yaml", "--out", "out"],
