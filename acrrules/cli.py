@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 from enum import Enum, StrEnum
+from typing import Any
 
 import typer
 
@@ -19,6 +20,7 @@ from . import plan as planning
 from .catalog import CLOUDS, DEFAULT_CLOUD
 from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError, UsageError
 from .targets import TARGETS
+from .targets.nsg import DeployedRule
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -33,12 +35,12 @@ class Format(StrEnum):  # str() is the value, as typer 0.28 converts it back
     json = "json"
 
 
-def _formats(kind: type[Enum]) -> dict:
+def _formats(kind: type[Enum]) -> dict[str, Any]:
     """typer.Option arguments for a --format option of `kind`'s values: a parser whose error names
     the formats in plain words (typer's own message for an Enum is pydantic's: "Value error, 'x' is
     not one of ..."), and, as typer 0.28 knows no choices once there is a parser, their completion
     and metavar."""
-    def parse(value):
+    def parse(value: str | Enum) -> Enum:
         if isinstance(value, kind):  # the default
             return value
         try:
@@ -69,7 +71,7 @@ def validate(
     target: list[str] | None = typer.Option(None, "--target", "-t", metavar="T",
                                                help=f"Check only this target (repeatable): {', '.join(TARGETS)}. "
                                                     "Default: the description's outputs, else every target."),
-):
+) -> None:
     """Check the registry descriptions SPEC..., including the platform limits of their targets; print every
     problem as FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
     for name in target or ():
@@ -102,7 +104,7 @@ def endpoints(
     spec: str = typer.Argument(..., metavar="SPEC"),
     format: Format = typer.Option(Format.table, "--format", **_formats(Format),
                                   help="table for people, json for programs."),
-):
+) -> None:
     """List every endpoint (FQDN, TCP 443) the clients need."""
     loaded = pipeline.load_description(spec)
     eps = planning.endpoints(loaded.description)
@@ -128,7 +130,7 @@ def render(
     max_age: int | None = typer.Option(None, "--max-age", metavar="DAYS", min=0,
                                           help="Fail (exit 2) instead of warning when the Service Tags file "
                                                "is more than DAYS days old (by the date in its name)."),
-):
+) -> None:
     """Render the firewall rules of a description."""
     from . import write
     from .targets.nsg import removed_rules
@@ -172,7 +174,7 @@ def _skipped(skipped: list[tuple[str, str]]) -> None:
         _err(f"skipped {name}: {why}")
 
 
-def _announce_removed(gone, *, would: bool) -> None:
+def _announce_removed(gone: list[DeployedRule], *, would: bool) -> None:
     """ARM incremental deployments never delete a rule that left the template: say which did."""
     if not gone:
         return
@@ -217,7 +219,7 @@ def report(
                                            "and which NSG rules would leave nsg.json."),
     format: ReportFormat = typer.Option(ReportFormat.markdown, "--format",
                                         help="markdown (a pull request body) or json."),
-):
+) -> None:
     """A review summary of the rules, for a pull request: endpoints and service tags per registry
     region; per tag its changeNumber and merged prefix counts, and the totals; the NSG rules with
     their priorities; with --since, the prefixes added and removed; with --out, the files that would
@@ -269,7 +271,7 @@ def tags_diff(
                                        help="Compare only the tags this description needs (named as in NEW)."),
     format: DiffFormat = typer.Option(DiffFormat.text, "--format", **_formats(DiffFormat),
                                       help="text for people, json for programs."),
-):
+) -> None:
     """Per tag, the prefixes added and removed between OLD and NEW.
 
     Exit 1 when any compared tag's prefixes changed (tags added or removed
@@ -292,7 +294,8 @@ def tags_diff(
         raise typer.Exit(result.exit_code)
 
 
-CloudName = Enum("CloudName", {name: name for name in CLOUDS}, type=str)
+# Built from the catalog; mypy cannot see the members of a functional Enum with computed values.
+CloudName = Enum("CloudName", {name: name for name in CLOUDS}, type=str)  # type: ignore[misc]
 
 
 @tags_app.command("fetch")
@@ -304,7 +307,7 @@ def tags_fetch(
     page_url: str | None = typer.Option(None, "--page-url", metavar="URL",
                                            help="Another download page (its own host's links are taken too), "
                                                 "or a direct link to the .json file."),
-):
+) -> None:
     """Download the cloud's current ServiceTags_<Cloud>_<YYYYMMDD>.json from Microsoft into DIR.
 
     Reads the cloud's download page, takes its link on download.microsoft.com
@@ -328,14 +331,14 @@ def tags_fetch(
 
 
 @app.command()
-def schema():
+def schema() -> None:
     """Print the JSON Schema of the description format (for yaml-language-server)."""
     from .validate import schema_text
 
     _out(schema_text())
 
 
-def _version_callback(value: bool):
+def _version_callback(value: bool) -> None:
     if value:
         _out(f"acrrules {__version__}\n")
         raise typer.Exit()
@@ -343,7 +346,7 @@ def _version_callback(value: bool):
 
 @app.callback()
 def _main(version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
-                                       help="Print the version and exit.")):
+                                       help="Print the version and exit.")) -> None:
     pass
 
 

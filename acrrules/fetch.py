@@ -34,7 +34,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from . import __version__, catalog, servicetags, write
@@ -202,7 +202,8 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         super().__init__()
         self.allowed, self.rule = allowed, rule
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                         headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
         if urlsplit(newurl).scheme not in ("http", "https"):
             fp.close()
             raise FetchError(f"{req.full_url}: the server redirects to {newurl}, which is not an http:// or "
@@ -340,13 +341,14 @@ def _get(url: str, limit: int, deadline: _Deadline, redirects: _Redirects) -> _B
 
 def _bounded(work: Callable[[], tuple[str, str, bytes]], deadline: _Deadline, url: str) -> tuple[str, str, bytes]:
     """Run `work` in a worker thread and stop waiting for it at the deadline."""
-    result: dict = {}
+    values: list[tuple[str, str, bytes]] = []   # what `work` returned, or
+    errors: list[BaseException] = []             # what it raised
 
-    def run():
+    def run() -> None:
         try:
-            result["value"] = work()
+            values.append(work())
         except BaseException as e:
-            result["error"] = e
+            errors.append(e)
 
     worker = threading.Thread(target=run, name="acrrules-fetch", daemon=True)
     worker.start()
@@ -354,9 +356,9 @@ def _bounded(work: Callable[[], tuple[str, str, bytes]], deadline: _Deadline, ur
     if worker.is_alive():
         raise FetchError(f"{url}: no complete answer within {deadline.total:g} s (name resolution or the connection "
                          "hangs): check the network, DNS and the proxy settings (HTTPS_PROXY, NO_PROXY)")
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    if errors:
+        raise errors[0]
+    return values[0]
 
 
 # ---- the command ------------------------------------------------------------------------------
@@ -399,8 +401,8 @@ def fetch(cloud: str, directory: str = ".", page_url: str | None = None) -> tupl
         raise FetchError(f"{directory}: cannot save the Service Tags file there: it is a file, not a directory")
     newest = _newest_local(out, kind) if out.is_dir() else None
 
-    direct = page_url is not None and urlsplit(page_url).path.lower().endswith(".json")
-    if direct:
+    name: str | None = None   # set when --page-url is a direct link to the file
+    if page_url is not None and urlsplit(page_url).path.lower().endswith(".json"):
         name = _file_name(page_url, kind)
         if name is None:
             raise UsageError(f"--page-url {page_url}: the link does not name a ServiceTags_{kind}_<YYYYMMDD>.json "
@@ -408,7 +410,7 @@ def fetch(cloud: str, directory: str = ".", page_url: str | None = None) -> tupl
     page = page_url or catalog.SERVICETAGS_DOWNLOAD_PAGES[cloud]
 
     def download() -> tuple[str, str, bytes]:
-        if direct:
+        if name is not None:
             file_url, file_name = page, name
         else:
             body = _get(page, PAGE_MAX_BYTES, deadline, _Redirects())

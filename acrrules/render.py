@@ -64,7 +64,7 @@ def compile_templates(target: str | Path) -> None:
 class LimitProblem(NamedTuple):
     """A platform limit the plan would break; `path` points into the description."""
 
-    path: tuple
+    path: tuple[str | int, ...]  # a key path into the description, e.g. ("registries", 0, "name")
     message: str
 
 

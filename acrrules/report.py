@@ -10,8 +10,9 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import __version__, catalog, pipeline, servicetags, tagsdiff
 from . import plan as planning
@@ -57,7 +58,7 @@ class NsgTable(NamedTuple):
     rules: tuple[NsgRuleRow, ...]
 
 
-NameValue = str | int | tuple   # a name, a number, or several (a priority range: first, last)
+NameValue = str | int | tuple[str | int, ...]   # a name, a number, or several (a priority range: first, last)
 
 # How the Markdown report words the keys of TargetRow.names that are not plain words (the JSON uses
 # the keys; a target's other keys are shown as they are).
@@ -102,7 +103,7 @@ class Report(NamedTuple):
     skipped: tuple[tuple[str, str], ...]
     registries: tuple[RegionRow, ...]
     endpoints: tuple[Endpoint, ...]          # as `acrrules endpoints` lists them
-    service_tags: dict | None                # {"file", "cloud", "changeNumber"}
+    service_tags: dict[str, Any] | None      # {"file", "cloud", "changeNumber"}
     tags: tuple[TagRow, ...]
     totals: tuple[int, int] | None           # merged union (IPv4, IPv6): what the IP sets hold
     nsg: tuple[NsgTable, ...]
@@ -222,7 +223,7 @@ def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool) -> OutDir:
 
 # ---- presentation ------------------------------------------------------------------------
 
-def as_json(r: Report) -> dict:
+def as_json(r: Report) -> dict[str, Any]:
     """The documented JSON shape (`acrrules report --help`, README)."""
     since = None
     if r.since is not None:
@@ -286,16 +287,20 @@ def markdown(r: Report) -> str:
     )
 
 
-def _endpoint_order(r: Report):
+_EndpointKey = tuple[bool, int, int, int, str]
+
+
+def _endpoint_order(r: Report) -> Callable[[Endpoint], _EndpointKey]:
     """Endpoints per registry (description order) and region (home first), then the shared ones."""
-    registry_index = {}
-    region_index = {}
+    # Keyed as Endpoint.registry is, which is None for the shared endpoints (then: no entry).
+    registry_index: dict[str | None, int] = {}
+    region_index: dict[tuple[str | None, str], int] = {}
     for row in r.registries:
         registry_index.setdefault(row.registry, len(registry_index))
         region_index.setdefault((row.registry, row.region), len(region_index))
     kinds = ("login", "data", "regional", "certificate", "storage", "mcr", "mcr-data")
 
-    def key(e: Endpoint):
+    def key(e: Endpoint) -> _EndpointKey:
         shared = e.registry is None
         return (shared, registry_index.get(e.registry, 0), -1 if e.region is None else
                 region_index.get((e.registry, e.region), 0), kinds.index(e.kind) if e.kind in kinds else len(kinds),

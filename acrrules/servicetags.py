@@ -50,10 +50,11 @@ def date_in_name(path: str) -> datetime.date | None:
 
 
 @functools.cache
-def _schema() -> dict:
+def _schema() -> dict[str, Any]:
     path = schemas_dir() / "servicetags.schema.json"
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        schema: dict[str, Any] = json.load(fh)
+    return schema
 
 
 @functools.cache
@@ -101,7 +102,7 @@ def _plainly_valid(entry: Any, discovery: bool = False) -> bool:
     return features is None or (type(features) is list and all(type(f) is str for f in features))
 
 
-Block = tuple  # (first address as an integer, prefix length): what merging works on
+Block = tuple[int, int]  # (first address as an integer, prefix length): what merging works on
 
 
 class ServiceTag(NamedTuple):
@@ -161,7 +162,7 @@ class ServiceTagsFile:
         """For output headers: the base name only, never a path the user did not type."""
         return os.path.basename(self.path)
 
-    def error(self, message: str, needle: str | None = None) -> InputError:
+    def error(self, message: str, needle: str | re.Pattern[str] | None = None) -> InputError:
         line, col = _locate(self.text, needle)
         return InputError([Diagnostic(self.path, line, col, message)])
 
@@ -189,7 +190,8 @@ class ServiceTagsFile:
             sorted(_tag_validator(discovery).iter_errors(entry), key=lambda e: list(e.absolute_path))
         if errors:
             raise self.error(f"tag {name!r} is malformed: {_explain(errors[0])}", _tag_name(name))
-        v4, v6 = [], []
+        v4: list[Block] = []
+        v6: list[Block] = []
         for p in entry["properties"]["addressPrefixes"]:
             try:
                 version, value, plen = parse_prefix(p)
@@ -201,7 +203,7 @@ class ServiceTagsFile:
         return tag
 
 
-def _locate(text: str, needle: str | re.Pattern | None, nth: int = 1) -> tuple[int | None, int | None]:
+def _locate(text: str, needle: str | re.Pattern[str] | None, nth: int = 1) -> tuple[int | None, int | None]:
     """Line and column of the nth occurrence of `needle` (a string or a pattern) in `text`."""
     if not needle or not text:
         return None, None
@@ -213,12 +215,12 @@ def _locate(text: str, needle: str | re.Pattern | None, nth: int = 1) -> tuple[i
     return None, None
 
 
-def _key(name: str) -> re.Pattern:
+def _key(name: str) -> re.Pattern[str]:
     """A JSON object key, however the file is spaced."""
     return re.compile(r'"' + re.escape(name) + r'"\s*:')
 
 
-def _tag_name(name: str) -> re.Pattern:
+def _tag_name(name: str) -> re.Pattern[str]:
     return re.compile(r'"name"\s*:\s*' + re.escape(json.dumps(name)))
 
 
@@ -260,7 +262,7 @@ def load(path: str) -> ServiceTagsFile:
 
 def parse(path: str, raw: bytes) -> ServiceTagsFile:
     """Check the bytes of a Service Tags file (either shape); errors name `path` (a file or a URL)."""
-    def fail(msg, line=None, col=None):
+    def fail(msg: str, line: int | None = None, col: int | None = None) -> InputError:
         return InputError([Diagnostic(path, line, col, msg)])
 
     if not raw or raw.isspace():  # isspace stops at the first other byte; strip() would copy 4 MB
@@ -286,17 +288,17 @@ def parse(path: str, raw: bytes) -> ServiceTagsFile:
     envelope["values"] = []
     errors = sorted(_envelope_validator().iter_errors(envelope), key=lambda e: list(e.absolute_path))
     if errors:
-        e = errors[0]
-        at = _locate(text, _key(str(e.absolute_path[0]))) if e.absolute_path else (1, 1)
+        first = errors[0]
+        at = _locate(text, _key(str(first.absolute_path[0]))) if first.absolute_path else (1, 1)
         what = ("not a valid Service Tags list (read as `az network list-service-tags` output, as it has 'id' or "
                 "'type')") if shape == DISCOVERY else "not a valid Service Tags file"
-        raise fail(f"{what}: {_explain(e)}", *at)
+        raise fail(f"{what}: {_explain(first)}", *at)
     values = data["values"]
     if not isinstance(values, list):
         raise fail(f"not a valid Service Tags file: values: expected an array, got "
                    f"{schema_errors.type_name(values, schema_errors.JSON)}",
                    *_locate(text, _key("values")))
-    entries: dict[str, dict] = {}
+    entries: dict[str, dict[str, Any]] = {}
     for i, v in enumerate(values):
         name = v.get("name") if isinstance(v, dict) else None
         if not (isinstance(name, str) and isinstance(v.get("properties"), dict)):

@@ -11,10 +11,12 @@ import functools
 import ipaddress
 import json
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+from jsonschema.protocols import Validator
 
 from . import catalog, schema_errors
 from .errors import Diagnostic, InputError
@@ -72,32 +74,35 @@ def ecma_pattern(pattern: str) -> str:
 
 
 @functools.cache
-def _compiled(pattern: str) -> re.Pattern:
+def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(ecma_pattern(pattern))
 
 
-def _pattern(validator, pattern, instance, schema):
+def _pattern(validator: Validator, pattern: str, instance: Any,
+             schema: Mapping[str, Any]) -> Iterator[jsonschema.ValidationError]:
     if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 # Draft 2020-12 with ECMA-262 `pattern` semantics (see ecma_pattern).
-_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+# types-jsonschema leaves extend() unannotated; it returns a validator class, as create() does.
+_Validator: type[Validator] = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft202012Validator, {"pattern": _pattern})
 
 
 @functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator() -> Validator:
     # The schema itself is checked by tests/test_schema.py, not on every run.
     return _Validator(inline_refs(registry_schema()))
 
 
-def inline_refs(schema: dict) -> dict:
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema with each "$ref": "#/$defs/NAME" replaced by that definition (in an allOf when
     the $ref has sibling keywords): the same checks and the same errors, without a reference
     lookup for every registry, which was most of the schema's cost on a large description."""
     defs = schema.get("$defs", {})
 
-    def inline(node: Any, seen: frozenset) -> Any:
+    def inline(node: Any, seen: frozenset[str]) -> Any:
         if isinstance(node, list):
             return [inline(v, seen) for v in node]
         if not isinstance(node, dict):
@@ -109,7 +114,8 @@ def inline_refs(schema: dict) -> dict:
             return {"allOf": [target], **rest} if rest else target
         return {k: inline(v, seen) for k, v in node.items()}
 
-    return inline(schema, frozenset())
+    inlined: dict[str, Any] = inline(schema, frozenset())
+    return inlined
 
 
 def _schema_diagnostics(doc: SourceDocument) -> list[Diagnostic]:
@@ -215,7 +221,9 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
 
         for tid, target in TARGETS.items():
             settings = targets.get(tid)
-            for key in target.address_settings if isinstance(settings, dict) else ():
+            if not isinstance(settings, dict):
+                continue
+            for key in target.address_settings:
                 if isinstance(settings.get(key), list):
                     out.extend(_check_addresses(doc, ("targets", tid, key), settings[key],
                                                 allow_star=False, hosts_only=True))

@@ -17,6 +17,7 @@ import errno
 import os
 import secrets
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import WriteError
@@ -87,6 +88,12 @@ class _Pending:
         except (AttributeError, OSError):  # no O_TMPFILE here: a named temporary it is
             self.fd = self._open_named()
 
+    @property
+    def open_fd(self) -> int:
+        """The temporary file's descriptor: open from __init__ until discard (publish only swaps it)."""
+        assert self.fd is not None, "a _Pending is not used after discard"
+        return self.fd
+
     def _open_named(self) -> int:
         self.named = self.final.parent / f".{self.final.name}{_TMP_MARK}{secrets.token_hex(4)}"
         return os.open(self.named, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.mode)
@@ -96,20 +103,22 @@ class _Pending:
         self.data = data
         view = memoryview(data)
         while view:
-            n = os.write(self.fd, view)
+            n = os.write(self.open_fd, view)
             view = view[n:]
 
     def publish(self) -> None:
         if self.named is None:
             name = self.final.parent / f".{self.final.name}{_TMP_MARK}{secrets.token_hex(4)}"
-            if _link_unnamed(self.fd, name):
+            if _link_unnamed(self.open_fd, name):
                 self.named = name
             else:  # the unnamed file cannot be linked here: write a named copy, briefly
-                os.close(self.fd)
+                os.close(self.open_fd)
                 self.fd = None
                 self.fd = self._open_named()
                 self.fill(self.data)
                 os.fsync(self.fd)
+        # Both branches above name the file (linked, or opened named by _open_named).
+        assert self.named is not None
         os.replace(self.named, self.final)
         self.named = None
 
@@ -152,7 +161,7 @@ def _unchanged(path: Path, data: bytes) -> bool:
         return False
 
 
-def write_files(out_dir: str, files: dict[str, str | bytes]) -> list[tuple[Path, bool]]:
+def write_files(out_dir: str, files: Mapping[str, str | bytes]) -> list[tuple[Path, bool]]:
     """Write every file or none; return (path, changed) for each file, in order.
 
     Text is written as UTF-8, bytes as they are (a downloaded Service Tags file).
@@ -181,7 +190,7 @@ def write_files(out_dir: str, files: dict[str, str | bytes]) -> list[tuple[Path,
             current = name
             pending.append(_Pending(d, name))
             pending[-1].fill(data)
-        for p, error in zip(pending, _sync_all([p.fd for p in pending]), strict=True):  # every file on disk first
+        for p, error in zip(pending, _sync_all([p.open_fd for p in pending]), strict=True):  # every file on disk first
             if error is not None:
                 current = p.final.name
                 raise error
@@ -203,7 +212,7 @@ def write_files(out_dir: str, files: dict[str, str | bytes]) -> list[tuple[Path,
     return [(d / name, name in changed) for name in files]
 
 
-def drift(out_dir: str, files: dict[str, str]) -> list[str]:
+def drift(out_dir: str, files: Mapping[str, str]) -> list[str]:
     """Unified diffs between what is on disk and what would be written (empty: no drift)."""
     diffs = []
     for name, text in files.items():

@@ -122,7 +122,7 @@ class CalicoTarget(Target):
                 f"Calico takes at most {SELECTOR_MAX}: select by fewer or shorter labels"))]
         return []
 
-    def context(self, plan: RulePlan) -> dict:
+    def context(self, plan: RulePlan) -> dict[str, Any]:
         s = self.settings(plan)
         return {
             "sets": net_sets(s.name, plan),

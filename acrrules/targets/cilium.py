@@ -96,7 +96,7 @@ class CiliumTarget(Target):
                     "pods to select")))
         return problems
 
-    def context(self, plan: RulePlan) -> dict:
+    def context(self, plan: RulePlan) -> dict[str, Any]:
         s = self.settings(plan)
         fqdns = sorted({e.fqdn for e in plan.endpoints})
         # (the namespace is printed as a label value: k8s_name refuses what is no namespace name)

@@ -54,7 +54,7 @@ class ListsTarget(Target):
                     "use 5-50 ASCII letters and digits")))
         return problems
 
-    def context(self, plan: RulePlan) -> dict:
+    def context(self, plan: RulePlan) -> dict[str, Any]:
         p = plan.prefixes
         return {
             "fqdns": tuple(sorted({e.fqdn.lower() for e in plan.endpoints})),

@@ -118,7 +118,7 @@ class SquidTarget(Target):
     def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
         return (("acls", tuple(acl_names(self.settings(plan).acl_prefix))),)
 
-    def default_settings(self, plan: RulePlan) -> dict:
+    def default_settings(self, plan: RulePlan) -> dict[str, Any]:
         return {"acl_prefix": plan.description.name}
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
@@ -159,7 +159,7 @@ class SquidTarget(Target):
                 "leave squid out of `outputs:`")))
         return problems
 
-    def context(self, plan: RulePlan) -> dict:
+    def context(self, plan: RulePlan) -> dict[str, Any]:
         s = self.settings(plan)
         return {
             "acl": acl_names(s.acl_prefix),
