@@ -1,5 +1,6 @@
 """Build step: the Jinja templates are compiled into the package (acrrules/compiled_templates),
 so an installed acrrules never compiles them at run time. Everything else is in pyproject.toml."""
+
 import os
 import sys
 

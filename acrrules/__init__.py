@@ -15,12 +15,13 @@ The Python API (spec §7, acrrules/api.py):
 
 `import acrrules` imports nothing else: each name is imported on first use.
 """
+
 from __future__ import annotations
 
 import sys
 import types
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms); type checkers know the name
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up; type checkers know the name
 
 __version__ = "0.1.0"
 
@@ -39,9 +40,16 @@ __all__ = [
 ]
 
 _LAZY = {
-    "load": "api", "endpoints": "api", "render": "api", "load_service_tags": "api",
-    "InputError": "errors", "AcrrulesError": "errors", "Diagnostic": "errors",
-    "Description": "model", "Endpoint": "plan", "ServiceTagsFile": "servicetags",
+    "load": "api",
+    "endpoints": "api",
+    "render": "api",
+    "load_service_tags": "api",
+    "InputError": "errors",
+    "AcrrulesError": "errors",
+    "Diagnostic": "errors",
+    "Description": "model",
+    "Endpoint": "plan",
+    "ServiceTagsFile": "servicetags",
 }
 
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@
 exactly the bytes the CLI writes. Input problems raise `InputError` (`.diagnostics`: file, line,
 column, message); a wrong `targets` argument, a programming error, raises ValueError or TypeError.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,9 @@ def _tags(service_tags: ServiceTagsArg) -> ServiceTagsFile | None:
         return service_tags
     if isinstance(service_tags, (str, os.PathLike)):
         return load_service_tags(service_tags)
-    raise TypeError(f"service_tags must be a path or what acrrules.load_service_tags() returned, "
-                    f"not {type(service_tags).__name__}")
+    raise TypeError(
+        f"service_tags must be a path or what acrrules.load_service_tags() returned, not {type(service_tags).__name__}"
+    )
 
 
 def load(path: PathLike, *, service_tags: ServiceTagsArg = None) -> Description:
@@ -53,8 +55,13 @@ def endpoints(description: Description) -> tuple[Endpoint, ...]:
     return planning.endpoints(description)
 
 
-def render(description: Description, *, targets: Iterable[str] | None = None,
-           service_tags: ServiceTagsArg = None, out_dir: PathLike | None = None) -> dict[str, str]:
+def render(
+    description: Description,
+    *,
+    targets: Iterable[str] | None = None,
+    service_tags: ServiceTagsArg = None,
+    out_dir: PathLike | None = None,
+) -> dict[str, str]:
     """File name -> text of every file the chosen targets write: the bytes of `acrrules render`.
 
     targets: target ids (`azure-firewall`, `nsg-arm`, `nsg-tf`, `nftables`, `iptables`); None

@@ -5,6 +5,7 @@ platform limits is here; no template and no other module spells any of it.
 Sources: Microsoft's ACR firewall-access and MCR documentation, and the real
 Service Tags files (ground truth for tag names, see tests/test_catalog.py).
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,13 +39,13 @@ TAG_PURPOSE = {
 
 
 class Cloud(NamedTuple):
-    name: str                       # as written in the description's `cloud:`
-    servicetags_cloud: str          # the `cloud` field of its Service Tags file
+    name: str  # as written in the description's `cloud:`
+    servicetags_cloud: str  # the `cloud` field of its Service Tags file
     login_suffix: str
     storage_wildcard: str
-    mcr_fqdns: tuple[str, str]      # (REST, data wildcard)
-    mcr_tags: tuple[str, ...]       # MCR service tags that exist in this cloud
-    regions: tuple[str, ...]        # service-tag region names; ARM location = lower-cased
+    mcr_fqdns: tuple[str, str]  # (REST, data wildcard)
+    mcr_tags: tuple[str, ...]  # MCR service tags that exist in this cloud
+    regions: tuple[str, ...]  # service-tag region names; ARM location = lower-cased
 
     @property
     def locations(self) -> Mapping[str, str]:
@@ -73,20 +74,75 @@ CLOUDS: dict[str, Cloud] = {
             mcr_fqdns=("mcr.microsoft.com", "*.data.mcr.microsoft.com"),
             mcr_tags=(TAG_MCR, TAG_AFD_FIRST_PARTY),
             regions=(
-                "AustraliaCentral", "AustraliaCentral2", "AustraliaEast", "AustraliaSoutheast",
-                "AustriaEast", "BelgiumCentral", "BrazilSouth", "BrazilSoutheast", "CanadaCentral",
-                "CanadaEast", "CentralIndia", "CentralUS", "CentralUSEUAP", "ChileCentral", "EastAsia",
-                "EastUS", "EastUS2", "EastUS2EUAP", "EastUSSTG", "FranceCentral", "FranceSouth",
-                "GermanyNorth", "GermanyWestCentral", "IndonesiaCentral", "IsraelCentral",
-                "IsraelNorthwest", "ItalyNorth", "JapanEast", "JapanWest", "JioIndiaCentral",
-                "JioIndiaWest", "KoreaCentral", "KoreaSouth", "MalaysiaSouth", "MalaysiaWest",
-                "MexicoCentral", "NewZealandNorth", "NorthCentralUS", "NorthEurope", "NorwayEast",
-                "NorwayWest", "PolandCentral", "QatarCentral", "SouthAfricaNorth", "SouthAfricaWest",
-                "SouthCentralUS", "SouthCentralUS2", "SouthCentralUSSTG", "SouthIndia", "SoutheastAsia",
-                "SoutheastUS", "SoutheastUS3", "SpainCentral", "SwedenCentral", "SwedenSouth",
-                "SwitzerlandNorth", "SwitzerlandWest", "TaiwanNorth", "TaiwanNorthwest", "UAECentral",
-                "UAENorth", "UKSouth", "UKWest", "WestCentralUS", "WestEurope", "WestIndia", "WestUS",
-                "WestUS2", "WestUS3",
+                "AustraliaCentral",
+                "AustraliaCentral2",
+                "AustraliaEast",
+                "AustraliaSoutheast",
+                "AustriaEast",
+                "BelgiumCentral",
+                "BrazilSouth",
+                "BrazilSoutheast",
+                "CanadaCentral",
+                "CanadaEast",
+                "CentralIndia",
+                "CentralUS",
+                "CentralUSEUAP",
+                "ChileCentral",
+                "EastAsia",
+                "EastUS",
+                "EastUS2",
+                "EastUS2EUAP",
+                "EastUSSTG",
+                "FranceCentral",
+                "FranceSouth",
+                "GermanyNorth",
+                "GermanyWestCentral",
+                "IndonesiaCentral",
+                "IsraelCentral",
+                "IsraelNorthwest",
+                "ItalyNorth",
+                "JapanEast",
+                "JapanWest",
+                "JioIndiaCentral",
+                "JioIndiaWest",
+                "KoreaCentral",
+                "KoreaSouth",
+                "MalaysiaSouth",
+                "MalaysiaWest",
+                "MexicoCentral",
+                "NewZealandNorth",
+                "NorthCentralUS",
+                "NorthEurope",
+                "NorwayEast",
+                "NorwayWest",
+                "PolandCentral",
+                "QatarCentral",
+                "SouthAfricaNorth",
+                "SouthAfricaWest",
+                "SouthCentralUS",
+                "SouthCentralUS2",
+                "SouthCentralUSSTG",
+                "SouthIndia",
+                "SoutheastAsia",
+                "SoutheastUS",
+                "SoutheastUS3",
+                "SpainCentral",
+                "SwedenCentral",
+                "SwedenSouth",
+                "SwitzerlandNorth",
+                "SwitzerlandWest",
+                "TaiwanNorth",
+                "TaiwanNorthwest",
+                "UAECentral",
+                "UAENorth",
+                "UKSouth",
+                "UKWest",
+                "WestCentralUS",
+                "WestEurope",
+                "WestIndia",
+                "WestUS",
+                "WestUS2",
+                "WestUS3",
             ),
         ),
         Cloud(
@@ -174,11 +230,13 @@ SERVICETAGS_STALE_DAYS = 14
 
 # Where `tags fetch` gets each cloud's file: the download page, whose link to
 # ServiceTags_<Cloud>_<YYYYMMDD>.json is taken only on this host, over https.
-SERVICETAGS_DOWNLOAD_PAGES = MappingProxyType({
-    "AzureCloud": "https://www.microsoft.com/en-us/download/details.aspx?id=56519",
-    "AzureUSGovernment": "https://www.microsoft.com/en-us/download/details.aspx?id=57063",
-    "AzureChinaCloud": "https://www.microsoft.com/en-us/download/details.aspx?id=57062",
-})
+SERVICETAGS_DOWNLOAD_PAGES = MappingProxyType(
+    {
+        "AzureCloud": "https://www.microsoft.com/en-us/download/details.aspx?id=56519",
+        "AzureUSGovernment": "https://www.microsoft.com/en-us/download/details.aspx?id=57063",
+        "AzureChinaCloud": "https://www.microsoft.com/en-us/download/details.aspx?id=57062",
+    }
+)
 SERVICETAGS_DOWNLOAD_HOST = "download.microsoft.com"
 
 
@@ -189,10 +247,10 @@ NSG_NAME_MAX = 80
 NSG_DESCRIPTION_MAX = 140
 FIREWALL_PRIORITY_MIN = 100
 FIREWALL_PRIORITY_MAX = 65000
-FIREWALL_RCG_MAX_BYTES = 2 * 1024 * 1024   # rule collection group size (policies since July 2022)
-FIREWALL_MAX_RCGS = 90                      # rule collection groups per policy
-FIREWALL_MAX_NETWORK_UNIQUE = 20000       # unique sources + destinations in network rules
-FIREWALL_SUPPORTS_IPV6 = False            # Azure Firewall rules take IPv4 sources only (known limitation)
+FIREWALL_RCG_MAX_BYTES = 2 * 1024 * 1024  # rule collection group size (policies since July 2022)
+FIREWALL_MAX_RCGS = 90  # rule collection groups per policy
+FIREWALL_MAX_NETWORK_UNIQUE = 20000  # unique sources + destinations in network rules
+FIREWALL_SUPPORTS_IPV6 = False  # Azure Firewall rules take IPv4 sources only (known limitation)
 
 
 # Netfilter names acrrules must not use for its own objects.
@@ -201,7 +259,8 @@ FIREWALL_SUPPORTS_IPV6 = False            # Azure Firewall rules take IPv4 sourc
 # cannot, templates also print keywords such as `ip` with it).  Found by rendering the nftables
 # target with every word of nft(8) and libnftables as the table name and loading it (`nft -c -f`);
 # nft keywords are case-sensitive, so "Filter" or "ACCEPT" are fine.
-NFT_KEYWORDS = frozenset("""
+NFT_KEYWORDS = frozenset(
+    """
     accept add ah all and arp bridge cgroup chain comment comp constant continue counter cpu create
     ct day dccp define delete describe device devices dnat drop dst dup dynamic ecn element elements
     esp ether exists expires exthdr fib flags flow flowtable flush frag fwd get goto handle hbh hook
@@ -212,15 +271,18 @@ NFT_KEYWORDS = frozenset("""
     rename replace reset return rt rtclassid rule ruleset sctp secmark set size skgid skuid snat
     socket srh symhash synproxy table tcp th time timeout tproxy type typeof udp udplite undefine
     update vlan vmap xt
-""".split())
+""".split()
+)
 
 # Names our chain must not take (iptables 1.8.9): the built-in chains of every table, and
 # verdicts and target extensions, which `iptables -N` / `ip6tables -N` refuse ("chain name
 # may not clash with target name") and which `-j NAME` would read as the target.
 IPTABLES_BUILTIN_CHAINS = frozenset({"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"})
-IPTABLES_TARGETS = frozenset("""
+IPTABLES_TARGETS = frozenset(
+    """
 ACCEPT DROP RETURN QUEUE AUDIT CHECKSUM CLASSIFY CLUSTERIP CONNMARK CONNSECMARK CT DNAT DNPT DSCP ECN HL
 HMARK IDLETIMER LED LOG MARK MASQUERADE NETMAP NFLOG NFQUEUE NOTRACK RATEEST REDIRECT REJECT SECMARK SET
 SNAT SNPT SYNPROXY TCPMSS TCPOPTSTRIP TEE TOS TPROXY TRACE TTL ULOG
-""".split())
+""".split()
+)
 IPTABLES_RESERVED = IPTABLES_BUILTIN_CHAINS | IPTABLES_TARGETS

@@ -3,6 +3,7 @@
 Every AcrrulesError becomes its message on stderr and its exit code; nothing
 the user can cause prints a traceback (set ACRRULES_DEBUG=1 to see one).
 """
+
 from __future__ import annotations
 
 import gc
@@ -40,6 +41,7 @@ def _formats(kind: type[Enum]) -> dict[str, Any]:
     the formats in plain words (typer's own message for an Enum is pydantic's: "Value error, 'x' is
     not one of ..."), and, as typer 0.28 knows no choices once there is a parser, their completion
     and metavar."""
+
     def parse(value: str | Enum) -> Enum:
         if isinstance(value, kind):  # the default
             return value
@@ -47,8 +49,9 @@ def _formats(kind: type[Enum]) -> dict[str, Any]:
             return kind(value)
         except ValueError:
             names = [m.value for m in kind]
-            raise typer.BadParameter(f"{value!r} is unknown: the formats are {', '.join(names[:-1])} and "
-                                     f"{names[-1]}") from None
+            raise typer.BadParameter(
+                f"{value!r} is unknown: the formats are {', '.join(names[:-1])} and {names[-1]}"
+            ) from None
 
     def complete(incomplete: str) -> list[str]:
         return [m.value for m in kind if m.value.startswith(incomplete)]
@@ -67,10 +70,15 @@ def _err(text: str) -> None:
 
 @app.command()
 def validate(
-    specs: list[str] = typer.Argument(..., metavar="SPEC", hidden=True),   # hidden: typer shows its type
-    target: list[str] | None = typer.Option(None, "--target", "-t", metavar="T",
-                                               help=f"Check only this target (repeatable): {', '.join(TARGETS)}. "
-                                                    "Default: the description's outputs, else every target."),
+    specs: list[str] = typer.Argument(..., metavar="SPEC", hidden=True),  # hidden: typer shows its type
+    target: list[str] | None = typer.Option(
+        None,
+        "--target",
+        "-t",
+        metavar="T",
+        help=f"Check only this target (repeatable): {', '.join(TARGETS)}. "
+        "Default: the description's outputs, else every target.",
+    ),
 ) -> None:
     """Check the registry descriptions SPEC..., including the platform limits of their targets; print every
     problem as FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
@@ -92,9 +100,11 @@ def validate(
             for line in e.lines():
                 _err(line)
             continue
-        _out(f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
-             f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud}; "
-             f"targets {', '.join(chosen)})\n")
+        _out(
+            f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
+            f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud}; "
+            f"targets {', '.join(chosen)})\n"
+        )
     if failed:
         raise typer.Exit(EXIT_INVALID)
 
@@ -102,8 +112,9 @@ def validate(
 @app.command()
 def endpoints(
     spec: str = typer.Argument(..., metavar="SPEC"),
-    format: Format = typer.Option(Format.table, "--format", **_formats(Format),
-                                  help="table for people, json for programs."),
+    format: Format = typer.Option(
+        Format.table, "--format", **_formats(Format), help="table for people, json for programs."
+    ),
 ) -> None:
     """List every endpoint (FQDN, TCP 443) the clients need."""
     loaded = pipeline.load_description(spec)
@@ -120,16 +131,26 @@ def endpoints(
 @app.command()
 def render(
     spec: str = typer.Argument(..., metavar="SPEC"),
-    target: list[str] | None = typer.Option(None, "--target", "-t", metavar="T",
-                                               help=f"Target to render (repeatable): {', '.join(TARGETS)}. "
-                                                    "Default: all that the inputs allow."),
+    target: list[str] | None = typer.Option(
+        None,
+        "--target",
+        "-t",
+        metavar="T",
+        help=f"Target to render (repeatable): {', '.join(TARGETS)}. Default: all that the inputs allow.",
+    ),
     out: str = typer.Option(".", "--out", "-o", metavar="DIR|-", help="Output directory (created), or - for stdout."),
-    service_tags: str | None = typer.Option(None, "--service-tags", metavar="FILE",
-                                               help="Microsoft Service Tags JSON (needed by nftables, iptables)."),
+    service_tags: str | None = typer.Option(
+        None, "--service-tags", metavar="FILE", help="Microsoft Service Tags JSON (needed by nftables, iptables)."
+    ),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff if files on disk differ."),
-    max_age: int | None = typer.Option(None, "--max-age", metavar="DAYS", min=0,
-                                          help="Fail (exit 2) instead of warning when the Service Tags file "
-                                               "is more than DAYS days old (by the date in its name)."),
+    max_age: int | None = typer.Option(
+        None,
+        "--max-age",
+        metavar="DAYS",
+        min=0,
+        help="Fail (exit 2) instead of warning when the Service Tags file "
+        "is more than DAYS days old (by the date in its name).",
+    ),
 ) -> None:
     """Render the firewall rules of a description."""
     from . import write
@@ -154,8 +175,10 @@ def render(
         for d in diffs:
             _out(d)
         if diffs:
-            _err(f"{len(diffs)} of {len(files)} file(s) in {out} differ from {spec}: run `acrrules render` "
-                 "without --check to update them")
+            _err(
+                f"{len(diffs)} of {len(files)} file(s) in {out} differ from {spec}: run `acrrules render` "
+                "without --check to update them"
+            )
         else:
             _err(f"{len(files)} file(s) in {out} are up to date")
         _announce_removed(gone, would=True)
@@ -178,11 +201,15 @@ def _announce_removed(gone: list[DeployedRule], *, would: bool) -> None:
     """ARM incremental deployments never delete a rule that left the template: say which did."""
     if not gone:
         return
-    _err(f"{len(gone)} NSG rule(s) {'would leave' if would else 'left'} nsg.json; an incremental ARM deployment "
-         "keeps them in Azure, so delete each (RG and NSG: where you deploy nsg.json):")
+    _err(
+        f"{len(gone)} NSG rule(s) {'would leave' if would else 'left'} nsg.json; an incremental ARM deployment "
+        "keeps them in Azure, so delete each (RG and NSG: where you deploy nsg.json):"
+    )
     for rule in gone:
-        _err(f"  {rule.name} (priority {rule.priority}, {rule.tag}): "
-             f"az network nsg rule delete -g RG --nsg-name NSG -n {shlex.quote(rule.name)}")
+        _err(
+            f"  {rule.name} (priority {rule.priority}, {rule.tag}): "
+            f"az network nsg rule delete -g RG --nsg-name NSG -n {shlex.quote(rule.name)}"
+        )
 
 
 def _check_freshness(service_tags: str | None, files: dict[str, str], max_age: int | None) -> None:
@@ -205,20 +232,36 @@ class ReportFormat(StrEnum):
 @app.command()
 def report(
     spec: str = typer.Argument(..., metavar="SPEC"),
-    target: list[str] | None = typer.Option(None, "--target", "-t", metavar="T",
-                                               help="Report on this target (repeatable), as render. "
-                                                    "Default: the description's outputs that the inputs allow."),
-    service_tags: str | None = typer.Option(None, "--service-tags", metavar="FILE",
-                                               help="The Service Tags file to render with: changeNumbers and "
-                                                    "prefix counts."),
-    since: str | None = typer.Option(None, "--since", metavar="OLD",
-                                        help="The Service Tags file the current rules come from: what changed "
-                                             "since (needs --service-tags)."),
-    out: str | None = typer.Option(None, "--out", "-o", metavar="DIR",
-                                      help="The directory holding the current rules: which files would change "
-                                           "and which NSG rules would leave nsg.json."),
-    format: ReportFormat = typer.Option(ReportFormat.markdown, "--format",
-                                        help="markdown (a pull request body) or json."),
+    target: list[str] | None = typer.Option(
+        None,
+        "--target",
+        "-t",
+        metavar="T",
+        help="Report on this target (repeatable), as render. Default: the description's outputs that the inputs allow.",
+    ),
+    service_tags: str | None = typer.Option(
+        None,
+        "--service-tags",
+        metavar="FILE",
+        help="The Service Tags file to render with: changeNumbers and prefix counts.",
+    ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        metavar="OLD",
+        help="The Service Tags file the current rules come from: what changed since (needs --service-tags).",
+    ),
+    out: str | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="The directory holding the current rules: which files would change "
+        "and which NSG rules would leave nsg.json.",
+    ),
+    format: ReportFormat = typer.Option(
+        ReportFormat.markdown, "--format", help="markdown (a pull request body) or json."
+    ),
 ) -> None:
     """A review summary of the rules, for a pull request: endpoints and service tags per registry
     region; per tag its changeNumber and merged prefix counts, and the totals; the NSG rules with
@@ -241,16 +284,19 @@ def report(
     from . import report as reporting
 
     if out == "-":
-        raise UsageError("report --out takes the directory the rules are rendered into (the report itself "
-                         "goes to standard output)")
+        raise UsageError(
+            "report --out takes the directory the rules are rendered into (the report itself goes to standard output)"
+        )
     result = reporting.build(spec, target, service_tags, since, out)
     _check_freshness(service_tags, {name: "" for t in result.targets for name in t.files}, None)
     if result.since is not None and result.since.new.change_number < result.since.old.change_number:
         from .escape import comment as printable
 
-        _err(f"warning: {printable(service_tags)} has changeNumber {result.since.new.change_number}, lower than "
-             f"--since {printable(since)}'s {result.since.old.change_number}: swapped? (--since OLD "
-             "--service-tags NEW)")
+        _err(
+            f"warning: {printable(service_tags)} has changeNumber {result.since.new.change_number}, lower than "
+            f"--since {printable(since)}'s {result.since.old.change_number}: swapped? (--since OLD "
+            "--service-tags NEW)"
+        )
     _out(reporting.format_json(result) if format is ReportFormat.json else reporting.markdown(result))
 
 
@@ -267,10 +313,12 @@ class DiffFormat(StrEnum):
 def tags_diff(
     old: str = typer.Argument(..., metavar="OLD", help="The Service Tags file the rules were rendered from."),
     new: str = typer.Argument(..., metavar="NEW", help="The newer Service Tags file."),
-    spec: str | None = typer.Option(None, "--spec", metavar="SPEC",
-                                       help="Compare only the tags this description needs (named as in NEW)."),
-    format: DiffFormat = typer.Option(DiffFormat.text, "--format", **_formats(DiffFormat),
-                                      help="text for people, json for programs."),
+    spec: str | None = typer.Option(
+        None, "--spec", metavar="SPEC", help="Compare only the tags this description needs (named as in NEW)."
+    ),
+    format: DiffFormat = typer.Option(
+        DiffFormat.text, "--format", **_formats(DiffFormat), help="text for people, json for programs."
+    ),
 ) -> None:
     """Per tag, the prefixes added and removed between OLD and NEW.
 
@@ -288,8 +336,10 @@ def tags_diff(
     if result.new.change_number < result.old.change_number:
         from .escape import comment as printable
 
-        _err(f"warning: NEW {printable(new)} has changeNumber {result.new.change_number}, lower than OLD "
-             f"{printable(old)}'s {result.old.change_number}: arguments swapped? (acrrules tags diff OLD NEW)")
+        _err(
+            f"warning: NEW {printable(new)} has changeNumber {result.new.change_number}, lower than OLD "
+            f"{printable(old)}'s {result.old.change_number}: arguments swapped? (acrrules tags diff OLD NEW)"
+        )
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
@@ -300,13 +350,17 @@ CloudName = Enum("CloudName", {name: name for name in CLOUDS}, type=str)  # type
 
 @tags_app.command("fetch")
 def tags_fetch(
-    cloud: CloudName | None = typer.Option(None, "--cloud", help="The cloud whose file to fetch "
-                                                                    "(default: SPEC's cloud, else AzureCloud)."),
+    cloud: CloudName | None = typer.Option(
+        None, "--cloud", help="The cloud whose file to fetch (default: SPEC's cloud, else AzureCloud)."
+    ),
     spec: str | None = typer.Option(None, "--spec", metavar="SPEC", help="Take the cloud from this description."),
     directory: str = typer.Option(".", "--dir", metavar="DIR", help="Where to save the file (created)."),
-    page_url: str | None = typer.Option(None, "--page-url", metavar="URL",
-                                           help="Another download page (its own host's links are taken too), "
-                                                "or a direct link to the .json file."),
+    page_url: str | None = typer.Option(
+        None,
+        "--page-url",
+        metavar="URL",
+        help="Another download page (its own host's links are taken too), or a direct link to the .json file.",
+    ),
 ) -> None:
     """Download the cloud's current ServiceTags_<Cloud>_<YYYYMMDD>.json from Microsoft into DIR.
 
@@ -345,8 +399,11 @@ def _version_callback(value: bool) -> None:
 
 
 @app.callback()
-def _main(version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     pass
 
 
@@ -378,8 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if os.environ.get("ACRRULES_DEBUG"):
             raise
-        _err(f"acrrules: internal error: {type(e).__name__}: {e} (please report it; "
-             "set ACRRULES_DEBUG=1 for details)")
+        _err(f"acrrules: internal error: {type(e).__name__}: {e} (please report it; set ACRRULES_DEBUG=1 for details)")
         return 70
 
 

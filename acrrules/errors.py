@@ -3,14 +3,15 @@
 Every failure the user can cause is one of these; the CLI prints them as
 `file:line:column: message` and never shows a traceback.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
 
 EXIT_OK = 0
-EXIT_CHANGES = 1   # --check found drift, `tags diff` found changes
-EXIT_INVALID = 2   # invalid input or usage
-EXIT_WRITE = 2     # the output could not be written (nothing was left half-written)
+EXIT_CHANGES = 1  # --check found drift, `tags diff` found changes
+EXIT_INVALID = 2  # invalid input or usage
+EXIT_WRITE = 2  # the output could not be written (nothing was left half-written)
 
 
 class Diagnostic(NamedTuple):

@@ -4,6 +4,7 @@ the value so that the language's real reader reads back exactly it (tests round-
 terraform, python-hcl2, nft, iptables-restore, squid, PyYAML, markdown-it), or refuses it with
 EscapeError when the language has no safe way to write it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,6 +23,7 @@ class EscapeError(ValueError):
 
 
 # ---- escaping filters, one family per output language -------------------------------
+
 
 def _plain_ascii(s: str) -> bool:
     """Printable ASCII only: no character of the categories the filters below rewrite."""
@@ -71,7 +73,7 @@ def hcl_string(value: Any) -> str:
         elif c == "\t":
             out.append("\\t")
         elif c in "$%" and nxt == "{":
-            out.append(c + c + "{")   # $${ and %%{ are the literal forms of ${ and %{
+            out.append(c + c + "{")  # $${ and %%{ are the literal forms of ${ and %{
             i += 2
             continue
         elif unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp"):
@@ -256,8 +258,8 @@ HOST_NAME_MAX = 253
 def _host(value: Any, what: str, wildcard: str = "") -> str:
     """A lower-case DNS host name (letters, digits, '-'; labels of 1-63), optionally behind `wildcard`."""
     s = str(value)
-    name = s[len(wildcard):] if wildcard and s.startswith(wildcard) else s
-    if len(name) > HOST_NAME_MAX or not _HOST.fullmatch(name):   # fullmatch: `$` also matches before a final "\n"
+    name = s[len(wildcard) :] if wildcard and s.startswith(wildcard) else s
+    if len(name) > HOST_NAME_MAX or not _HOST.fullmatch(name):  # fullmatch: `$` also matches before a final "\n"
         raise EscapeError(f"{s!r} is not {what}")
     return s
 
@@ -289,7 +291,7 @@ def squid_comment(value: Any) -> str:
     s = _printable(value)
     if len(s) <= SQUID_COMMENT_MAX_BYTES // 4 or len(s.encode("utf-8")) <= SQUID_COMMENT_MAX_BYTES:
         return s
-    return s.encode("utf-8")[:SQUID_COMMENT_MAX_BYTES - 3].decode("utf-8", "ignore") + "..."
+    return s.encode("utf-8")[: SQUID_COMMENT_MAX_BYTES - 3].decode("utf-8", "ignore") + "..."
 
 
 def list_fqdn(value: Any) -> str:
@@ -300,6 +302,8 @@ def list_fqdn(value: Any) -> str:
 def no_proxy_list(values: Iterable[Any]) -> str:
     """The comma-separated NO_PROXY value of host names (a wildcard or a ',' would mean something else)."""
     return ",".join(_host(v, "a host name for NO_PROXY") for v in values)
+
+
 # ---- YAML and Kubernetes (cilium.yaml, calico.yaml) ----------------------------------
 #
 # Two kinds of filter: `yaml_string` and `yaml_comment` escape (any text becomes a scalar that
@@ -311,7 +315,7 @@ def no_proxy_list(values: Iterable[Any]) -> str:
 # (Patterns are used with fullmatch: `$` would accept a trailing newline.)
 # What a YAML stream may hold raw (YAML 1.1/1.2 "printable"); the rest must be escaped.
 _YAML_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_YAML_QUOTED_AS_IS = re.compile(r'[ !#-\[\]-~]*')   # printable ASCII but '"' and '\'
+_YAML_QUOTED_AS_IS = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but '"' and '\'
 _YAML_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
@@ -353,8 +357,10 @@ def k8s_name(value: Any) -> str:
     """An object name or namespace: a DNS-1123 label (what every kind acrrules writes accepts)."""
     s = value if isinstance(value, str) else ""
     if not _DNS1123_LABEL.fullmatch(s):
-        raise EscapeError(f"{value!r} is not a Kubernetes name (a DNS-1123 label: at most 63 lower-case "
-                          "letters, digits and '-', starting and ending with a letter or digit)")
+        raise EscapeError(
+            f"{value!r} is not a Kubernetes name (a DNS-1123 label: at most 63 lower-case "
+            "letters, digits and '-', starting and ending with a letter or digit)"
+        )
     return s
 
 
@@ -363,8 +369,10 @@ def k8s_label_key(value: Any) -> str:
     s = value if isinstance(value, str) else ""
     prefix, slash, name = s.rpartition("/")
     if not _K8S_LABEL_NAME.fullmatch(name) or (slash and not _DNS1123_SUBDOMAIN.fullmatch(prefix)):
-        raise EscapeError(f"{value!r} is not a Kubernetes label key ([prefix/]name: the name at most 63 letters, "
-                          "digits, '-', '_' or '.', the prefix a DNS subdomain)")
+        raise EscapeError(
+            f"{value!r} is not a Kubernetes label key ([prefix/]name: the name at most 63 letters, "
+            "digits, '-', '_' or '.', the prefix a DNS subdomain)"
+        )
     return s
 
 
@@ -372,8 +380,10 @@ def k8s_label_value(value: Any) -> str:
     """A label value: at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric (or empty)."""
     s = value if isinstance(value, str) else None
     if s is None or not _K8S_LABEL_VALUE.fullmatch(s):
-        raise EscapeError(f"{value!r} is not a Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', "
-                          "starting and ending with a letter or digit)")
+        raise EscapeError(
+            f"{value!r} is not a Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit)"
+        )
     return s
 
 

@@ -20,6 +20,7 @@ request's socket timeout is at most a third of it, so a retry fits, and the
 network work runs in a worker thread the command stops waiting for at the
 deadline (name resolution, for one, takes no timeout).
 """
+
 from __future__ import annotations
 
 import html
@@ -42,10 +43,10 @@ from .errors import FetchError, InputError, UsageError
 
 ENV_TIMEOUT = "ACRRULES_FETCH_TIMEOUT"
 DEFAULT_TIMEOUT = 60.0
-ATTEMPTS = 3                        # per request, on transient failures only
-BACKOFF = 1.0                       # seconds before the 2nd attempt; doubles for the 3rd
-PAGE_MAX_BYTES = 8 * 1024 * 1024    # the real pages are a few hundred KB
-FILE_MAX_BYTES = 64 * 1024 * 1024   # the Public file is ~4 MB
+ATTEMPTS = 3  # per request, on transient failures only
+BACKOFF = 1.0  # seconds before the 2nd attempt; doubles for the 3rd
+PAGE_MAX_BYTES = 8 * 1024 * 1024  # the real pages are a few hundred KB
+FILE_MAX_BYTES = 64 * 1024 * 1024  # the Public file is ~4 MB
 MAX_REDIRECTS = 5
 _TRANSIENT_HTTP = frozenset({408, 429, 502, 503, 504})
 _CHUNK = 64 * 1024
@@ -60,8 +61,10 @@ def total_timeout() -> float:
         if not 0 < seconds <= 3600:
             raise ValueError
     except ValueError:
-        raise UsageError(f"{ENV_TIMEOUT}={value!r} is not a number of seconds from 0 to 3600: unset it "
-                         f"(default {DEFAULT_TIMEOUT:g} s) or give e.g. {ENV_TIMEOUT}=5") from None
+        raise UsageError(
+            f"{ENV_TIMEOUT}={value!r} is not a number of seconds from 0 to 3600: unset it "
+            f"(default {DEFAULT_TIMEOUT:g} s) or give e.g. {ENV_TIMEOUT}=5"
+        ) from None
     return seconds
 
 
@@ -87,6 +90,7 @@ class _Transient(Exception):
 
 # ---- URLs and links ---------------------------------------------------------------------
 
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
@@ -104,8 +108,9 @@ def _allowed_rule(page_url: str | None) -> tuple[Callable[[str], bool], str]:
         return _on_microsoft_host, microsoft
     own = _origin(page_url)
     scheme, host, port = own
-    return (lambda url: _on_microsoft_host(url) or _origin(url) == own), \
-        f"{microsoft} or the page's own host ({scheme}://{host}:{port}/)"
+    return (
+        lambda url: _on_microsoft_host(url) or _origin(url) == own
+    ), f"{microsoft} or the page's own host ({scheme}://{host}:{port}/)"
 
 
 def _redacted(url: str) -> str:
@@ -133,8 +138,10 @@ def _check_url(url: str, what: str) -> None:
     except ValueError as e:
         raise UsageError(f"{what} {url!r} is not a valid URL ({e}): give an http:// or https:// address") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{what} {url!r} is not an http:// or https:// URL: give the download page's address "
-                         "or a direct link to the ServiceTags_<Cloud>_<YYYYMMDD>.json file")
+        raise UsageError(
+            f"{what} {url!r} is not an http:// or https:// URL: give the download page's address "
+            "or a direct link to the ServiceTags_<Cloud>_<YYYYMMDD>.json file"
+        )
 
 
 def _file_name(url: str, kind: str) -> str | None:
@@ -161,8 +168,11 @@ def links(page: str, base_url: str, kind: str) -> list[tuple[str, str]]:
     """
     text = html.unescape(page).replace("\\/", "/").replace("\\u002f", "/").replace("\\u002F", "/")
     found = [(m.start(2), m.group(2).strip()) for m in _ATTRIBUTE.finditer(text) if "ServiceTags_" in m.group(2)]
-    found += [(m.start(), m.group(0)) for m in _TOKEN.finditer(text)
-              if "ServiceTags_" in m.group(0) and m.group(0).startswith(("http://", "https://", "//"))]
+    found += [
+        (m.start(), m.group(0))
+        for m in _TOKEN.finditer(text)
+        if "ServiceTags_" in m.group(0) and m.group(0).startswith(("http://", "https://", "//"))
+    ]
     out, seen = [], set()
     for _, link in sorted(found):
         try:
@@ -185,15 +195,20 @@ def _pick(page: str, page_url: str, final_url: str, kind: str, own_page: bool) -
         return max(usable, key=lambda c: c[1][-13:-5])  # newest date; max keeps the first of equals
     if candidates:
         url, name = candidates[0]
-        raise FetchError(f"{page_url}: the page links {name} only at {url}, which acrrules does not download "
-                         f"from (it takes links on {rule}): check --page-url, or download the file yourself")
+        raise FetchError(
+            f"{page_url}: the page links {name} only at {url}, which acrrules does not download "
+            f"from (it takes links on {rule}): check --page-url, or download the file yourself"
+        )
     others = sorted({n for n in _ANY_NAME.findall(html.unescape(page)) if not n.startswith(f"ServiceTags_{kind}_")})
     hint = f" (it names {', '.join(others[:3])}: the page of another cloud?)" if others else ""
-    raise FetchError(f"{page_url}: the page has no link to a ServiceTags_{kind}_<YYYYMMDD>.json file{hint}: "
-                     "check --page-url; if Microsoft changed the page, give the file's direct link as --page-url")
+    raise FetchError(
+        f"{page_url}: the page has no link to a ServiceTags_{kind}_<YYYYMMDD>.json file{hint}: "
+        "check --page-url; if Microsoft changed the page, give the file's direct link as --page-url"
+    )
 
 
 # ---- HTTP -----------------------------------------------------------------------------------
+
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
     max_redirections = MAX_REDIRECTS
@@ -202,16 +217,27 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         super().__init__()
         self.allowed, self.rule = allowed, rule
 
-    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
-                         headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         if urlsplit(newurl).scheme not in ("http", "https"):
             fp.close()
-            raise FetchError(f"{req.full_url}: the server redirects to {newurl}, which is not an http:// or "
-                             "https:// URL: check --page-url")
+            raise FetchError(
+                f"{req.full_url}: the server redirects to {newurl}, which is not an http:// or "
+                "https:// URL: check --page-url"
+            )
         if self.allowed is not None and not self.allowed(newurl):
             fp.close()
-            raise FetchError(f"{req.full_url}: the server redirects to {newurl}, which acrrules does not "
-                             f"download from (it takes files on {self.rule}): check --page-url")
+            raise FetchError(
+                f"{req.full_url}: the server redirects to {newurl}, which acrrules does not "
+                f"download from (it takes files on {self.rule}): check --page-url"
+            )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -239,32 +265,50 @@ def _http_error(url: str, e: urllib.error.HTTPError, proxy: str | None) -> Fetch
 def _network_error(url: str, reason: BaseException, proxy: str | None, deadline: _Deadline) -> FetchError:
     host, via = urlsplit(url).hostname, _via(proxy)
     if isinstance(reason, TimeoutError):
-        return FetchError(f"{url}: no complete answer{via} within {deadline.total:g} s: check the network or "
-                          "the proxy (HTTPS_PROXY, NO_PROXY), then run again")
+        return FetchError(
+            f"{url}: no complete answer{via} within {deadline.total:g} s: check the network or "
+            "the proxy (HTTPS_PROXY, NO_PROXY), then run again"
+        )
     if isinstance(reason, socket.gaierror):
         what = f"cannot resolve the host of the proxy {proxy}" if proxy else f"cannot resolve {host}"
-        return FetchError(f"{url}: {what} ({reason.strerror or reason}): check the network and DNS, or set "
-                          "HTTPS_PROXY to the proxy this machine must use")
+        return FetchError(
+            f"{url}: {what} ({reason.strerror or reason}): check the network and DNS, or set "
+            "HTTPS_PROXY to the proxy this machine must use"
+        )
     if isinstance(reason, ssl.SSLError):
         detail = getattr(reason, "verify_message", None) or getattr(reason, "reason", None) or str(reason)
-        return FetchError(f"{url}: TLS failed{via} ({detail}): if a proxy inspects TLS, point SSL_CERT_FILE at "
-                          "its CA certificates")
+        return FetchError(
+            f"{url}: TLS failed{via} ({detail}): if a proxy inspects TLS, point SSL_CERT_FILE at its CA certificates"
+        )
     if isinstance(reason, ConnectionRefusedError):
         port = urlsplit(url).port
         target = f"the proxy {proxy}" if proxy else (f"{host}:{port}" if port else host)
-        return FetchError(f"{url}: connection refused by {target}: check the network and the proxy settings "
-                          "(HTTPS_PROXY, NO_PROXY)")
+        return FetchError(
+            f"{url}: connection refused by {target}: check the network and the proxy settings (HTTPS_PROXY, NO_PROXY)"
+        )
     text = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
     if via and str(reason).startswith("Tunnel connection failed"):
-        return FetchError(f"{url}: the proxy {proxy} refused to connect ({reason}): check HTTPS_PROXY, NO_PROXY "
-                          "and the proxy's rules")
-    return FetchError(f"{url}: cannot download{via}: {text}: check the network and the proxy settings "
-                      "(HTTPS_PROXY, NO_PROXY), then run again")
+        return FetchError(
+            f"{url}: the proxy {proxy} refused to connect ({reason}): check HTTPS_PROXY, NO_PROXY and the proxy's rules"
+        )
+    return FetchError(
+        f"{url}: cannot download{via}: {text}: check the network and the proxy settings "
+        "(HTTPS_PROXY, NO_PROXY), then run again"
+    )
 
 
 def _transient_reason(reason: BaseException) -> bool:
-    return isinstance(reason, (TimeoutError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
-                               http.client.RemoteDisconnected, http.client.IncompleteRead))
+    return isinstance(
+        reason,
+        (
+            TimeoutError,
+            ConnectionResetError,
+            ConnectionAbortedError,
+            BrokenPipeError,
+            http.client.RemoteDisconnected,
+            http.client.IncompleteRead,
+        ),
+    )
 
 
 class _Body(NamedTuple):
@@ -290,18 +334,25 @@ def _get_once(url: str, limit: int, deadline: _Deadline, redirects: _Redirects) 
         error = _network_error(url, reason, proxy, deadline)
         raise (_Transient(error) if _transient_reason(reason) else error) from None
     except (OSError, http.client.HTTPException) as e:
-        error = _network_error(url, e, proxy, deadline) if isinstance(e, OSError) else \
-            FetchError(f"{url}: the answer is not valid HTTP ({type(e).__name__}: {e}): run again later")
+        error = (
+            _network_error(url, e, proxy, deadline)
+            if isinstance(e, OSError)
+            else FetchError(f"{url}: the answer is not valid HTTP ({type(e).__name__}: {e}): run again later")
+        )
         raise (_Transient(error) if _transient_reason(e) else error) from None
     with response:
         final = response.geturl()
         if response.status != 200:
-            raise FetchError(f"{url}: the server answered HTTP {response.status} {response.reason}{via}, not 200: "
-                             "check --page-url, or run again later")
+            raise FetchError(
+                f"{url}: the server answered HTTP {response.status} {response.reason}{via}, not 200: "
+                "check --page-url, or run again later"
+            )
         declared = response.headers.get("Content-Length")
         length = int(declared) if declared and declared.strip().isdigit() else None
-        too_large = FetchError(f"{final}: larger than {limit // (1024 * 1024)} MiB, far more than a Service Tags "
-                               "file or its download page: check --page-url")
+        too_large = FetchError(
+            f"{final}: larger than {limit // (1024 * 1024)} MiB, far more than a Service Tags "
+            "file or its download page: check --page-url"
+        )
         if length is not None and length > limit:
             raise too_large
         chunks, got = [], 0
@@ -317,12 +368,16 @@ def _get_once(url: str, limit: int, deadline: _Deadline, redirects: _Redirects) 
                     raise too_large
                 chunks.append(chunk)
         except (OSError, http.client.HTTPException) as e:
-            error = _network_error(final, e, proxy, deadline) if isinstance(e, OSError) else \
-                FetchError(f"{final}: the download broke off ({type(e).__name__}): run again later")
+            error = (
+                _network_error(final, e, proxy, deadline)
+                if isinstance(e, OSError)
+                else FetchError(f"{final}: the download broke off ({type(e).__name__}): run again later")
+            )
             raise (_Transient(error) if _transient_reason(e) else error) from None
         if length is not None and got < length:
-            raise _Transient(FetchError(f"{final}: the download was cut off after {got} of {length} bytes: "
-                                        "run again later"))
+            raise _Transient(
+                FetchError(f"{final}: the download was cut off after {got} of {length} bytes: run again later")
+            )
         return _Body(b"".join(chunks), final)
 
 
@@ -332,7 +387,7 @@ def _get(url: str, limit: int, deadline: _Deadline, redirects: _Redirects) -> _B
         try:
             return _get_once(url, limit, deadline, redirects)
         except _Transient as t:
-            pause = min(BACKOFF * 2 ** attempt, deadline.total / 20)  # a short test deadline, short pauses
+            pause = min(BACKOFF * 2**attempt, deadline.total / 20)  # a short test deadline, short pauses
             if attempt == ATTEMPTS - 1 or deadline.remaining() <= pause:
                 raise t.error from None
             time.sleep(pause)
@@ -341,8 +396,8 @@ def _get(url: str, limit: int, deadline: _Deadline, redirects: _Redirects) -> _B
 
 def _bounded(work: Callable[[], tuple[str, str, bytes]], deadline: _Deadline, url: str) -> tuple[str, str, bytes]:
     """Run `work` in a worker thread and stop waiting for it at the deadline."""
-    values: list[tuple[str, str, bytes]] = []   # what `work` returned, or
-    errors: list[BaseException] = []             # what it raised
+    values: list[tuple[str, str, bytes]] = []  # what `work` returned, or
+    errors: list[BaseException] = []  # what it raised
 
     def run() -> None:
         try:
@@ -354,8 +409,10 @@ def _bounded(work: Callable[[], tuple[str, str, bytes]], deadline: _Deadline, ur
     worker.start()
     worker.join(max(deadline.remaining(), 0) + 1.0)  # the worker's own time-outs fire first, with details
     if worker.is_alive():
-        raise FetchError(f"{url}: no complete answer within {deadline.total:g} s (name resolution or the connection "
-                         "hangs): check the network, DNS and the proxy settings (HTTPS_PROXY, NO_PROXY)")
+        raise FetchError(
+            f"{url}: no complete answer within {deadline.total:g} s (name resolution or the connection "
+            "hangs): check the network, DNS and the proxy settings (HTTPS_PROXY, NO_PROXY)"
+        )
     if errors:
         raise errors[0]
     return values[0]
@@ -363,18 +420,24 @@ def _bounded(work: Callable[[], tuple[str, str, bytes]], deadline: _Deadline, ur
 
 # ---- the command ------------------------------------------------------------------------------
 
+
 def _newest_local(directory: Path, kind: str) -> Path | None:
-    dated = [(servicetags.date_in_name(p.name), p.name, p) for p in directory.glob(f"ServiceTags_{kind}_*.json")
-             if p.is_file() and servicetags.date_in_name(p.name) is not None]
+    dated = [
+        (servicetags.date_in_name(p.name), p.name, p)
+        for p in directory.glob(f"ServiceTags_{kind}_*.json")
+        if p.is_file() and servicetags.date_in_name(p.name) is not None
+    ]
     return max(dated)[2] if dated else None
 
 
 def _check_download(url: str, name: str, raw: bytes, kind: str, cloud: str, newest: Path | None) -> None:
     tags = servicetags.parse(url, raw)
     if tags.cloud != kind:
-        raise tags.error(f"the downloaded file is for cloud {tags.cloud!r}, but {name} for {cloud} must say "
-                         f"{kind!r}: the server sent the wrong file; check --page-url, or run again later",
-                         re.compile(r'"cloud"\s*:'))
+        raise tags.error(
+            f"the downloaded file is for cloud {tags.cloud!r}, but {name} for {cloud} must say "
+            f"{kind!r}: the server sent the wrong file; check --page-url, or run again later",
+            re.compile(r'"cloud"\s*:'),
+        )
     for tag in tags.entries:  # a file fetch accepts renders and diffs, whatever tags a description uses
         tags.tag(tag)
     if newest is None:
@@ -382,12 +445,16 @@ def _check_download(url: str, name: str, raw: bytes, kind: str, cloud: str, newe
     try:
         have = servicetags.load(str(newest))
     except InputError as e:
-        raise FetchError(f"{e.lines()[0]} (it is the newest ServiceTags_{kind}_*.json in {newest.parent}, which a "
-                         "download must not be older than): replace or remove it, then run again") from None
+        raise FetchError(
+            f"{e.lines()[0]} (it is the newest ServiceTags_{kind}_*.json in {newest.parent}, which a "
+            "download must not be older than): replace or remove it, then run again"
+        ) from None
     if tags.change_number < have.change_number:
-        raise FetchError(f"{url}: changeNumber {tags.change_number} is lower than the {have.change_number} of "
-                         f"{newest}, which you already have: the server sent an older file; keep yours and run "
-                         "again later, or check --page-url")
+        raise FetchError(
+            f"{url}: changeNumber {tags.change_number} is lower than the {have.change_number} of "
+            f"{newest}, which you already have: the server sent an older file; keep yours and run "
+            "again later, or check --page-url"
+        )
 
 
 def fetch(cloud: str, directory: str = ".", page_url: str | None = None) -> tuple[Path, bool]:
@@ -401,12 +468,14 @@ def fetch(cloud: str, directory: str = ".", page_url: str | None = None) -> tupl
         raise FetchError(f"{directory}: cannot save the Service Tags file there: it is a file, not a directory")
     newest = _newest_local(out, kind) if out.is_dir() else None
 
-    name: str | None = None   # set when --page-url is a direct link to the file
+    name: str | None = None  # set when --page-url is a direct link to the file
     if page_url is not None and urlsplit(page_url).path.lower().endswith(".json"):
         name = _file_name(page_url, kind)
         if name is None:
-            raise UsageError(f"--page-url {page_url}: the link does not name a ServiceTags_{kind}_<YYYYMMDD>.json "
-                             f"file ({cloud}): give the download page, or a direct link to that file")
+            raise UsageError(
+                f"--page-url {page_url}: the link does not name a ServiceTags_{kind}_<YYYYMMDD>.json "
+                f"file ({cloud}): give the download page, or a direct link to that file"
+            )
     page = page_url or catalog.SERVICETAGS_DOWNLOAD_PAGES[cloud]
 
     def download() -> tuple[str, str, bytes]:
@@ -414,14 +483,13 @@ def fetch(cloud: str, directory: str = ".", page_url: str | None = None) -> tupl
             file_url, file_name = page, name
         else:
             body = _get(page, PAGE_MAX_BYTES, deadline, _Redirects())
-            file_url, file_name = _pick(body.data.decode("utf-8", "replace"), page, body.final_url, kind,
-                                        own_page=page_url is not None)
+            file_url, file_name = _pick(
+                body.data.decode("utf-8", "replace"), page, body.final_url, kind, own_page=page_url is not None
+            )
         allowed, rule = _allowed_rule(page_url)
         return file_url, file_name, _get(file_url, FILE_MAX_BYTES, deadline, _Redirects(allowed, rule)).data
 
     file_url, file_name, raw = _bounded(download, deadline, page)
     _check_download(file_url, file_name, raw, kind, cloud, newest)
-    (path, changed), = write.write_files(directory, {file_name: raw})
+    ((path, changed),) = write.write_files(directory, {file_name: raw})
     return path, changed
-
-

@@ -5,6 +5,7 @@ as Microsoft publishes it), never from its modification time, which a copy or a
 checkout resets. "Today" is the UTC date, or ACRRULES_TODAY=YYYY-MM-DD (read here
 and nowhere else), so tests and reproducible builds control it without a clock.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -26,8 +27,10 @@ def today() -> datetime.date:
             raise ValueError
         return datetime.date.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"{ENV_TODAY}={value!r} is not a date: write it as YYYY-MM-DD (e.g. 2026-12-01), "
-                         f"or unset {ENV_TODAY} to use today's date") from None
+        raise UsageError(
+            f"{ENV_TODAY}={value!r} is not a date: write it as YYYY-MM-DD (e.g. 2026-12-01), "
+            f"or unset {ENV_TODAY} to use today's date"
+        ) from None
 
 
 def _days(n: int) -> str:
@@ -43,23 +46,45 @@ def check(path: str, max_age: int | None = None) -> str | None:
     dated = date_in_name(path)
     if dated is None:
         if max_age is not None:
-            raise InputError([Diagnostic(path, None, None,
-                                         "cannot check the age of this Service Tags file against --max-age: its "
-                                         "name has no date; save it as ServiceTags_<Cloud>_<YYYYMMDD>.json (the "
-                                         "date it was published), or drop --max-age")])
-        return (f"{path}: note: the age of this Service Tags file is unknown (its name has no "
-                "ServiceTags_<Cloud>_<YYYYMMDD>.json date); make sure it is this week's")
+            raise InputError(
+                [
+                    Diagnostic(
+                        path,
+                        None,
+                        None,
+                        "cannot check the age of this Service Tags file against --max-age: its "
+                        "name has no date; save it as ServiceTags_<Cloud>_<YYYYMMDD>.json (the "
+                        "date it was published), or drop --max-age",
+                    )
+                ]
+            )
+        return (
+            f"{path}: note: the age of this Service Tags file is unknown (its name has no "
+            "ServiceTags_<Cloud>_<YYYYMMDD>.json date); make sure it is this week's"
+        )
     now = today()
     age = (now - dated).days
     if age < 0:
-        return (f"{path}: note: this Service Tags file is dated {dated.isoformat()}, {_days(-age)} after today "
-                f"({now.isoformat()}): check the file name or the clock")
+        return (
+            f"{path}: note: this Service Tags file is dated {dated.isoformat()}, {_days(-age)} after today "
+            f"({now.isoformat()}): check the file name or the clock"
+        )
     where = f"dated {dated.isoformat()}, today is {now.isoformat()}"
     if max_age is not None and age > max_age:
-        raise InputError([Diagnostic(path, None, None,
-                                     f"this Service Tags file is {_days(age)} old ({where}), more than --max-age "
-                                     f"{max_age}: run `acrrules tags fetch` for this week's file and render with it")])
+        raise InputError(
+            [
+                Diagnostic(
+                    path,
+                    None,
+                    None,
+                    f"this Service Tags file is {_days(age)} old ({where}), more than --max-age "
+                    f"{max_age}: run `acrrules tags fetch` for this week's file and render with it",
+                )
+            ]
+        )
     if age > catalog.SERVICETAGS_STALE_DAYS:
-        return (f"{path}: warning: this Service Tags file is {_days(age)} old ({where}); Microsoft publishes a "
-                "new one every week: run `acrrules tags fetch` and render with the new file")
+        return (
+            f"{path}: warning: this Service Tags file is {_days(age)} old ({where}); Microsoft publishes a "
+            "new one every week: run `acrrules tags fetch` and render with the new file"
+        )
     return None

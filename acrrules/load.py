@@ -5,6 +5,7 @@ and recurse once per nesting level.  We build the data from the parser's
 *event* stream instead: it is iterative, so nesting depth, alias expansion and
 duplicate keys are all checked here, cheaply, before anything else runs.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,8 @@ from .errors import Diagnostic, InputError
 # libyaml is much faster on large descriptions; same events either way
 _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-MAX_DEPTH = 64              # the format needs 5 levels; anything deeper is an accident or an attack
-MAX_NODES = 1_000_000       # after alias expansion: ~5,000 registries need ~100,000
+MAX_DEPTH = 64  # the format needs 5 levels; anything deeper is an accident or an attack
+MAX_NODES = 1_000_000  # after alias expansion: ~5,000 registries need ~100,000
 MAX_BYTES = 64 * 1024 * 1024
 
 KeyPath = tuple[Any, ...]  # a key path such as ("registries", 0, "sku")
@@ -29,7 +30,7 @@ Path = KeyPath
 
 
 class Mark(NamedTuple):
-    line: int    # 1-based
+    line: int  # 1-based
     column: int  # 1-based
 
 
@@ -37,7 +38,7 @@ class Mark(NamedTuple):
 class SourceDocument:
     """A loaded file: its data and where each value (and each key) came from."""
 
-    name: str                      # the path as the user typed it
+    name: str  # the path as the user typed it
     data: Any
     value_marks: dict[KeyPath, Mark] = field(default_factory=dict)
     key_marks: dict[KeyPath, Mark] = field(default_factory=dict)
@@ -82,6 +83,7 @@ def _mark(m: Any) -> Mark:
 def read_bytes(name: str, *, max_bytes: int, directory: str, missing: str, too_large: str) -> bytes:
     """A whole input file (descriptions and Service Tags files alike), every OS problem a diagnostic;
     the messages for a directory, a missing file and a file over `max_bytes` are the caller's."""
+
     def fail(message: str) -> InputError:
         return InputError([Diagnostic(name, None, None, message)])
 
@@ -105,10 +107,13 @@ def read_bytes(name: str, *, max_bytes: int, directory: str, missing: str, too_l
 
 def read_text(name: str) -> str:
     """Read a description as UTF-8, turning every OS or encoding problem into a diagnostic."""
-    raw = read_bytes(name, max_bytes=MAX_BYTES,
-                     directory="is a directory, not a file: give the path of a .yaml description",
-                     missing="no such file: check the path",
-                     too_large=f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    raw = read_bytes(
+        name,
+        max_bytes=MAX_BYTES,
+        directory="is a directory, not a file: give the path of a .yaml description",
+        missing="no such file: check the path",
+        too_large=f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
+    )
     return decode_utf8(name, raw)
 
 
@@ -117,7 +122,9 @@ def decode_utf8(name: str, raw: bytes) -> str:
         raw = raw[3:]
     for bom, encoding in _OTHER_BOMS:
         if raw.startswith(bom):
-            raise InputError([Diagnostic(name, 1, 1, f"the file is {encoding} encoded, not valid UTF-8: save it as UTF-8")])
+            raise InputError(
+                [Diagnostic(name, 1, 1, f"the file is {encoding} encoded, not valid UTF-8: save it as UTF-8")]
+            )
     if b"\x00" in raw:  # before decoding: a NUL is valid UTF-8, but no text file has one
         line, col = _byte_position(raw, raw.index(b"\x00"))
         raise InputError([Diagnostic(name, line, col, "NUL byte: this is a binary file, not a text file")])
@@ -125,8 +132,9 @@ def decode_utf8(name: str, raw: bytes) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line, col = _byte_position(raw, e.start)
-        raise InputError([Diagnostic(name, line, col,
-                                     f"byte 0x{raw[e.start]:02x} is not valid UTF-8: save the file as UTF-8")]) from None
+        raise InputError(
+            [Diagnostic(name, line, col, f"byte 0x{raw[e.start]:02x} is not valid UTF-8: save the file as UTF-8")]
+        ) from None
     return text
 
 
@@ -138,8 +146,12 @@ def _byte_position(raw: bytes, offset: int) -> tuple[int, int]:
 
 
 # UTF-32 first: its little-endian BOM starts with UTF-16's.
-_OTHER_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
-               (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+_OTHER_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 
 
 class _Builder:
@@ -172,8 +184,11 @@ class _Builder:
             # "=" to the "value" type: a string here too.
             return ev.value
         if tag not in _SCALAR_TAGS:
-            self.fatal(ev.start_mark, f"the YAML tag {_short_tag(tag)} is not supported: "
-                                      "a description holds plain values only; remove the tag")
+            self.fatal(
+                ev.start_mark,
+                f"the YAML tag {_short_tag(tag)} is not supported: "
+                "a description holds plain values only; remove the tag",
+            )
         node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
         try:
             return self._constructor.construct_object(node, deep=True)
@@ -181,15 +196,21 @@ class _Builder:
             problem = getattr(e, "problem", None) or str(e)
             self.fatal(ev.start_mark, f"cannot read value {ev.value[:40]!r} ({_short_tag(tag)}): {problem}")
         except (ValueError, OverflowError):  # e.g. an integer of more than 4,300 digits, or a date like 2025-02-30
-            self.fatal(ev.start_mark, f"cannot read value {ev.value[:40]!r}"
-                                      f"{'...' if len(ev.value) > 40 else ''} as {_short_tag(tag)[2:]}: "
-                                      "write a valid value, or quote it to make it a string")
+            self.fatal(
+                ev.start_mark,
+                f"cannot read value {ev.value[:40]!r}"
+                f"{'...' if len(ev.value) > 40 else ''} as {_short_tag(tag)[2:]}: "
+                "write a valid value, or quote it to make it a string",
+            )
 
     def count(self, n: int, mark: Any) -> None:
         self.nodes += n
         if self.nodes > MAX_NODES:
-            self.fatal(mark, f"more than {MAX_NODES:,} values after expanding aliases "
-                             "(an alias bomb?): write the values out or use fewer aliases")
+            self.fatal(
+                mark,
+                f"more than {MAX_NODES:,} values after expanding aliases "
+                "(an alias bomb?): write the values out or use fewer aliases",
+            )
 
     def build(self, events: Iterable[Any]) -> SourceDocument:
         # Each stack entry: [container, path, expanded size, anchor, pending key, key mark]
@@ -225,8 +246,9 @@ class _Builder:
                 if key in container:
                     first = self.doc.key_marks.get(top[1] + (key,))
                     where = f" (first defined at line {first.line}, column {first.column})" if first else ""
-                    self.error(mark, f"duplicate key {key!r} in {format_path(top[1])}{where}: "
-                                     "keep one and delete the other")
+                    self.error(
+                        mark, f"duplicate key {key!r} in {format_path(top[1])}{where}: keep one and delete the other"
+                    )
                     top[4] = _DUP_KEY
                 else:
                     top[4] = key
@@ -251,8 +273,11 @@ class _Builder:
             if isinstance(ev, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
-                    self.fatal(ev.start_mark, "a second YAML document ('---'): a description is one document; "
-                                              "put each description in its own file")
+                    self.fatal(
+                        ev.start_mark,
+                        "a second YAML document ('---'): a description is one document; "
+                        "put each description in its own file",
+                    )
                 continue
             if isinstance(ev, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
                 continue
@@ -279,11 +304,16 @@ class _Builder:
             if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 self.count(1, ev.start_mark)
                 if ev.tag not in _COLLECTION_TAGS:
-                    self.fatal(ev.start_mark, f"the YAML tag {_short_tag(ev.tag)} is not supported: "
-                                              "a description holds plain mappings and lists only; remove the tag")
+                    self.fatal(
+                        ev.start_mark,
+                        f"the YAML tag {_short_tag(ev.tag)} is not supported: "
+                        "a description holds plain mappings and lists only; remove the tag",
+                    )
                 if len(stack) >= MAX_DEPTH:
-                    self.fatal(ev.start_mark, f"nested more than {MAX_DEPTH} levels deep: "
-                                              "a description needs only a few levels")
+                    self.fatal(
+                        ev.start_mark,
+                        f"nested more than {MAX_DEPTH} levels deep: a description needs only a few levels",
+                    )
                 path = child_path()
                 if path is None:
                     self.fatal(ev.start_mark, "a mapping or list cannot be used as a key: keys must be plain names")
@@ -311,13 +341,13 @@ _STR_TAG = _CORE + "str"
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _COLLECTION_TAGS = {None, "!", _CORE + "map", _CORE + "seq"}
 # What the YAML reader rejects (yaml.reader.Reader.NON_PRINTABLE).
-_NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010ffff]")
+_NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _short_tag(tag: str | None) -> str:
     if tag is None:
         return "(none)"
-    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+    return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
 
 
 def text_position(text: str, offset: int) -> tuple[int, int]:
@@ -337,9 +367,18 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
     bad = _NON_PRINTABLE.search(text)
     if bad:  # the YAML reader would say so with a byte offset only
         line, col = text_position(text, bad.start())
-        raise InputError([Diagnostic(name, line, col, f"control character U+{ord(bad.group()):04X} is not "
-                                                      "allowed in YAML: delete it (or write it as an escape "
-                                                      "in a double-quoted string)")])
+        raise InputError(
+            [
+                Diagnostic(
+                    name,
+                    line,
+                    col,
+                    f"control character U+{ord(bad.group()):04X} is not "
+                    "allowed in YAML: delete it (or write it as an escape "
+                    "in a double-quoted string)",
+                )
+            ]
+        )
     builder = _Builder(name)
     try:
         return builder.build(yaml.parse(text, Loader=_Loader))
@@ -360,8 +399,9 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
             else:
                 hint = f" ({e.context})"
         m = _mark(mark) if mark else None
-        builder.errors.append(Diagnostic(name, m.line if m else None, m.column if m else None,
-                                         f"YAML syntax error: {problem}{hint}"))
+        builder.errors.append(
+            Diagnostic(name, m.line if m else None, m.column if m else None, f"YAML syntax error: {problem}{hint}")
+        )
         raise InputError(builder.errors) from None
     except yaml.YAMLError as e:  # pragma: no cover - reader errors are caught above; defensive
         detail = " ".join(str(e).split())

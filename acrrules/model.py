@@ -5,6 +5,7 @@ property and hostile-string tests); renderers never see raw YAML data.
 They are immutable NamedTuples (`_replace` makes a changed copy): a frozen
 dataclass generates its methods at import, a measurable part of start-up.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ class RegistrySpec(NamedTuple):
     sku: str
     location: str
     replicas: tuple[str, ...] = ()
-    data_endpoints: str = catalog.DATA_STORAGE   # catalog.DATA_ENDPOINT_MODES, after private_link is applied
+    data_endpoints: str = catalog.DATA_STORAGE  # catalog.DATA_ENDPOINT_MODES, after private_link is applied
     regional_endpoints: bool = False
     private_link: bool = False
 
@@ -59,9 +60,9 @@ class Description(NamedTuple):
     cloud: str = catalog.DEFAULT_CLOUD
     mcr: bool = False
     sources: tuple[str, ...] = ("*",)
-    source_name: str = "<api>"          # the description's path as the user typed it
+    source_name: str = "<api>"  # the description's path as the user typed it
     name: str = catalog.DEFAULT_NAME
-    outputs: tuple[str, ...] | None = None   # None: every target the inputs allow
+    outputs: tuple[str, ...] | None = None  # None: every target the inputs allow
     # `targets:` as validated, target id -> its keys; each target applies its own defaults
     # (render.Target.settings).
     target_data: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
@@ -69,7 +70,6 @@ class Description(NamedTuple):
     @property
     def cloud_info(self) -> catalog.Cloud:
         return catalog.CLOUDS[self.cloud]
-
 
 
 def _registry(d: dict[str, Any]) -> RegistrySpec:

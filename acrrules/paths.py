@@ -5,6 +5,7 @@ In an installed package they are `acrrules/templates` and `acrrules/schemas`
 are the top-level `templates/` and `schemas/` themselves. A built package also
 has the templates compiled, in `acrrules/compiled_templates` (setup.py).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The whole pipeline, load -> validate -> model -> plan -> render, for the CLI and API."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -15,7 +16,7 @@ from .targets import TARGETS
 
 
 class Loaded(NamedTuple):
-    doc: SourceDocument | None      # None: a Description given to the API without its file (no positions)
+    doc: SourceDocument | None  # None: a Description given to the API without its file (no positions)
     description: Description
 
 
@@ -33,12 +34,13 @@ class Selection(NamedTuple):
     """The targets a run renders or checks, and the ones it leaves out with the reason."""
 
     targets: list[str]
-    skipped: list[tuple[str, str]]     # (target, why)
-    partial: tuple[tuple[str, str], ...] = ()   # (target and the files it leaves out, why): rendered without them
+    skipped: list[tuple[str, str]]  # (target, why)
+    partial: tuple[tuple[str, str], ...] = ()  # (target and the files it leaves out, why): rendered without them
 
 
-def select_targets(names: list[str] | None, have_service_tags: bool,
-                   description: Description | None = None) -> Selection:
+def select_targets(
+    names: list[str] | None, have_service_tags: bool, description: Description | None = None
+) -> Selection:
     """`--target` names when given (an IP target without prefixes is an error), else the
     description's `outputs:` (or every target) less those the inputs do not allow."""
     if names:
@@ -65,13 +67,17 @@ def _partial(chosen: list[str], have_service_tags: bool) -> tuple[tuple[str, str
     """The chosen targets that render some of their files only with a Service Tags file."""
     if have_service_tags:
         return ()
-    return tuple((f"{n} ({', '.join(TARGETS[n].prefix_files)})",
-                  "they need IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json")
-                 for n in chosen if TARGETS[n].prefix_files)
+    return tuple(
+        (
+            f"{n} ({', '.join(TARGETS[n].prefix_files)})",
+            "they need IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json",
+        )
+        for n in chosen
+        if TARGETS[n].prefix_files
+    )
 
 
-def limit_problems(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None
-                   ) -> list[Diagnostic]:
+def limit_problems(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None) -> list[Diagnostic]:
     """Platform limits the chosen targets would break, located in the description when it has positions."""
     problems: list[Diagnostic] = []
     for tid in target_ids:
@@ -83,8 +89,9 @@ def limit_problems(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocume
     return problems
 
 
-def render(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None,
-           out_dir: str | None = None) -> dict[str, str]:
+def render(
+    rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None, out_dir: str | None = None
+) -> dict[str, str]:
     """Every file of the chosen targets, their headers naming the description relative to
     `out_dir` (None: relative to the working directory, as for `--out -`); platform limits are
     checked for all of them first."""
@@ -104,11 +111,12 @@ class Run(NamedTuple):
     loaded: Loaded
     plan: RulePlan
     files: dict[str, str]
-    skipped: list[tuple[str, str]]     # what this run left out and why, for stderr (targets, or files of one)
+    skipped: list[tuple[str, str]]  # what this run left out and why, for stderr (targets, or files of one)
 
 
-def run(spec: str, target_names: list[str] | None = None, service_tags_path: str | None = None,
-        out_dir: str | None = None) -> Run:
+def run(
+    spec: str, target_names: list[str] | None = None, service_tags_path: str | None = None, out_dir: str | None = None
+) -> Run:
     """`acrrules render`: read the inputs, then run_description."""
     tags_file = servicetags.load(service_tags_path) if service_tags_path else None
     if target_names:  # a wrong --target is reported before the description is read
@@ -117,8 +125,12 @@ def run(spec: str, target_names: list[str] | None = None, service_tags_path: str
     return run_description(loaded, target_names, tags_file, out_dir)
 
 
-def run_description(loaded: Loaded, target_names: list[str] | None = None,
-                    tags_file: servicetags.ServiceTagsFile | None = None, out_dir: str | None = None) -> Run:
+def run_description(
+    loaded: Loaded,
+    target_names: list[str] | None = None,
+    tags_file: servicetags.ServiceTagsFile | None = None,
+    out_dir: str | None = None,
+) -> Run:
     """Select, plan, check and render a loaded description: the one code path of `render`,
     `report` and the Python API (`acrrules.render`)."""
     selection = select_targets(target_names, tags_file is not None, loaded.description)
@@ -128,5 +140,9 @@ def run_description(loaded: Loaded, target_names: list[str] | None = None,
     problems = limit_problems(rule_plan, [t for t, _ in selection.skipped], loaded.doc)
     if problems:
         raise InputError(problems + limit_problems(rule_plan, selection.targets, loaded.doc))
-    return Run(loaded, rule_plan, render(rule_plan, selection.targets, loaded.doc, out_dir),
-               selection.skipped + list(selection.partial))
+    return Run(
+        loaded,
+        rule_plan,
+        render(rule_plan, selection.targets, loaded.doc, out_dir),
+        selection.skipped + list(selection.partial),
+    )

@@ -4,6 +4,7 @@ From a Description this derives the endpoints (spec §2), the service tags
 (one per distinct tag, shared by the registries of a region) and, when a
 Service Tags file is given, the merged IP prefixes behind those tags.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -23,17 +24,22 @@ class Endpoint(NamedTuple):
     port: int = catalog.PORT
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "fqdn": self.fqdn, "registry": self.registry,
-                "region": self.region, "port": self.port}
+        return {
+            "kind": self.kind,
+            "fqdn": self.fqdn,
+            "registry": self.registry,
+            "region": self.region,
+            "port": self.port,
+        }
 
 
 class TagRule(NamedTuple):
     """One service tag to allow, and why."""
 
-    tag: str                          # e.g. AzureContainerRegistry.EastUS
-    family: str                       # catalog.TAG_* it belongs to
-    region: str | None                # ARM location, None for global tags
-    registries: tuple[str, ...]       # which registries need it (empty for MCR)
+    tag: str  # e.g. AzureContainerRegistry.EastUS
+    family: str  # catalog.TAG_* it belongs to
+    region: str | None  # ARM location, None for global tags
+    registries: tuple[str, ...]  # which registries need it (empty for MCR)
     change_number: int | None = None  # from the Service Tags file, when one was given
     network_features: tuple[str, ...] | None = None  # the file's properties.networkFeatures, when it has them
 
@@ -48,9 +54,9 @@ class TagRule(NamedTuple):
 class Prefix(NamedTuple):
     """One merged CIDR prefix; renderers print it (ip_literal), the API reads `network`."""
 
-    version: int     # 4 or 6
-    value: int       # first address as an integer
-    length: int      # prefix length
+    version: int  # 4 or 6
+    value: int  # first address as an integer
+    length: int  # prefix length
 
     def __str__(self) -> str:
         n, bits = self.value, (32 if self.version == 4 else 128)
@@ -93,7 +99,7 @@ class PrefixPlan(NamedTuple):
     change_number: int
     v4_prefixes: tuple[Prefix, ...]
     v6_prefixes: tuple[Prefix, ...]
-    tag_change_numbers: tuple[tuple[str, int], ...]   # (tag, its changeNumber), sorted by tag
+    tag_change_numbers: tuple[tuple[str, int], ...]  # (tag, its changeNumber), sorted by tag
 
     @property
     def v4(self) -> tuple[ipaddress.IPv4Network, ...]:
@@ -109,7 +115,7 @@ class RulePlan(NamedTuple):
     endpoints: tuple[Endpoint, ...]
     tags: tuple[TagRule, ...]
     prefixes: PrefixPlan | None = None
-    service_tags_path: str | None = None   # the Service Tags file as the user named it, when given
+    service_tags_path: str | None = None  # the Service Tags file as the user named it, when given
 
 
 def endpoints(desc: Description) -> tuple[Endpoint, ...]:
@@ -134,8 +140,13 @@ def endpoints(desc: Description) -> tuple[Endpoint, ...]:
     return tuple(sorted(out))
 
 
-def _tag_region(desc: Description, location: str, family: str, tags_file: ServiceTagsFile | None,
-                file_regions: dict[str, str] | None = None) -> str:
+def _tag_region(
+    desc: Description,
+    location: str,
+    family: str,
+    tags_file: ServiceTagsFile | None,
+    file_regions: dict[str, str] | None = None,
+) -> str:
     """The tag's region name: from the Service Tags file when given, else the catalog; never guessed.
 
     `file_regions` is `tags_file.regions(family)`, passed in by callers that ask many times
@@ -148,7 +159,8 @@ def _tag_region(desc: Description, location: str, family: str, tags_file: Servic
         if found is None:
             raise tags_file.error(
                 f"the Service Tags file has no {family}.<Region> tag for location {location!r}, which "
-                f"{desc.source_name} uses: use a newer {tags_file.cloud} file or another location")
+                f"{desc.source_name} uses: use a newer {tags_file.cloud} file or another location"
+            )
         return found
     return desc.cloud_info.locations[location]
 
@@ -255,4 +267,3 @@ def build(desc: Description, tags_file: ServiceTagsFile | None = None) -> RulePl
         prefixes=prefixes(tags, tags_file) if tags_file is not None else None,
         service_tags_path=tags_file.path if tags_file is not None else None,
     )
-

@@ -5,6 +5,7 @@
 `as_json` and `markdown` (templates/report.md.j2) only present them. Nothing here
 depends on the clock, the working directory beyond how paths were typed, or a hash seed.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -29,17 +30,17 @@ NSG_TARGETS = ("nsg-arm", "nsg-tf")
 class RegionRow(NamedTuple):
     registry: str
     sku: str
-    region: str                  # ARM location
-    role: str                    # home | replica
-    tags: tuple[str, ...]        # the service tags of this registry region
+    region: str  # ARM location
+    role: str  # home | replica
+    tags: tuple[str, ...]  # the service tags of this registry region
 
 
 class TagRow(NamedTuple):
     tag: str
     registries: tuple[str, ...]  # empty for the MCR tags
     region: str | None
-    change_number: int | None    # None without a Service Tags file
-    ipv4: int | None             # this tag's prefixes merged into the fewest CIDRs
+    change_number: int | None  # None without a Service Tags file
+    ipv4: int | None  # this tag's prefixes merged into the fewest CIDRs
     ipv6: int | None
 
 
@@ -47,34 +48,38 @@ class NsgRuleRow(NamedTuple):
     priority: int
     name: str
     tag: str
-    address: str | None          # Terraform resource address (nsg-tf)
+    address: str | None  # Terraform resource address (nsg-tf)
 
 
 class NsgTable(NamedTuple):
     target: str
     file: str
-    first: int                   # the priority block acrrules owns
+    first: int  # the priority block acrrules owns
     last: int
     rules: tuple[NsgRuleRow, ...]
 
 
-NameValue = str | int | tuple[str | int, ...]   # a name, a number, or several (a priority range: first, last)
+NameValue = str | int | tuple[str | int, ...]  # a name, a number, or several (a priority range: first, last)
 
 # How the Markdown report words the keys of TargetRow.names that are not plain words (the JSON uses
 # the keys; a target's other keys are shown as they are).
-NAME_LABELS = {"ruleCollectionGroup": "rule collection group", "ruleNames": "rule names",
-               "endpointSelector": "endpoint selector", "networkSets": "network sets"}
+NAME_LABELS = {
+    "ruleCollectionGroup": "rule collection group",
+    "ruleNames": "rule names",
+    "endpointSelector": "endpoint selector",
+    "networkSets": "network sets",
+}
 
 
 class TargetRow(NamedTuple):
     target: str
     files: tuple[str, ...]
-    names: tuple[tuple[str, NameValue], ...]   # (key, value) of the objects the target creates
+    names: tuple[tuple[str, NameValue], ...]  # (key, value) of the objects the target creates
 
 
 class FileRow(NamedTuple):
     file: str
-    status: str                  # added | changed | unchanged
+    status: str  # added | changed | unchanged
     lines_added: int
     lines_removed: int
 
@@ -87,33 +92,38 @@ class RemovedRule(NamedTuple):
 
 
 class OutDir(NamedTuple):
-    path: str                    # as typed
+    path: str  # as typed
     files: tuple[FileRow, ...]
-    nsg_checked: bool            # nsg-arm is rendered, so nsg.json was compared
+    nsg_checked: bool  # nsg-arm is rendered, so nsg.json was compared
     removed_rules: tuple[RemovedRule, ...]
 
 
 class Report(NamedTuple):
     version: str
     name: str
-    spec: str                    # relative to the working directory when under it
+    spec: str  # relative to the working directory when under it
     cloud: str
     sources: tuple[str, ...]
     targets: tuple[TargetRow, ...]
     skipped: tuple[tuple[str, str], ...]
     registries: tuple[RegionRow, ...]
-    endpoints: tuple[Endpoint, ...]          # as `acrrules endpoints` lists them
-    service_tags: dict[str, Any] | None      # {"file", "cloud", "changeNumber"}
+    endpoints: tuple[Endpoint, ...]  # as `acrrules endpoints` lists them
+    service_tags: dict[str, Any] | None  # {"file", "cloud", "changeNumber"}
     tags: tuple[TagRow, ...]
-    totals: tuple[int, int] | None           # merged union (IPv4, IPv6): what the IP sets hold
+    totals: tuple[int, int] | None  # merged union (IPv4, IPv6): what the IP sets hold
     nsg: tuple[NsgTable, ...]
     since: tagsdiff.TagsDiff | None
     out: OutDir | None
-    mcr: tuple[str, ...]                     # the MCR FQDNs, when allowed
+    mcr: tuple[str, ...]  # the MCR FQDNs, when allowed
 
 
-def build(spec: str, target_names: list[str] | None = None, service_tags_path: str | None = None,
-          since_path: str | None = None, out_dir: str | None = None) -> Report:
+def build(
+    spec: str,
+    target_names: list[str] | None = None,
+    service_tags_path: str | None = None,
+    since_path: str | None = None,
+    out_dir: str | None = None,
+) -> Report:
     if since_path is not None and service_tags_path is None:
         raise UsageError("--since OLD compares OLD with the Service Tags file of this run: give --service-tags NEW too")
     tags_file = servicetags.load(service_tags_path) if service_tags_path else None
@@ -136,8 +146,9 @@ def build(spec: str, target_names: list[str] | None = None, service_tags_path: s
         skipped=tuple(run.skipped),
         registries=_registries(plan),
         endpoints=plan.endpoints,
-        service_tags=None if tags_file is None else {
-            "file": tags_file.file_name, "cloud": tags_file.cloud, "changeNumber": tags_file.change_number},
+        service_tags=None
+        if tags_file is None
+        else {"file": tags_file.file_name, "cloud": tags_file.cloud, "changeNumber": tags_file.change_number},
         tags=_tags(plan, tags_file),
         totals=None if plan.prefixes is None else (len(plan.prefixes.v4_prefixes), len(plan.prefixes.v6_prefixes)),
         nsg=tuple(_nsg_table(plan, t) for t in NSG_TARGETS if t in chosen),
@@ -161,9 +172,11 @@ def _registries(plan: RulePlan) -> tuple[RegionRow, ...]:
         if t.region is not None:
             for reg in t.registries:
                 by_region.setdefault((reg, t.region), []).append(t.tag)
-    return tuple(RegionRow(reg.name, reg.sku, r, "home" if i == 0 else "replica",
-                           tuple(by_region.get((reg.name, r), ())))
-                 for reg in plan.description.registries for i, r in enumerate(reg.regions))
+    return tuple(
+        RegionRow(reg.name, reg.sku, r, "home" if i == 0 else "replica", tuple(by_region.get((reg.name, r), ())))
+        for reg in plan.description.registries
+        for i, r in enumerate(reg.regions)
+    )
 
 
 def _tags(plan: RulePlan, tags_file: servicetags.ServiceTagsFile | None) -> tuple[TagRow, ...]:
@@ -179,11 +192,20 @@ def _tags(plan: RulePlan, tags_file: servicetags.ServiceTagsFile | None) -> tupl
 
 def _nsg_table(plan: RulePlan, tid: str) -> NsgTable:
     target = TARGETS[tid]
-    rules = target.context(plan)["rules"]   # the list the template renders, in its order
+    rules = target.context(plan)["rules"]  # the list the template renders, in its order
     first = target.settings(plan).priority
-    return NsgTable(tid, target.files[0][0], first, first + catalog.NSG_BLOCK_SIZE - 1, tuple(
-        NsgRuleRow(r.priority, r.name, r.tag,
-                   f"azurerm_network_security_rule.{r.label}" if tid == "nsg-tf" else None) for r in rules))
+    return NsgTable(
+        tid,
+        target.files[0][0],
+        first,
+        first + catalog.NSG_BLOCK_SIZE - 1,
+        tuple(
+            NsgRuleRow(
+                r.priority, r.name, r.tag, f"azurerm_network_security_rule.{r.label}" if tid == "nsg-tf" else None
+            )
+            for r in rules
+        ),
+    )
 
 
 def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool) -> OutDir:
@@ -201,8 +223,9 @@ def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool) -> OutDir:
             rows.append(FileRow(name, ADDED, text.count("\n") + (not text.endswith("\n") and bool(text)), 0))
             continue
         except OSError as e:
-            raise AcrrulesError(f"{path}: cannot read it to compare: "
-                                f"{'it is a directory' if path.is_dir() else e.strerror or e}") from None
+            raise AcrrulesError(
+                f"{path}: cannot read it to compare: {'it is a directory' if path.is_dir() else e.strerror or e}"
+            ) from None
         new = text.encode("utf-8")
         if raw == new:
             rows.append(FileRow(name, UNCHANGED, 0, 0))
@@ -216,12 +239,21 @@ def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool) -> OutDir:
                 minus += 1
         rows.append(FileRow(name, CHANGED, plus, minus))
     gone = removed_rules(os.path.join(out_dir, "nsg.json"), files.get("nsg.json")) if nsg_arm else []
-    return OutDir(out_dir, tuple(rows), nsg_arm, tuple(
-        RemovedRule(r.name, r.priority, r.tag, f"az network nsg rule delete -g RG --nsg-name NSG -n {shlex.quote(r.name)}")
-        for r in gone))
+    return OutDir(
+        out_dir,
+        tuple(rows),
+        nsg_arm,
+        tuple(
+            RemovedRule(
+                r.name, r.priority, r.tag, f"az network nsg rule delete -g RG --nsg-name NSG -n {shlex.quote(r.name)}"
+            )
+            for r in gone
+        ),
+    )
 
 
 # ---- presentation ------------------------------------------------------------------------
+
 
 def as_json(r: Report) -> dict[str, Any]:
     """The documented JSON shape (`acrrules report --help`, README)."""
@@ -237,26 +269,65 @@ def as_json(r: Report) -> dict[str, Any]:
         "spec": r.spec,
         "cloud": r.cloud,
         "sources": list(r.sources),
-        "targets": [{"target": t.target, "files": list(t.files), "names": {k: list(v) if isinstance(v, tuple) else v for k, v in t.names}} for t in r.targets],
+        "targets": [
+            {
+                "target": t.target,
+                "files": list(t.files),
+                "names": {k: list(v) if isinstance(v, tuple) else v for k, v in t.names},
+            }
+            for t in r.targets
+        ],
         "skipped": [{"target": t, "reason": why} for t, why in r.skipped],
-        "registries": [{"registry": x.registry, "sku": x.sku, "region": x.region, "role": x.role,
-                        "tags": list(x.tags)} for x in r.registries],
+        "registries": [
+            {"registry": x.registry, "sku": x.sku, "region": x.region, "role": x.role, "tags": list(x.tags)}
+            for x in r.registries
+        ],
         "endpoints": [e.as_json() for e in r.endpoints],
         "serviceTags": r.service_tags,
-        "tags": [{"tag": t.tag, "registries": list(t.registries), "region": t.region,
-                  "changeNumber": t.change_number, "ipv4": t.ipv4, "ipv6": t.ipv6} for t in r.tags],
+        "tags": [
+            {
+                "tag": t.tag,
+                "registries": list(t.registries),
+                "region": t.region,
+                "changeNumber": t.change_number,
+                "ipv4": t.ipv4,
+                "ipv6": t.ipv6,
+            }
+            for t in r.tags
+        ],
         "totals": None if r.totals is None else {"ipv4": r.totals[0], "ipv6": r.totals[1]},
-        "nsg": [{"target": n.target, "file": n.file, "priorities": [n.first, n.last],
-                 "rules": [{"priority": x.priority, "name": x.name, "tag": x.tag,
-                            **({"address": x.address} if x.address is not None else {})} for x in n.rules]}
-                for n in r.nsg],
+        "nsg": [
+            {
+                "target": n.target,
+                "file": n.file,
+                "priorities": [n.first, n.last],
+                "rules": [
+                    {
+                        "priority": x.priority,
+                        "name": x.name,
+                        "tag": x.tag,
+                        **({"address": x.address} if x.address is not None else {}),
+                    }
+                    for x in n.rules
+                ],
+            }
+            for n in r.nsg
+        ],
         "since": since,
-        "out": None if r.out is None else {
+        "out": None
+        if r.out is None
+        else {
             "dir": r.out.path,
-            "files": [{"file": f.file, "status": f.status, "linesAdded": f.lines_added,
-                       "linesRemoved": f.lines_removed} for f in r.out.files],
-            "removedRules": [{"name": x.name, "priority": x.priority, "tag": x.tag, "command": x.command}
-                             for x in r.out.removed_rules] if r.out.nsg_checked else None,
+            "files": [
+                {"file": f.file, "status": f.status, "linesAdded": f.lines_added, "linesRemoved": f.lines_removed}
+                for f in r.out.files
+            ],
+            "removedRules": [
+                {"name": x.name, "priority": x.priority, "tag": x.tag, "command": x.command}
+                for x in r.out.removed_rules
+            ]
+            if r.out.nsg_checked
+            else None,
         },
     }
 
@@ -274,16 +345,20 @@ def markdown(r: Report) -> str:
         registries.setdefault(row.registry, []).append(row)
     endpoint_order = _endpoint_order(r)
     since = r.since
-    return environment().get_template("report.md.j2").render(
-        r=r,
-        by_registry=list(registries.items()),
-        endpoints=sorted(r.endpoints, key=endpoint_order),
-        since=since,
-        since_prefixes=_since_prefixes(since) if since is not None else [],
-        since_totals=_since_totals(since) if since is not None else None,
-        out_counts=_counts(r.out) if r.out is not None else None,
-        login={e.registry: e.fqdn for e in r.endpoints if e.kind == "login"},
-        name_labels=NAME_LABELS,
+    return (
+        environment()
+        .get_template("report.md.j2")
+        .render(
+            r=r,
+            by_registry=list(registries.items()),
+            endpoints=sorted(r.endpoints, key=endpoint_order),
+            since=since,
+            since_prefixes=_since_prefixes(since) if since is not None else [],
+            since_totals=_since_totals(since) if since is not None else None,
+            out_counts=_counts(r.out) if r.out is not None else None,
+            login={e.registry: e.fqdn for e in r.endpoints if e.kind == "login"},
+            name_labels=NAME_LABELS,
+        )
     )
 
 
@@ -302,16 +377,25 @@ def _endpoint_order(r: Report) -> Callable[[Endpoint], _EndpointKey]:
 
     def key(e: Endpoint) -> _EndpointKey:
         shared = e.registry is None
-        return (shared, registry_index.get(e.registry, 0), -1 if e.region is None else
-                region_index.get((e.registry, e.region), 0), kinds.index(e.kind) if e.kind in kinds else len(kinds),
-                e.fqdn)
+        return (
+            shared,
+            registry_index.get(e.registry, 0),
+            -1 if e.region is None else region_index.get((e.registry, e.region), 0),
+            kinds.index(e.kind) if e.kind in kinds else len(kinds),
+            e.fqdn,
+        )
+
     return key
 
 
 def _since_prefixes(d: tagsdiff.TagsDiff) -> list[tuple[str, str, str]]:
     """(tag, prefix, added|removed) rows, per tag in name order, added first, as tags diff lists them."""
-    return [(c.tag, str(n), kind) for c in d.changed for kind, nets in (("added", c.added), ("removed", c.removed))
-            for n in nets]
+    return [
+        (c.tag, str(n), kind)
+        for c in d.changed
+        for kind, nets in (("added", c.added), ("removed", c.removed))
+        for n in nets
+    ]
 
 
 def _since_totals(d: tagsdiff.TagsDiff) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 `explain` turns one jsonschema error into located messages (key path, text, whether the
 position is the key's); each input format supplies its own words for objects and lists.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -46,8 +47,15 @@ def type_name(value: Any, words: Words = YAML) -> str:
 
 
 def _expected(schema_type: str, words: Words) -> str:
-    return {"object": words.object, "array": words.array, "string": "a string", "integer": "an integer",
-            "boolean": "true or false", "number": "a number", "null": "null"}.get(schema_type, schema_type)
+    return {
+        "object": words.object,
+        "array": words.array,
+        "string": "a string",
+        "integer": "an integer",
+        "boolean": "true or false",
+        "number": "a number",
+        "null": "null",
+    }.get(schema_type, schema_type)
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
@@ -66,7 +74,7 @@ def _hint(word: Any, choices: Iterable[str]) -> str:
     return f"; did you mean {c!r}?" if c else ""
 
 
-Located = tuple[tuple[Any, ...], str, bool]   # (key path, message, located at the key rather than the value)
+Located = tuple[tuple[Any, ...], str, bool]  # (key path, message, located at the key rather than the value)
 
 
 def explain(err: jsonschema.ValidationError, words: Words = YAML) -> list[Located]:
@@ -74,7 +82,7 @@ def explain(err: jsonschema.ValidationError, words: Words = YAML) -> list[Locate
     path = tuple(err.absolute_path)
     where = format_path(path)
     v: Any = err.validator
-    schema: Any = err.schema      # the (sub)schema whose keyword failed
+    schema: Any = err.schema  # the (sub)schema whose keyword failed
     instance: Any = err.instance
     if v == "additionalProperties":
         known = sorted(schema.get("properties", {}))
@@ -87,32 +95,62 @@ def explain(err: jsonschema.ValidationError, words: Words = YAML) -> list[Locate
     if v == "type":
         want = schema["type"]
         want_s = " or ".join(_expected(t, words) for t in (want if isinstance(want, list) else [want]))
-        return [(path, (f"{where}: expected {want_s}, got {type_name(instance, words)}"
-                        f"{_shown(instance)}{_unquote_hint(instance, want)}"), False)]
+        return [
+            (
+                path,
+                (
+                    f"{where}: expected {want_s}, got {type_name(instance, words)}"
+                    f"{_shown(instance)}{_unquote_hint(instance, want)}"
+                ),
+                False,
+            )
+        ]
     if v == "enum":
         choices = [str(c) for c in schema["enum"]]
-        return [(path, f"{where}: {instance!r} is not one of {', '.join(choices)}{_hint(instance, choices)}",
-                 False)]
+        return [(path, f"{where}: {instance!r} is not one of {', '.join(choices)}{_hint(instance, choices)}", False)]
     if v == "const":
-        return [(path, f"{where}: must be {schema['const']!r}, got {instance!r}"
-                       + (" (this tool reads format version 1)" if path == ("version",) else ""), False)]
+        return [
+            (
+                path,
+                f"{where}: must be {schema['const']!r}, got {instance!r}"
+                + (" (this tool reads format version 1)" if path == ("version",) else ""),
+                False,
+            )
+        ]
     if v == "pattern":
-        msg = schema.get("x-message") or (f"must be {schema['description']}" if "description" in schema
-                                          else f"must match {schema['pattern']}")
+        msg = schema.get("x-message") or (
+            f"must be {schema['description']}" if "description" in schema else f"must match {schema['pattern']}"
+        )
         if list(err.schema_path)[-2:] == ["propertyNames", "pattern"]:  # a key of a mapping: point at the key
             return [(path + (instance,), f"{where}: {_short(instance)} {msg}", True)]
         return [(path, f"{where}: {_short(instance)} {msg}", False)]
     if v in ("minimum", "maximum"):
         why = f" ({schema['x-message']})" if "x-message" in schema else ""
-        return [(path, (f"{where}: {_short(instance)} is out of range: use a value from "
-                        f"{schema.get('minimum', '-inf')} to {schema.get('maximum', 'inf')}{why}"), False)]
+        return [
+            (
+                path,
+                (
+                    f"{where}: {_short(instance)} is out of range: use a value from "
+                    f"{schema.get('minimum', '-inf')} to {schema.get('maximum', 'inf')}{why}"
+                ),
+                False,
+            )
+        ]
     if v == "uniqueItems":
         first: dict[str, int] = {}
         for i, item in enumerate(instance):
             if repr(item) in first:
                 at = path + (i,)
-                return [(at, (f"{format_path(at)}: {item!r} is listed twice (already "
-                              f"{format_path(path + (first[repr(item)],))}): remove one"), False)]
+                return [
+                    (
+                        at,
+                        (
+                            f"{format_path(at)}: {item!r} is listed twice (already "
+                            f"{format_path(path + (first[repr(item)],))}): remove one"
+                        ),
+                        False,
+                    )
+                ]
             first[repr(item)] = i
     if v == "minItems":
         return [(path, f"{where}: must not be an empty list: give at least {schema['minItems']} item(s)", False)]
@@ -134,7 +172,7 @@ def _unquote_hint(value: Any, want: Any) -> str:
 
 def _short(value: Any, limit: int = 60) -> str:
     s = repr(value)
-    return s if len(s) <= limit else s[:limit - 3] + "..."
+    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 def _shown(value: Any) -> str:

@@ -14,6 +14,7 @@ file does not have; tags carry `id`, `name`, `properties` {addressPrefixes,
 changeNumber, region, state, systemService} and `serviceTagChangeNumber`.
 A top-level `id` or `type` marks the Discovery shape.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -68,7 +69,7 @@ def _tag_validator(discovery: bool = False) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator({"$defs": _schema()["$defs"], "$ref": ref})
 
 
-DOWNLOAD, DISCOVERY = "download", "discovery"   # the two shapes (see the module docstring)
+DOWNLOAD, DISCOVERY = "download", "discovery"  # the two shapes (see the module docstring)
 _OPTIONAL_STRINGS = ("region", "platform", "systemService")
 _DISCOVERY_OPTIONAL_STRINGS = ("region", "state", "systemService")
 _DIGITS = re.compile(r"[0-9]{1,18}")
@@ -77,8 +78,9 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 def _plainly_valid(entry: Any, discovery: bool = False) -> bool:
     """A quick check that implies the tag schema holds (the schema is far slower per tag, and a run
     checks every tag it uses). False only means: ask the schema, which explains the problem."""
-    if not (type(entry) is dict and type(entry.get("name")) is str and entry["name"]
-            and type(entry.get("id", "")) is str):
+    if not (
+        type(entry) is dict and type(entry.get("name")) is str and entry["name"] and type(entry.get("id", "")) is str
+    ):
         return False
     props = entry.get("properties")
     if type(props) is not dict:
@@ -93,8 +95,9 @@ def _plainly_valid(entry: Any, discovery: bool = False) -> bool:
         return False
     if not all(type(p) is str and p for p in prefixes):
         return False
-    if not all(type(props.get(k, "")) is str for k in (_DISCOVERY_OPTIONAL_STRINGS if discovery
-                                                         else _OPTIONAL_STRINGS)):
+    if not all(
+        type(props.get(k, "")) is str for k in (_DISCOVERY_OPTIONAL_STRINGS if discovery else _OPTIONAL_STRINGS)
+    ):
         return False
     if not discovery and type(props.get("regionId", 0)) is not int:
         return False
@@ -138,8 +141,11 @@ def parse_prefix(text: str) -> tuple[int, int, int]:
             raise ValueError  # zone ids, leading zeros: let ipaddress decide
         value = int.from_bytes(socket.inet_pton(family, addr), "big")
         plen = int(length) if slash else bits
-        if not ((length.isascii() and length.isdigit()) or not slash) or not 0 <= plen <= bits \
-                or value & ((1 << (bits - plen)) - 1):
+        if (
+            not ((length.isascii() and length.isdigit()) or not slash)
+            or not 0 <= plen <= bits
+            or value & ((1 << (bits - plen)) - 1)
+        ):
             raise ValueError
     except (OSError, ValueError):
         net = ipaddress.ip_network(text, strict=True)  # raises ValueError with ipaddress' message
@@ -149,12 +155,12 @@ def parse_prefix(text: str) -> tuple[int, int, int]:
 
 @dataclass
 class ServiceTagsFile:
-    path: str                 # as the user typed it
-    cloud: str                # Public | AzureGovernment | China
+    path: str  # as the user typed it
+    cloud: str  # Public | AzureGovernment | China
     change_number: int
-    entries: dict[str, dict[str, Any]] = field(repr=False)   # tag name -> raw entry
+    entries: dict[str, dict[str, Any]] = field(repr=False)  # tag name -> raw entry
     text: str = field(repr=False, default="")
-    shape: str = DOWNLOAD     # DOWNLOAD or DISCOVERY; the entries are as in the file
+    shape: str = DOWNLOAD  # DOWNLOAD or DISCOVERY; the entries are as in the file
     _checked: dict[str, ServiceTag] = field(default_factory=dict, repr=False)
 
     @property
@@ -172,7 +178,7 @@ class ServiceTagsFile:
         prefix = family + "."
         for name in self.entries:
             if name.startswith(prefix):
-                region = name[len(prefix):]
+                region = name[len(prefix) :]
                 out[region.lower()] = region
         return out
 
@@ -183,11 +189,16 @@ class ServiceTagsFile:
         if entry is None:
             close = [n for n in self.entries if n.lower() == name.lower()]
             hint = f" (it has {close[0]!r})" if close else ""
-            raise self.error(f"the Service Tags file has no tag {name!r}{hint}, which the description needs: "
-                             f"use a newer {self.cloud} file, or remove the location or option that needs it")
+            raise self.error(
+                f"the Service Tags file has no tag {name!r}{hint}, which the description needs: "
+                f"use a newer {self.cloud} file, or remove the location or option that needs it"
+            )
         discovery = self.shape == DISCOVERY
-        errors = [] if _plainly_valid(entry, discovery) else \
-            sorted(_tag_validator(discovery).iter_errors(entry), key=lambda e: list(e.absolute_path))
+        errors = (
+            []
+            if _plainly_valid(entry, discovery)
+            else sorted(_tag_validator(discovery).iter_errors(entry), key=lambda e: list(e.absolute_path))
+        )
         if errors:
             raise self.error(f"tag {name!r} is malformed: {_explain(errors[0])}", _tag_name(name))
         v4: list[Block] = []
@@ -252,16 +263,20 @@ def _explain(e: jsonschema.ValidationError) -> str:
 
 def load(path: str) -> ServiceTagsFile:
     """Read and check a Service Tags file; every problem is an InputError naming the file."""
-    raw = read_bytes(path, max_bytes=MAX_BYTES,
-                     directory="is a directory: give the path of a ServiceTags_<Cloud>_<date>.json file",
-                     missing="no such file: download the weekly Service Tags file (ServiceTags_<Cloud>_<date>.json) "
-                             "from Microsoft and give its path",
-                     too_large=f"larger than {MAX_BYTES // (1024 * 1024)} MiB: not a Service Tags file")
+    raw = read_bytes(
+        path,
+        max_bytes=MAX_BYTES,
+        directory="is a directory: give the path of a ServiceTags_<Cloud>_<date>.json file",
+        missing="no such file: download the weekly Service Tags file (ServiceTags_<Cloud>_<date>.json) "
+        "from Microsoft and give its path",
+        too_large=f"larger than {MAX_BYTES // (1024 * 1024)} MiB: not a Service Tags file",
+    )
     return parse(path, raw)
 
 
 def parse(path: str, raw: bytes) -> ServiceTagsFile:
     """Check the bytes of a Service Tags file (either shape); errors name `path` (a file or a URL)."""
+
     def fail(msg: str, line: int | None = None, col: int | None = None) -> InputError:
         return InputError([Diagnostic(path, line, col, msg)])
 
@@ -272,17 +287,26 @@ def parse(path: str, raw: bytes) -> ServiceTagsFile:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         if e.pos >= len(text.rstrip()) or _unclosed(text):
-            raise fail("the file is truncated (the JSON ends before its last bracket): download the Service Tags "
-                       "file again", *text_position(text, len(text.rstrip()))) from None
-        raise fail(f"not valid JSON ({e.msg}): this is not a Service Tags file, or it is damaged; download it "
-                   "again", e.lineno, e.colno) from None
+            raise fail(
+                "the file is truncated (the JSON ends before its last bracket): download the Service Tags file again",
+                *text_position(text, len(text.rstrip())),
+            ) from None
+        raise fail(
+            f"not valid JSON ({e.msg}): this is not a Service Tags file, or it is damaged; download it again",
+            e.lineno,
+            e.colno,
+        ) from None
     except RecursionError:
         raise fail("not valid Service Tags JSON: nested too deeply", 1, 1) from None
     except ValueError as e:  # not a JSONDecodeError: a number of more than 4,300 digits
         raise fail(f"not valid Service Tags JSON: {str(e).split(';')[0]}") from None
     if not isinstance(data, dict) or "values" not in data or "cloud" not in data:
-        raise fail("not a Service Tags file: expected a JSON object with 'changeNumber', 'cloud' and 'values' "
-                   "(Microsoft's ServiceTags_<Cloud>_<date>.json, or what `az network list-service-tags` prints)", 1, 1)
+        raise fail(
+            "not a Service Tags file: expected a JSON object with 'changeNumber', 'cloud' and 'values' "
+            "(Microsoft's ServiceTags_<Cloud>_<date>.json, or what `az network list-service-tags` prints)",
+            1,
+            1,
+        )
     shape = DISCOVERY if "id" in data or "type" in data else DOWNLOAD
     envelope = {k: v for k, v in data.items() if k != "values"}
     envelope["values"] = []
@@ -290,22 +314,26 @@ def parse(path: str, raw: bytes) -> ServiceTagsFile:
     if errors:
         first = errors[0]
         at = _locate(text, _key(str(first.absolute_path[0]))) if first.absolute_path else (1, 1)
-        what = ("not a valid Service Tags list (read as `az network list-service-tags` output, as it has 'id' or "
-                "'type')") if shape == DISCOVERY else "not a valid Service Tags file"
+        what = (
+            ("not a valid Service Tags list (read as `az network list-service-tags` output, as it has 'id' or 'type')")
+            if shape == DISCOVERY
+            else "not a valid Service Tags file"
+        )
         raise fail(f"{what}: {_explain(first)}", *at)
     values = data["values"]
     if not isinstance(values, list):
-        raise fail(f"not a valid Service Tags file: values: expected an array, got "
-                   f"{schema_errors.type_name(values, schema_errors.JSON)}",
-                   *_locate(text, _key("values")))
+        raise fail(
+            f"not a valid Service Tags file: values: expected an array, got "
+            f"{schema_errors.type_name(values, schema_errors.JSON)}",
+            *_locate(text, _key("values")),
+        )
     entries: dict[str, dict[str, Any]] = {}
     for i, v in enumerate(values):
         name = v.get("name") if isinstance(v, dict) else None
         if not (isinstance(name, str) and isinstance(v.get("properties"), dict)):
             what = f"values[{i}] ({name!r})" if isinstance(name, str) else f"values[{i}]"
             at = _locate(text, _tag_name(name)) if isinstance(name, str) else (None, None)
-            raise fail(f"not a valid Service Tags file: {what} needs a string 'name' and an object 'properties'",
-                       *at)
+            raise fail(f"not a valid Service Tags file: {what} needs a string 'name' and an object 'properties'", *at)
         if name in entries:
             raise fail(f"not a valid Service Tags file: tag {name!r} appears twice", *_locate(text, _tag_name(name), 2))
         entries[name] = v
@@ -315,5 +343,8 @@ def parse(path: str, raw: bytes) -> ServiceTagsFile:
 def check_cloud(tags: ServiceTagsFile, cloud: catalog.Cloud, spec_name: str) -> None:
     if tags.cloud != cloud.servicetags_cloud:
         expected = cloud.servicetags_cloud
-        raise tags.error(f"this Service Tags file is for cloud {tags.cloud!r}, but {spec_name} describes "
-                         f"{cloud.name}: use a ServiceTags_{expected}_<date>.json file", _key("cloud"))
+        raise tags.error(
+            f"this Service Tags file is for cloud {tags.cloud!r}, but {spec_name} describes "
+            f"{cloud.name}: use a ServiceTags_{expected}_<date>.json file",
+            _key("cloud"),
+        )

@@ -8,6 +8,7 @@ Only entries whose raw JSON differs are parsed and checked (most of the ~3,000
 Public tags are byte-for-byte the same from week to week), so a full diff costs
 little more than reading the two files.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -29,9 +30,9 @@ class TagChange:
     """One tag whose prefixes (or only its changeNumber) differ between the files."""
 
     tag: str
-    status: str                          # added | removed | changed
-    old_change_number: int | None        # None when the tag is not in the old file
-    new_change_number: int | None        # None when the tag is not in the new file
+    status: str  # added | removed | changed
+    old_change_number: int | None  # None when the tag is not in the old file
+    new_change_number: int | None  # None when the tag is not in the new file
     added: tuple[Network, ...]
     removed: tuple[Network, ...]
 
@@ -44,11 +45,11 @@ class TagChange:
 class TagsDiff:
     old: ServiceTagsFile
     new: ServiceTagsFile
-    spec: str | None                     # the description the tags came from, as typed; None = every tag
-    compared: int                        # how many tags were compared
-    changed: tuple[TagChange, ...]       # prefixes differ (tags added or removed included), sorted by tag
-    renumbered: tuple[TagChange, ...]    # same prefixes, new per-tag changeNumber
-    missing_in_new: tuple[str, ...] = () # tags the description needs that the new file lacks
+    spec: str | None  # the description the tags came from, as typed; None = every tag
+    compared: int  # how many tags were compared
+    changed: tuple[TagChange, ...]  # prefixes differ (tags added or removed included), sorted by tag
+    renumbered: tuple[TagChange, ...]  # same prefixes, new per-tag changeNumber
+    missing_in_new: tuple[str, ...] = ()  # tags the description needs that the new file lacks
 
     @property
     def unchanged(self) -> int:
@@ -74,16 +75,25 @@ def _compare(old: ServiceTagsFile, new: ServiceTagsFile, name: str) -> TagChange
         if old.entries[name] == new.entries[name]:
             return None
         a, b = old.tag(name), new.tag(name)  # entries of the two shapes never compare equal as raw JSON
-        if a.change_number == b.change_number and set(a.v4_blocks) == set(b.v4_blocks) \
-                and set(a.v6_blocks) == set(b.v6_blocks):
+        if (
+            a.change_number == b.change_number
+            and set(a.v4_blocks) == set(b.v4_blocks)
+            and set(a.v6_blocks) == set(b.v6_blocks)
+        ):
             return None
     before = _prefix_set(old, name) if in_old else set()
     after = _prefix_set(new, name) if in_new else set()
     status = CHANGED if in_old and in_new else (ADDED if in_new else REMOVED)
     old_cn = old.tag(name).change_number if in_old else None
     new_cn = new.tag(name).change_number if in_new else None
-    change = TagChange(name, status, old_cn, new_cn,
-                       tuple(sorted(after - before, key=_net_key)), tuple(sorted(before - after, key=_net_key)))
+    change = TagChange(
+        name,
+        status,
+        old_cn,
+        new_cn,
+        tuple(sorted(after - before, key=_net_key)),
+        tuple(sorted(before - after, key=_net_key)),
+    )
     if status == CHANGED and not change.prefixes_changed and old_cn == new_cn:
         return None  # e.g. prefixes reordered or another property edited: nothing a firewall sees
     return change
@@ -115,9 +125,17 @@ def diff(old_path: str, new_path: str, spec: str | None = None) -> TagsDiff:
 def compare(old: ServiceTagsFile, new: ServiceTagsFile, spec: str | None = None) -> TagsDiff:
     """`diff` of two loaded files (`report --since` has NEW loaded already)."""
     if old.cloud != new.cloud:
-        raise InputError([Diagnostic(new.path, None, None,
-                                     f"this Service Tags file is for cloud {new.cloud!r}, but {old.path} is for "
-                                     f"{old.cloud!r}: compare two files of the same cloud")])
+        raise InputError(
+            [
+                Diagnostic(
+                    new.path,
+                    None,
+                    None,
+                    f"this Service Tags file is for cloud {new.cloud!r}, but {old.path} is for "
+                    f"{old.cloud!r}: compare two files of the same cloud",
+                )
+            ]
+        )
     missing: list[str] = []
     if spec is None:
         names = sorted(set(old.entries) | set(new.entries))
@@ -126,7 +144,10 @@ def compare(old: ServiceTagsFile, new: ServiceTagsFile, spec: str | None = None)
         names = sorted(set(needed))
     changes = [c for c in (_compare(old, new, n) for n in names) if c is not None]
     return TagsDiff(
-        old=old, new=new, spec=spec, compared=len(names),
+        old=old,
+        new=new,
+        spec=spec,
+        compared=len(names),
         changed=tuple(c for c in changes if c.prefixes_changed or c.status != CHANGED),
         renumbered=tuple(c for c in changes if not c.prefixes_changed and c.status == CHANGED),
         missing_in_new=tuple(missing),
@@ -135,14 +156,21 @@ def compare(old: ServiceTagsFile, new: ServiceTagsFile, spec: str | None = None)
 
 # ---- output ---------------------------------------------------------------------------
 
+
 def as_json(d: TagsDiff) -> dict[str, Any]:
     """The documented JSON shape of `acrrules tags diff --format json` (see docs in cli.py)."""
+
     def file_info(f: ServiceTagsFile) -> dict[str, Any]:
         return {"file": f.path, "cloud": f.cloud, "changeNumber": f.change_number}
 
     def change(c: TagChange) -> dict[str, Any]:
-        return {"tag": c.tag, "status": c.status, "changeNumber": [c.old_change_number, c.new_change_number],
-                "added": [str(n) for n in c.added], "removed": [str(n) for n in c.removed]}
+        return {
+            "tag": c.tag,
+            "status": c.status,
+            "changeNumber": [c.old_change_number, c.new_change_number],
+            "added": [str(n) for n in c.added],
+            "removed": [str(n) for n in c.removed],
+        }
 
     return {
         "old": file_info(d.old),
@@ -150,8 +178,9 @@ def as_json(d: TagsDiff) -> dict[str, Any]:
         "spec": d.spec,
         "compared": d.compared,
         "changed": [change(c) for c in d.changed],
-        "renumbered": [{"tag": c.tag, "changeNumber": [c.old_change_number, c.new_change_number]}
-                       for c in d.renumbered],
+        "renumbered": [
+            {"tag": c.tag, "changeNumber": [c.old_change_number, c.new_change_number]} for c in d.renumbered
+        ],
         "unchanged": d.unchanged,
         "missingInNew": list(d.missing_in_new),
     }
@@ -177,32 +206,40 @@ def format_text(d: TagsDiff) -> str:
     out.append(f"compared: {scope}\n")
     for c in d.changed:
         what = {ADDED: " (new tag)", REMOVED: " (tag removed)", CHANGED: ""}[c.status]
-        out.append(f"\n{printable(c.tag)}{what}: changeNumber {_cn(c.old_change_number)} -> "
-                   f"{_cn(c.new_change_number)}, +{len(c.added)} -{len(c.removed)}\n")
+        out.append(
+            f"\n{printable(c.tag)}{what}: changeNumber {_cn(c.old_change_number)} -> "
+            f"{_cn(c.new_change_number)}, +{len(c.added)} -{len(c.removed)}\n"
+        )
         out += [f"  +{n}\n" for n in c.added]
         out += [f"  -{n}\n" for n in c.removed]
     if d.renumbered:
         out.append("\nchangeNumber only (same prefixes):\n")
-        out += [f"  {printable(c.tag)}: {_cn(c.old_change_number)} -> {_cn(c.new_change_number)}\n"
-                for c in d.renumbered]
+        out += [
+            f"  {printable(c.tag)}: {_cn(c.old_change_number)} -> {_cn(c.new_change_number)}\n" for c in d.renumbered
+        ]
     for name in d.missing_in_new:
-        out.append(f"\nwarning: {printable(d.new.path)} has no tag {printable(name)}, which "
-                   f"{printable(d.spec)} needs: rendering with it will fail until the description changes\n")
+        out.append(
+            f"\nwarning: {printable(d.new.path)} has no tag {printable(name)}, which "
+            f"{printable(d.spec)} needs: rendering with it will fail until the description changes\n"
+        )
     added = sum(len(c.added) for c in d.changed)
     removed = sum(len(c.removed) for c in d.changed)
     out.append("\n")
     if d.changed:
-        out.append(f"summary: {len(d.changed)} tag(s) changed (+{added} -{removed} prefixes), "
-                   f"{len(d.renumbered)} changeNumber-only, {d.unchanged} unchanged: IP rules rendered from "
-                   f"{printable(d.old.path)} are out of date; render them again with --service-tags "
-                   f"{printable(d.new.path)}\n")
+        out.append(
+            f"summary: {len(d.changed)} tag(s) changed (+{added} -{removed} prefixes), "
+            f"{len(d.renumbered)} changeNumber-only, {d.unchanged} unchanged: IP rules rendered from "
+            f"{printable(d.old.path)} are out of date; render them again with --service-tags "
+            f"{printable(d.new.path)}\n"
+        )
     else:
         only = ""
         if d.renumbered:
             only = f"; {len(d.renumbered)} tag(s) have a new changeNumber only"
         elif d.old.change_number != d.new.change_number:
-            only = (f"; only the file's changeNumber differs ({d.old.change_number} -> "
-                    f"{d.new.change_number})")
-        out.append(f"summary: no prefix changes in {d.compared} tag(s){only}: rules rendered from "
-                   f"{printable(d.old.path)} are still current\n")
+            only = f"; only the file's changeNumber differs ({d.old.change_number} -> {d.new.change_number})"
+        out.append(
+            f"summary: no prefix changes in {d.compared} tag(s){only}: rules rendered from "
+            f"{printable(d.old.path)} are still current\n"
+        )
     return "".join(out)

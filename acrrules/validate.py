@@ -5,6 +5,7 @@ schema cannot express (Premium-only features, locations of the chosen cloud,
 duplicates, CIDRs).  Every problem of a file is collected and reported at once,
 each at its position, with a hint how to fix it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -61,7 +62,7 @@ def ecma_pattern(pattern: str) -> str:
     while i < len(pattern):
         c = pattern[i]
         if c == "\\":
-            out.append(pattern[i:i + 2])
+            out.append(pattern[i : i + 2])
             i += 2
             continue
         if c == "[":
@@ -78,8 +79,9 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(ecma_pattern(pattern))
 
 
-def _pattern(validator: Validator, pattern: str, instance: Any,
-             schema: Mapping[str, Any]) -> Iterator[jsonschema.ValidationError]:
+def _pattern(
+    validator: Validator, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
     if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
@@ -87,7 +89,8 @@ def _pattern(validator: Validator, pattern: str, instance: Any,
 # Draft 2020-12 with ECMA-262 `pattern` semantics (see ecma_pattern).
 # types-jsonschema leaves extend() unannotated; it returns a validator class, as create() does.
 _Validator: type[Validator] = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    jsonschema.Draft202012Validator, {"pattern": _pattern})
+    jsonschema.Draft202012Validator, {"pattern": _pattern}
+)
 
 
 @functools.cache
@@ -131,6 +134,7 @@ def _explain(doc: SourceDocument, err: jsonschema.ValidationError) -> list[Diagn
 
 # ---- rules the schema cannot express ---------------------------------------------------
 
+
 def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[str, str]] | None) -> list[Diagnostic]:
     data = doc.data
     out: list[Diagnostic] = []
@@ -149,13 +153,16 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
         if loc.lower() in locations:
             msg = f"{loc!r} must be written in lower case: {loc.lower()!r}"
         elif other and other != cloud.name:
-            msg = (f"{loc!r} is a location of {other}, not of {cloud.name}: "
-                   f"set `cloud: {other}` or pick a location of {cloud.name}")
+            msg = (
+                f"{loc!r} is a location of {other}, not of {cloud.name}: "
+                f"set `cloud: {other}` or pick a location of {cloud.name}"
+            )
         else:
             compact = loc.replace(" ", "").replace("-", "").lower()
             hint = compact if compact in locations else closest(compact, locations)
-            msg = (f"unknown {cloud.name} location {loc!r}"
-                   + (f"; did you mean {hint!r}?" if hint else "; use an ARM location name such as 'eastus'"))
+            msg = f"unknown {cloud.name} location {loc!r}" + (
+                f"; did you mean {hint!r}?" if hint else "; use an ARM location name such as 'eastus'"
+            )
         out.append(doc.diagnostic(path, f"{format_path(path)}: {msg}"))
         return False
 
@@ -170,24 +177,34 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
             if isinstance(name, str):
                 low = name.lower()
                 if low in seen_names:
-                    out.append(doc.diagnostic(base + ("name",),
-                                              f"{format_path(base + ('name',))}: duplicate registry name {name!r} "
-                                              f"(registry names are case-insensitive; already used by "
-                                              f"registries[{seen_names[low]}])"))
+                    out.append(
+                        doc.diagnostic(
+                            base + ("name",),
+                            f"{format_path(base + ('name',))}: duplicate registry name {name!r} "
+                            f"(registry names are case-insensitive; already used by "
+                            f"registries[{seen_names[low]}])",
+                        )
+                    )
                 else:
                     seen_names[low] = i
             sku = reg.get("sku")
             if sku in catalog.SKUS and sku != "Premium":
                 for key in catalog.PREMIUM_ONLY:
                     val = reg.get(key)
-                    used = (key == "replicas" and isinstance(val, list) and len(val) > 0) or \
-                           (key == "data_endpoints" and val in catalog.USES_DEDICATED_DATA) or \
-                           (key in ("regional_endpoints", "private_link") and val is True)
+                    used = (
+                        (key == "replicas" and isinstance(val, list) and len(val) > 0)
+                        or (key == "data_endpoints" and val in catalog.USES_DEDICATED_DATA)
+                        or (key in ("regional_endpoints", "private_link") and val is True)
+                    )
                     if used:
-                        out.append(doc.diagnostic(base + (key,),
-                                                  f"{format_path(base + (key,))}: {key} needs sku Premium "
-                                                  f"(this registry is {sku}): upgrade the SKU or remove {key}",
-                                                  key=True))
+                        out.append(
+                            doc.diagnostic(
+                                base + (key,),
+                                f"{format_path(base + (key,))}: {key} needs sku Premium "
+                                f"(this registry is {sku}): upgrade the SKU or remove {key}",
+                                key=True,
+                            )
+                        )
             home = reg.get("location")
             home_ok = check_location(base + ("location",), home)
             replicas = reg.get("replicas")
@@ -198,19 +215,34 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
                     if not isinstance(rep, str):
                         continue
                     if home_ok and rep == home:
-                        out.append(doc.diagnostic(p, f"{format_path(p)}: {rep!r} is the home location; "
-                                                     "a registry cannot replicate to its own location: remove it"))
+                        out.append(
+                            doc.diagnostic(
+                                p,
+                                f"{format_path(p)}: {rep!r} is the home location; "
+                                "a registry cannot replicate to its own location: remove it",
+                            )
+                        )
                     elif rep in seen:
-                        out.append(doc.diagnostic(p, f"{format_path(p)}: duplicate replica {rep!r} "
-                                                     f"(already replicas[{seen[rep]}]): remove it"))
+                        out.append(
+                            doc.diagnostic(
+                                p,
+                                f"{format_path(p)}: duplicate replica {rep!r} "
+                                f"(already replicas[{seen[rep]}]): remove it",
+                            )
+                        )
                     else:
                         seen[rep] = j
                         check_location(p, rep)
             if reg.get("private_link") is True and reg.get("data_endpoints") == catalog.DATA_STORAGE:
                 at: tuple[Any, ...] = base + ("data_endpoints",)
-                out.append(doc.diagnostic(at, f"{format_path(at)}: private_link needs dedicated data endpoints, "
-                                             "but data_endpoints is 'storage': use 'dedicated' (or 'both' while "
-                                             "migrating), or omit data_endpoints"))
+                out.append(
+                    doc.diagnostic(
+                        at,
+                        f"{format_path(at)}: private_link needs dedicated data endpoints, "
+                        "but data_endpoints is 'storage': use 'dedicated' (or 'both' while "
+                        "migrating), or omit data_endpoints",
+                    )
+                )
 
     sources = data.get("sources")
     if isinstance(sources, list):
@@ -225,8 +257,9 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
                 continue
             for key in target.address_settings:
                 if isinstance(settings.get(key), list):
-                    out.extend(_check_addresses(doc, ("targets", tid, key), settings[key],
-                                                allow_star=False, hosts_only=True))
+                    out.extend(
+                        _check_addresses(doc, ("targets", tid, key), settings[key], allow_star=False, hosts_only=True)
+                    )
     return out
 
 
@@ -235,8 +268,9 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
 _CIDR_CHARS = re.compile(r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$")
 
 
-def _check_addresses(doc: SourceDocument, path: tuple[Any, ...], values: list[Any], *, allow_star: bool,
-                     hosts_only: bool = False) -> list[Diagnostic]:
+def _check_addresses(
+    doc: SourceDocument, path: tuple[Any, ...], values: list[Any], *, allow_star: bool, hosts_only: bool = False
+) -> list[Diagnostic]:
     out = []
     seen: dict[Any, int] = {}
     what = "an IP address" if hosts_only else "an IP address or CIDR such as 10.0.0.0/24"
@@ -248,8 +282,13 @@ def _check_addresses(doc: SourceDocument, path: tuple[Any, ...], values: list[An
             if not allow_star:
                 out.append(doc.diagnostic(p, f"{format_path(p)}: '*' is not allowed here: give IP addresses"))
             elif len(values) > 1:
-                out.append(doc.diagnostic(p, f"{format_path(p)}: '*' (any source) cannot be combined with "
-                                             "addresses: use either [\"*\"] or a list of addresses"))
+                out.append(
+                    doc.diagnostic(
+                        p,
+                        f"{format_path(p)}: '*' (any source) cannot be combined with "
+                        'addresses: use either ["*"] or a list of addresses',
+                    )
+                )
             continue
         try:
             if not _CIDR_CHARS.match(v):
@@ -267,8 +306,13 @@ def _check_addresses(doc: SourceDocument, path: tuple[Any, ...], values: list[An
             out.append(doc.diagnostic(p, f"{format_path(p)}: {v!r} is not {what}{fix}"))
             continue
         if value in seen:  # Azure rejects a rule that lists the same prefix twice
-            out.append(doc.diagnostic(p, f"{format_path(p)}: {v!r} is listed twice (already "
-                                         f"{format_path(path + (seen[value],))}): remove it"))
+            out.append(
+                doc.diagnostic(
+                    p,
+                    f"{format_path(p)}: {v!r} is listed twice (already "
+                    f"{format_path(path + (seen[value],))}): remove it",
+                )
+            )
         else:
             seen[value] = i
     return out
@@ -281,11 +325,29 @@ def validate(doc: SourceDocument, *, extra_locations: dict[str, dict[str, str]] 
     Service Tags file knows and the built-in catalog does not (yet).
     """
     if doc.data is None:
-        raise InputError(list(doc.problems) + [Diagnostic(doc.name, 1, 1, "the file is empty: a description needs at least "
-                                                     "`version: 1` and a `registries:` list (see `acrrules schema`)")])
+        raise InputError(
+            list(doc.problems)
+            + [
+                Diagnostic(
+                    doc.name,
+                    1,
+                    1,
+                    "the file is empty: a description needs at least "
+                    "`version: 1` and a `registries:` list (see `acrrules schema`)",
+                )
+            ]
+        )
     if not isinstance(doc.data, dict):
-        raise InputError(list(doc.problems) + [doc.diagnostic((), f"the top level is {_type_name(doc.data)}, but a description is a "
-                                             "mapping with `version: 1` and `registries:`")])
+        raise InputError(
+            list(doc.problems)
+            + [
+                doc.diagnostic(
+                    (),
+                    f"the top level is {_type_name(doc.data)}, but a description is a "
+                    "mapping with `version: 1` and `registries:`",
+                )
+            ]
+        )
     problems = list(doc.problems)
     problems += _schema_diagnostics(doc)
     problems += _semantic_diagnostics(doc, extra_locations)

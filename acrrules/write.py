@@ -10,6 +10,7 @@ temporary, which the next run sweeps.  Without O_TMPFILE (not Linux, or a file
 system that lacks it) the temporaries are named from the start; without /proc to
 link through, each is copied to a named temporary when it is published.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -61,8 +62,10 @@ def _prepare_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise WriteError(f"{out_dir}: cannot write outputs: it is a file, not a directory")
     if out_dir.is_symlink() and not out_dir.exists():
-        raise WriteError(f"{out_dir}: cannot write outputs: it is a symbolic link to {os.readlink(out_dir)}, "
-                         "which does not exist: create that directory or give another --out")
+        raise WriteError(
+            f"{out_dir}: cannot write outputs: it is a symbolic link to {os.readlink(out_dir)}, "
+            "which does not exist: create that directory or give another --out"
+        )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -177,8 +180,9 @@ def write_files(out_dir: str, files: Mapping[str, str | bytes]) -> list[tuple[Pa
         try:
             encoded[name] = text.encode("utf-8")
         except UnicodeEncodeError as e:
-            raise WriteError(f"{d / name}: cannot write: the text cannot be encoded as UTF-8 ({e.reason}); "
-                             "nothing was written") from None
+            raise WriteError(
+                f"{d / name}: cannot write: the text cannot be encoded as UTF-8 ({e.reason}); nothing was written"
+            ) from None
     _prepare_dir(d)
     pending: list[_Pending] = []
     current = ""
@@ -204,8 +208,7 @@ def write_files(out_dir: str, files: Mapping[str, str | bytes]) -> list[tuple[Pa
             finally:
                 os.close(dir_fd)
     except OSError as e:
-        raise WriteError(f"{d / current}: cannot write: {_describe(e)}; earlier outputs were left unchanged") \
-            from None
+        raise WriteError(f"{d / current}: cannot write: {_describe(e)}; earlier outputs were left unchanged") from None
     finally:
         for p in pending:
             p.discard()
@@ -231,10 +234,12 @@ def drift(out_dir: str, files: Mapping[str, str]) -> list[str]:
         old = None if raw is None else raw.decode("utf-8", "replace").replace("\r\n", "\u240d\n")
         import difflib  # only --check with drift needs it
 
-        diff = difflib.unified_diff(_lines(old or ""), _lines(text),
-                                    fromfile=str(path) if old is not None else "/dev/null", tofile=str(path))
-        diffs.append("".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-                             for line in diff))
+        diff = difflib.unified_diff(
+            _lines(old or ""), _lines(text), fromfile=str(path) if old is not None else "/dev/null", tofile=str(path)
+        )
+        diffs.append(
+            "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff)
+        )
     return diffs
 
 

@@ -35,6 +35,7 @@ Run: python bench/bench_render.py [--runs 15] [--sizes 1,10,100,1000]
 (python: the one whose venv has acrrules installed). Exit 0 when every target
 is met, 1 when not, 2 when the inputs are missing or a run fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,7 +62,7 @@ DATA_MODES = ("storage", "dedicated", "both")
 
 # The floor: `render`'s arguments and options, parsed by typer as it intends (pydantic
 # included), the other mandated libraries imported, the Service Tags file loaded.
-FLOOR = '''\
+FLOOR = """\
 import json
 from typing import List, Optional
 
@@ -87,7 +88,7 @@ def render(
 
 
 app()
-'''
+"""
 
 # For comparison only: the floor with what acrrules' console script does before its run,
 # moving everything imported out of the cyclic garbage collector's sight (cli.run).
@@ -100,7 +101,8 @@ def newest_public_file() -> Path:
         sys.stderr.write(
             f"bench_render: no ServiceTags_Public_<date>.json in {SERVICETAGS}.\n"
             "The benchmark renders the IP targets from a real Service Tags file: put ../shared next to the\n"
-            "repository, or set ACRRULES_SHARED to the folder that holds data/servicetags/.\n")
+            "repository, or set ACRRULES_SHARED to the folder that holds data/servicetags/.\n"
+        )
         sys.exit(2)
     return files[-1]
 
@@ -130,8 +132,7 @@ def distinct_regions(registries: int, regions: list[str]) -> int:
 
 def description(registries: int, regions: list[str]) -> str:
     """YAML for `registries` Premium registries spread over the regions, every feature in use."""
-    lines = ["version: 1", "cloud: AzureCloud", "mcr: true", 'sources: ["10.0.0.0/8", "192.168.0.0/16"]',
-             "registries:"]
+    lines = ["version: 1", "cloud: AzureCloud", "mcr: true", 'sources: ["10.0.0.0/8", "192.168.0.0/16"]', "registries:"]
     for i, (home, reps) in enumerate(layout(registries, regions)):
         lines += [
             f"  - name: benchacr{i:05d}",
@@ -144,7 +145,7 @@ def description(registries: int, regions: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-CLI: list[str] = []   # set by main(): --cli, else the installed console script
+CLI: list[str] = []  # set by main(): --cli, else the installed console script
 ENV: dict[str, str] = {}
 
 
@@ -174,15 +175,17 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
     """Run cmd to the end; its wall time and its own peak RSS (wait4, not the whole process tree)."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                env=env or ENV)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env or ENV
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             err.seek(0)
-            sys.stderr.write(f"bench_render: {' '.join(cmd)} exited {proc.returncode}:\n"
-                             f"{err.read().decode(errors='replace')}")
+            sys.stderr.write(
+                f"bench_render: {' '.join(cmd)} exited {proc.returncode}:\n{err.read().decode(errors='replace')}"
+            )
             sys.exit(2)
     return Run(elapsed, usage.ru_maxrss * 1024)  # Linux: kilobytes
 
@@ -209,8 +212,15 @@ def ratio(tmp: Path, tags_file: Path, regions: list[str], runs: int, cold: bool)
     spec.write_text(description(12, regions), encoding="utf-8")
     floor_script = tmp / "floor.py"
     floor_script.write_text(FLOOR, encoding="utf-8")
-    floor_cmd = [sys.executable, str(floor_script), str(spec), "--service-tags", str(tags_file),
-                 "--out", str(tmp / "floor-out")]
+    floor_cmd = [
+        sys.executable,
+        str(floor_script),
+        str(spec),
+        "--service-tags",
+        str(tags_file),
+        "--out",
+        str(tmp / "floor-out"),
+    ]
     (tmp / "floor_frozen.py").write_text(FLOOR_FROZEN, encoding="utf-8")
     frozen_cmd = [sys.executable, str(tmp / "floor_frozen.py"), *floor_cmd[2:]]
     again = render_command(spec, tags_file, tmp / "out-large")
@@ -243,8 +253,16 @@ def growth(tmp: Path, tags_file: Path, regions: list[str], sizes: list[int], run
     rows = []
     for n in sizes:
         files = sorted((tmp / f"out-{n}").iterdir())
-        rows.append((n, distinct_regions(n, regions), Series(r.seconds for r in done[n]),
-                     max(r.max_rss for r in done[n]), len(files), sum(f.stat().st_size for f in files)))
+        rows.append(
+            (
+                n,
+                distinct_regions(n, regions),
+                Series(r.seconds for r in done[n]),
+                max(r.max_rss for r in done[n]),
+                len(files),
+                sum(f.stat().st_size for f in files),
+            )
+        )
     return rows
 
 
@@ -264,8 +282,11 @@ def main() -> int:
     ap.add_argument("--sizes", default="1,10,100,1000", help="registry counts for the growth table ('' to skip)")
     ap.add_argument("--size-runs", type=int, default=7, help="rounds of the growth table (default 7)")
     ap.add_argument("--cli", help="command that runs acrrules (default: the console script next to this Python)")
-    ap.add_argument("--as-is", action="store_true",
-                    help="keep the caller's environment (e.g. PYTHONDONTWRITEBYTECODE=1: no cached bytecode)")
+    ap.add_argument(
+        "--as-is",
+        action="store_true",
+        help="keep the caller's environment (e.g. PYTHONDONTWRITEBYTECODE=1: no cached bytecode)",
+    )
     args = ap.parse_args()
     CLI[:] = shlex.split(args.cli) if args.cli else default_cli()
 
@@ -278,21 +299,31 @@ def main() -> int:
         ENV.update(bench_env(tmp, args.as_is))
         t = ratio(tmp, tags_file, regions, args.runs, cold=not args.as_is)
         files = sorted(p.name for p in (tmp / "out-large").iterdir())
-        print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
-              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; bytecode: "
-              f"{'as the environment has it' if args.as_is else 'cached, in a temporary directory'}")
-        print(f"Service Tags file: {tags_file.name}; this script's own peak RSS "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000:.1f} MB (a child's cannot read lower)")
-        print(f"description: 12 Premium registries, {distinct_regions(12, regions)} regions, mcr on; "
-              f"files: {', '.join(files)}")
-        print(f"CLI: {' '.join(CLI)} render SPEC --service-tags FILE --out DIR; {args.runs} rounds, "
-              "each: floor, warm, cold, again, frozen floor")
+        print(
+            f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; bytecode: "
+            f"{'as the environment has it' if args.as_is else 'cached, in a temporary directory'}"
+        )
+        print(
+            f"Service Tags file: {tags_file.name}; this script's own peak RSS "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000:.1f} MB (a child's cannot read lower)"
+        )
+        print(
+            f"description: 12 Premium registries, {distinct_regions(12, regions)} regions, mcr on; "
+            f"files: {', '.join(files)}"
+        )
+        print(
+            f"CLI: {' '.join(CLI)} render SPEC --service-tags FILE --out DIR; {args.runs} rounds, "
+            "each: floor, warm, cold, again, frozen floor"
+        )
         floor = t["floor"].median
         print(f"floor (minimal typer app, same options)  median {floor * 1000:4.0f} ms ({t['floor'].spread()})")
-        rows = [("warm", "CLI, warm $XDG_CACHE_HOME", TARGET_WARM),
-                ("cold", "CLI, empty $XDG_CACHE_HOME", TARGET_COLD),
-                ("again", "CLI re-rendering unchanged files", None),
-                ("frozen", "floor with gc.freeze() (comparison only)", None)]
+        rows = [
+            ("warm", "CLI, warm $XDG_CACHE_HOME", TARGET_WARM),
+            ("cold", "CLI, empty $XDG_CACHE_HOME", TARGET_COLD),
+            ("again", "CLI re-rendering unchanged files", None),
+            ("frozen", "floor with gc.freeze() (comparison only)", None),
+        ]
         for key, label, target in rows:
             if not t[key]:
                 continue
@@ -301,25 +332,33 @@ def main() -> int:
             if target is not None:
                 goal = f" (target <= {target}: {verdict(r <= target)})"
                 met &= r <= target
-            print(f"{label:<41} median {t[key].median * 1000:4.0f} ms ({t[key].spread()}), ratio {r:.2f}{goal}; "
-                  f"paired {paired(t[key], t['floor']):.2f}")
+            print(
+                f"{label:<41} median {t[key].median * 1000:4.0f} ms ({t[key].spread()}), ratio {r:.2f}{goal}; "
+                f"paired {paired(t[key], t['floor']):.2f}"
+            )
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
         if sizes:
             print()
-            print(f"{'registries':>10}  {'regions':>7}  {'median ms':>9}  {'min-max ms':>10}  {'peak RSS MB':>11}  "
-                  f"{'files':>5}  {'bytes':>10}")
+            print(
+                f"{'registries':>10}  {'regions':>7}  {'median ms':>9}  {'min-max ms':>10}  {'peak RSS MB':>11}  "
+                f"{'files':>5}  {'bytes':>10}"
+            )
             table = growth(tmp, tags_file, regions, sizes, args.size_runs)
             for n, nregions, s, rss, nfiles, size in table:
                 spread = f"{min(s) * 1000:.0f}-{max(s) * 1000:.0f}"
-                print(f"{n:>10}  {nregions:>7}  {s.median * 1000:>9.0f}  {spread:>10}  {rss / 1e6:>11.1f}  "
-                      f"{nfiles:>5}  {size:>10}")
+                print(
+                    f"{n:>10}  {nregions:>7}  {s.median * 1000:>9.0f}  {spread:>10}  {rss / 1e6:>11.1f}  "
+                    f"{nfiles:>5}  {size:>10}"
+                )
             first, last = table[0], table[-1]
             g = last[2].median / first[2].median
             print(f"{first[0]} -> {last[0]} registries, paired (same round): time x{paired(last[2], first[2]):.2f}")
             peak = max(row[3] for row in table) / 1e6
-            print(f"{first[0]} -> {last[0]} registries: time x{g:.2f} (target <= {TARGET_GROWTH}: "
-                  f"{verdict(g <= TARGET_GROWTH)}), peak RSS {peak:.1f} MB (target <= {TARGET_RSS_MB}: "
-                  f"{verdict(peak <= TARGET_RSS_MB)})")
+            print(
+                f"{first[0]} -> {last[0]} registries: time x{g:.2f} (target <= {TARGET_GROWTH}: "
+                f"{verdict(g <= TARGET_GROWTH)}), peak RSS {peak:.1f} MB (target <= {TARGET_RSS_MB}: "
+                f"{verdict(peak <= TARGET_RSS_MB)})"
+            )
             met &= g <= TARGET_GROWTH and peak <= TARGET_RSS_MB
     return 0 if met else 1
 

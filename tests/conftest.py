@@ -4,6 +4,7 @@ Tests that need a real tool (terraform, nft, iptables, ipset, unshare as root)
 or ../shared (real Service Tags files, validators) skip with a reason when it
 is missing, except under ACRRULES_REQUIRE_TOOLS=1 (CI), where they fail.
 """
+
 from __future__ import annotations
 
 import glob
@@ -113,8 +114,14 @@ def run_cli_process(*args: str, cwd: Path | None = None, env: dict | None = None
     e.pop("ACRRULES_DEBUG", None)
     if env:
         e.update(env)
-    p = subprocess.run([sys.executable, "-m", "acrrules", *map(str, args)], capture_output=True, text=True,
-                       cwd=cwd, env=e, timeout=timeout)
+    p = subprocess.run(
+        [sys.executable, "-m", "acrrules", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=e,
+        timeout=timeout,
+    )
     return Result(p.returncode, p.stdout, p.stderr)
 
 
@@ -129,8 +136,13 @@ def run_validator(script: str, *args, python: bool = True) -> subprocess.Complet
 def terraform_fmt_check(*files) -> subprocess.CompletedProcess:
     need_tool("terraform")
     env = dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null", CHECKPOINT_DISABLE="1")
-    return subprocess.run(["terraform", "fmt", "-check", "-diff", "-no-color", *map(str, files)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        ["terraform", "fmt", "-check", "-diff", "-no-color", *map(str, files)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def sample_specs() -> list[Path]:

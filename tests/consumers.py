@@ -18,6 +18,7 @@ A target also says the settings the hostile-string test sets for it (`hostile_fi
 the property test allows).  Adding a target: one `Consumer` entry here (and its own test file); the
 tests that run every output through its consumer, or list the outputs, read them from here.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -25,13 +26,13 @@ import json
 import re
 import subprocess
 import textwrap
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
-
-import yaml
+from typing import Any
 
 import oracles
+import yaml
 from conftest import REQUIRE_TOOLS, need_root_netns, need_tool, run_validator, terraform_fmt_check
 
 from acrrules import catalog
@@ -60,7 +61,7 @@ def hcl_unquote(literal: str) -> str:
                 i += 2
             elif e in "uU":
                 width = 4 if e == "u" else 8
-                out.append(chr(int(s[i + 2:i + 2 + width], 16)))
+                out.append(chr(int(s[i + 2 : i + 2 + width], 16)))
                 i += 2 + width
             else:
                 raise ValueError(f"unknown escape \\{e} in {literal!r}")
@@ -97,8 +98,7 @@ def nft_elements(text: str) -> dict[int, list]:
     out = {4: [], 6: []}
     for m in re.finditer(r"type (ipv4_addr|ipv6_addr)\s+flags interval\s+elements = \{([^}]*)\}", text):
         version = 4 if m.group(1) == "ipv4_addr" else 6
-        out[version] += [ipaddress.ip_network(e.strip()) for e in m.group(2).replace("\n", " ").split(",")
-                         if e.strip()]
+        out[version] += [ipaddress.ip_network(e.strip()) for e in m.group(2).replace("\n", " ").split(",") if e.strip()]
     return out
 
 
@@ -193,7 +193,7 @@ def arm_expression_literals(expression: str) -> list[str]:
         if body[i] == "'":
             j, chars = i + 1, []
             while True:
-                if body[j] == "'" and body[j + 1:j + 2] == "'":
+                if body[j] == "'" and body[j + 1 : j + 2] == "'":
                     chars.append("'")
                     j += 2
                 elif body[j] == "'":
@@ -277,7 +277,7 @@ class HostileCase:
 
     field: str
     value: str
-    benign: str        # the field's harmless value, that the baseline render has
+    benign: str  # the field's harmless value, that the baseline render has
 
 
 def _arm_extra(doc: dict, text: str, case: HostileCase) -> None:
@@ -308,11 +308,12 @@ class Format:
 HCL = Format("HCL", parse_tf, shape, tf_strings)
 ARM = Format("ARM JSON", json.loads, lambda doc: shape(doc, arm=True), arm_strings, _arm_extra)
 YAML = Format("YAML", yaml_documents, shape, yaml_strings)
-LINES = Format("lines", code_lines, line_shape, list)   # nft, iptables-restore, ipset, squid.conf
-PLAIN = Format("plain lines", plain_lines, line_shape, list)   # no comment syntax: every line is data
+LINES = Format("lines", code_lines, line_shape, list)  # nft, iptables-restore, ipset, squid.conf
+PLAIN = Format("plain lines", plain_lines, line_shape, list)  # no comment syntax: every line is data
 
 
 # ---- the real consumers ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)
 class Checker:
@@ -321,7 +322,7 @@ class Checker:
     name: str
     run: Callable[[list[Path]], None]
     tools: tuple[str, ...] = ()
-    root_netns: bool = False     # loads into the kernel, in fresh network namespaces
+    root_netns: bool = False  # loads into the kernel, in fresh network namespaces
 
     def need(self) -> None:
         need_tool(*self.tools)
@@ -354,8 +355,7 @@ NFT_LOADS = textwrap.dedent("""\
 
 
 def _nft(paths: list[Path]) -> None:
-    r = subprocess.run(["bash", "-c", NFT_LOADS, "nft", *map(str, paths)], capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(["bash", "-c", NFT_LOADS, "nft", *map(str, paths)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and "FAIL" not in r.stdout, r.stdout + r.stderr
 
 
@@ -388,13 +388,12 @@ def _iptables(paths: list[Path]) -> None:
         modes = {iptables_mode((d / n).read_text(encoding="utf-8")) for n in ("iptables.rules", "ip6tables.rules")}
         assert (d / "ipset.rules").is_file() and len(modes) == 1, (d, modes)
         args.append(f"{d}:{modes.pop()}")
-    r = subprocess.run(["bash", "-c", IPTABLES_LOADS, "iptables", *args], capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(["bash", "-c", IPTABLES_LOADS, "iptables", *args], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and "FAIL" not in r.stdout, r.stdout + r.stderr
 
 
 def _squid(paths: list[Path]) -> None:
-    for conf in paths:   # one at a time: every file defines the same ACL names
+    for conf in paths:  # one at a time: every file defines the same ACL names
         r = run_validator("squid_check.sh", conf, python=False)
         assert r.returncode == 0 and "WARNING" not in r.stdout and "FAIL" not in r.stdout, r.stdout + r.stderr
 
@@ -411,7 +410,7 @@ def _k8s(paths: list[Path]) -> None:
 
 # One host name (PAN-OS, FortiGate: a wildcard only as a leading `*.` of its own).
 HOST_NAME = re.compile(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-ENV_STRING_MAX = 131072     # Linux's MAX_ARG_STRLEN: one NAME=value string, its NUL included
+ENV_STRING_MAX = 131072  # Linux's MAX_ARG_STRLEN: one NAME=value string, its NUL included
 
 
 def _plain(path: Path) -> list[str]:
@@ -429,8 +428,8 @@ def _lists(paths: list[Path]) -> None:
     for path in paths:
         entries = _plain(path)
         for entry in entries:
-            assert len(entry) <= 255, (path, entry)   # PAN-OS: 255 characters per entry
-            if "/" in entry:   # an IP list: networks in canonical form, one family per file
+            assert len(entry) <= 255, (path, entry)  # PAN-OS: 255 characters per entry
+            if "/" in entry:  # an IP list: networks in canonical form, one family per file
                 assert str(ipaddress.ip_network(entry)) == entry, (path, entry)
             else:
                 assert HOST_NAME.fullmatch(entry.removeprefix("*.")), (path, entry)
@@ -456,8 +455,12 @@ def _no_proxy(paths: list[Path]) -> None:
 TERRAFORM = Checker("terraform fmt + tf_schema_check.py --strict", _terraform, ("terraform",))
 ARM_CHECK = Checker("arm_check.py", _arm)
 NFT = Checker("nft -f, twice, in a fresh network namespace", _nft, ("nft",), root_netns=True)
-IPTABLES = Checker("ipset restore + iptables-restore + ip6tables-restore, twice, in a fresh network namespace",
-                   _iptables, ("ipset", "iptables-restore", "ip6tables-restore"), root_netns=True)
+IPTABLES = Checker(
+    "ipset restore + iptables-restore + ip6tables-restore, twice, in a fresh network namespace",
+    _iptables,
+    ("ipset", "iptables-restore", "ip6tables-restore"),
+    root_netns=True,
+)
 SQUID = Checker("squid_check.sh (squid -k parse), one file at a time", _squid, ("squid",))
 K8S = Checker("k8s_check.py --strict (the real CRD schemas)", _k8s)
 PLAIN_LISTS = Checker("the plain-list format of PAN-OS and FortiGate (no installable consumer)", _lists)
@@ -465,6 +468,7 @@ NO_PROXY = Checker("urllib's NO_PROXY reader", _no_proxy)
 
 
 # ---- the oracle: invariants of each file, from the spec ----------------------------------------
+
 
 @dataclass
 class OracleCase:
@@ -522,9 +526,9 @@ def check_nsg_rules(rules: list[dict], data: dict, tags: set[str], first_priorit
     assert len(set(priorities)) == len(priorities), "NSG priorities must be unique"
     assert all(catalog.NSG_PRIORITY_MIN <= p <= catalog.NSG_PRIORITY_MAX for p in priorities)
     cloud = data.get("cloud", catalog.DEFAULT_CLOUD)
-    assert {r["destination"]: r["priority"] for r in rules} == \
-        {r["destination"]: first_priority + oracles.nsg_slot(cloud, r["destination"]) for r in rules}, \
-        "each rule at its tag's fixed slot"
+    assert {r["destination"]: r["priority"] for r in rules} == {
+        r["destination"]: first_priority + oracles.nsg_slot(cloud, r["destination"]) for r in rules
+    }, "each rule at its tag's fixed slot"
     names = [r["name"] for r in rules]
     assert len(set(names)) == len(names)
     for r in rules:
@@ -538,9 +542,14 @@ def check_nsg_arm(template: dict, data: dict, tags: set[str]) -> None:
     for res in template["resources"]:
         p = res["properties"]
         assert "destinationAddressPrefixes" not in p
-        rules.append({"name": re.search(r"'((?:[^']|'')*)'\)\]$", res["name"]).group(1).replace("''", "'"),
-                      "description": p["description"], "priority": p["priority"],
-                      "destination": p["destinationAddressPrefix"]})
+        rules.append(
+            {
+                "name": re.search(r"'((?:[^']|'')*)'\)\]$", res["name"]).group(1).replace("''", "'"),
+                "description": p["description"],
+                "priority": p["priority"],
+                "destination": p["destinationAddressPrefix"],
+            }
+        )
     first = data.get("targets", {}).get("nsg-arm", {}).get("priority", 100)
     check_nsg_rules(rules, data, tags, first)
 
@@ -549,9 +558,16 @@ def check_nsg_tf(doc: dict, data: dict, tags: set[str]) -> None:
     resources = tf_resources(doc)
     labels = [r[1] for r in resources]
     assert len(set(labels)) == len(labels)
-    rules = [{"name": hcl_unquote(b["name"]), "description": hcl_unquote(b["description"]),
-              "priority": b["priority"], "destination": hcl_unquote(b["destination_address_prefix"])}
-             for t, _, b in resources if t == "azurerm_network_security_rule"]
+    rules = [
+        {
+            "name": hcl_unquote(b["name"]),
+            "description": hcl_unquote(b["description"]),
+            "priority": b["priority"],
+            "destination": hcl_unquote(b["destination_address_prefix"]),
+        }
+        for t, _, b in resources
+        if t == "azurerm_network_security_rule"
+    ]
     first = data.get("targets", {}).get("nsg-tf", {}).get("priority", 100)
     check_nsg_rules(rules, data, tags, first)
 
@@ -578,15 +594,19 @@ def check_squid(directives: list[list[str]], data: dict) -> None:
     assert acls.pop((f"{prefix}_connect", "method")) == ["CONNECT"]
     sources = data.get("sources", ["*"])
     nets = {s: ipaddress.ip_network(s) for s in sources if s != "*"}
-    kept = [s for s, n in nets.items() if not any(o != n and o.version == n.version and n.subnet_of(o)
-                                                  for o in nets.values())]
+    kept = [
+        s
+        for s, n in nets.items()
+        if not any(o != n and o.version == n.version and n.subnet_of(o) for o in nets.values())
+    ]
     src = [f"{prefix}_src"] if kept else []
     if kept:
         got = acls.pop((f"{prefix}_src", "src"))
         assert got == sorted(kept, key=lambda s: (nets[s].version, int(nets[s].network_address)))
     assert acls == {}
-    assert [words for words in directives if words[0] == "http_access"] == \
-        [["http_access", "allow", f"{prefix}_connect", f"{prefix}_port", *src, f"{prefix}_dst"]]
+    assert [words for words in directives if words[0] == "http_access"] == [
+        ["http_access", "allow", f"{prefix}_connect", f"{prefix}_port", *src, f"{prefix}_dst"]
+    ]
 
 
 def check_cilium(docs: list, data: dict) -> None:
@@ -602,9 +622,14 @@ def check_cilium(docs: list, data: dict) -> None:
     selector = settings.get("endpoint_selector", {f"acrrules/egress-{name}": "allow"})
     assert policy["spec"]["endpointSelector"] == ({"matchLabels": selector} if selector else {})
     dns, fqdn = policy["spec"]["egress"]
-    assert dns["toEndpoints"] == [{"matchLabels": {**settings.get("dns_selector", {"k8s-app": "kube-dns"}),
-                                                   "io.kubernetes.pod.namespace":
-                                                       settings.get("dns_namespace", "kube-system")}}]
+    assert dns["toEndpoints"] == [
+        {
+            "matchLabels": {
+                **settings.get("dns_selector", {"k8s-app": "kube-dns"}),
+                "io.kubernetes.pod.namespace": settings.get("dns_namespace", "kube-system"),
+            }
+        }
+    ]
     assert {p["port"] for p in dns["toPorts"][0]["ports"]} == {"53"}
     selectors = [tuple(s.items())[0] for s in fqdn["toFQDNs"]]
     assert len(selectors) == len(set(selectors))
@@ -637,8 +662,9 @@ def check_calico(docs: list, data: dict, want: dict[int, list]) -> None:
     selector = settings.get("selector", {f"acrrules/egress-{data.get('name', catalog.DEFAULT_NAME)}": "allow"})
     assert spec["selector"] == " && ".join(f"{k} == '{v}'" for k, v in sorted(selector.items()))
     assert spec.get("order") == settings.get("order")
-    assert spec.get("namespaceSelector") == (f"projectcalico.org/name == '{settings['namespace']}'"
-                                             if "namespace" in settings else None)
+    assert spec.get("namespaceSelector") == (
+        f"projectcalico.org/name == '{settings['namespace']}'" if "namespace" in settings else None
+    )
     assert spec["types"] == ["Egress"] and [r["protocol"] for r in spec["egress"]] == ["UDP", "TCP", "TCP"]
     assert spec["egress"][2]["destination"] == {"selector": f"acrrules/policy == '{name}'", "ports": [443]}
 
@@ -656,8 +682,9 @@ def check_no_duplicate_rules(text: str) -> None:
         stripped = line.strip()
         if re.match(r"chain \S+ \{$", stripped):
             chain = stripped
-        elif stripped.startswith(("-A ", "add ")) or (chain and stripped and not stripped.startswith(("#", "}"))
-                                                       and not stripped.startswith(("type ", "policy "))):
+        elif stripped.startswith(("-A ", "add ")) or (
+            chain and stripped and not stripped.startswith(("#", "}")) and not stripped.startswith(("type ", "policy "))
+        ):
             key = (chain if not stripped.startswith(("-A ", "add ")) else None, stripped)
             assert key not in seen, f"duplicate rule: {stripped}"
             seen.add(key)
@@ -680,8 +707,7 @@ def _ipset_oracle(case: OracleCase, name: str) -> None:
 
 def _iptables_oracle(case: OracleCase, name: str) -> None:
     check_no_duplicate_rules(case.files[name])
-    assert iptables_mode(case.files[name]) == case.settings("iptables").get("mode", "include"), \
-        "not the mode asked for"
+    assert iptables_mode(case.files[name]) == case.settings("iptables").get("mode", "include"), "not the mode asked for"
 
 
 def _edl_prefixes_oracle(version: int) -> Callable[[OracleCase, str], None]:
@@ -690,6 +716,7 @@ def _edl_prefixes_oracle(version: int) -> Callable[[OracleCase, str], None]:
         assert entries == case.prefixes[version], f"{name}: not the merged prefixes of the tags"
         if "acrrules.nft" in case.files:
             assert entries == case.read("acrrules.nft")[version], f"{name} differs from the nft set"
+
     return oracle
 
 
@@ -699,25 +726,29 @@ def _no_proxy_oracle(case: OracleCase, name: str) -> None:
 
 
 def _edl_fqdn_oracle(case: OracleCase, name: str) -> None:
-    assert case.files[name] == "".join(f"{fqdn}\n" for fqdn in sorted({e[1] for e in oracles.endpoints(case.data)})), \
+    assert case.files[name] == "".join(f"{fqdn}\n" for fqdn in sorted({e[1] for e in oracles.endpoints(case.data)})), (
         f"{name}: not the endpoints' FQDNs"
+    )
 
 
 # ---- where a valid description may be refused (platform limits), for the property test -----------
 
+
 @dataclass(frozen=True)
 class Refusal:
-    keys: tuple[tuple, ...]       # the description's keys the refusal may point at
-    says: tuple[str, ...] = ()    # one of these words must be in its message (when given)
+    keys: tuple[tuple, ...]  # the description's keys the refusal may point at
+    says: tuple[str, ...] = ()  # one of these words must be in its message (when given)
 
 
 # iptables names a user chain may not take: built-in chains, verdicts and target extensions.
-IPTABLES_TAKEN = frozenset("""
+IPTABLES_TAKEN = frozenset(
+    """
     INPUT OUTPUT FORWARD PREROUTING POSTROUTING ACCEPT DROP RETURN QUEUE ERROR AUDIT CHECKSUM CLASSIFY
     CLUSTERIP CONNMARK CONNSECMARK CT DNAT DNPT DSCP ECN HL HMARK IDLETIMER LED LOG MARK MASQUERADE NETMAP
     NFLOG NFQUEUE NOTRACK RATEEST REDIRECT REJECT SECMARK SET SNAT SNPT SYNPROXY TCPMSS TCPOPTSTRIP TEE TOS
     TPROXY TRACE TTL ULOG
-""".split())
+""".split()
+)
 
 
 def _ip_sources(data: dict) -> list[tuple[int, Any]]:
@@ -728,13 +759,13 @@ def _firewall_refusals(data: dict, tags: set[str], features: dict[str, list[str]
     keys = []
     network_rules = data.get("targets", {}).get("azure-firewall", {}).get("network_rules")
     if network_rules and any(features[t] is not None and "FW" not in features[t] for t in tags):
-        keys.append(("targets", "azure-firewall", "network_rules"))    # e.g. China, USGovIowa
-    keys += [("sources", i) for i, n in _ip_sources(data) if n.version == 6]   # IPv4 sources only
+        keys.append(("targets", "azure-firewall", "network_rules"))  # e.g. China, USGovIowa
+    keys += [("sources", i) for i, n in _ip_sources(data) if n.version == 6]  # IPv4 sources only
     return Refusal(tuple(keys), ("FW", "IPv6") if network_rules else ()) if keys else None
 
 
 def _squid_refusals(data: dict, tags: set[str], features) -> Refusal | None:
-    mapped = ipaddress.ip_network("::ffff:0:0/96")   # squid matches IPv4 clients in this form
+    mapped = ipaddress.ip_network("::ffff:0:0/96")  # squid matches IPv4 clients in this form
     keys = tuple(("sources", i) for i, n in _ip_sources(data) if n.version == 6 and n.overlaps(mapped))
     return Refusal(keys) if keys else None
 
@@ -747,13 +778,14 @@ def _iptables_refusals(data: dict, tags: set[str], features) -> Refusal | None:
 
 # ---- the registry -------------------------------------------------------------------------------
 
+
 def _replace(old: str, new: str, count: int = 1) -> Callable[[str], str]:
     return lambda text: text.replace(old, new, count)
 
 
 def _arm_priority_5000(text: str) -> str:
     template = json.loads(text)
-    template["resources"][0]["properties"]["priority"] = 5000    # past Azure's 4096
+    template["resources"][0]["properties"]["priority"] = 5000  # past Azure's 4096
     return json.dumps(template, indent=2)
 
 
@@ -763,13 +795,13 @@ class OutputFile:
     format: Format
     checker: Checker
     oracle: Callable[[OracleCase, str], None]
-    spoil: Callable[[str], str]                 # a broken copy that `checker` must reject
-    read: Callable[[str], Any] | None = None    # default: the format's structure
-    prefix: bool = False                        # built from the Service Tags file (needs --service-tags)
-    plain: bool = False                         # no header: every line is data
-    reaches: frozenset[str] = frozenset()       # hostile fields that may reach its data, not only comments
-    key_fields: tuple[str, ...] = ()            # fields whose value is also a mapping key
-    header_comment: Callable[[str], str] | None = None   # the filter its header's comment lines go through
+    spoil: Callable[[str], str]  # a broken copy that `checker` must reject
+    read: Callable[[str], Any] | None = None  # default: the format's structure
+    prefix: bool = False  # built from the Service Tags file (needs --service-tags)
+    plain: bool = False  # no header: every line is data
+    reaches: frozenset[str] = frozenset()  # hostile fields that may reach its data, not only comments
+    key_fields: tuple[str, ...] = ()  # fields whose value is also a mapping key
+    header_comment: Callable[[str], str] | None = None  # the filter its header's comment lines go through
 
     def __post_init__(self):
         if self.read is None:
@@ -780,10 +812,10 @@ class OutputFile:
 class Consumer:
     target: str
     files: tuple[OutputFile, ...]
-    terraform: bool = False          # its directory also gets versions.tf (a Terraform module)
+    terraform: bool = False  # its directory also gets versions.tf (a Terraform module)
     refusals: Callable[[dict, set, dict], Refusal | None] = lambda data, tags, features: None
-    hostile_fields: dict[str, str] = field(default_factory=dict)   # field -> its harmless value
-    hostile_settings: Callable[[dict], dict] = lambda values: {}   # targets.<id> from the fields' values
+    hostile_fields: dict[str, str] = field(default_factory=dict)  # field -> its harmless value
+    hostile_settings: Callable[[dict], dict] = lambda values: {}  # targets.<id> from the fields' values
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -798,103 +830,237 @@ def _tf(name: str, oracle, spoil, reaches=()) -> OutputFile:
     return OutputFile(name, HCL, TERRAFORM, oracle, spoil, reaches=frozenset(reaches), header_comment=comment)
 
 
-VERSIONS_TF = _tf("versions.tf", lambda case, name: check_terraform_versions(case.read(name)),
-                  _replace('required_providers {', 'required_providers {{'))
+VERSIONS_TF = _tf(
+    "versions.tf",
+    lambda case, name: check_terraform_versions(case.read(name)),
+    _replace("required_providers {", "required_providers {{"),
+)
 
-K8S_FIELDS = {"k8s_name": "acr-egress", "k8s_namespace": "build", "k8s_label_key": "app",
-              "k8s_label_value": "builder"}
+K8S_FIELDS = {"k8s_name": "acr-egress", "k8s_namespace": "build", "k8s_label_key": "app", "k8s_label_value": "builder"}
 
 
 def _kubernetes_settings(v: dict) -> dict:
     labels = {v["k8s_label_key"]: v["k8s_label_value"]}
-    return {"name": v["k8s_name"], "dns_selector": labels, "namespace": v["k8s_namespace"],
-            "dns_namespace": v["k8s_namespace"]}
+    return {
+        "name": v["k8s_name"],
+        "dns_selector": labels,
+        "namespace": v["k8s_namespace"],
+        "dns_namespace": v["k8s_namespace"],
+    }
 
 
 def _k8s_yaml(name: str, oracle, spoil, prefix: bool, reaches) -> OutputFile:
-    return OutputFile(name, YAML, K8S, oracle, spoil, prefix=prefix, reaches=frozenset(reaches),
-                      key_fields=("k8s_label_key",), header_comment=yaml_comment)
+    return OutputFile(
+        name,
+        YAML,
+        K8S,
+        oracle,
+        spoil,
+        prefix=prefix,
+        reaches=frozenset(reaches),
+        key_fields=("k8s_label_key",),
+        header_comment=yaml_comment,
+    )
 
 
 def _netfilter(name: str, checker: Checker, oracle, spoil, read, reaches) -> OutputFile:
-    return OutputFile(name, LINES, checker, oracle, spoil, read=read, prefix=True, reaches=frozenset(reaches),
-                      header_comment=comment)
+    return OutputFile(
+        name, LINES, checker, oracle, spoil, read=read, prefix=True, reaches=frozenset(reaches), header_comment=comment
+    )
 
 
 def _edl(name: str, oracle, read, prefix: bool, reaches=()) -> OutputFile:
-    return OutputFile(name, PLAIN, PLAIN_LISTS, oracle, lambda text: "# acrrules\n" + text, read=read,
-                      prefix=prefix, plain=True, reaches=frozenset(reaches))
+    return OutputFile(
+        name,
+        PLAIN,
+        PLAIN_LISTS,
+        oracle,
+        lambda text: "# acrrules\n" + text,
+        read=read,
+        prefix=prefix,
+        plain=True,
+        reaches=frozenset(reaches),
+    )
 
 
 _TABLE = (
-    Consumer("azure-firewall", terraform=True, files=(
-        _tf("azure-firewall.tf", lambda case, name: check_azure_firewall(case.read(name), case.data, case.tags),
-            _replace('"Https"', '"HTTPS"'), reaches=("rule_collection_group", "source", "registry")),),
+    Consumer(
+        "azure-firewall",
+        terraform=True,
+        files=(
+            _tf(
+                "azure-firewall.tf",
+                lambda case, name: check_azure_firewall(case.read(name), case.data, case.tags),
+                _replace('"Https"', '"HTTPS"'),
+                reaches=("rule_collection_group", "source", "registry"),
+            ),
+        ),
         refusals=_firewall_refusals,
         hostile_fields={"rule_collection_group": "acrrules"},
-        hostile_settings=lambda v: {"rule_collection_group": v["rule_collection_group"], "network_rules": True}),
-    Consumer("nsg-arm", files=(
-        OutputFile("nsg.json", ARM, ARM_CHECK,
-                   lambda case, name: check_nsg_arm(case.read(name), case.data, case.tags),
-                   _arm_priority_5000, reaches=frozenset(("source", "source_name", "registry"))),)),
-    Consumer("nsg-tf", terraform=True, files=(
-        _tf("nsg.tf", lambda case, name: check_nsg_tf(case.read(name), case.data, case.tags),
-            _replace('"Outbound"', '"Egress"'), reaches=("source", "resource_group_name",
-                                                          "network_security_group_name")),),
+        hostile_settings=lambda v: {"rule_collection_group": v["rule_collection_group"], "network_rules": True},
+    ),
+    Consumer(
+        "nsg-arm",
+        files=(
+            OutputFile(
+                "nsg.json",
+                ARM,
+                ARM_CHECK,
+                lambda case, name: check_nsg_arm(case.read(name), case.data, case.tags),
+                _arm_priority_5000,
+                reaches=frozenset(("source", "source_name", "registry")),
+            ),
+        ),
+    ),
+    Consumer(
+        "nsg-tf",
+        terraform=True,
+        files=(
+            _tf(
+                "nsg.tf",
+                lambda case, name: check_nsg_tf(case.read(name), case.data, case.tags),
+                _replace('"Outbound"', '"Egress"'),
+                reaches=("source", "resource_group_name", "network_security_group_name"),
+            ),
+        ),
         hostile_fields={"resource_group_name": "rg", "network_security_group_name": "nsg"},
-        hostile_settings=lambda v: {"resource_group_name": v["resource_group_name"],
-                                    "network_security_group_name": v["network_security_group_name"]}),
-    Consumer("nftables", files=(
-        _netfilter("acrrules.nft", NFT, _nft_oracle, _replace("flags interval", "", -1), nft_elements,
-                   ("nft_table", "source")),),
+        hostile_settings=lambda v: {
+            "resource_group_name": v["resource_group_name"],
+            "network_security_group_name": v["network_security_group_name"],
+        },
+    ),
+    Consumer(
+        "nftables",
+        files=(
+            _netfilter(
+                "acrrules.nft",
+                NFT,
+                _nft_oracle,
+                _replace("flags interval", "", -1),
+                nft_elements,
+                ("nft_table", "source"),
+            ),
+        ),
         hostile_fields={"nft_table": "acrrules"},
-        hostile_settings=lambda v: {"table": v["nft_table"]}),
-    Consumer("iptables", files=(
-        _netfilter("ipset.rules", IPTABLES, _ipset_oracle, _replace("hash:net", "hash:nett"), ipset_elements,
-                   ("ipt_chain",)),
-        _netfilter("iptables.rules", IPTABLES, _iptables_oracle, _replace("-j ACCEPT", "-j ACCEPTT"),
-                   restore_tables, ("ipt_chain", "source")),
-        _netfilter("ip6tables.rules", IPTABLES, _iptables_oracle, _replace("-j ACCEPT", "-j ACCEPTT"),
-                   restore_tables, ("ipt_chain", "source"))),
+        hostile_settings=lambda v: {"table": v["nft_table"]},
+    ),
+    Consumer(
+        "iptables",
+        files=(
+            _netfilter(
+                "ipset.rules",
+                IPTABLES,
+                _ipset_oracle,
+                _replace("hash:net", "hash:nett"),
+                ipset_elements,
+                ("ipt_chain",),
+            ),
+            _netfilter(
+                "iptables.rules",
+                IPTABLES,
+                _iptables_oracle,
+                _replace("-j ACCEPT", "-j ACCEPTT"),
+                restore_tables,
+                ("ipt_chain", "source"),
+            ),
+            _netfilter(
+                "ip6tables.rules",
+                IPTABLES,
+                _iptables_oracle,
+                _replace("-j ACCEPT", "-j ACCEPTT"),
+                restore_tables,
+                ("ipt_chain", "source"),
+            ),
+        ),
         refusals=_iptables_refusals,
         hostile_fields={"ipt_chain": "ACRRULES"},
-        hostile_settings=lambda v: {"chain": v["ipt_chain"], "mode": "include"}),
-    Consumer("squid", files=(
-        OutputFile("acrrules-squid.conf", LINES, SQUID, lambda case, name: check_squid(case.read(name), case.data),
-                   lambda text: text.replace(" dstdomain ", " dstdomain *.example.com ", 1), read=squid_directives,
-                   reaches=frozenset(("squid_acl_prefix", "source", "registry")), header_comment=squid_comment),
-        OutputFile("no_proxy.txt", PLAIN, NO_PROXY, _no_proxy_oracle, _replace(",", ", "), read=comma_list,
-                   plain=True, reaches=frozenset(("registry",)))),
+        hostile_settings=lambda v: {"chain": v["ipt_chain"], "mode": "include"},
+    ),
+    Consumer(
+        "squid",
+        files=(
+            OutputFile(
+                "acrrules-squid.conf",
+                LINES,
+                SQUID,
+                lambda case, name: check_squid(case.read(name), case.data),
+                lambda text: text.replace(" dstdomain ", " dstdomain *.example.com ", 1),
+                read=squid_directives,
+                reaches=frozenset(("squid_acl_prefix", "source", "registry")),
+                header_comment=squid_comment,
+            ),
+            OutputFile(
+                "no_proxy.txt",
+                PLAIN,
+                NO_PROXY,
+                _no_proxy_oracle,
+                _replace(",", ", "),
+                read=comma_list,
+                plain=True,
+                reaches=frozenset(("registry",)),
+            ),
+        ),
         refusals=_squid_refusals,
         hostile_fields={"squid_acl_prefix": "acrrules"},
-        hostile_settings=lambda v: {"acl_prefix": v["squid_acl_prefix"]}),
-    Consumer("lists", files=(
-        _edl("edl-fqdn.txt", _edl_fqdn_oracle, plain_lines, prefix=False, reaches=("registry",)),
-        _edl("edl-ipv4.txt", _edl_prefixes_oracle(4), plain_networks, prefix=True),
-        _edl("edl-ipv6.txt", _edl_prefixes_oracle(6), plain_networks, prefix=True))),
-    Consumer("cilium", files=(
-        _k8s_yaml("cilium.yaml", lambda case, name: check_cilium(case.read(name), case.data),
-                  _replace("toFQDNs:", "toFQDN:"), prefix=False, reaches=(*K8S_FIELDS, "registry")),),
+        hostile_settings=lambda v: {"acl_prefix": v["squid_acl_prefix"]},
+    ),
+    Consumer(
+        "lists",
+        files=(
+            _edl("edl-fqdn.txt", _edl_fqdn_oracle, plain_lines, prefix=False, reaches=("registry",)),
+            _edl("edl-ipv4.txt", _edl_prefixes_oracle(4), plain_networks, prefix=True),
+            _edl("edl-ipv6.txt", _edl_prefixes_oracle(6), plain_networks, prefix=True),
+        ),
+    ),
+    Consumer(
+        "cilium",
+        files=(
+            _k8s_yaml(
+                "cilium.yaml",
+                lambda case, name: check_cilium(case.read(name), case.data),
+                _replace("toFQDNs:", "toFQDN:"),
+                prefix=False,
+                reaches=(*K8S_FIELDS, "registry"),
+            ),
+        ),
         hostile_fields=K8S_FIELDS,
-        hostile_settings=lambda v: {**_kubernetes_settings(v),
-                                    "endpoint_selector": {v["k8s_label_key"]: v["k8s_label_value"]}}),
-    Consumer("calico", files=(
-        _k8s_yaml("calico.yaml", lambda case, name: check_calico(case.read(name), case.data, case.prefixes),
-                  _replace("kind: GlobalNetworkSet", "kind: GlobalNetworkSett"), prefix=True, reaches=K8S_FIELDS),),
+        hostile_settings=lambda v: {
+            **_kubernetes_settings(v),
+            "endpoint_selector": {v["k8s_label_key"]: v["k8s_label_value"]},
+        },
+    ),
+    Consumer(
+        "calico",
+        files=(
+            _k8s_yaml(
+                "calico.yaml",
+                lambda case, name: check_calico(case.read(name), case.data, case.prefixes),
+                _replace("kind: GlobalNetworkSet", "kind: GlobalNetworkSett"),
+                prefix=True,
+                reaches=K8S_FIELDS,
+            ),
+        ),
         hostile_fields=K8S_FIELDS,
-        hostile_settings=lambda v: {**_kubernetes_settings(v), "selector": {v["k8s_label_key"]: v["k8s_label_value"]},
-                                    "order": 100}),
+        hostile_settings=lambda v: {
+            **_kubernetes_settings(v),
+            "selector": {v["k8s_label_key"]: v["k8s_label_value"]},
+            "order": 100,
+        },
+    ),
 )
 
 
 _missing = [t for t in TARGETS if t not in {c.target for c in _TABLE}]
 if _missing:
-    raise RuntimeError(f"no consumer for target(s) {', '.join(_missing)}: add an entry to _TABLE in tests/consumers.py "
-                       "(its files, reader, real consumer, oracle and hostile-string fields)")
+    raise RuntimeError(
+        f"no consumer for target(s) {', '.join(_missing)}: add an entry to _TABLE in tests/consumers.py "
+        "(its files, reader, real consumer, oracle and hostile-string fields)"
+    )
 _unknown = [c.target for c in _TABLE if c.target not in TARGETS]
 if _unknown:
-    raise RuntimeError(f"tests/consumers.py has an entry for {', '.join(_unknown)}, which acrrules.targets "
-                       "does not have")
+    raise RuntimeError(
+        f"tests/consumers.py has an entry for {', '.join(_unknown)}, which acrrules.targets does not have"
+    )
 
 CONSUMERS: dict[str, Consumer] = {tid: next(c for c in _TABLE if c.target == tid) for tid in TARGETS}
 """Every target's consumer, in the order of acrrules.targets.TARGETS (the order render writes them in)."""
@@ -965,7 +1131,7 @@ def hostile_structure(name: str, text: str, base: str, case: HostileCase) -> Non
         assert any(readable(case.value) in s for s in strings), f"{case.value!r} did not reach {name} intact"
     else:
         assert doc == base_doc, f"{name}: {case.field} changed more than comments"
-    if case.field == "source_name" and f.header_comment is not None:   # the header names the description
+    if case.field == "source_name" and f.header_comment is not None:  # the header names the description
         assert f.header_comment(case.value) in header(text), f"{name}: the header does not name the description"
 
 

@@ -17,6 +17,7 @@ Actions (dicts):
 
 This file is also the program that runs inside the namespaces (see main()).
 """
+
 from __future__ import annotations
 
 import errno
@@ -26,15 +27,16 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Sequence
 
 HERE = Path(__file__).resolve()
-DOCUMENTATION = tuple(ipaddress.ip_network(n) for n in
-                      ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
-CLIENT_ADDRESSES = ("203.0.113.1", "2001:db8:ffff::1")      # the probing side of the veth pair
-CONNECT_TIMEOUT = 1.0     # a dropped SYN is retried by TCP, so "blocked" shows up as a timeout
+DOCUMENTATION = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+CLIENT_ADDRESSES = ("203.0.113.1", "2001:db8:ffff::1")  # the probing side of the veth pair
+CONNECT_TIMEOUT = 1.0  # a dropped SYN is retried by TCP, so "blocked" shows up as a timeout
 
 
 class NetnsError(RuntimeError):
@@ -60,8 +62,13 @@ def run(actions: Sequence[dict], listen: Sequence[str] = (), timeout: float = 12
         if "probe" in a:
             _documentation_only([split_target(t)[0] for t in a["probe"]])
     job = json.dumps({"actions": list(actions), "listen": list(listen)})
-    p = subprocess.run(["unshare", "-n", sys.executable, str(HERE), "client"], input=job,
-                       capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(
+        ["unshare", "-n", sys.executable, str(HERE), "client"],
+        input=job,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if p.returncode != 0:
         raise NetnsError(f"namespace setup failed (rc {p.returncode}): {p.stderr.strip()}")
     return json.loads(p.stdout)
@@ -69,11 +76,12 @@ def run(actions: Sequence[dict], listen: Sequence[str] = (), timeout: float = 12
 
 # ---- read-back helpers (run in the test process on what the namespace printed) -----------
 
+
 def networks(elements: Iterable) -> set:
     """Kernel set elements (CIDRs, addresses, nft ranges) as a set of collapsed ipaddress networks."""
     nets = []
     for e in elements:
-        if isinstance(e, dict) and "elem" in e:          # element with options
+        if isinstance(e, dict) and "elem" in e:  # element with options
             e = e["elem"]["val"]
         if isinstance(e, dict) and "prefix" in e:
             nets.append(ipaddress.ip_network(f"{e['prefix']['addr']}/{e['prefix']['len']}"))
@@ -105,7 +113,7 @@ def nft_table(objects: list[dict], family: str, table: str) -> list[dict]:
     """The objects (table, sets, chains, rules) of one table."""
     out = []
     for o in objects:
-        (kind, body), = o.items()
+        ((kind, body),) = o.items()
         name = body.get("table") if kind != "table" else body.get("name")
         if body.get("family") == family and name == table:
             out.append(o)
@@ -114,13 +122,15 @@ def nft_table(objects: list[dict], family: str, table: str) -> list[dict]:
 
 def nft_sets(objects: list[dict]) -> dict[tuple[str, str, str], set]:
     """{(family, table, set): networks}."""
-    return {(s["family"], s["table"], s["name"]): networks(s.get("elem", []))
-            for o in objects if (s := o.get("set"))}
+    return {(s["family"], s["table"], s["name"]): networks(s.get("elem", [])) for o in objects if (s := o.get("set"))}
 
 
 def nft_rules(objects: list[dict], family: str, table: str, chain: str) -> list[list]:
-    return [r["expr"] for o in objects if (r := o.get("rule"))
-            and (r["family"], r["table"], r["chain"]) == (family, table, chain)]
+    return [
+        r["expr"]
+        for o in objects
+        if (r := o.get("rule")) and (r["family"], r["table"], r["chain"]) == (family, table, chain)
+    ]
 
 
 def nft_chains(objects: list[dict], family: str, table: str) -> dict[str, dict]:
@@ -151,7 +161,7 @@ def ipset_headers(save: str) -> dict[str, str]:
         if parts[:1] == ["create"]:
             if "initval" in parts:
                 i = parts.index("initval")
-                del parts[i:i + 2]
+                del parts[i : i + 2]
             out[parts[1]] = " ".join(parts)
     return out
 
@@ -169,6 +179,7 @@ def iptables_lines(save: str) -> list[str]:
 
 
 # ---- inside the namespaces ---------------------------------------------------------------
+
 
 def _sh(*cmd: str) -> str:
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -225,7 +236,7 @@ def _probe(target: str) -> str:
     try:
         s.connect((host, port))
         return "connected"
-    except socket.timeout:
+    except TimeoutError:
         return "timeout"
     except OSError as e:
         return errno.errorcode.get(e.errno, str(e.errno))
@@ -235,8 +246,8 @@ def _probe(target: str) -> str:
 
 def server() -> None:
     """Second namespace: wait for vB, take the listen addresses, listen until stdin closes."""
-    print("NS", flush=True)                      # we are in our own namespace: the client may move vB here
-    listen = json.loads(sys.stdin.readline())    # sent once vB is here
+    print("NS", flush=True)  # we are in our own namespace: the client may move vB here
+    listen = json.loads(sys.stdin.readline())  # sent once vB is here
     _sh("ip", "link", "set", "lo", "up")
     _sh("ip", "link", "set", "vB", "up")
     for host in sorted({split_target(t)[0] for t in listen}):
@@ -246,7 +257,7 @@ def server() -> None:
     _guard(("lo", "vB"))
     _listen(listen)
     print("READY", flush=True)
-    sys.stdin.read()                             # until the client is done
+    sys.stdin.read()  # until the client is done
 
 
 def client() -> None:
@@ -256,8 +267,12 @@ def client() -> None:
     peer = None
     try:
         if job["listen"]:
-            peer = subprocess.Popen(["unshare", "-n", sys.executable, str(HERE), "server"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            peer = subprocess.Popen(
+                ["unshare", "-n", sys.executable, str(HERE), "server"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             if peer.stdout.readline().strip() != "NS":
                 raise SystemExit("the listener namespace did not start")
             _sh("ip", "link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", str(peer.pid))
@@ -300,7 +315,7 @@ REAL_REGIONS = {
     "AzureUSGovernment": ("usgovvirginia", ("usgovarizona",), "usgovtexas"),
     "AzureChinaCloud": ("chinaeast2", ("chinanorth3",), "chinanorth2"),
 }
-MCR_TAGS = ("MicrosoftContainerRegistry", "AzureFrontDoor.FirstParty")   # the second exists in Public only
+MCR_TAGS = ("MicrosoftContainerRegistry", "AzureFrontDoor.FirstParty")  # the second exists in Public only
 
 
 def real_description(cloud: str, target: str, settings: str) -> str:
@@ -326,8 +341,10 @@ def expected_prefixes(servicetags_path: Path, cloud: str) -> tuple[set, set]:
     assert not missing, f"{servicetags_path.name} lacks {missing}: pick other regions in REAL_REGIONS"
     wanted += [t.lower() for t in MCR_TAGS if t.lower() in values]
     nets = [ipaddress.ip_network(p) for w in wanted for p in values[w]["properties"]["addressPrefixes"]]
-    return (set(ipaddress.collapse_addresses(n for n in nets if n.version == 4)),
-            set(ipaddress.collapse_addresses(n for n in nets if n.version == 6)))
+    return (
+        set(ipaddress.collapse_addresses(n for n in nets if n.version == 4)),
+        set(ipaddress.collapse_addresses(n for n in nets if n.version == 6)),
+    )
 
 
 def write_service_tags(path: Path, tags: dict[str, Sequence[str]], cloud: str = "Public", change: int = 7) -> Path:
@@ -335,9 +352,21 @@ def write_service_tags(path: Path, tags: dict[str, Sequence[str]], cloud: str = 
     values = []
     for i, (name, prefixes) in enumerate(sorted(tags.items())):
         service, _, region = name.partition(".")
-        values.append({"name": name, "id": name, "properties": {
-            "changeNumber": i + 1, "region": region.lower(), "regionId": 0, "platform": "Azure",
-            "systemService": service, "addressPrefixes": list(prefixes), "networkFeatures": ["NSG", "API"]}})
+        values.append(
+            {
+                "name": name,
+                "id": name,
+                "properties": {
+                    "changeNumber": i + 1,
+                    "region": region.lower(),
+                    "regionId": 0,
+                    "platform": "Azure",
+                    "systemService": service,
+                    "addressPrefixes": list(prefixes),
+                    "networkFeatures": ["NSG", "API"],
+                },
+            }
+        )
     path.write_text(json.dumps({"changeNumber": change, "cloud": cloud, "values": values}, indent=2), encoding="utf-8")
     return path
 
@@ -351,15 +380,23 @@ DOC_TAGS = {
 DOC_ALLOWED = {ipaddress.ip_network("192.0.2.0/24"), ipaddress.ip_network("2001:db8::/48")}
 RESOLVERS = ("203.0.113.53", "2001:db8:1::53")
 ALLOWED_PROBES = ["192.0.2.10:443", "192.0.2.200:443", "[2001:db8::10]:443", "[2001:db8:0:ffff::10]:443"]
-DENIED_PROBES = ["198.51.100.10:443", "192.0.2.10:8443", "[2001:db8::10]:8443", "[2001:db8:1::10]:443",
-                 "203.0.113.53:443", "198.51.100.10:53"]
-DNS_PROBES = ["203.0.113.53:53", "[2001:db8:1::53]:53"]      # tcp 53 to the resolvers (standalone only)
+DENIED_PROBES = [
+    "198.51.100.10:443",
+    "192.0.2.10:8443",
+    "[2001:db8::10]:8443",
+    "[2001:db8:1::10]:443",
+    "203.0.113.53:443",
+    "198.51.100.10:53",
+]
+DNS_PROBES = ["203.0.113.53:53", "[2001:db8:1::53]:53"]  # tcp 53 to the resolvers (standalone only)
 LISTEN = ALLOWED_PROBES + DENIED_PROBES + DNS_PROBES
 
 
 def doc_description(target: str, settings: str, sources: str = '["*"]') -> str:
-    return ("version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
-            f"sources: {sources}\ntargets:\n  {target}: {settings}\n")
+    return (
+        "version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
+        f"sources: {sources}\ntargets:\n  {target}: {settings}\n"
+    )
 
 
 # ---- rendering what the kernel tests load ---------------------------------------------------
@@ -389,8 +426,9 @@ def render_real(tmp_path_factory, target: str, pick) -> dict:
         tags = latest_servicetags(CLOUD_FILE_KIND[cloud])
         for mode in ("include", "standalone"):
             settings = f"{{mode: {mode}, resolvers: [192.0.2.53, '2001:db8::53']}}"
-            folder = render_target(tmp_path_factory.mktemp(f"{cloud}-{mode}"),
-                                   real_description(cloud, target, settings), tags, target)
+            folder = render_target(
+                tmp_path_factory.mktemp(f"{cloud}-{mode}"), real_description(cloud, target, settings), tags, target
+            )
             out[cloud, mode] = (pick(folder), tags)
     return out
 
@@ -402,13 +440,27 @@ def render_with_seeds(tmp_path: Path, target: str, seeds=("1", "2")) -> list[dic
 
     tags = write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", DOC_TAGS)
     spec = tmp_path / "spec.yaml"
-    spec.write_text(doc_description(target, "{mode: standalone, resolvers: [203.0.113.53]}",
-                                    '["203.0.113.0/24", "2001:db8:ffff::/48"]'), encoding="utf-8")
+    spec.write_text(
+        doc_description(
+            target, "{mode: standalone, resolvers: [203.0.113.53]}", '["203.0.113.0/24", "2001:db8:ffff::/48"]'
+        ),
+        encoding="utf-8",
+    )
     outputs = []
     for seed in seeds:
         out = tmp_path / f"out{seed}"
-        r = run_cli_process("render", spec.name, "--target", target, "--service-tags", tags.name,
-                            "--out", out, cwd=tmp_path, env={"PYTHONHASHSEED": seed})
+        r = run_cli_process(
+            "render",
+            spec.name,
+            "--target",
+            target,
+            "--service-tags",
+            tags.name,
+            "--out",
+            out,
+            cwd=tmp_path,
+            env={"PYTHONHASHSEED": seed},
+        )
         assert r.code == 0, r.err
         outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     return outputs

@@ -1,19 +1,25 @@
 """The spec's tables written out by hand, independent of acrrules' own code: the oracles the
 endpoint, property, render and repository tests compare acrrules with."""
+
 from __future__ import annotations
 
-from acrrules import catalog   # only for the region order, which the slot table is defined by
+from acrrules import catalog  # only for the region order, which the slot table is defined by
 
 # Spec §2, cloud suffix table: (login suffix, storage wildcard, (MCR REST, MCR data)).
 SPEC_SUFFIXES = {
     "AzureCloud": ("azurecr.io", "*.blob.core.windows.net", ("mcr.microsoft.com", "*.data.mcr.microsoft.com")),
-    "AzureUSGovernment": ("azurecr.us", "*.blob.core.usgovcloudapi.net",
-                          ("mcr.microsoft.com", "*.data.mcr.microsoft.com")),
+    "AzureUSGovernment": (
+        "azurecr.us",
+        "*.blob.core.usgovcloudapi.net",
+        ("mcr.microsoft.com", "*.data.mcr.microsoft.com"),
+    ),
     "AzureChinaCloud": ("azurecr.cn", "*.blob.core.chinacloudapi.cn", ("mcr.azure.cn", "*.data.mcr.azure.cn")),
 }
-SPEC_MCR_TAGS = {"AzureCloud": ("MicrosoftContainerRegistry", "AzureFrontDoor.FirstParty"),
-                 "AzureUSGovernment": ("MicrosoftContainerRegistry",),
-                 "AzureChinaCloud": ("MicrosoftContainerRegistry",)}
+SPEC_MCR_TAGS = {
+    "AzureCloud": ("MicrosoftContainerRegistry", "AzureFrontDoor.FirstParty"),
+    "AzureUSGovernment": ("MicrosoftContainerRegistry",),
+    "AzureChinaCloud": ("MicrosoftContainerRegistry",),
+}
 
 
 def endpoints(data: dict) -> set[tuple]:
@@ -41,8 +47,13 @@ def endpoints(data: dict) -> set[tuple]:
 def no_proxy(data: dict) -> list[str]:
     """Spec §6: the NO_PROXY hosts, the login, data and regional FQDNs of private-link registries, sorted."""
     private = {r["name"] for r in data["registries"] if r.get("private_link")}
-    return sorted({fqdn for kind, fqdn, registry, _ in endpoints(data)
-                   if registry in private and kind in ("login", "data", "regional")})
+    return sorted(
+        {
+            fqdn
+            for kind, fqdn, registry, _ in endpoints(data)
+            if registry in private and kind in ("login", "data", "regional")
+        }
+    )
 
 
 def tags(data: dict, tag_names: set[str]) -> set[str]:

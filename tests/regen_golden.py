@@ -9,6 +9,7 @@ added there.  Review the diff like code before committing it.
 
 examples/report-example.md is the pull request body of a weekly run (see report_example).
 """
+
 from __future__ import annotations
 
 import os
@@ -47,7 +48,7 @@ def render_args(spec: Path, out: Path) -> list[str]:
 
 
 EXAMPLE_REPORT = REPO / "examples" / "report-example.md"
-REPORT_WEEKS = ("ServiceTags_Public_20251006.json", "ServiceTags_Public_20251013.json")   # OLD, NEW
+REPORT_WEEKS = ("ServiceTags_Public_20251006.json", "ServiceTags_Public_20251013.json")  # OLD, NEW
 REPORT_SAMPLE = REPO / "samples" / "geo-replicated-premium.yaml"
 REPORT_DROPPED_REPLICA = "northeurope"
 
@@ -74,8 +75,9 @@ def report_example() -> str | None:
     if not (old.is_file() and new.is_file()):
         return None
     text = REPORT_SAMPLE.read_text(encoding="utf-8")
-    earlier = text.replace("replicas: [westeurope, southeastasia]",
-                           f"replicas: [westeurope, southeastasia, {REPORT_DROPPED_REPLICA}]")
+    earlier = text.replace(
+        "replicas: [westeurope, southeastasia]", f"replicas: [westeurope, southeastasia, {REPORT_DROPPED_REPLICA}]"
+    )
     assert earlier != text, "the sample's replicas changed: update report_example()"
     here = os.getcwd()
     out, err = io.StringIO(), io.StringIO()
@@ -88,8 +90,20 @@ def report_example() -> str | None:
                 Path("acr.yaml").write_text(text, encoding="utf-8")
                 if code == 0:
                     with contextlib.redirect_stdout(out):
-                        code = cli(["report", "acr.yaml", "--service-tags", str(new), "--since", str(old),
-                                    "--out", "rules", "--format", "markdown"])
+                        code = cli(
+                            [
+                                "report",
+                                "acr.yaml",
+                                "--service-tags",
+                                str(new),
+                                "--since",
+                                str(old),
+                                "--out",
+                                "rules",
+                                "--format",
+                                "markdown",
+                            ]
+                        )
         finally:
             os.chdir(here)
     if code != 0:
@@ -127,12 +141,15 @@ def main() -> int:
             print(f"rendering {spec.name} failed (exit {code})", file=sys.stderr)
             return code
     if missing:
-        print(f"warning: {SHARED} lacks the pinned Service Tags files: IP targets were not regenerated",
-              file=sys.stderr)
+        print(
+            f"warning: {SHARED} lacks the pinned Service Tags files: IP targets were not regenerated", file=sys.stderr
+        )
     example = report_example()
     if example is None:
-        print(f"warning: {SHARED} lacks {' and '.join(REPORT_WEEKS)}: {EXAMPLE_REPORT} was not regenerated",
-              file=sys.stderr)
+        print(
+            f"warning: {SHARED} lacks {' and '.join(REPORT_WEEKS)}: {EXAMPLE_REPORT} was not regenerated",
+            file=sys.stderr,
+        )
     else:
         EXAMPLE_REPORT.write_text(example, encoding="utf-8")
     return 0

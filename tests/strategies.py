@@ -6,6 +6,7 @@ schemas/registry.schema.json and the domain rules accept.  Names the schema
 accepts but that collide with words of an output language (nft keywords,
 iptables built-in chains) are drawn on purpose now and then.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -20,8 +21,28 @@ NAME_CHARS = string.ascii_letters + string.digits
 
 # Names the schema's patterns accept that mean something in nft or iptables.  nft keywords are
 # refused by validation (they cannot name a table); their other spellings must work.
-NFT_WORDS = ("filter", "nat", "raw", "mangle", "security", "Table", "ACCEPT", "Ip6", "DROP", "Priority",
-             "table", "chain", "set", "accept", "counter", "ip", "ip6", "policy", "hook", "priority")
+NFT_WORDS = (
+    "filter",
+    "nat",
+    "raw",
+    "mangle",
+    "security",
+    "Table",
+    "ACCEPT",
+    "Ip6",
+    "DROP",
+    "Priority",
+    "table",
+    "chain",
+    "set",
+    "accept",
+    "counter",
+    "ip",
+    "ip6",
+    "policy",
+    "hook",
+    "priority",
+)
 IPTABLES_WORDS = ("INPUT", "OUTPUT", "FORWARD", "ACCEPT", "DROP", "RETURN", "QUEUE", "LOG", "REJECT", "filter")
 
 
@@ -78,8 +99,17 @@ def registry(draw, name: str, locations: list[str]) -> dict:
     reg = {"name": name, "sku": sku, "location": home}
     if sku == "Premium":
         others = [loc for loc in locations if loc != home]
-        _put(reg, "replicas", draw(optional(st.lists(st.sampled_from(others), unique=True,
-                                                     max_size=min(5, len(others))) if others else st.just([]))))
+        _put(
+            reg,
+            "replicas",
+            draw(
+                optional(
+                    st.lists(st.sampled_from(others), unique=True, max_size=min(5, len(others)))
+                    if others
+                    else st.just([])
+                )
+            ),
+        )
         private_link = draw(optional(st.booleans()))
         _put(reg, "private_link", private_link)
         modes = ["dedicated", "both"] if private_link is True else list(catalog.DATA_ENDPOINT_MODES)
@@ -114,19 +144,25 @@ YAML_PLAIN_TRAPS = ("yes", "no", "on", "off", "y", "null", "true", "123", "0x1f"
 
 
 def k8s_names(max_length: int = 63) -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(YAML_PLAIN_TRAPS),
-                     st.from_regex(rf"[a-z0-9]([-a-z0-9]{{0,{max_length - 2}}}[a-z0-9])?", fullmatch=True))
+    return st.one_of(
+        st.sampled_from(YAML_PLAIN_TRAPS),
+        st.from_regex(rf"[a-z0-9]([-a-z0-9]{{0,{max_length - 2}}}[a-z0-9])?", fullmatch=True),
+    )
 
 
 def label_keys() -> st.SearchStrategy[str]:
     prefix = r"([a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?\.){0,2}[a-z0-9]{1,6}/"
-    return st.one_of(st.sampled_from(YAML_PLAIN_TRAPS + ("app", "k8s-app", "app.kubernetes.io/name")),
-                     st.from_regex(rf"({prefix})?[A-Za-z0-9]([-A-Za-z0-9_.]{{0,61}}[A-Za-z0-9])?", fullmatch=True))
+    return st.one_of(
+        st.sampled_from(YAML_PLAIN_TRAPS + ("app", "k8s-app", "app.kubernetes.io/name")),
+        st.from_regex(rf"({prefix})?[A-Za-z0-9]([-A-Za-z0-9_.]{{0,61}}[A-Za-z0-9])?", fullmatch=True),
+    )
 
 
 def label_values() -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(YAML_PLAIN_TRAPS + ("",)),
-                     st.from_regex(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", fullmatch=True))
+    return st.one_of(
+        st.sampled_from(YAML_PLAIN_TRAPS + ("",)),
+        st.from_regex(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", fullmatch=True),
+    )
 
 
 def label_maps(min_size: int = 0) -> st.SearchStrategy[dict]:
@@ -153,7 +189,7 @@ def cilium_settings(draw) -> dict:
 def calico_settings(draw) -> dict:
     calico: dict = {}
     _put(calico, "name", draw(optional(k8s_names(50))))
-    _put(calico, "selector", draw(optional(label_maps(min_size=1))))   # an empty one would select every endpoint
+    _put(calico, "selector", draw(optional(label_maps(min_size=1))))  # an empty one would select every endpoint
     _put(calico, "namespace", draw(optional(k8s_names())))
     _put(calico, "order", draw(optional(st.integers(0, 1_000_000_000))))
     _put(calico, "dns_namespace", draw(optional(k8s_names(), "kube-system")))
@@ -167,8 +203,11 @@ def target_settings(draw, tags: int, cloud: str = catalog.DEFAULT_CLOUD) -> dict
     fw: dict = {}
     _put(fw, "rule_collection_group", draw(optional(st.from_regex(AZURE_NAME, fullmatch=True), "acrrules")))
     _put(fw, "priority", draw(optional(st.integers(catalog.FIREWALL_PRIORITY_MIN, 64_000), 500)))
-    _put(fw, "collection_priority", draw(optional(st.integers(catalog.FIREWALL_PRIORITY_MIN,
-                                                              catalog.FIREWALL_PRIORITY_MAX - 1), 100)))
+    _put(
+        fw,
+        "collection_priority",
+        draw(optional(st.integers(catalog.FIREWALL_PRIORITY_MIN, catalog.FIREWALL_PRIORITY_MAX - 1), 100)),
+    )
     _put(fw, "network_rules", draw(optional(st.booleans(), False)))
     arm: dict = {}
     _put(arm, "priority", draw(optional(_nsg_priority(tags), 100)))
@@ -177,22 +216,49 @@ def target_settings(draw, tags: int, cloud: str = catalog.DEFAULT_CLOUD) -> dict
     _put(tf, "resource_group_name", draw(optional(st.from_regex(r"[-\w._()]{0,89}[-\w_()]", fullmatch=True))))
     _put(tf, "network_security_group_name", draw(optional(st.from_regex(AZURE_NAME, fullmatch=True))))
     nft: dict = {}
-    _put(nft, "table", draw(optional(st.one_of(st.sampled_from(NFT_WORDS),
-                                               st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,31}", fullmatch=True))
-                                     .filter(lambda name: name not in NFT_KEYWORDS), "acrrules")))
+    _put(
+        nft,
+        "table",
+        draw(
+            optional(
+                st.one_of(
+                    st.sampled_from(NFT_WORDS), st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,31}", fullmatch=True)
+                ).filter(lambda name: name not in NFT_KEYWORDS),
+                "acrrules",
+            )
+        ),
+    )
     _put(nft, "mode", draw(optional(st.sampled_from(["include", "standalone"]), "include")))
     _put(nft, "resolvers", draw(optional(_unique_addresses(True, 0, 4))))
     ipt: dict = {}
-    _put(ipt, "chain", draw(optional(st.one_of(st.sampled_from(IPTABLES_WORDS),
-                                               st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,19}", fullmatch=True)),
-                                     "ACRRULES")))
+    _put(
+        ipt,
+        "chain",
+        draw(
+            optional(
+                st.one_of(
+                    st.sampled_from(IPTABLES_WORDS), st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,19}", fullmatch=True)
+                ),
+                "ACRRULES",
+            )
+        ),
+    )
     _put(ipt, "mode", draw(optional(st.sampled_from(["include", "standalone"]), "include")))
     _put(ipt, "resolvers", draw(optional(_unique_addresses(True, 0, 4))))
     squid: dict = {}
     _put(squid, "acl_prefix", draw(optional(st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,31}", fullmatch=True))))
     cilium, calico = draw(cilium_settings()), draw(calico_settings())
-    for key, settings in (("azure-firewall", fw), ("nsg-arm", arm), ("nsg-tf", tf), ("nftables", nft),
-                          ("iptables", ipt), ("squid", squid), ("lists", {}), ("cilium", cilium), ("calico", calico)):
+    for key, settings in (
+        ("azure-firewall", fw),
+        ("nsg-arm", arm),
+        ("nsg-tf", tf),
+        ("nftables", nft),
+        ("iptables", ipt),
+        ("squid", squid),
+        ("lists", {}),
+        ("cilium", cilium),
+        ("calico", calico),
+    ):
         if settings or draw(st.booleans()):
             targets[key] = settings
     return targets
@@ -211,10 +277,21 @@ def descriptions(draw, locations_by_cloud: dict[str, list[str]] | None = None, m
     _put(data, "mcr", draw(optional(st.booleans(), False)))
     _put(data, "sources", draw(optional(st.one_of(st.just(["*"]), _unique_addresses(False, 1, 6)), ["*"])))
     tags = tag_count(data)
-    _put(data, "name", draw(optional(st.from_regex(r"[a-z]([a-z0-9-]{0,18}[a-z0-9])?", fullmatch=True)
-                                     .filter(lambda n: n.replace("-", "_") not in NFT_KEYWORDS
-                                             and n.replace("-", "_").upper() not in catalog.IPTABLES_RESERVED),
-                                     catalog.DEFAULT_NAME)))
+    _put(
+        data,
+        "name",
+        draw(
+            optional(
+                st.from_regex(r"[a-z]([a-z0-9-]{0,18}[a-z0-9])?", fullmatch=True).filter(
+                    lambda n: (
+                        n.replace("-", "_") not in NFT_KEYWORDS
+                        and n.replace("-", "_").upper() not in catalog.IPTABLES_RESERVED
+                    )
+                ),
+                catalog.DEFAULT_NAME,
+            )
+        ),
+    )
     settings = draw(target_settings(tags, cloud))
     if settings or draw(st.booleans()):
         data["targets"] = settings

@@ -4,6 +4,7 @@
 sample, with and without a Service Tags file; problems raise `acrrules.InputError` located
 in the description as the CLI prints them.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,12 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-import acrrules
 import consumers
+import pytest
 from conftest import REPO, latest_servicetags, run_cli, sample_specs
 from regen_golden import sample_cloud
+
+import acrrules
 
 CLOUD_KIND = {"AzureCloud": "Public", "AzureUSGovernment": "AzureGovernment", "AzureChinaCloud": "China"}
 
@@ -36,6 +37,7 @@ def loaded_tags():
         if cloud not in cache:
             cache[cloud] = acrrules.load_service_tags(latest_servicetags(CLOUD_KIND[cloud]))
         return cache[cloud]
+
     return get
 
 
@@ -58,8 +60,9 @@ def test_render_returns_the_bytes_the_cli_writes(spec, with_tags, tmp_path, load
     assert files == written(work / "rules")
     assert all(isinstance(v, str) for v in files.values())
     if with_tags:  # a path works as well as the loaded file
-        assert acrrules.render(acrrules.load(str(spec)), service_tags=str(tags_path),
-                               out_dir=str(work / "rules")) == files
+        assert (
+            acrrules.render(acrrules.load(str(spec)), service_tags=str(tags_path), out_dir=str(work / "rules")) == files
+        )
 
 
 @pytest.mark.parametrize("target", list(consumers.CONSUMERS))
@@ -79,7 +82,7 @@ def test_without_out_dir_the_bytes_are_those_of_out_dash(target, tmp_path):
         assert next(iter(files.values())) == r.out
     else:  # several files on stdout: each preceded by a line naming it
         assert "".join(f"# ==> {name} <==\n{text}" for name, text in files.items()) == r.out
-    if not all(f.plain for f in consumers.CONSUMERS[target].files):   # a header names the description
+    if not all(f.plain for f in consumers.CONSUMERS[target].files):  # a header names the description
         assert "samples/geo-replicated-premium.yaml" in r.out
 
 
@@ -95,16 +98,19 @@ def test_a_loaded_service_tags_file_is_reused_across_calls_and_descriptions(tmp_
     public = [s for s in sample_specs() if sample_cloud(s) == "AzureCloud"]
     first = {s.stem: acrrules.render(acrrules.load(s), service_tags=tags, out_dir=tmp_path) for s in public}
     again = {s.stem: acrrules.render(acrrules.load(s), service_tags=tags, out_dir=tmp_path) for s in public}
-    fresh = {s.stem: acrrules.render(acrrules.load(s), service_tags=latest_servicetags(), out_dir=tmp_path)
-             for s in public}
+    fresh = {
+        s.stem: acrrules.render(acrrules.load(s), service_tags=latest_servicetags(), out_dir=tmp_path) for s in public
+    }
     assert first == again == fresh
     assert all(sorted(files) == sorted(consumers.output_files()) for files in first.values())
 
 
 def test_input_error_locates_a_bad_description(tmp_path):
     spec = tmp_path / "acr.yaml"
-    spec.write_text("version: 1\nregistries:\n  - name: contosoprod\n    sku: Premium\n    location: eastus\n"
-                    "    replica: [westeurope]\n")
+    spec.write_text(
+        "version: 1\nregistries:\n  - name: contosoprod\n    sku: Premium\n    location: eastus\n"
+        "    replica: [westeurope]\n"
+    )
     with pytest.raises(acrrules.InputError) as e:
         acrrules.load(spec)
     (d,) = e.value.diagnostics
@@ -118,7 +124,9 @@ def test_input_error_locates_a_bad_description(tmp_path):
 def test_problems_found_while_rendering_are_located_in_the_description(tmp_path):
     """China's tags do not list FW: known only once the Service Tags file meets the description."""
     spec = tmp_path / "china.yaml"
-    spec.write_text((REPO / "samples" / "china.yaml").read_text() + "targets:\n  azure-firewall: {network_rules: true}\n")
+    spec.write_text(
+        (REPO / "samples" / "china.yaml").read_text() + "targets:\n  azure-firewall: {network_rules: true}\n"
+    )
     tags = latest_servicetags("China")
     d = acrrules.load(spec)
     with pytest.raises(acrrules.InputError) as e:
@@ -161,12 +169,14 @@ def test_targets_and_outputs(tmp_path):
     assert sorted(acrrules.render(basic)) == sorted(fqdn_files)
     assert sorted(acrrules.render(basic, service_tags=tags)) == sorted(consumers.output_files())
     assert set(fqdn_files) < set(consumers.output_files())
-    for tid in consumers.CONSUMERS:   # each target alone: its files (all of them with the Service Tags file)
-        assert sorted(acrrules.render(basic, targets=[tid], service_tags=tags)) == \
-            sorted(consumers.output_files([tid]))
+    for tid in consumers.CONSUMERS:  # each target alone: its files (all of them with the Service Tags file)
+        assert sorted(acrrules.render(basic, targets=[tid], service_tags=tags)) == sorted(consumers.output_files([tid]))
     assert sorted(acrrules.render(basic, targets=["nsg-arm"])) == ["nsg.json"]
-    assert sorted(acrrules.render(basic, targets=("nftables", "nsg-tf"), service_tags=tags)) == \
-        ["acrrules.nft", "nsg.tf", "versions.tf"]
+    assert sorted(acrrules.render(basic, targets=("nftables", "nsg-tf"), service_tags=tags)) == [
+        "acrrules.nft",
+        "nsg.tf",
+        "versions.tf",
+    ]
     with pytest.raises(ValueError, match="needs IP prefixes"):
         acrrules.render(basic, targets=["nftables"])
     with pytest.raises(ValueError, match="unknown target 'nope'"):
@@ -182,7 +192,7 @@ def test_targets_and_outputs(tmp_path):
     spec.write_text((REPO / "samples" / "basic.yaml").read_text() + "outputs: [nsg-arm, nftables]\n")
     d = acrrules.load(spec)
     assert d.outputs == ("nsg-arm", "nftables")
-    assert sorted(acrrules.render(d)) == ["nsg.json"]          # nftables needs prefixes: left out
+    assert sorted(acrrules.render(d)) == ["nsg.json"]  # nftables needs prefixes: left out
     assert sorted(acrrules.render(d, service_tags=tags)) == ["acrrules.nft", "nsg.json"]
     assert sorted(acrrules.render(d, targets=["nsg-tf"])) == ["nsg.tf", "versions.tf"]
 
@@ -190,12 +200,14 @@ def test_targets_and_outputs(tmp_path):
 def test_import_is_cheap_and_the_api_names_survive_the_pipeline_modules():
     """`import acrrules` loads no other module; `acrrules.load` and `acrrules.render` stay the API
     functions although acrrules/load.py and acrrules/render.py are modules of the package."""
-    code = ("import sys, acrrules; "
-            "print(sorted(m for m in sys.modules if m.startswith(('acrrules.', 'jinja2', 'yaml', 'jsonschema', "
-            "'typer', 'click')))); "
-            "import acrrules.cli, acrrules.pipeline, acrrules.load, acrrules.render; "
-            "from acrrules.load import load_yaml; from acrrules.escape import hcl_string; "
-            "print(acrrules.load.__module__, acrrules.render.__module__, acrrules.InputError.__module__)")
+    code = (
+        "import sys, acrrules; "
+        "print(sorted(m for m in sys.modules if m.startswith(('acrrules.', 'jinja2', 'yaml', 'jsonschema', "
+        "'typer', 'click')))); "
+        "import acrrules.cli, acrrules.pipeline, acrrules.load, acrrules.render; "
+        "from acrrules.load import load_yaml; from acrrules.escape import hcl_string; "
+        "print(acrrules.load.__module__, acrrules.render.__module__, acrrules.InputError.__module__)"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == ["[]", "acrrules.api acrrules.api acrrules.errors"]
@@ -213,8 +225,7 @@ def test_the_package_is_typed():
     import inspect
 
     sig = inspect.signature(acrrules.render)
-    assert [n for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY] == \
-        ["targets", "service_tags", "out_dir"]
+    assert [n for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY] == ["targets", "service_tags", "out_dir"]
     assert sig.return_annotation == "dict[str, str]"
 
 
@@ -225,7 +236,8 @@ def test_a_copied_description_renders_like_its_file(tmp_path):
     shutil.copy(REPO / "samples" / "basic.yaml", copy)
     a = acrrules.render(acrrules.load(copy), targets=["nsg-arm"], out_dir=tmp_path / "rules")
     assert json.loads(a["nsg.json"])["metadata"]["description"].startswith(
-        "Generated by acrrules 0.1.0 from ../acr.yaml;")
+        "Generated by acrrules 0.1.0 from ../acr.yaml;"
+    )
 
 
 def test_the_readme_example_runs(tmp_path, capsys):

@@ -6,6 +6,7 @@ line stderr must hold.  Each case runs the real CLI against an output directory
 that already holds the outputs of an earlier run: after the failure it must be
 byte-for-byte the same (file list, hidden files included, and contents).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -19,11 +20,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from conftest import REPO, run_cli, run_cli_process, run_validator, terraform_fmt_check
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from acrrules import model, pipeline, plan as planning, servicetags, validate
+from acrrules import model, pipeline, servicetags, validate
+from acrrules import plan as planning
 from acrrules.errors import InputError
 from acrrules.load import decode_utf8, load_yaml
 from acrrules.targets import TARGETS
@@ -57,6 +59,7 @@ SERVICETAGS_CASES = list(CASES["servicetags"].items())
 
 
 # ---- helpers ----------------------------------------------------------------------------
+
 
 def snapshot(directory: Path) -> dict[str, str]:
     """Every entry under `directory` (hidden ones too) -> sha256 of its bytes ('dir' for folders)."""
@@ -102,10 +105,11 @@ def assert_reported(result, label: str, errors: list) -> None:
     for got, (line, column, words) in zip(lines, errors):
         prefix = f"{label}:{line}:{column}: " if line is not None else f"{label}: "
         assert got.startswith(prefix), f"{got!r} does not start with {prefix!r}"
-        assert words in got[len(prefix):], f"{words!r} not in {got!r}"
+        assert words in got[len(prefix) :], f"{words!r} not in {got!r}"
 
 
 # ---- the corpus is complete and big enough --------------------------------------------------
+
 
 def test_corpus_and_cases_match():
     files = {p.name for p in CORPUS.iterdir() if p.is_file() and p.name != "cases.yaml"}
@@ -117,12 +121,22 @@ def test_corpus_and_cases_match():
 
 def test_the_service_tags_control_file_renders(tmp_path):
     """The synthetic Service Tags files are broken copies of good.json: it must pass, so each failure is its defect."""
-    r = run_cli("render", TAGS_SPEC, "--service-tags", "servicetags/good.json", "--target", "azure-firewall",
-                "--out", tmp_path / "out", cwd=CORPUS)
+    r = run_cli(
+        "render",
+        TAGS_SPEC,
+        "--service-tags",
+        "servicetags/good.json",
+        "--target",
+        "azure-firewall",
+        "--out",
+        tmp_path / "out",
+        cwd=CORPUS,
+    )
     assert r.code == 0, r.err
 
 
 # ---- every case, through the real CLI ---------------------------------------------------------
+
 
 @pytest.mark.parametrize("name, errors, render_only", DESCRIPTION_CASES, ids=[c[0] for c in DESCRIPTION_CASES])
 def test_bad_description(name, errors, render_only, out_dir):
@@ -143,9 +157,18 @@ def test_bad_service_tags_file(name, errors, out_dir):
     assert snapshot(out_dir) == before
 
 
-PROCESS_SUBSET = ["empty.yaml", "binary-garbage.bin", "tab-indent.yaml", "alias-bomb.yaml", "python-tag.yaml",
-                  "dup-key-target-settings.yaml", "unknown-target.yaml", "many-errors.yaml",
-                  "nsg-priority-overflow.yaml", "non-utf8.yaml"]
+PROCESS_SUBSET = [
+    "empty.yaml",
+    "binary-garbage.bin",
+    "tab-indent.yaml",
+    "alias-bomb.yaml",
+    "python-tag.yaml",
+    "dup-key-target-settings.yaml",
+    "unknown-target.yaml",
+    "many-errors.yaml",
+    "nsg-priority-overflow.yaml",
+    "non-utf8.yaml",
+]
 
 
 @pytest.mark.parametrize("name", PROCESS_SUBSET)
@@ -184,6 +207,7 @@ def test_validate_reports_every_file_and_still_passes_the_good_one(tmp_path):
 
 # ---- files that are not there, not files, or not readable -----------------------------------
 
+
 def test_missing_files(tmp_path, out_dir):
     before = snapshot(out_dir)
     r = run_cli("render", tmp_path / "nope.yaml", "--out", out_dir)
@@ -221,9 +245,14 @@ def drop_file_access_override() -> None:
 def run_without_file_access_override(*args) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env.pop("ACRRULES_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "acrrules", *map(str, args)], capture_output=True, text=True,
-                          env=env, preexec_fn=drop_file_access_override if os.geteuid() == 0 else None,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "acrrules", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=drop_file_access_override if os.geteuid() == 0 else None,
+        timeout=60,
+    )
 
 
 def test_unreadable_files(tmp_path, out_dir):
@@ -277,8 +306,9 @@ PROBE = textwrap.dedent("""\
 
 
 def _probe(kind: str, path: Path) -> dict:
-    p = subprocess.run([sys.executable, "-c", PROBE, kind, str(path)], capture_output=True, text=True,
-                       timeout=60, cwd=REPO)
+    p = subprocess.run(
+        [sys.executable, "-c", PROBE, kind, str(path)], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 
@@ -286,12 +316,19 @@ def _probe(kind: str, path: Path) -> dict:
 HOSTILE = {
     "flow-lists-100000-deep.yaml": ("yaml", "[" * 100_000, "nested too deeply"),
     "flow-maps-100000-deep.yaml": ("yaml", "{a: " * 100_000, "nested more than 64 levels deep"),
-    "block-maps-200-deep.yaml": ("yaml", "".join("  " * i + f"k{i}:\n" for i in range(200)),
-                                 "nested more than 64 levels deep"),
+    "block-maps-200-deep.yaml": (
+        "yaml",
+        "".join("  " * i + f"k{i}:\n" for i in range(200)),
+        "nested more than 64 levels deep",
+    ),
     # Ten levels of ten aliases each: 10**10 values if expanded.
-    "alias-bomb-10-levels.yaml": ("yaml", "version: 1\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 10)) + "registries: *a9\n",
-        "an alias bomb"),
+    "alias-bomb-10-levels.yaml": (
+        "yaml",
+        "version: 1\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 10))
+        + "registries: *a9\n",
+        "an alias bomb",
+    ),
     "json-100000-deep.json": ("json", "[" * 100_000 + "]" * 100_000, "nested too deeply"),
 }
 
@@ -304,8 +341,8 @@ def test_hostile_structure_fails_fast_in_bounded_memory(tmp_path, name):
     got = _probe(kind, path)
     assert got["message"] is not None and len(got["message"]) == 1, got
     assert got["message"][0].startswith(f"{path}:") and words in got["message"][0], got
-    assert got["seconds"] < 1.0, got           # measured: ~0.01-0.1 s
-    assert got["grew_kib"] < 64 * 1024, got    # measured: a few MiB at most
+    assert got["seconds"] < 1.0, got  # measured: ~0.01-0.1 s
+    assert got["grew_kib"] < 64 * 1024, got  # measured: a few MiB at most
 
 
 def test_file_names_that_are_not_utf8(tmp_path):
@@ -315,26 +352,31 @@ def test_file_names_that_are_not_utf8(tmp_path):
     with open(spec, "wb") as fh:
         fh.write(PREVIOUS_SPEC.encode("utf-8"))
     out = os.path.join(folder, b"out-\xfe")
-    p = subprocess.run([os.fsencode(sys.executable), b"-m", b"acrrules", b"render", spec, b"--out", out],
-                       capture_output=True, timeout=60, cwd=REPO)
+    p = subprocess.run(
+        [os.fsencode(sys.executable), b"-m", b"acrrules", b"render", spec, b"--out", out],
+        capture_output=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert p.returncode == 0 and b"Traceback" not in p.stderr, p.stderr
-    files = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
+    files = {name: Path(os.fsdecode(os.path.join(out, name))).read_bytes() for name in os.listdir(out)}
     assert len(files) >= 3
     plain = {name.encode() for t in TARGETS.values() for name in t.plain_files}
     for name, data in files.items():
-        text = data.decode("utf-8")   # every output is UTF-8
+        text = data.decode("utf-8")  # every output is UTF-8
         assert "contoso-\ufffd.yaml" in text or name in plain, name
     assert json.loads(files[b"nsg.json"])["metadata"]["description"].startswith("Generated by acrrules")
     r = terraform_fmt_check(*(os.fsdecode(os.path.join(out, n)) for n in files if n.endswith(b".tf")))
     assert r.returncode == 0, r.stdout + r.stderr
-    (tmp_path / "cilium.yaml").write_bytes(files[b"cilium.yaml"])   # (k8s_check prints its path: UTF-8 here)
+    (tmp_path / "cilium.yaml").write_bytes(files[b"cilium.yaml"])  # (k8s_check prints its path: UTF-8 here)
     r = run_validator("k8s_check.py", "--strict", tmp_path / "cilium.yaml")
     assert r.returncode == 0, r.stdout + r.stderr
     # and a bad file with such a name is reported, not a crash
     with open(spec, "wb") as fh:
         fh.write(b"version: 2\nregistries: []\n")
-    p = subprocess.run([os.fsencode(sys.executable), b"-m", b"acrrules", b"validate", spec], capture_output=True,
-                       timeout=60, cwd=REPO)
+    p = subprocess.run(
+        [os.fsencode(sys.executable), b"-m", b"acrrules", b"validate", spec], capture_output=True, timeout=60, cwd=REPO
+    )
     assert p.returncode == 2 and b"Traceback" not in p.stderr and b":1:10: version: must be 1" in p.stderr
 
 
@@ -342,33 +384,112 @@ def test_file_names_that_are_not_utf8(tmp_path):
 # Default 200 examples each; ACRRULES_FUZZ_EXAMPLES=N runs 8*N.
 
 FUZZ_EXAMPLES = int(os.environ.get("ACRRULES_FUZZ_EXAMPLES", "25"))
-VALID_TEXT = PREVIOUS_SPEC + "targets:\n  nsg-arm: {priority: 200}\n  nftables: {table: egress, resolvers: [192.0.2.53]}\n"
-KEYS = ["version", "cloud", "registries", "mcr", "sources", "targets", "name", "sku", "location", "replicas",
-        "data_endpoints", "regional_endpoints", "private_link", "azure-firewall", "nsg-arm", "nsg-tf", "nftables",
-        "iptables", "priority", "rule_collection_group", "collection_priority", "network_rules", "table", "chain",
-        "mode", "resolvers", "resource_group_name", "network_security_group_name", "cilium", "scope", "namespace",
-        "endpoint_selector", "dns_namespace", "dns_selector", "app", "calico", "selector", "order", "<<", "*"]
-WORDS = ["1", "2", "cluster", "kube-system", "AzureCloud", "AzureChinaCloud", "Premium", "Basic", "eastus", "chinanorth2", "westeurope",
-         "contosoacr", "ContosoACR", "both", "storage", "dedicated", "include", "standalone", "*", "10.0.0.0/8",
-         "2001:db8::/32", "10.0.0.1/8", "true", "null", "", "4096", "65000", "99999", "-1", "1.5", "2025-01-01"]
+VALID_TEXT = (
+    PREVIOUS_SPEC + "targets:\n  nsg-arm: {priority: 200}\n  nftables: {table: egress, resolvers: [192.0.2.53]}\n"
+)
+KEYS = [
+    "version",
+    "cloud",
+    "registries",
+    "mcr",
+    "sources",
+    "targets",
+    "name",
+    "sku",
+    "location",
+    "replicas",
+    "data_endpoints",
+    "regional_endpoints",
+    "private_link",
+    "azure-firewall",
+    "nsg-arm",
+    "nsg-tf",
+    "nftables",
+    "iptables",
+    "priority",
+    "rule_collection_group",
+    "collection_priority",
+    "network_rules",
+    "table",
+    "chain",
+    "mode",
+    "resolvers",
+    "resource_group_name",
+    "network_security_group_name",
+    "cilium",
+    "scope",
+    "namespace",
+    "endpoint_selector",
+    "dns_namespace",
+    "dns_selector",
+    "app",
+    "calico",
+    "selector",
+    "order",
+    "<<",
+    "*",
+]
+WORDS = [
+    "1",
+    "2",
+    "cluster",
+    "kube-system",
+    "AzureCloud",
+    "AzureChinaCloud",
+    "Premium",
+    "Basic",
+    "eastus",
+    "chinanorth2",
+    "westeurope",
+    "contosoacr",
+    "ContosoACR",
+    "both",
+    "storage",
+    "dedicated",
+    "include",
+    "standalone",
+    "*",
+    "10.0.0.0/8",
+    "2001:db8::/32",
+    "10.0.0.1/8",
+    "true",
+    "null",
+    "",
+    "4096",
+    "65000",
+    "99999",
+    "-1",
+    "1.5",
+    "2025-01-01",
+]
 
 
 def _structures():
-    scalars = st.one_of(st.sampled_from(WORDS), st.integers(-10, 70_000), st.booleans(), st.none(),
-                        st.text(max_size=12))
-    return st.recursive(scalars, lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS), inner, max_size=6)), max_leaves=30)
+    scalars = st.one_of(
+        st.sampled_from(WORDS), st.integers(-10, 70_000), st.booleans(), st.none(), st.text(max_size=12)
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS), inner, max_size=6)),
+        max_leaves=30,
+    )
 
 
 def _mutations():
     """A valid description with a few characters inserted, deleted or replaced."""
-    edits = st.lists(st.tuples(st.integers(0, len(VALID_TEXT)), st.integers(0, 3),
-                               st.sampled_from(list(" \t\n:-[]{},'\"&*!#|>%@`?\\x\x00\x85\u2028é"))), max_size=4)
+    edits = st.lists(
+        st.tuples(
+            st.integers(0, len(VALID_TEXT)),
+            st.integers(0, 3),
+            st.sampled_from(list(" \t\n:-[]{},'\"&*!#|>%@`?\\x\x00\x85\u2028é")),
+        ),
+        max_size=4,
+    )
 
     def apply(changes):
         text = VALID_TEXT
         for at, cut, insert in changes:
-            text = text[:at] + insert + text[at + cut:]
+            text = text[:at] + insert + text[at + cut :]
         return text.encode("utf-8")
 
     return edits.map(apply)
@@ -388,12 +509,22 @@ def _run_front_end(raw: bytes) -> None:
             assert line.startswith("fuzz.yaml") and "\n" not in line, line
 
 
-@settings(max_examples=FUZZ_EXAMPLES * 8, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(st.one_of(st.binary(max_size=200), _mutations(),
-                 _structures().map(lambda d: yaml.safe_dump(d, allow_unicode=True).encode("utf-8")),
-                 st.fixed_dictionaries({"version": st.just(1), "registries": _structures()})
-                 .map(lambda d: yaml.safe_dump(d).encode("utf-8"))))
+@settings(
+    max_examples=FUZZ_EXAMPLES * 8,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        _mutations(),
+        _structures().map(lambda d: yaml.safe_dump(d, allow_unicode=True).encode("utf-8")),
+        st.fixed_dictionaries({"version": st.just(1), "registries": _structures()}).map(
+            lambda d: yaml.safe_dump(d).encode("utf-8")
+        ),
+    )
+)
 def test_front_end_never_crashes(raw):
     _run_front_end(raw)
 
@@ -403,28 +534,62 @@ TAGS_DESCRIPTION = None
 
 
 def _json_mutations():
-    edits = st.lists(st.tuples(st.integers(0, len(GOOD_TAGS_TEXT)), st.integers(0, 6),
-                               st.sampled_from(list('{}[]",:0123456789.-e/ \nnulltrue') + ["null", "1e999", "[]",
-                                                                                           "{}", '"x"', "NaN"])),
-                     min_size=1, max_size=4)
+    edits = st.lists(
+        st.tuples(
+            st.integers(0, len(GOOD_TAGS_TEXT)),
+            st.integers(0, 6),
+            st.sampled_from(list('{}[]",:0123456789.-e/ \nnulltrue') + ["null", "1e999", "[]", "{}", '"x"', "NaN"]),
+        ),
+        min_size=1,
+        max_size=4,
+    )
 
     def apply(changes):
         text = GOOD_TAGS_TEXT
         for at, cut, insert in changes:
-            text = text[:at] + insert + text[at + cut:]
+            text = text[:at] + insert + text[at + cut :]
         return text.encode("utf-8")
 
     return edits.map(apply)
 
 
 def _json_structures():
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.text(max_size=10),
-                        st.sampled_from(["Public", "China", "AzureContainerRegistry.EastUS", "Storage.EastUS",
-                                         "192.0.2.0/24", "2001:db8::/48", "192.0.2.1/24"]))
-    keys = st.sampled_from(["changeNumber", "cloud", "values", "name", "id", "properties", "addressPrefixes",
-                            "region", "systemService", "networkFeatures"])
-    tree = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                         st.dictionaries(keys, inner, max_size=5)), max_leaves=25)
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-5, 10**6),
+        st.text(max_size=10),
+        st.sampled_from(
+            [
+                "Public",
+                "China",
+                "AzureContainerRegistry.EastUS",
+                "Storage.EastUS",
+                "192.0.2.0/24",
+                "2001:db8::/48",
+                "192.0.2.1/24",
+            ]
+        ),
+    )
+    keys = st.sampled_from(
+        [
+            "changeNumber",
+            "cloud",
+            "values",
+            "name",
+            "id",
+            "properties",
+            "addressPrefixes",
+            "region",
+            "systemService",
+            "networkFeatures",
+        ]
+    )
+    tree = st.recursive(
+        scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)),
+        max_leaves=25,
+    )
     return tree.map(lambda d: json.dumps(d).encode("utf-8"))
 
 
@@ -444,4 +609,3 @@ def test_service_tags_loader_never_crashes(tmp_path_factory, raw):
     except InputError as e:
         for line in e.lines():
             assert line.startswith(f"{path}") and "\n" not in line, line
-

@@ -1,14 +1,15 @@
 """The built-in region catalog agrees with every real Service Tags file."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
+from conftest import servicetags_files
 
 from acrrules import catalog, plan
 from acrrules.model import Description, RegistrySpec
-from conftest import servicetags_files
 
 FILE_CLOUD = {c.servicetags_cloud: c for c in catalog.CLOUDS.values()}
 
@@ -84,9 +85,11 @@ def test_every_cloud_fits_its_nsg_slots_in_the_block():
 def test_region_order_is_append_only():
     """NSG priorities come from each region's position in the catalog: the regions that existed when
     the slots were introduced keep their positions (new regions go at the end)."""
-    first = {"AzureCloud": ("AustraliaCentral", "EastUS", 15, "WestUS3", 68),
-             "AzureUSGovernment": ("USDoDCentral", "USGovVirginia", 5, "USGovVirginia", 5),
-             "AzureChinaCloud": ("ChinaEast", "ChinaNorth3", 5, "ChinaNorth3", 5)}
+    first = {
+        "AzureCloud": ("AustraliaCentral", "EastUS", 15, "WestUS3", 68),
+        "AzureUSGovernment": ("USDoDCentral", "USGovVirginia", 5, "USGovVirginia", 5),
+        "AzureChinaCloud": ("ChinaEast", "ChinaNorth3", 5, "ChinaNorth3", 5),
+    }
     for name, (r0, r1, i1, r2, i2) in first.items():
         regions = catalog.CLOUDS[name].regions
         assert regions[0] == r0 and regions[i1] == r1 and regions[i2] == r2, name

@@ -1,4 +1,5 @@
 """The command line itself: usage errors, help, completion, version."""
+
 from __future__ import annotations
 
 from conftest import REPO, need_tool, run_cli, run_cli_process
@@ -57,12 +58,15 @@ def test_help_shows_no_python_type_names():
 def test_an_unknown_format_is_named_and_the_formats_listed():
     r = run_cli_process("endpoints", SPEC, "--format", "yaml")
     assert r.code == 2 and "Traceback" not in r.err and r.out == ""
-    assert r.err.splitlines()[-1] == "Error: Invalid value for '--format': 'yaml' is unknown: the formats are " \
-                                     "table and json"
+    assert (
+        r.err.splitlines()[-1] == "Error: Invalid value for '--format': 'yaml' is unknown: the formats are "
+        "table and json"
+    )
     r = run_cli("tags", "diff", "OLD.json", "NEW.json", "--format", "csv")
     assert r.code == 2
-    assert r.err.splitlines()[-1] == "Error: Invalid value for '--format': 'csv' is unknown: the formats are " \
-                                     "text and json"
+    assert (
+        r.err.splitlines()[-1] == "Error: Invalid value for '--format': 'csv' is unknown: the formats are text and json"
+    )
     assert run_cli("endpoints", SPEC, "--format", "json").out.startswith("[")
 
 
@@ -75,8 +79,14 @@ def run_under_bash(*args: str, env: dict | None = None):
     need_tool("bash")
     e = dict(os.environ, **(env or {}))
     e.pop("ACRRULES_DEBUG", None)
-    return subprocess.run(["bash", "-c", '"$@"; exit $?', "bash", sys.executable, "-m", "acrrules", *args],
-                          capture_output=True, text=True, env=e, cwd=REPO, timeout=60)
+    return subprocess.run(
+        ["bash", "-c", '"$@"; exit $?', "bash", sys.executable, "-m", "acrrules", *args],
+        capture_output=True,
+        text=True,
+        env=e,
+        cwd=REPO,
+        timeout=60,
+    )
 
 
 def test_show_completion_prints_a_script_that_completes():
@@ -89,11 +99,15 @@ def test_show_completion_prints_a_script_that_completes():
     assert "complete -o default -F _acrrules_completion acrrules" in r.stdout
     assert "_ACRRULES_COMPLETE=complete_bash" in r.stdout
     # What the script asks the CLI for on <TAB>: commands, then the formats of --format.
-    for words, cword, want in (("acrrules ren", 1, ["render"]), ("acrrules tags ", 2, ["diff", "fetch"]),
-                               (f"acrrules endpoints {SPEC} --format ", 4, ["table", "json"])):
+    for words, cword, want in (
+        ("acrrules ren", 1, ["render"]),
+        ("acrrules tags ", 2, ["diff", "fetch"]),
+        (f"acrrules endpoints {SPEC} --format ", 4, ["table", "json"]),
+    ):
         env = dict(os.environ, COMP_WORDS=words, COMP_CWORD=str(cword), _ACRRULES_COMPLETE="complete_bash")
-        c = subprocess.run([sys.executable, "-m", "acrrules"], capture_output=True, text=True, env=env, cwd=REPO,
-                           timeout=60)
+        c = subprocess.run(
+            [sys.executable, "-m", "acrrules"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60
+        )
         assert c.returncode == 0 and c.stdout.split() == want, (words, c.stdout, c.stderr)
 
 

@@ -1,14 +1,14 @@
 """The registry of consumers (tests/consumers.py) is complete, agrees with acrrules' table of
 targets, and none of its checks is vacuous: every real consumer rejects a broken copy of each file
 it checks, and the hostile-string structure comparison sees a change in each file's data."""
+
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import pytest
-
 import consumers
+import pytest
 from conftest import latest_servicetags, run_cli, sample_specs
 from consumers import CONSUMERS, FILES, HostileCase
 from regen_golden import sample_cloud
@@ -75,7 +75,7 @@ def test_the_structure_comparison_sees_a_change_in_the_data(outputs, name, tmp_p
     _, good, bad = _spoiled(outputs, name, tmp_path)
     unreaching = HostileCase("no-such-field", "x", "y")
     consumers.hostile_structure(name, good, good, unreaching)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the reader or of the comparison counts
         consumers.hostile_structure(name, bad, good, unreaching)
 
 

@@ -6,6 +6,7 @@ tags with `state` and `serviceTagChangeNumber` and without `regionId`/`platform`
 keys sorted as az prints them). Rendering the IP targets from either must give the
 same prefixes, and `tags diff` between twins must find no prefix change.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -14,10 +15,11 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import latest_servicetags, run_cli, servicetags_files
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from acrrules import servicetags
-from conftest import latest_servicetags, run_cli, servicetags_files
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
@@ -66,8 +68,11 @@ SPECS = {
 def spec_for(kind: str, tmp_path: Path) -> Path:
     cloud, home, replicas = SPECS[kind]
     p = tmp_path / "spec.yaml"
-    p.write_text(f"version: 1\ncloud: {cloud}\nmcr: true\nregistries:\n"
-                 f"  - {{name: contosoacr, sku: Premium, location: {home}, replicas: {replicas}}}\n", encoding="utf-8")
+    p.write_text(
+        f"version: 1\ncloud: {cloud}\nmcr: true\nregistries:\n"
+        f"  - {{name: contosoacr, sku: Premium, location: {home}, replicas: {replicas}}}\n",
+        encoding="utf-8",
+    )
     return p
 
 
@@ -140,16 +145,27 @@ def test_tags_diff_across_shapes_and_weeks_matches_the_download_files(tmp_path):
     assert a["changed"] == b["changed"] and a["renumbered"] == b["renumbered"]
 
 
-@pytest.mark.parametrize("edit, words", [
-    (lambda d: d.update(changeNumber="63.0"), "changeNumber: '63.0' must be a string of digits"),
-    (lambda d: d.update(changeNumber=""), "changeNumber: '' must be a string of digits"),
-    (lambda d: d.update(changeNumber="1" * 19), "changeNumber: '1111111111111111111' must be a string of digits"),
-    (lambda d: d.update(cloud="public"), "cloud: 'public' is not one of Public, AzureGovernment, China; did you mean 'Public'?"),
-    (lambda d: d.pop("values"), "expected a JSON object with 'changeNumber', 'cloud' and 'values'"),
-    (lambda d: d["values"][0]["properties"].update(changeNumber=5), "properties.changeNumber: expected a string, got an integer (5)"),
-    (lambda d: d["values"][0]["properties"].update(addressPrefixes="192.0.2.0/24"),
-     "properties.addressPrefixes: expected an array, got a string"),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda d: d.update(changeNumber="63.0"), "changeNumber: '63.0' must be a string of digits"),
+        (lambda d: d.update(changeNumber=""), "changeNumber: '' must be a string of digits"),
+        (lambda d: d.update(changeNumber="1" * 19), "changeNumber: '1111111111111111111' must be a string of digits"),
+        (
+            lambda d: d.update(cloud="public"),
+            "cloud: 'public' is not one of Public, AzureGovernment, China; did you mean 'Public'?",
+        ),
+        (lambda d: d.pop("values"), "expected a JSON object with 'changeNumber', 'cloud' and 'values'"),
+        (
+            lambda d: d["values"][0]["properties"].update(changeNumber=5),
+            "properties.changeNumber: expected a string, got an integer (5)",
+        ),
+        (
+            lambda d: d["values"][0]["properties"].update(addressPrefixes="192.0.2.0/24"),
+            "properties.addressPrefixes: expected an array, got a string",
+        ),
+    ],
+)
 def test_bad_discovery_input_is_a_located_exit_2(tmp_path, edit, words):
     good = Path(__file__).parent / "badinput" / "servicetags" / "good.json"
     data = to_discovery(json.loads(good.read_text()))
@@ -157,8 +173,9 @@ def test_bad_discovery_input_is_a_located_exit_2(tmp_path, edit, words):
     path = tmp_path / "az.json"
     path.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
     out = tmp_path / "out"
-    r = run_cli("render", Path(__file__).parent / "badinput" / "servicetags" / "spec.yaml", "--service-tags", path,
-                "--out", out)
+    r = run_cli(
+        "render", Path(__file__).parent / "badinput" / "servicetags" / "spec.yaml", "--service-tags", path, "--out", out
+    )
     assert r.code == 2 and r.out == "" and "Traceback" not in r.err
     assert len(r.err.splitlines()) == 1 and words in r.err, r.err
     assert re.match(rf"{re.escape(str(path))}:\d+:\d+: ", r.err), r.err
@@ -166,17 +183,28 @@ def test_bad_discovery_input_is_a_located_exit_2(tmp_path, edit, words):
 
 
 def _discovery_entries():
-    value = st.one_of(st.none(), st.booleans(), st.integers(-2, 5), st.text(max_size=3),
-                      st.lists(st.text(max_size=3), max_size=2))
+    value = st.one_of(
+        st.none(), st.booleans(), st.integers(-2, 5), st.text(max_size=3), st.lists(st.text(max_size=3), max_size=2)
+    )
     props = st.fixed_dictionaries(
-        {"changeNumber": st.one_of(st.sampled_from(["0", "7", "007", "", "7a", "1" * 19, " 7"]), value),
-         "addressPrefixes": st.one_of(st.lists(st.one_of(st.sampled_from(["10.0.0.0/8", ""]), value), max_size=3),
-                                      value)},
-        optional={"region": value, "state": value, "systemService": value, "regionId": value,
-                  "networkFeatures": st.one_of(st.none(), st.lists(st.one_of(st.text(max_size=3), value),
-                                                                   max_size=2), value)})
-    return st.fixed_dictionaries({"name": st.one_of(st.text(max_size=3), value), "properties": st.one_of(props, value)},
-                                 optional={"id": value, "serviceTagChangeNumber": value})
+        {
+            "changeNumber": st.one_of(st.sampled_from(["0", "7", "007", "", "7a", "1" * 19, " 7"]), value),
+            "addressPrefixes": st.one_of(
+                st.lists(st.one_of(st.sampled_from(["10.0.0.0/8", ""]), value), max_size=3), value
+            ),
+        },
+        optional={
+            "region": value,
+            "state": value,
+            "systemService": value,
+            "regionId": value,
+            "networkFeatures": st.one_of(st.none(), st.lists(st.one_of(st.text(max_size=3), value), max_size=2), value),
+        },
+    )
+    return st.fixed_dictionaries(
+        {"name": st.one_of(st.text(max_size=3), value), "properties": st.one_of(props, value)},
+        optional={"id": value, "serviceTagChangeNumber": value},
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,18 +1,19 @@
 """Endpoint derivation (spec §2), checked against an independent oracle
 written straight from the spec's tables, for every feature combination in
 every cloud, and through `acrrules endpoints`."""
+
 from __future__ import annotations
 
 import itertools
 import json
 import textwrap
 
+import oracles
 import pytest
+from conftest import run_cli
 
 from acrrules import plan
 from acrrules.model import Description, RegistrySpec
-import oracles
-from conftest import run_cli
 
 LOCATIONS = {
     "AzureCloud": ["eastus", "westeurope", "eastusstg", "francecentral", "southcentralus2"],
@@ -29,12 +30,23 @@ def oracle(cloud, registries, mcr):
 def combos():
     for cloud, locs in LOCATIONS.items():
         for data_ep, regional, private, mcr, replicas in itertools.product(
-                [None, "storage", "dedicated", "both"], [False, True], [False, True], [False, True], [0, 2]):
+            [None, "storage", "dedicated", "both"], [False, True], [False, True], [False, True], [0, 2]
+        ):
             if private and data_ep == "storage":
                 continue  # invalid by spec §1
-            yield cloud, {"name": "ContosoReg1", "sku": "Premium", "location": locs[0],
-                          "replicas": locs[1:1 + replicas], "data_endpoints": data_ep,
-                          "regional_endpoints": regional, "private_link": private}, mcr
+            yield (
+                cloud,
+                {
+                    "name": "ContosoReg1",
+                    "sku": "Premium",
+                    "location": locs[0],
+                    "replicas": locs[1 : 1 + replicas],
+                    "data_endpoints": data_ep,
+                    "regional_endpoints": regional,
+                    "private_link": private,
+                },
+                mcr,
+            )
 
 
 def _spec_yaml(cloud, reg, mcr, extra_regs=()) -> str:
@@ -79,12 +91,14 @@ def test_registries_sharing_a_region_share_tags_and_storage():
 
 def test_table_format_lists_the_same_endpoints(tmp_path):
     spec = tmp_path / "d.yaml"
-    spec.write_text(textwrap.dedent("""\
+    spec.write_text(
+        textwrap.dedent("""\
         version: 1
         registries:
           - {name: TableTest1, sku: Premium, location: westus3, replicas: [eastasia], regional_endpoints: true}
         mcr: true
-        """))
+        """)
+    )
     table = run_cli("endpoints", spec)
     js = json.loads(run_cli("endpoints", spec, "--format", "json").out)
     assert table.code == 0
@@ -100,8 +114,10 @@ def test_recent_and_irregular_regions_build_valid_fqdns():
     from acrrules import catalog
 
     for cloud in catalog.CLOUDS.values():
-        regs = tuple(RegistrySpec(f"reg{i:05d}", "Premium", loc, data_endpoints="both", regional_endpoints=True)
-                     for i, loc in enumerate(sorted(cloud.locations)))
+        regs = tuple(
+            RegistrySpec(f"reg{i:05d}", "Premium", loc, data_endpoints="both", regional_endpoints=True)
+            for i, loc in enumerate(sorted(cloud.locations))
+        )
         for ep in plan.endpoints(Description(registries=regs, cloud=cloud.name, mcr=True)):
             assert host.match(ep.fqdn), ep.fqdn
             assert len(ep.fqdn) <= 253

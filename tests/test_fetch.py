@@ -7,6 +7,7 @@ other host, and Microsoft's default page is only ever asked for through a
 loopback proxy that refuses to tunnel. After every failure the target
 directory must be exactly as it was, temporary files included.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,17 +16,25 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
-from acrrules import catalog, fetch
 from conftest import run_cli, run_cli_process
 
-PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "all_proxy",
-              "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+from acrrules import catalog, fetch
+
+PROXY_VARS = (
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+)
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -47,15 +56,26 @@ def loopback_only(monkeypatch):
 
 # ---- Service Tags files ------------------------------------------------------------------------
 
+
 def tags_bytes(cloud: str = "Public", change: int = 400, prefix: str = "192.0.2.0/24") -> bytes:
     """A small valid Service Tags file (documentation prefixes), in Microsoft's layout."""
     region = {"Public": "EastUS", "AzureGovernment": "USGovVirginia", "China": "ChinaNorth2"}[cloud]
     values = [
-        {"name": f"{family}.{region}", "id": f"{family}.{region}",
-         "properties": {"changeNumber": 3, "region": region.lower(), "regionId": 1, "platform": "Azure",
-                        "systemService": family, "addressPrefixes": [prefix, "2001:db8::/48"],
-                        "networkFeatures": ["API", "NSG"]}}
-        for family in (catalog.TAG_ACR, catalog.TAG_STORAGE)]
+        {
+            "name": f"{family}.{region}",
+            "id": f"{family}.{region}",
+            "properties": {
+                "changeNumber": 3,
+                "region": region.lower(),
+                "regionId": 1,
+                "platform": "Azure",
+                "systemService": family,
+                "addressPrefixes": [prefix, "2001:db8::/48"],
+                "networkFeatures": ["API", "NSG"],
+            },
+        }
+        for family in (catalog.TAG_ACR, catalog.TAG_STORAGE)
+    ]
     return json.dumps({"changeNumber": change, "cloud": cloud, "values": values}, indent=2).encode() + b"\n"
 
 
@@ -67,8 +87,10 @@ def page_html(*links: str, script: bool = False) -> bytes:
         body = f"<script>window.__DLCDetails__={data}</script>"
     else:
         body = "".join(f'<a href="{link}" class="download">Download</a>\n' for link in links)
-    return (f"<!DOCTYPE html><html><head><title>Azure IP Ranges and Service Tags</title></head><body>"
-            f"<p>File name: ServiceTags_Public_20261130.json</p>{body}</body></html>").encode()
+    return (
+        f"<!DOCTYPE html><html><head><title>Azure IP Ranges and Service Tags</title></head><body>"
+        f"<p>File name: ServiceTags_Public_20261130.json</p>{body}</body></html>"
+    ).encode()
 
 
 # ---- a loopback web site -----------------------------------------------------------------------
@@ -95,7 +117,7 @@ class Site:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
+            def do_GET(self):
                 site.requests.append(self.path)
                 route = site.routes.get(self.path.split("?")[0])
                 if route is None:
@@ -114,8 +136,15 @@ class Site:
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
 
-    def serve(self, path: str, body: bytes, status: int = 200, headers: dict | None = None,
-              length: int | None = None, delay: float = 0.0) -> None:
+    def serve(
+        self,
+        path: str,
+        body: bytes,
+        status: int = 200,
+        headers: dict | None = None,
+        length: int | None = None,
+        delay: float = 0.0,
+    ) -> None:
         def route(h: BaseHTTPRequestHandler) -> None:
             if delay and self.stop.wait(delay):
                 return
@@ -125,6 +154,7 @@ class Site:
             h.send_header("Content-Length", str(len(body) if length is None else length))
             h.end_headers()
             h.wfile.write(body)
+
         self.routes[path] = route
 
     def redirect(self, path: str, location: str, status: int = 302) -> None:
@@ -133,6 +163,7 @@ class Site:
             h.send_header("Location", location)
             h.send_header("Content-Length", "0")
             h.end_headers()
+
         self.routes[path] = route
 
     def close(self) -> None:
@@ -157,14 +188,14 @@ class Proxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_CONNECT(self):  # noqa: N802
+            def do_CONNECT(self):
                 proxy.requests.append(f"CONNECT {self.path}")
                 self.send_error(403, "tunnels are refused by the test proxy")
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 proxy.requests.append(f"GET {self.path}")
-                from urllib.parse import urlsplit
                 import http.client
+                from urllib.parse import urlsplit
 
                 target = urlsplit(self.path)
                 if target.hostname != "127.0.0.1":
@@ -203,6 +234,7 @@ def proxy():
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
 
 def snapshot(directory: Path) -> dict[str, tuple[str, int]]:
     """Every entry under `directory`, hidden ones too: sha256 and mtime (None when it does not exist)."""
@@ -244,7 +276,7 @@ def assert_failed(r, directory: Path, before: dict, *words: str) -> None:
     assert snapshot(directory) == before
 
 
-def publish(site: Site, body: bytes = None, name: str = NAME, script: bool = False) -> str:
+def publish(site: Site, body: bytes | None = None, name: str = NAME, script: bool = False) -> str:
     """Serve `body` as /download/<name> and a page at /page linking it; return the page URL."""
     site.serve(f"/download/{name}", tags_bytes() if body is None else body)
     site.serve("/page", page_html(site.url(f"/download/{name}"), script=script))
@@ -252,6 +284,7 @@ def publish(site: Site, body: bytes = None, name: str = NAME, script: bool = Fal
 
 
 # ---- success ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("script", [False, True], ids=["href", "script-json"])
 def test_fetch_writes_the_linked_file_and_prints_its_path(site, tags_dir, script):
@@ -297,11 +330,14 @@ def test_the_newest_link_is_taken_and_the_cloud_comes_from_spec(site, tmp_path):
     site.serve(f"/d/{china}", tags_bytes("China"))
     site.serve("/d/ServiceTags_China_20261123.json", tags_bytes("China", change=1))
     site.serve("/d/ServiceTags_Public_20261207.json", tags_bytes("Public"))
-    site.serve("/page", page_html("/d/ServiceTags_China_20261123.json", f"/d/{china}",
-                                  "/d/ServiceTags_Public_20261207.json"))
+    site.serve(
+        "/page", page_html("/d/ServiceTags_China_20261123.json", f"/d/{china}", "/d/ServiceTags_Public_20261207.json")
+    )
     spec = tmp_path / "china.yaml"
-    spec.write_text("version: 1\ncloud: AzureChinaCloud\nregistries:\n"
-                    "  - {name: contosoacr, sku: Standard, location: chinanorth2}\n")
+    spec.write_text(
+        "version: 1\ncloud: AzureChinaCloud\nregistries:\n"
+        "  - {name: contosoacr, sku: Standard, location: chinanorth2}\n"
+    )
     r = run_cli("tags", "fetch", "--spec", spec, "--dir", tmp_path / "out", "--page-url", site.url("/page"))
     assert r.code == 0, r.err
     assert r.out == f"{tmp_path / 'out' / china}\n"
@@ -336,6 +372,7 @@ def test_transient_errors_are_retried_a_bounded_number_of_times(site, tags_dir):
             h.send_error(503)
         else:
             good(h)
+
     site.routes[f"/download/{NAME}"] = flaky
     r = fetch_cli("--page-url", page, directory=tags_dir)
     assert r.code == 0, r.err
@@ -344,20 +381,21 @@ def test_transient_errors_are_retried_a_bounded_number_of_times(site, tags_dir):
     site.routes[f"/download/{NAME}"] = lambda h: (calls.append(1), h.send_error(503))
     (tags_dir / NAME).unlink()
     before, calls[:] = snapshot(tags_dir), []
-    assert_failed(fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before, "HTTP 503",
-                  "run again later")
+    assert_failed(fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before, "HTTP 503", "run again later")
     assert len(calls) == fetch.ATTEMPTS
 
 
 # ---- failures: nothing is written ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("status, words", [(500, "HTTP 500"), (404, "HTTP 404")])
 def test_http_errors(site, tags_dir, status, words):
     page = publish(site)
     site.serve(f"/download/{NAME}", b"oops", status=status)
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before, words,
-                  site.url(f"/download/{NAME}"))
+    assert_failed(
+        fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before, words, site.url(f"/download/{NAME}")
+    )
     before = snapshot(tags_dir)
     site.serve("/page", b"gone", status=status)
     assert_failed(fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before, words, page + ":")
@@ -386,8 +424,9 @@ def test_a_body_that_trickles_is_cut_at_the_deadline(site, tags_dir, monkeypatch
         for i in range(len(body)):
             if site.stop.wait(0.2):
                 return
-            h.wfile.write(body[i:i + 1])
+            h.wfile.write(body[i : i + 1])
             h.wfile.flush()
+
     site.routes[f"/download/{NAME}"] = trickle
     before = snapshot(tags_dir)
     start = time.monotonic()
@@ -400,8 +439,16 @@ def test_the_command_is_bounded_in_a_real_process(site, tags_dir):
     site.serve("/page", b"", delay=30)
     before = snapshot(tags_dir)
     start = time.monotonic()
-    r = run_cli_process("tags", "fetch", "--dir", tags_dir, "--page-url", site.url("/page"),
-                        env={fetch.ENV_TIMEOUT: "1.5", **{v: "" for v in PROXY_VARS}}, timeout=30)
+    r = run_cli_process(
+        "tags",
+        "fetch",
+        "--dir",
+        tags_dir,
+        "--page-url",
+        site.url("/page"),
+        env={fetch.ENV_TIMEOUT: "1.5", **dict.fromkeys(PROXY_VARS, "")},
+        timeout=30,
+    )
     assert_failed(r, tags_dir, before, "no complete answer")
     assert time.monotonic() - start < 6
 
@@ -411,22 +458,36 @@ def test_no_network(tags_dir):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", f"http://127.0.0.1:{port}/page", directory=tags_dir), tags_dir, before,
-                  f"connection refused by 127.0.0.1:{port}", "check the network")
+    assert_failed(
+        fetch_cli("--page-url", f"http://127.0.0.1:{port}/page", directory=tags_dir),
+        tags_dir,
+        before,
+        f"connection refused by 127.0.0.1:{port}",
+        "check the network",
+    )
 
 
 def test_page_without_the_link(site, tags_dir):
     site.serve("/page", b"<html><body>Azure IP Ranges and Service Tags - Public Cloud</body></html>")
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", site.url("/page"), directory=tags_dir), tags_dir, before,
-                  "has no link to a ServiceTags_Public_<YYYYMMDD>.json file")
+    assert_failed(
+        fetch_cli("--page-url", site.url("/page"), directory=tags_dir),
+        tags_dir,
+        before,
+        "has no link to a ServiceTags_Public_<YYYYMMDD>.json file",
+    )
 
 
 def test_page_of_another_cloud(site, tags_dir):
     site.serve("/page", page_html(site.url("/d/ServiceTags_AzureGovernment_20261130.json")))
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", site.url("/page"), "--cloud", "AzureCloud", directory=tags_dir),
-                  tags_dir, before, "ServiceTags_AzureGovernment_20261130.json", "another cloud")
+    assert_failed(
+        fetch_cli("--page-url", site.url("/page"), "--cloud", "AzureCloud", directory=tags_dir),
+        tags_dir,
+        before,
+        "ServiceTags_AzureGovernment_20261130.json",
+        "another cloud",
+    )
 
 
 def test_a_link_on_a_foreign_host_is_refused(site, tags_dir):
@@ -434,8 +495,13 @@ def test_a_link_on_a_foreign_host_is_refused(site, tags_dir):
     site.serve(f"/download/{NAME}", tags_bytes())
     site.serve("/page", page_html(site.url(f"/download/{NAME}", host="localhost")))
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", site.url("/page"), directory=tags_dir), tags_dir, before,
-                  f"only at http://localhost:{site.port}/download/{NAME}", "does not download from")
+    assert_failed(
+        fetch_cli("--page-url", site.url("/page"), directory=tags_dir),
+        tags_dir,
+        before,
+        f"only at http://localhost:{site.port}/download/{NAME}",
+        "does not download from",
+    )
     assert site.requests == ["/page"]
 
 
@@ -444,18 +510,25 @@ def test_a_redirect_to_a_foreign_host_is_refused(site, tags_dir):
     site.redirect(f"/download/{NAME}", site.url(f"/elsewhere/{NAME}", host="localhost"))
     site.serve("/page", page_html(f"/download/{NAME}"))
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", site.url("/page"), directory=tags_dir), tags_dir, before,
-                  "redirects to http://localhost:", "does not download from")
+    assert_failed(
+        fetch_cli("--page-url", site.url("/page"), directory=tags_dir),
+        tags_dir,
+        before,
+        "redirects to http://localhost:",
+        "does not download from",
+    )
     assert f"/elsewhere/{NAME}" not in site.requests
 
 
 def test_the_default_page_rule_takes_https_links_on_microsofts_download_host_only():
     page = catalog.SERVICETAGS_DOWNLOAD_PAGES["AzureCloud"]
     good = f"https://download.microsoft.com/download/7/1/d/0000/{NAME}"
-    refused = [f"http://download.microsoft.com/download/{NAME}",             # not https
-               f"https://download.microsoft.com.example.net/{NAME}",         # another host
-               f"https://download.microsoft.com:8443/{NAME}",                # another port
-               f"https://www.microsoft.com/en-us/download/{NAME}"]            # the page's own host
+    refused = [
+        f"http://download.microsoft.com/download/{NAME}",  # not https
+        f"https://download.microsoft.com.example.net/{NAME}",  # another host
+        f"https://download.microsoft.com:8443/{NAME}",  # another port
+        f"https://www.microsoft.com/en-us/download/{NAME}",
+    ]  # the page's own host
     for link in refused:
         with pytest.raises(fetch.FetchError, match="does not download from"):
             fetch._pick(page_html(link).decode(), page, page, "Public", own_page=False)
@@ -480,16 +553,20 @@ def test_link_finding_survives_hostile_pages():
         assert time.monotonic() - start < 2
 
 
-@pytest.mark.parametrize("body, words", [
-    (tags_bytes()[:200], "the file is truncated"),
-    (b"<html><body>Sign in to continue</body></html>", "not valid JSON"),
-    (b"", "the file is empty"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (tags_bytes()[:200], "the file is truncated"),
+        (b"<html><body>Sign in to continue</body></html>", "not valid JSON"),
+        (b"", "the file is empty"),
+    ],
+)
 def test_a_damaged_file_is_refused(site, tags_dir, body, words):
     page = publish(site, body)
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before, words,
-                  site.url(f"/download/{NAME}"))
+    assert_failed(
+        fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before, words, site.url(f"/download/{NAME}")
+    )
 
 
 def test_a_malformed_tag_is_refused(site, tags_dir):
@@ -501,9 +578,13 @@ def test_a_malformed_tag_is_refused(site, tags_dir):
 def test_a_lying_server_content_says_china_name_says_public(site, tags_dir):
     page = publish(site, tags_bytes("China"))
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before,
-                  f"{site.url(f'/download/{NAME}')}:3:3: the downloaded file is for cloud 'China'",
-                  f"{NAME} for AzureCloud must say 'Public'")
+    assert_failed(
+        fetch_cli("--page-url", page, directory=tags_dir),
+        tags_dir,
+        before,
+        f"{site.url(f'/download/{NAME}')}:3:3: the downloaded file is for cloud 'China'",
+        f"{NAME} for AzureCloud must say 'Public'",
+    )
 
 
 def test_a_lying_server_content_length_larger_than_body(site, tags_dir):
@@ -511,8 +592,12 @@ def test_a_lying_server_content_length_larger_than_body(site, tags_dir):
     page = publish(site)
     site.serve(f"/download/{NAME}", body, length=len(body) + 1000)
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before,
-                  f"cut off after {len(body)} of {len(body) + 1000} bytes")
+    assert_failed(
+        fetch_cli("--page-url", page, directory=tags_dir),
+        tags_dir,
+        before,
+        f"cut off after {len(body)} of {len(body) + 1000} bytes",
+    )
     assert site.requests.count(f"/download/{NAME}") == fetch.ATTEMPTS  # a cut-off download is worth a retry
 
 
@@ -532,6 +617,7 @@ def test_too_large_without_content_length(site, tags_dir, monkeypatch):
         h.end_headers()
         for _ in range(64):
             h.wfile.write(b" " * 65536)
+
     site.routes[f"/download/{NAME}"] = endless
     before = snapshot(tags_dir)
     assert_failed(fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before, "larger than 1 MiB")
@@ -542,16 +628,26 @@ def test_an_older_change_number_than_the_newest_in_dir(site, tags_dir):
     (tags_dir / "ServiceTags_Public_20200101.json").write_bytes(tags_bytes(change=999))  # older by date
     page = publish(site, tags_bytes(change=400))
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before,
-                  "changeNumber 400 is lower than the 401 of", "ServiceTags_Public_20261207.json")
+    assert_failed(
+        fetch_cli("--page-url", page, directory=tags_dir),
+        tags_dir,
+        before,
+        "changeNumber 400 is lower than the 401 of",
+        "ServiceTags_Public_20261207.json",
+    )
 
 
 def test_a_damaged_newest_file_in_dir_is_named(site, tags_dir):
     (tags_dir / "ServiceTags_Public_20261207.json").write_text("{")
     page = publish(site)
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before,
-                  "ServiceTags_Public_20261207.json:1:2: the file is truncated", "replace or remove it")
+    assert_failed(
+        fetch_cli("--page-url", page, directory=tags_dir),
+        tags_dir,
+        before,
+        "ServiceTags_Public_20261207.json:1:2: the file is truncated",
+        "replace or remove it",
+    )
 
 
 def test_dir_that_is_a_file(site, tmp_path):
@@ -562,14 +658,19 @@ def test_dir_that_is_a_file(site, tmp_path):
     assert site.requests == []
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--cloud", "AzureCloud", "--spec", "x.yaml"], "give --cloud or --spec, not both"),
-    (["--page-url", "ftp://127.0.0.1/page"], "is not an http:// or https:// URL"),
-    (["--page-url", "http://127.0.0.1:99999/page"], "is not a valid URL"),
-    (["--page-url", "http://127.0.0.1:1/files/tags.json"], "does not name a ServiceTags_Public_<YYYYMMDD>.json"),
-    (["--page-url", f"http://127.0.0.1:1/files/{NAME}", "--cloud", "AzureChinaCloud"],
-     "does not name a ServiceTags_China_<YYYYMMDD>.json"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--cloud", "AzureCloud", "--spec", "x.yaml"], "give --cloud or --spec, not both"),
+        (["--page-url", "ftp://127.0.0.1/page"], "is not an http:// or https:// URL"),
+        (["--page-url", "http://127.0.0.1:99999/page"], "is not a valid URL"),
+        (["--page-url", "http://127.0.0.1:1/files/tags.json"], "does not name a ServiceTags_Public_<YYYYMMDD>.json"),
+        (
+            ["--page-url", f"http://127.0.0.1:1/files/{NAME}", "--cloud", "AzureChinaCloud"],
+            "does not name a ServiceTags_China_<YYYYMMDD>.json",
+        ),
+    ],
+)
 def test_usage_errors(tags_dir, args, words):
     before = snapshot(tags_dir)
     assert_failed(fetch_cli(*args, directory=tags_dir), tags_dir, before, words)
@@ -578,11 +679,16 @@ def test_usage_errors(tags_dir, args, words):
 def test_timeout_knob_must_be_a_number(tags_dir, monkeypatch):
     monkeypatch.setenv(fetch.ENV_TIMEOUT, "soon")
     before = snapshot(tags_dir)
-    assert_failed(fetch_cli("--page-url", "http://127.0.0.1:1/page", directory=tags_dir), tags_dir, before,
-                  "ACRRULES_FETCH_TIMEOUT='soon' is not a number of seconds")
+    assert_failed(
+        fetch_cli("--page-url", "http://127.0.0.1:1/page", directory=tags_dir),
+        tags_dir,
+        before,
+        "ACRRULES_FETCH_TIMEOUT='soon' is not a number of seconds",
+    )
 
 
 # ---- proxies ------------------------------------------------------------------------------------
+
 
 def test_http_proxy_is_honoured_and_no_proxy_bypasses_it(site, proxy, tags_dir, monkeypatch):
     page = publish(site)
@@ -606,8 +712,14 @@ def test_https_proxy_is_used_for_microsofts_default_page(proxy, tags_dir, monkey
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     before = snapshot(tags_dir)
     r = run_cli("tags", "fetch", "--dir", tags_dir)
-    assert_failed(r, tags_dir, before, catalog.SERVICETAGS_DOWNLOAD_PAGES["AzureCloud"],
-                  f"the proxy {proxy.url} refused to connect", "403")
+    assert_failed(
+        r,
+        tags_dir,
+        before,
+        catalog.SERVICETAGS_DOWNLOAD_PAGES["AzureCloud"],
+        f"the proxy {proxy.url} refused to connect",
+        "403",
+    )
     assert proxy.requests == ["CONNECT www.microsoft.com:443"]
 
 
@@ -625,8 +737,10 @@ def test_network_errors_say_what_happened_and_what_to_do():
     deadline = fetch._Deadline(60)
     url = catalog.SERVICETAGS_DOWNLOAD_PAGES["AzureCloud"]
     dns = fetch._network_error(url, socket.gaierror(-2, "Name or service not known"), None, deadline)
-    assert str(dns) == (f"{url}: cannot resolve www.microsoft.com (Name or service not known): check the network "
-                        "and DNS, or set HTTPS_PROXY to the proxy this machine must use")
+    assert str(dns) == (
+        f"{url}: cannot resolve www.microsoft.com (Name or service not known): check the network "
+        "and DNS, or set HTTPS_PROXY to the proxy this machine must use"
+    )
     import ssl
 
     tls = fetch._network_error(url, ssl.SSLCertVerificationError(1, "certificate verify failed"), None, deadline)
@@ -637,9 +751,10 @@ def test_network_errors_say_what_happened_and_what_to_do():
 
 # ---- the real entry point ---------------------------------------------------------------------
 
+
 def test_real_process_success_and_failure(site, tags_dir):
     page = publish(site)
-    env = {fetch.ENV_TIMEOUT: "10", **{v: "" for v in PROXY_VARS}}
+    env = {fetch.ENV_TIMEOUT: "10", **dict.fromkeys(PROXY_VARS, "")}
     r = run_cli_process("tags", "fetch", "--dir", tags_dir, "--page-url", page, env=env)
     assert r.code == 0 and r.out == f"{tags_dir / NAME}\n" and "Traceback" not in r.err, r.err
     site.serve(f"/download/{NAME}", b"[", status=200)

@@ -2,12 +2,12 @@
 
 Regenerate with `python tests/regen_golden.py` and review the diff like code.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
 from conftest import GOLDEN, REPO, need_shared, run_cli, sample_specs
 from regen_golden import render_args, servicetags_for
 
@@ -23,8 +23,9 @@ def test_sample_matches_golden(spec: Path, tmp_path: Path):
     assert expected_dir.is_dir(), f"no golden files for {spec.name}: run python tests/regen_golden.py"
     args = [a if i != 1 else str(REPO / a) for i, a in enumerate(render_args(spec, expected_dir))]
     r = run_cli(*args, "--check", cwd=tmp_path)
-    assert r.code == 0, f"{spec.stem} differs from its golden files (python tests/regen_golden.py, then " \
-                        f"review the diff):\n{r.out}"
+    assert r.code == 0, (
+        f"{spec.stem} differs from its golden files (python tests/regen_golden.py, then review the diff):\n{r.out}"
+    )
     fresh = tmp_path / "fresh"
     assert run_cli(*render_args(spec, fresh), cwd=REPO).code == 0
     assert sorted(p.name for p in fresh.iterdir()) == sorted(p.name for p in expected_dir.iterdir())

@@ -12,6 +12,7 @@ filters themselves:
    the real consumer loads and whose structure (resources, attributes, chains,
    sets, rules) is exactly that of the same render with a harmless value.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,42 +26,159 @@ import textwrap
 import unicodedata
 from pathlib import Path
 
-import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
-
 import consumers
+import pytest
 from conftest import VALIDATORS, need_root_netns, need_shared, need_tool, terraform_fmt_check
-from consumers import (CONSUMERS, HostileCase, arm_expression_literals, arm_reads, code_lines,
-                       hcl_unquote, parse_tf, readable, shape, yaml_reads)
+from consumers import (
+    CONSUMERS,
+    HostileCase,
+    arm_expression_literals,
+    arm_reads,
+    code_lines,
+    hcl_unquote,
+    parse_tf,
+    readable,
+    shape,
+    yaml_reads,
+)
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from acrrules import plan as planning, servicetags
+from acrrules import plan as planning
+from acrrules import servicetags
 from acrrules.errors import AcrrulesError
+from acrrules.escape import (
+    EscapeError,
+    arm_literal,
+    arm_string,
+    calico_selector,
+    comment,
+    dns_name,
+    dns_wildcard,
+    hcl_ident,
+    hcl_list,
+    hcl_string,
+    ip_literal,
+    json_value,
+    k8s_label_key,
+    k8s_label_value,
+    k8s_name,
+    list_fqdn,
+    nft_ident,
+    nft_string,
+    no_proxy_list,
+    shell_word,
+    squid_acl_name,
+    squid_comment,
+    squid_domain,
+    yaml_comment,
+    yaml_string,
+)
 from acrrules.model import Description, RegistrySpec
-from acrrules.escape import (EscapeError, arm_literal, arm_string, calico_selector, comment, dns_name,
-                             dns_wildcard, hcl_ident, hcl_list, hcl_string, ip_literal, json_value, k8s_label_key,
-                             k8s_label_value, k8s_name, list_fqdn, nft_ident, nft_string, no_proxy_list, shell_word,
-                             squid_acl_name, squid_comment, squid_domain, yaml_comment, yaml_string)
 from acrrules.targets import TARGETS
 
 GOOD_TAGS = Path(__file__).resolve().parent / "badinput" / "servicetags" / "good.json"
 
 HOSTILE = [
-    '"', "\\", "\\\"", "\n", "\r\n", "a\nresource \"x\" \"y\" {}\n", "${var.firewall_policy_id}", "$${x}",
-    "%{ if true }x%{ endif }", "%%{x}", "$", "%", "{", "}", "]", "[", "[concat('a', 'b')]", "[[x]", "[x] y",
-    "it's", "a'b]", "';drop", "; flush ruleset", "# comment", "*/", "<<EOF\nx\nEOF", "-j ACCEPT", "--comment x",
-    "\t", "\x00", "\x1b[31m", "\x7f", "\u2028", "\u2029", "\x85", "\ufeff", "é漢字🙂", " ", "", "a" * 300,
-    "\\u0022", "\\n", "\\\n",
+    '"',
+    "\\",
+    '\\"',
+    "\n",
+    "\r\n",
+    'a\nresource "x" "y" {}\n',
+    "${var.firewall_policy_id}",
+    "$${x}",
+    "%{ if true }x%{ endif }",
+    "%%{x}",
+    "$",
+    "%",
+    "{",
+    "}",
+    "]",
+    "[",
+    "[concat('a', 'b')]",
+    "[[x]",
+    "[x] y",
+    "it's",
+    "a'b]",
+    "';drop",
+    "; flush ruleset",
+    "# comment",
+    "*/",
+    "<<EOF\nx\nEOF",
+    "-j ACCEPT",
+    "--comment x",
+    "\t",
+    "\x00",
+    "\x1b[31m",
+    "\x7f",
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\ufeff",
+    "é漢字🙂",
+    " ",
+    "",
+    "a" * 300,
+    "\\u0022",
+    "\\n",
+    "\\\n",
 ]
 
 # What YAML readers take for something else than a string, when written plain.
-YAML_HOSTILE = ["yes", "No", "on", "null", "~", "0x1F", "0o17", "1e3", "1_000", ".inf", "2001-01-01", "::1", "- a",
-                "? x", ": x", "&a", "*a", "!!str", "|", ">-", "%YAML 1.2", "---", "...", "@x", "`x", '"""', "'",
-                "{a: b}", "[a]", "#x", "a #b", "a: b", "\ufffe", "\uffff", "\U0001fffe", "\ue000", "\U000f0000",
-                "\x85", "\u00a0", "\t x \t", "\u200b", "\U0001F642", "\x7f", "\x9f", "\\x41", "\\u0041"]
+YAML_HOSTILE = [
+    "yes",
+    "No",
+    "on",
+    "null",
+    "~",
+    "0x1F",
+    "0o17",
+    "1e3",
+    "1_000",
+    ".inf",
+    "2001-01-01",
+    "::1",
+    "- a",
+    "? x",
+    ": x",
+    "&a",
+    "*a",
+    "!!str",
+    "|",
+    ">-",
+    "%YAML 1.2",
+    "---",
+    "...",
+    "@x",
+    "`x",
+    '"""',
+    "'",
+    "{a: b}",
+    "[a]",
+    "#x",
+    "a #b",
+    "a: b",
+    "\ufffe",
+    "\uffff",
+    "\U0001fffe",
+    "\ue000",
+    "\U000f0000",
+    "\x85",
+    "\u00a0",
+    "\t x \t",
+    "\u200b",
+    "\U0001f642",
+    "\x7f",
+    "\x9f",
+    "\\x41",
+    "\\u0041",
+]
 
 NOT_NAMES = [v for v in HOSTILE if not v.isalnum()]
 
 # ---- 1. the filters, one language at a time --------------------------------------------------------
+
 
 def terraform_reads(tmp_path: Path, values: list[str]) -> list[str]:
     """What Go HCL (terraform console, offline) makes of each value written with hcl_string / hcl_list."""
@@ -72,8 +190,9 @@ def terraform_reads(tmp_path: Path, values: list[str]) -> list[str]:
     refs = ", ".join(f"local.v{i:04d}" for i in range(len(values)))
     expression = f"base64encode(jsonencode([[{refs}], local.all]))\n"
     env = dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null", CHECKPOINT_DISABLE="1")
-    r = subprocess.run(["terraform", "console"], input=expression, capture_output=True, text=True, cwd=folder,
-                       env=env, timeout=60)
+    r = subprocess.run(
+        ["terraform", "console"], input=expression, capture_output=True, text=True, cwd=folder, env=env, timeout=60
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     one_by_one, as_list = json.loads(base64.b64decode(json.loads(r.stdout.strip())))
     assert as_list == one_by_one
@@ -84,8 +203,7 @@ def terraform_reads(tmp_path: Path, values: list[str]) -> list[str]:
 @given(values=st.lists(st.text(), min_size=1, max_size=40))
 def test_hcl_string_reads_back_exactly_in_terraform(tmp_path_factory, values):
     # HCL normalizes every string to NFC (escapes too: "\uf900" reads as U+8C48), so that is the exact value.
-    assert terraform_reads(tmp_path_factory.mktemp("hcl"), values) == [unicodedata.normalize("NFC", v)
-                                                                       for v in values]
+    assert terraform_reads(tmp_path_factory.mktemp("hcl"), values) == [unicodedata.normalize("NFC", v) for v in values]
 
 
 @settings(max_examples=100, deadline=None)
@@ -126,7 +244,7 @@ def test_hcl_ident_refuses_what_is_not_an_identifier(value):
 @given(st.text())
 def test_comment_is_one_line_everywhere(value):
     text = comment(value)
-    assert len(f"# {text}".splitlines()) == 1          # Python's idea of a line break is the widest
+    assert len(f"# {text}".splitlines()) == 1  # Python's idea of a line break is the widest
     assert not set(text) & set("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
@@ -151,8 +269,16 @@ def test_lone_surrogates_become_replacement_characters(value):
     writes U+FFFD for them, so the output is UTF-8 and still reads back (everything else intact)."""
     want = readable(value)
     assert "\ufffd" in want
-    for filtered in (hcl_string(value), comment(value), json_value(value), arm_string(value), arm_literal(value),
-                     nft_string(value), shell_word(value), squid_comment(value)):
+    for filtered in (
+        hcl_string(value),
+        comment(value),
+        json_value(value),
+        arm_string(value),
+        arm_literal(value),
+        nft_string(value),
+        shell_word(value),
+        squid_comment(value),
+    ):
         filtered.encode("utf-8")
     assert hcl_unquote(hcl_string(value)) == want
     assert json.loads(json_value(value)) == want and json.loads(arm_string(value)) == want
@@ -180,8 +306,12 @@ def test_nft_string_and_comment_load_in_nft(tmp_path):
     rules = "".join(f"\t\t# {comment(v)}\n\t\ttcp dport 443 accept comment {nft_string(v)}\n" for v in HOSTILE)
     f = tmp_path / "comments.nft"
     f.write_text(NFT_COMMENTS.format(rules=rules), encoding="utf-8")
-    r = subprocess.run(["unshare", "-n", "sh", "-c", 'nft -f "$1" && nft -j list ruleset', "sh", str(f)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["unshare", "-n", "sh", "-c", 'nft -f "$1" && nft -j list ruleset', "sh", str(f)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     listed = [x["rule"] for x in json.loads(r.stdout)["nftables"] if "rule" in x]
     assert len(listed) == len(HOSTILE)
@@ -194,21 +324,44 @@ def test_shell_word_and_comment_load_in_iptables_restore(tmp_path):
     need_tool("iptables-restore", "iptables-save")
     lines = ["*filter", ":HOSTILE - [0:0]"]
     for v in HOSTILE:
-        lines += [f"# {comment(v)}", f"-A HOSTILE -p tcp -m tcp --dport 443 -m comment --comment {shell_word(v)} "
-                                     "-j ACCEPT"]
+        lines += [
+            f"# {comment(v)}",
+            f"-A HOSTILE -p tcp -m tcp --dport 443 -m comment --comment {shell_word(v)} -j ACCEPT",
+        ]
     f = tmp_path / "comments.rules"
     f.write_text("\n".join(lines + ["COMMIT", ""]), encoding="utf-8")
-    r = subprocess.run(["unshare", "-n", "sh", "-c", 'iptables-restore "$1" && iptables-save', "sh", str(f)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["unshare", "-n", "sh", "-c", 'iptables-restore "$1" && iptables-save', "sh", str(f)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     rules = [line for line in r.stdout.splitlines() if line.startswith("-A ")]
     assert len(rules) == len(HOSTILE)
-    assert all(line.startswith("-A HOSTILE -p tcp -m tcp --dport 443 -m comment --comment ")
-               and line.endswith(" -j ACCEPT") for line in rules), rules
+    assert all(
+        line.startswith("-A HOSTILE -p tcp -m tcp --dport 443 -m comment --comment ") and line.endswith(" -j ACCEPT")
+        for line in rules
+    ), rules
 
 
-@pytest.mark.parametrize("value", HOSTILE + ["example.com\n", "a..b", ".", "-a.com", "a-.com", "A.com", "a_b.com",
-                                   "*.a.com", "a.com,b.com", "a" * 64 + ".com", ("a" * 63 + ".") * 4 + "com"])
+@pytest.mark.parametrize(
+    "value",
+    HOSTILE
+    + [
+        "example.com\n",
+        "a..b",
+        ".",
+        "-a.com",
+        "a-.com",
+        "A.com",
+        "a_b.com",
+        "*.a.com",
+        "a.com,b.com",
+        "a" * 64 + ".com",
+        ("a" * 63 + ".") * 4 + "com",
+    ],
+)
 def test_host_name_filters_refuse_what_is_not_a_host_name(value):
     """squid.conf cannot quote a dstdomain ("..." reads a file) and plain lists have no quoting at all."""
     for f in (squid_domain, list_fqdn, lambda v: no_proxy_list([v])):
@@ -235,15 +388,19 @@ def test_squid_acl_name_refuses_what_is_not_a_name(value):
 
 
 # squid reads squid.conf in chunks of 8191 bytes: the rest of a longer comment line is a directive.
-SQUID_INJECTION = "x" * 8189 + "acl injected_dst dstdomain evil.example"   # after "# ": 8191 bytes, then a directive
+SQUID_INJECTION = "x" * 8189 + "acl injected_dst dstdomain evil.example"  # after "# ": 8191 bytes, then a directive
 
 
 def squid_directives(tmp_path: Path, comments: list[str]) -> list[str]:
     """The directives `squid -k parse` processes in a file of `# comment` lines and one acl line."""
     need_tool("squid")
     conf = tmp_path / f"comments{len(list(tmp_path.glob('comments*')))}.conf"
-    lines = ["http_port 127.0.0.1:3128", *(f"# {c}" for c in comments), "acl ok_dst dstdomain example.com",
-             "http_access deny all"]
+    lines = [
+        "http_port 127.0.0.1:3128",
+        *(f"# {c}" for c in comments),
+        "acl ok_dst dstdomain example.com",
+        "http_access deny all",
+    ]
     conf.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
     r = subprocess.run(["squid", "-k", "parse", "-f", str(conf)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -253,12 +410,18 @@ def squid_directives(tmp_path: Path, comments: list[str]) -> list[str]:
 def test_squid_comment_keeps_every_value_in_its_comment(tmp_path):
     """Every hostile value, and one past squid's line buffer, stays one comment line in a real squid."""
     values = HOSTILE + [SQUID_INJECTION, "é" * 5000 + "\nacl x dstdomain y", "\udcff" * 3000]
-    assert squid_directives(tmp_path, [squid_comment(v) for v in values]) == \
-        ["http_port 127.0.0.1:3128", "acl ok_dst dstdomain example.com", "http_access deny all"]
+    assert squid_directives(tmp_path, [squid_comment(v) for v in values]) == [
+        "http_port 127.0.0.1:3128",
+        "acl ok_dst dstdomain example.com",
+        "http_access deny all",
+    ]
     assert all(len(squid_comment(v).encode("utf-8")) <= 1000 for v in values)
     # not vacuous: the same long line unfiltered is read as a directive
     assert "acl injected_dst dstdomain evil.example" in squid_directives(tmp_path, [SQUID_INJECTION])
+
+
 # ---- YAML and Kubernetes (cilium.yaml, calico.yaml) -------------------------------------------------
+
 
 @settings(max_examples=500, deadline=None)
 @given(st.text())
@@ -306,8 +469,9 @@ K8S_TEXT = st.text(alphabet=st.sampled_from("az09-_./AZ:* é\t\"'"), max_size=70
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.one_of(K8S_TEXT, st.from_regex(r"[a-z0-9][-a-z0-9.]{0,70}(/[A-Za-z0-9][-A-Za-z0-9_.]{0,70})?",
-                                         fullmatch=True)))
+@given(
+    st.one_of(K8S_TEXT, st.from_regex(r"[a-z0-9][-a-z0-9.]{0,70}(/[A-Za-z0-9][-A-Za-z0-9_.]{0,70})?", fullmatch=True))
+)
 def test_kubernetes_filters_accept_what_kubernetes_accepts(value):
     """k8s_name, k8s_label_key and k8s_label_value accept exactly what the API server's rules (as
     k8s_check.py copies them from the Go code) accept."""
@@ -373,12 +537,31 @@ for _consumer in CONSUMERS.values():
     for _field, _benign in _consumer.hostile_fields.items():
         assert BENIGN.setdefault(_field, _benign) == _benign, f"{_field}: two harmless values"
 # The fields of the targets that write YAML: their values get the YAML traps below too.
-K8S_FIELDS = tuple(dict.fromkeys(f for c in CONSUMERS.values() if any(x.format is consumers.YAML for x in c.files)
-                                 for f in c.hostile_fields))
+K8S_FIELDS = tuple(
+    dict.fromkeys(
+        f for c in CONSUMERS.values() if any(x.format is consumers.YAML for x in c.files) for f in c.hostile_fields
+    )
+)
 
-TEMPLATE_VALUES = ['"', "\\", "\n", "${var.x}", "%{ if 1 }", "}\nresource \"a\" \"b\" {", "[concat('a')]",
-                   "a'b]", "; flush ruleset", "# x", "é漢字🙂", "\u2028", "\x00", "-j ACCEPT", "a b", "",
-                   "\udcff.yaml"]
+TEMPLATE_VALUES = [
+    '"',
+    "\\",
+    "\n",
+    "${var.x}",
+    "%{ if 1 }",
+    '}\nresource "a" "b" {',
+    "[concat('a')]",
+    "a'b]",
+    "; flush ruleset",
+    "# x",
+    "é漢字🙂",
+    "\u2028",
+    "\x00",
+    "-j ACCEPT",
+    "a b",
+    "",
+    "\udcff.yaml",
+]
 
 
 # Valid Kubernetes names and label values that a YAML reader takes for a boolean, null or number when
@@ -388,11 +571,22 @@ YAML_PLAIN_TRAPS = ["yes", "null", "on", "0x1f", "1e3", "123", "0o7", "y", "n", 
 
 def description(field: str, value: str) -> Description:
     v = dict(BENIGN, **{field: value})
-    registry = RegistrySpec(name=v["registry"], sku="Premium", location="eastus", data_endpoints="both",
-                            regional_endpoints=True, private_link=True)   # private link: no_proxy.txt is not empty
+    registry = RegistrySpec(
+        name=v["registry"],
+        sku="Premium",
+        location="eastus",
+        data_endpoints="both",
+        regional_endpoints=True,
+        private_link=True,
+    )  # private link: no_proxy.txt is not empty
     settings = {tid: c.hostile_settings(v) for tid, c in CONSUMERS.items()}
-    return Description(registries=(registry,), mcr=True, sources=(v["source"],), source_name=v["source_name"],
-                       target_data={tid: s for tid, s in settings.items() if s})
+    return Description(
+        registries=(registry,),
+        mcr=True,
+        sources=(v["source"],),
+        source_name=v["source_name"],
+        target_data={tid: s for tid, s in settings.items() if s},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -407,13 +601,14 @@ def render_all(desc: Description, tags_file) -> dict[str, dict[str, str] | Excep
         try:
             problems = target.check(rule_plan)
             out[tid] = AcrrulesError(problems[0].message) if problems else target.render(rule_plan)
-        except (EscapeError, ValueError, AcrrulesError) as e:   # a clear refusal
+        except (EscapeError, ValueError, AcrrulesError) as e:  # a clear refusal
             out[tid] = e
     return out
 
 
-CASES = ([(field, value) for field in BENIGN for value in TEMPLATE_VALUES]
-         + [(field, value) for field in K8S_FIELDS for value in YAML_PLAIN_TRAPS])
+CASES = [(field, value) for field in BENIGN for value in TEMPLATE_VALUES] + [
+    (field, value) for field in K8S_FIELDS for value in YAML_PLAIN_TRAPS
+]
 
 
 @pytest.fixture(scope="module")
@@ -453,15 +648,20 @@ def test_hostile_value_keeps_the_structure(rendered, field, value):
             assert str(files), "a refusal must say why"
             continue
         assert sorted(files) == sorted(baseline[tid]), tid
-        for name, text in files.items():   # netfilter and squid loads are checked below in batches
+        for name, text in files.items():  # netfilter and squid loads are checked below in batches
             consumers.hostile_structure(name, text, baseline[tid][name], case)
 
 
 def test_unsafe_kubernetes_values_are_refused(rendered):
     """A name, namespace or label the API server would reject, or a registry name that is no DNS label: the
     Kubernetes targets refuse with a reason; a valid one renders (quoted, so `yes` stays a string)."""
-    checks = {"k8s_name": k8s_name, "k8s_namespace": k8s_name, "k8s_label_key": k8s_label_key,
-              "k8s_label_value": k8s_label_value, "registry": lambda v: dns_name(f"{v.lower()}.azurecr.io")}
+    checks = {
+        "k8s_name": k8s_name,
+        "k8s_namespace": k8s_name,
+        "k8s_label_key": k8s_label_key,
+        "k8s_label_value": k8s_label_value,
+        "registry": lambda v: dns_name(f"{v.lower()}.azurecr.io"),
+    }
     for (field, value), (_, out) in rendered["cases"].items():
         if field not in checks:
             continue
@@ -551,13 +751,17 @@ def test_structure_check_would_see_an_injection(rendered):
 
 def test_ip_literal_prints_networks_exactly_as_ipaddress_does():
     """ip_literal formats IPv4 networks itself (speed): it must equal str() for every network."""
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
-    from acrrules.plan import Prefix
     from acrrules.escape import ip_list
+    from acrrules.plan import Prefix
 
-    nets = st.builds(lambda a, p: ipaddress.ip_network(f"{a}/{p}", strict=False),
-                     st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)), st.integers(0, 32))
+    nets = st.builds(
+        lambda a, p: ipaddress.ip_network(f"{a}/{p}", strict=False),
+        st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)),
+        st.integers(0, 32),
+    )
 
     @settings(max_examples=500, deadline=None)
     @given(st.lists(nets, max_size=5))
@@ -569,20 +773,32 @@ def test_ip_literal_prints_networks_exactly_as_ipaddress_does():
         assert [p.network for p in planned] == values
 
     check()
-    for bad in (Prefix(4, -1, 8), Prefix(4, 1 << 32, 8), Prefix(4, 0, 33), Prefix(6, 0, 129), Prefix(5, 0, 8),
-                Prefix(4, "1; drop", 8)):
+    for bad in (
+        Prefix(4, -1, 8),
+        Prefix(4, 1 << 32, 8),
+        Prefix(4, 0, 33),
+        Prefix(6, 0, 129),
+        Prefix(5, 0, 8),
+        Prefix(4, "1; drop", 8),
+    ):
         with pytest.raises(EscapeError):
             ip_literal(bad)
 
 
-@pytest.mark.parametrize("target, field", [("azure-firewall", "priority"), ("azure-firewall", "collection_priority"),
-                                           ("nsg-arm", "priority"), ("nsg-tf", "priority")])
-@pytest.mark.parametrize("value", ["1 }", "100\nresource \"x\" \"y\" {}", 1.5, None])
+@pytest.mark.parametrize(
+    "target, field",
+    [
+        ("azure-firewall", "priority"),
+        ("azure-firewall", "collection_priority"),
+        ("nsg-arm", "priority"),
+        ("nsg-tf", "priority"),
+    ],
+)
+@pytest.mark.parametrize("value", ["1 }", '100\nresource "x" "y" {}', 1.5, None])
 def test_numbers_that_are_not_integers_are_refused(target, field, value):
     """Priorities print through the `integer` filter: text set through the API cannot reach the output."""
     from acrrules import plan as planning
 
-    desc = Description(registries=(RegistrySpec("numbers1", "Basic", "eastus"),),
-                       target_data={target: {field: value}})
+    desc = Description(registries=(RegistrySpec("numbers1", "Basic", "eastus"),), target_data={target: {field: value}})
     with pytest.raises((EscapeError, TypeError)):
         TARGETS[target].render(planning.build(desc))

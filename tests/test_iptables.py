@@ -7,16 +7,23 @@ fresh private network namespace (tests/netns.py) and read back with
 straight from the Service Tags JSON.  Behaviour tests probe real TCP
 connections between two private namespaces on documentation addresses.
 """
+
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
 
-import pytest
-
 import netns
-from conftest import (CLOUD_FILE_KIND, latest_servicetags, need_root_netns, need_tool, run_cli, run_validator,
-                      sample_specs)
+import pytest
+from conftest import (
+    CLOUD_FILE_KIND,
+    latest_servicetags,
+    need_root_netns,
+    need_tool,
+    run_cli,
+    run_validator,
+    sample_specs,
+)
 
 CHAIN = "ACRRULES"
 V4, V6 = f"{CHAIN}_v4", f"{CHAIN}_v6"
@@ -24,8 +31,16 @@ V4, V6 = f"{CHAIN}_v4", f"{CHAIN}_v6"
 
 def need_kernel():
     need_root_netns()
-    need_tool("iptables", "ip6tables", "iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save",
-              "ipset", "ip")
+    need_tool(
+        "iptables",
+        "ip6tables",
+        "iptables-restore",
+        "ip6tables-restore",
+        "iptables-save",
+        "ip6tables-save",
+        "ipset",
+        "ip",
+    )
 
 
 def render(tmp: Path, description: str, servicetags: Path, name: str = "spec.yaml") -> dict[str, Path]:
@@ -43,9 +58,11 @@ def cmd(*argv: str) -> dict:
 def load(files: dict[str, Path], mode: str) -> list[dict]:
     """The documented load sequence: sets first, then the rules (--noflush in include mode)."""
     noflush = ["--noflush"] if mode == "include" else []
-    return [cmd("ipset", "restore", "-f", str(files["sets"])),
-            cmd("iptables-restore", *noflush, str(files["v4"])),
-            cmd("ip6tables-restore", *noflush, str(files["v6"]))]
+    return [
+        cmd("ipset", "restore", "-f", str(files["sets"])),
+        cmd("iptables-restore", *noflush, str(files["v4"])),
+        cmd("ip6tables-restore", *noflush, str(files["v6"])),
+    ]
 
 
 SAVE = [cmd("ipset", "save"), cmd("iptables-save"), cmd("ip6tables-save"), cmd("iptables-save", "-t", "nat")]
@@ -54,7 +71,9 @@ SAVE = [cmd("ipset", "save"), cmd("iptables-save"), cmd("ip6tables-save"), cmd("
 def saved(results: list[dict]) -> list[dict]:
     """Group the outputs of consecutive SAVE steps: [{"ipset": ..., "v4": ..., "v6": ..., "nat": ...}, ...]."""
     outs = [r for r in results if r.get("cmd_kind") == "save"]
-    return [dict(zip(("ipset", "v4", "v6", "nat"), (r["out"] for r in outs[i:i + 4]))) for i in range(0, len(outs), 4)]
+    return [
+        dict(zip(("ipset", "v4", "v6", "nat"), (r["out"] for r in outs[i : i + 4]))) for i in range(0, len(outs), 4)
+    ]
 
 
 def run(steps: list[dict], **kw) -> list[dict]:
@@ -70,11 +89,14 @@ def run(steps: list[dict], **kw) -> list[dict]:
 
 # The host's own objects, created in the namespace before acrrules loads: they must survive.
 HOST_SETUP = [
-    cmd("ipset", "create", "hostset", "hash:ip"), cmd("ipset", "add", "hostset", "198.51.100.99"),
-    cmd("iptables", "-N", "HOSTCHAIN"), cmd("iptables", "-A", "HOSTCHAIN", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"),
+    cmd("ipset", "create", "hostset", "hash:ip"),
+    cmd("ipset", "add", "hostset", "198.51.100.99"),
+    cmd("iptables", "-N", "HOSTCHAIN"),
+    cmd("iptables", "-A", "HOSTCHAIN", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"),
     cmd("iptables", "-A", "OUTPUT", "-j", "HOSTCHAIN"),
     cmd("iptables", "-A", "INPUT", "-m", "set", "--match-set", "hostset", "src", "-j", "DROP"),
-    cmd("ip6tables", "-N", "HOSTCHAIN6"), cmd("ip6tables", "-A", "HOSTCHAIN6", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"),
+    cmd("ip6tables", "-N", "HOSTCHAIN6"),
+    cmd("ip6tables", "-A", "HOSTCHAIN6", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"),
     cmd("ip6tables", "-A", "OUTPUT", "-j", "HOSTCHAIN6"),
     cmd("iptables", "-t", "nat", "-A", "POSTROUTING", "-d", "198.51.100.0/24", "-j", "RETURN"),
 ]
@@ -111,8 +133,9 @@ def test_real_file_loads_reloads_and_holds_exactly_the_planned_prefixes(real_out
 
     # Reloading gives the same result.
     for part in ("v4", "v6", "nat"):
-        assert netns.iptables_lines(first[part]) == netns.iptables_lines(second[part]) \
-            == netns.iptables_lines(third[part])
+        assert (
+            netns.iptables_lines(first[part]) == netns.iptables_lines(second[part]) == netns.iptables_lines(third[part])
+        )
     assert netns.ipset_sets(first["ipset"]) == netns.ipset_sets(third["ipset"])
     assert netns.ipset_headers(first["ipset"]) == netns.ipset_headers(third["ipset"])
 
@@ -140,8 +163,8 @@ def test_real_file_loads_reloads_and_holds_exactly_the_planned_prefixes(real_out
             assert ":OUTPUT ACCEPT [0:0]" in lines
         else:
             assert ":OUTPUT DROP [0:0]" in lines
-            assert not [line for line in lines if "HOSTCHAIN" in line]      # the filter table is ours
-            assert chain_rules(third[family], "OUTPUT")[-1] == f"-A OUTPUT -j {CHAIN}"     # the jump comes last
+            assert not [line for line in lines if "HOSTCHAIN" in line]  # the filter table is ours
+            assert chain_rules(third[family], "OUTPUT")[-1] == f"-A OUTPUT -j {CHAIN}"  # the jump comes last
 
 
 @pytest.mark.parametrize("mode", ["include", "standalone"])
@@ -167,11 +190,14 @@ def test_headers_name_the_service_tags_file_cloud_and_change_number(real_outputs
 
 # ---- reload semantics -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("mode", ["include", "standalone"])
 def test_reload_with_a_newer_file_swaps_the_sets_while_rules_use_them(tmp_path, mode):
     need_kernel()
-    old_tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json",
-                                        {**netns.DOC_TAGS, "Storage.EastUS": ["198.51.100.0/24", "2001:db8:5::/48"]})
+    old_tags = netns.write_service_tags(
+        tmp_path / "ServiceTags_Public_20990101.json",
+        {**netns.DOC_TAGS, "Storage.EastUS": ["198.51.100.0/24", "2001:db8:5::/48"]},
+    )
     new_tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990108.json", netns.DOC_TAGS)
     description = netns.doc_description("iptables", f"{{mode: {mode}}}")
     old = render(tmp_path / "old", description, old_tags)
@@ -188,10 +214,11 @@ def test_reload_with_a_newer_file_swaps_the_sets_while_rules_use_them(tmp_path, 
 def test_a_family_without_prefixes_still_loads_with_an_empty_set(tmp_path, mode, empty):
     need_kernel()
     kept = {4: ["192.0.2.0/24"], 6: ["2001:db8::/48"]}[10 - empty]
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json",
-                                    {"AzureContainerRegistry.EastUS": kept, "Storage.EastUS": kept})
+    tags = netns.write_service_tags(
+        tmp_path / "ServiceTags_Public_20990101.json", {"AzureContainerRegistry.EastUS": kept, "Storage.EastUS": kept}
+    )
     files = render(tmp_path, netns.doc_description("iptables", f"{{mode: {mode}}}"), tags)
-    state, = saved(run([*load(files, mode), *load(files, mode), *SAVE]))
+    (state,) = saved(run([*load(files, mode), *load(files, mode), *SAVE]))
     sets = netns.ipset_sets(state["ipset"])
     assert sets[f"{CHAIN}_v{empty}"] == set()
     assert sets[f"{CHAIN}_v{10 - empty}"] == {ipaddress.ip_network(kept[0])}
@@ -200,10 +227,11 @@ def test_a_family_without_prefixes_still_loads_with_an_empty_set(tmp_path, mode,
 def test_set_size_limit_is_an_input_error_and_nothing_is_written(tmp_path, monkeypatch):
     from acrrules.targets import iptables as target
 
-    monkeypatch.setattr(target, "IPSET_MAXELEM", 1)     # below: 2 IPv4 prefixes that cannot merge, 1 IPv6
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json",
-                                    {"AzureContainerRegistry.EastUS": ["192.0.2.0/25", "198.51.100.0/24"],
-                                     "Storage.EastUS": ["2001:db8::/48"]})
+    monkeypatch.setattr(target, "IPSET_MAXELEM", 1)  # below: 2 IPv4 prefixes that cannot merge, 1 IPv6
+    tags = netns.write_service_tags(
+        tmp_path / "ServiceTags_Public_20990101.json",
+        {"AzureContainerRegistry.EastUS": ["192.0.2.0/25", "198.51.100.0/24"], "Storage.EastUS": ["2001:db8::/48"]},
+    )
     spec = tmp_path / "spec.yaml"
     spec.write_text(netns.doc_description("iptables", "{mode: include}"), encoding="utf-8")
     r = run_cli("render", spec, "--target", "iptables", "--service-tags", tags, "--out", tmp_path / "out")
@@ -214,18 +242,22 @@ def test_set_size_limit_is_an_input_error_and_nothing_is_written(tmp_path, monke
 
 # ---- behaviour: the kernel enforces what the files say ----------------------------------------
 
-HOST_POLICY = [   # a host's own egress policy in include mode: drop by default, jump to our chain
+HOST_POLICY = [  # a host's own egress policy in include mode: drop by default, jump to our chain
     cmd("iptables", "-P", "OUTPUT", "DROP"),
     cmd("iptables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"),
     cmd("ip6tables", "-P", "OUTPUT", "DROP"),
     cmd("ip6tables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"),
-    *[cmd("ip6tables", "-A", "OUTPUT", "-p", "ipv6-icmp", "--icmpv6-type", str(t), "-j", "ACCEPT")
-      for t in (133, 135, 136, 143)],
+    *[
+        cmd("ip6tables", "-A", "OUTPUT", "-p", "ipv6-icmp", "--icmpv6-type", str(t), "-j", "ACCEPT")
+        for t in (133, 135, 136, 143)
+    ],
     *HOST_JUMPS,
 ]
 
 
-def _behaviour(tmp_path: Path, mode: str, settings: str, extra: list[dict], sources: str = '["*"]') -> tuple[dict, dict]:
+def _behaviour(
+    tmp_path: Path, mode: str, settings: str, extra: list[dict], sources: str = '["*"]'
+) -> tuple[dict, dict]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
     files = render(tmp_path, netns.doc_description("iptables", settings, sources), tags)
@@ -235,7 +267,7 @@ def _behaviour(tmp_path: Path, mode: str, settings: str, extra: list[dict], sour
     results = run([probes, *load(files, mode), *extra, forget_neighbours, *SAVE, probes], listen=netns.LISTEN)
     baseline, after = results[0], results[-1]
     assert set(baseline["probe"].values()) == {"connected"}, f"test setup broken: {baseline}"
-    state, = saved(results)
+    (state,) = saved(results)
     return after["probe"], netns.ipset_sets(state["ipset"])
 
 
@@ -271,8 +303,9 @@ def test_sources_restrict_the_clients(tmp_path):
     and no IPv6 client at all."""
     need_kernel()
     v4_client = netns.CLIENT_ADDRESSES[0]
-    got, _ = _behaviour(tmp_path, "standalone", "{mode: standalone}", [],
-                        sources=f'["{v4_client}/32", "198.51.100.0/24"]')
+    got, _ = _behaviour(
+        tmp_path, "standalone", "{mode: standalone}", [], sources=f'["{v4_client}/32", "198.51.100.0/24"]'
+    )
     assert got["192.0.2.10:443"] == "connected"
     assert got["[2001:db8::10]:443"] != "connected"
     got, _ = _behaviour(tmp_path / "other", "standalone", "{mode: standalone}", [], sources='["198.51.100.0/24"]')
@@ -280,6 +313,7 @@ def test_sources_restrict_the_clients(tmp_path):
 
 
 # ---- determinism and samples ---------------------------------------------------------------
+
 
 def test_rendering_is_byte_identical_across_runs(tmp_path):
     outputs = netns.render_with_seeds(tmp_path, "iptables")
@@ -323,8 +357,12 @@ def test_reserved_chain_names_are_the_ones_iptables_refuses():
 
     targets = sorted(IPTABLES_TARGETS)
     steps = [cmd(tool, "-N", name) for name in targets for tool in ("iptables", "ip6tables")]
-    steps += [cmd(tool, "-t", table, "-N", name) for name in sorted(IPTABLES_BUILTIN_CHAINS)
-              for tool in ("iptables", "ip6tables") for table in ("filter", "mangle")]
+    steps += [
+        cmd(tool, "-t", table, "-N", name)
+        for name in sorted(IPTABLES_BUILTIN_CHAINS)
+        for tool in ("iptables", "ip6tables")
+        for table in ("filter", "mangle")
+    ]
     steps += [cmd("iptables", "-N", "Log")]
     results = netns.run(steps)
     *refusals, near_miss = results
@@ -332,6 +370,9 @@ def test_reserved_chain_names_are_the_ones_iptables_refuses():
     for name in targets:
         assert ("iptables", "-N", name) not in created or ("ip6tables", "-N", name) not in created, name
     for name in IPTABLES_BUILTIN_CHAINS:
-        assert any((tool, "-t", table, "-N", name) not in created
-                   for tool in ("iptables", "ip6tables") for table in ("filter", "mangle")), name
+        assert any(
+            (tool, "-t", table, "-N", name) not in created
+            for tool in ("iptables", "ip6tables")
+            for table in ("filter", "mangle")
+        ), name
     assert near_miss["rc"] == 0

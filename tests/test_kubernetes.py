@@ -8,6 +8,7 @@
   acrrules.nft rendered from the same inputs.
 - Broken copies of the outputs are rejected, so these tests can fail.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from conftest import (REQUIRE_TOOLS, SERVICETAGS, latest_servicetags, need_shared, run_cli, run_cli_process,
-                      run_validator, sample_specs)
+from conftest import (
+    REQUIRE_TOOLS,
+    SERVICETAGS,
+    latest_servicetags,
+    need_shared,
+    run_cli,
+    run_cli_process,
+    run_validator,
+    sample_specs,
+)
 from regen_golden import PINNED_SERVICETAGS, sample_cloud
 
 CEL_NOTE = "CEL rules (x-kubernetes-validations) not evaluated"
@@ -63,12 +71,19 @@ def documents(text: str) -> list[dict]:
 
 CILIUM_SCOPES = {
     "namespace": {},
-    "namespace-set": {"namespace": "build", "endpoint_selector": {"app": "builder", "team.example.com/tier": "ci"},
-                      "name": "acr-egress"},
+    "namespace-set": {
+        "namespace": "build",
+        "endpoint_selector": {"app": "builder", "team.example.com/tier": "ci"},
+        "name": "acr-egress",
+    },
     "namespace-all-pods": {"endpoint_selector": {}},
     "cluster": {"scope": "cluster", "endpoint_selector": {"acr.example.com/pull": "true"}},
-    "cluster-dns": {"scope": "cluster", "endpoint_selector": {"app": "x"}, "dns_namespace": "openshift-dns",
-                    "dns_selector": {"dns.operator.openshift.io/daemonset-dns": "default"}},
+    "cluster-dns": {
+        "scope": "cluster",
+        "endpoint_selector": {"app": "x"},
+        "dns_namespace": "openshift-dns",
+        "dns_selector": {"dns.operator.openshift.io/daemonset-dns": "default"},
+    },
 }
 
 
@@ -105,7 +120,7 @@ def fqdn_selectors(policy: dict) -> tuple[set[str], set[str]]:
         if "toFQDNs" in rule:
             assert rule["toPorts"] == [{"ports": [{"port": "443", "protocol": "TCP"}]}]
             for selector in rule["toFQDNs"]:
-                (key, value), = selector.items()
+                ((key, value),) = selector.items()
                 (names if key == "matchName" else patterns).add(value)
     return names, patterns
 
@@ -123,14 +138,22 @@ def test_cilium_allows_exactly_the_endpoints(spec, cilium_files):
         assert names | patterns == want and not names & patterns
         assert all(p.startswith("*.") for p in patterns) and not any("*" in n for n in names)
         text = cilium_files[(spec.stem, scope)].read_text(encoding="utf-8")
-        assert sum(line.strip().startswith(("- matchName:", "- matchPattern:")) for line in text.splitlines()) == \
-            len(want) + 1  # + the DNS rule's "*"
+        assert (
+            sum(line.strip().startswith(("- matchName:", "- matchPattern:")) for line in text.splitlines())
+            == len(want) + 1
+        )  # + the DNS rule's "*"
         dns = policy["spec"]["egress"][0]
-        assert dns["toPorts"] == [{"ports": [{"port": "53", "protocol": "UDP"}, {"port": "53", "protocol": "TCP"}],
-                                   "rules": {"dns": [{"matchPattern": "*"}]}}]
+        assert dns["toPorts"] == [
+            {
+                "ports": [{"port": "53", "protocol": "UDP"}, {"port": "53", "protocol": "TCP"}],
+                "rules": {"dns": [{"matchPattern": "*"}]},
+            }
+        ]
         settings = CILIUM_SCOPES[scope]
-        dns_labels = {**settings.get("dns_selector", {"k8s-app": "kube-dns"}),
-                      "io.kubernetes.pod.namespace": settings.get("dns_namespace", "kube-system")}
+        dns_labels = {
+            **settings.get("dns_selector", {"k8s-app": "kube-dns"}),
+            "io.kubernetes.pod.namespace": settings.get("dns_namespace", "kube-system"),
+        }
         assert dns["toEndpoints"] == [{"matchLabels": dns_labels}]
 
 
@@ -138,8 +161,11 @@ def test_cilium_settings_shape_the_policy(cilium_files):
     """Names from the description's `name` unless set; namespace and selectors from the settings."""
     (ns,) = documents(cilium_files[("geo-replicated-premium", "namespace")].read_text(encoding="utf-8"))
     assert ns["kind"] == "CiliumNetworkPolicy"
-    assert ns["metadata"] == {"name": "acrrules", "namespace": "default", "labels": {
-        "app.kubernetes.io/managed-by": "acrrules", "acrrules/policy": "acrrules"}}
+    assert ns["metadata"] == {
+        "name": "acrrules",
+        "namespace": "default",
+        "labels": {"app.kubernetes.io/managed-by": "acrrules", "acrrules/policy": "acrrules"},
+    }
     assert ns["spec"]["endpointSelector"] == {"matchLabels": {"acrrules/egress-acrrules": "allow"}}
     (ns_set,) = documents(cilium_files[("geo-replicated-premium", "namespace-set")].read_text(encoding="utf-8"))
     assert ns_set["metadata"]["name"] == "acr-egress" and ns_set["metadata"]["namespace"] == "build"
@@ -152,8 +178,11 @@ def test_cilium_settings_shape_the_policy(cilium_files):
 
 
 def test_cilium_names_come_from_the_description_name(tmp_path):
-    data = {"version": 1, "name": "prod-eu", "registries": [{"name": "contosoprod", "sku": "Basic",
-                                                              "location": "westeurope"}]}
+    data = {
+        "version": 1,
+        "name": "prod-eu",
+        "registries": [{"name": "contosoprod", "sku": "Basic", "location": "westeurope"}],
+    }
     (policy,) = documents(render(write_spec(tmp_path, data), tmp_path / "out", "cilium")["cilium.yaml"])
     assert policy["metadata"]["name"] == "prod-eu" and policy["metadata"]["labels"]["acrrules/policy"] == "prod-eu"
     assert policy["spec"]["endpointSelector"] == {"matchLabels": {"acrrules/egress-prod-eu": "allow"}}
@@ -167,9 +196,10 @@ def broken_copies(text: str) -> dict[str, tuple[str, str]]:
         "misspelt-toFQDNs": (text.replace("    - toFQDNs:", "    - toFQDN:", 1), "did you mean 'toFQDNs'?"),
         "no-dns-rule": (text.replace(dns_rule.group(0), "", 1), "toFQDNs is used but no egress rule"),
         "wildcard-as-name": (re.sub(r'matchPattern: "\*\.', 'matchName: "*.', text, count=1), "matchName"),
-        "namespace-on-cluster-kind": (text.replace("kind: \"CiliumNetworkPolicy\"",
-                                                   "kind: \"CiliumClusterwideNetworkPolicy\"", 1),
-                                      "must not be set on a cluster-scoped kind"),
+        "namespace-on-cluster-kind": (
+            text.replace('kind: "CiliumNetworkPolicy"', 'kind: "CiliumClusterwideNetworkPolicy"', 1),
+            "must not be set on a cluster-scoped kind",
+        ),
     }
 
 
@@ -190,8 +220,13 @@ def test_cilium_output_is_quiet_in_a_repository(tmp_path):
     the working directory, the Service Tags file or the hash seed."""
     spec = write_spec(tmp_path / "repo", sample_data(sample_specs()[0]))
     outs = []
-    for i, (cwd, tags, seed) in enumerate([(tmp_path, None, "0"), (tmp_path / "repo", latest_servicetags(), "1"),
-                                           (Path("/"), latest_servicetags(), "4242")]):
+    for i, (cwd, tags, seed) in enumerate(
+        [
+            (tmp_path, None, "0"),
+            (tmp_path / "repo", latest_servicetags(), "1"),
+            (Path("/"), latest_servicetags(), "4242"),
+        ]
+    ):
         out = tmp_path / "repo" / "rules" / str(i)
         args = ["render", spec, "--out", out, "--target", "cilium"] + (["--service-tags", tags] if tags else [])
         r = run_cli_process(*args, cwd=cwd, env={"PYTHONHASHSEED": seed})
@@ -209,7 +244,7 @@ def test_readme_labels_pods_the_way_the_default_selector_selects_them():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     snippet = re.search(r"```yaml\nspec:\n  template:\n(?:.*\n)*?```", readme)
     assert snippet, "the README shows a pod template with the opt-in label"
-    labels = yaml.safe_load(snippet.group(0)[len("```yaml\n"):-3])["spec"]["template"]["metadata"]["labels"]
+    labels = yaml.safe_load(snippet.group(0)[len("```yaml\n") : -3])["spec"]["template"]["metadata"]["labels"]
     assert labels == dict(kubernetes.opt_in_selector("acrrules"))
 
 
@@ -217,10 +252,18 @@ def test_readme_labels_pods_the_way_the_default_selector_selects_them():
 
 CALICO_SETTINGS = {
     "default": {},
-    "set": {"name": "acr-egress", "selector": {"app": "builder", "team.example.com/tier": "ci"}, "namespace": "build",
-            "order": 100},
-    "dns": {"selector": {"app": "x"}, "order": 0, "dns_namespace": "openshift-dns",
-            "dns_selector": {"dns.operator.openshift.io/daemonset-dns": "default"}},
+    "set": {
+        "name": "acr-egress",
+        "selector": {"app": "builder", "team.example.com/tier": "ci"},
+        "namespace": "build",
+        "order": 100,
+    },
+    "dns": {
+        "selector": {"app": "x"},
+        "order": 0,
+        "dns_namespace": "openshift-dns",
+        "dns_selector": {"dns.operator.openshift.io/daemonset-dns": "default"},
+    },
 }
 
 
@@ -280,7 +323,7 @@ def test_calico_nets_are_the_nftables_sets(spec, calico_files):
         got, want = calico_nets(files["calico.yaml"]), nft_elements(files["acrrules.nft"])
         assert got == want and want[4] and want[6], (spec.stem, label)
         for s in calico_objects(files["calico.yaml"])[0]:
-            versions = {"." in n and 4 or 6 for n in s["spec"]["nets"]}
+            versions = {("." in n and 4) or 6 for n in s["spec"]["nets"]}
             assert len(versions) == 1 and s["metadata"]["name"].split("-")[-2] == f"v{versions.pop()}"
 
 
@@ -289,19 +332,27 @@ def test_calico_policy_selects_pods_and_reaches_its_sets(calico_files):
     from the description's name unless set."""
     sets, policy = calico_objects(calico_files[("geo-replicated-premium", "default")]["calico.yaml"])
     assert [s["metadata"]["name"] for s in sets] == ["acrrules-v4-01", "acrrules-v6-01"]
-    assert all(s["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "acrrules", "acrrules/policy": "acrrules"}
-               for s in sets + [policy])
+    assert all(
+        s["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "acrrules", "acrrules/policy": "acrrules"}
+        for s in sets + [policy]
+    )
     assert policy["metadata"]["name"] == "acrrules"
     assert policy["spec"]["selector"] == "acrrules/egress-acrrules == 'allow'"
     assert "order" not in policy["spec"] and "namespaceSelector" not in policy["spec"]
     assert policy["spec"]["types"] == ["Egress"]
     dns_udp, dns_tcp, https = policy["spec"]["egress"]
-    dns = {"selector": "k8s-app == 'kube-dns'", "namespaceSelector": "projectcalico.org/name == 'kube-system'",
-           "ports": [53]}
+    dns = {
+        "selector": "k8s-app == 'kube-dns'",
+        "namespaceSelector": "projectcalico.org/name == 'kube-system'",
+        "ports": [53],
+    }
     assert dns_udp == {"action": "Allow", "protocol": "UDP", "destination": dns}
     assert dns_tcp == {"action": "Allow", "protocol": "TCP", "destination": dns}
-    assert https == {"action": "Allow", "protocol": "TCP",
-                     "destination": {"selector": "acrrules/policy == 'acrrules'", "ports": [443]}}
+    assert https == {
+        "action": "Allow",
+        "protocol": "TCP",
+        "destination": {"selector": "acrrules/policy == 'acrrules'", "ports": [443]},
+    }
 
     sets, policy = calico_objects(calico_files[("geo-replicated-premium", "set")]["calico.yaml"])
     assert [s["metadata"]["name"] for s in sets] == ["acr-egress-v4-01", "acr-egress-v6-01"]
@@ -313,26 +364,38 @@ def test_calico_policy_selects_pods_and_reaches_its_sets(calico_files):
     assert policy["spec"]["order"] == 0
     assert policy["spec"]["egress"][0]["destination"] == {
         "selector": "dns.operator.openshift.io/daemonset-dns == 'default'",
-        "namespaceSelector": "projectcalico.org/name == 'openshift-dns'", "ports": [53]}
+        "namespaceSelector": "projectcalico.org/name == 'openshift-dns'",
+        "ports": [53],
+    }
 
 
 def broken_calico_copies(text: str) -> dict[str, tuple[str, str]]:
     """name -> (broken text, what k8s_check must say)."""
-    https = '        selector: "acrrules/policy == \'acrrules\'"\n'
+    https = "        selector: \"acrrules/policy == 'acrrules'\"\n"
     assert https in text
     return {
-        "misspelt-selector": (text.replace(https, https.replace("selector", "selektor"), 1),
-                              "did you mean 'selector'?"),
-        "mixed-families": (text.replace(https, https + "        nets: [192.0.2.0/24, 2001:db8::/64]\n", 1),
-                           "both IPv4 and IPv6"),
+        "misspelt-selector": (
+            text.replace(https, https.replace("selector", "selektor"), 1),
+            "did you mean 'selector'?",
+        ),
+        "mixed-families": (
+            text.replace(https, https + "        nets: [192.0.2.0/24, 2001:db8::/64]\n", 1),
+            "both IPv4 and IPv6",
+        ),
         "ports-without-protocol": (text.replace("      protocol: UDP\n", "", 1), "must set protocol"),
-        "net-not-a-cidr": (re.sub(r'^    - "[0-9.]+/\d+"$', '    - "192.0.2.300/24"', text, count=1, flags=re.M),
-                           "is not an IP or CIDR"),
-        "cel-http-on-deny": (text.replace("    - action: Allow\n      protocol: TCP\n      destination:\n        selector: "
-                                          '"acrrules/',
-                                          "    - action: Deny\n      http: {methods: [GET]}\n      protocol: TCP\n"
-                                          '      destination:\n        selector: "acrrules/', 1),
-                             "HTTP match is only valid on Allow rules"),
+        "net-not-a-cidr": (
+            re.sub(r'^    - "[0-9.]+/\d+"$', '    - "192.0.2.300/24"', text, count=1, flags=re.M),
+            "is not an IP or CIDR",
+        ),
+        "cel-http-on-deny": (
+            text.replace(
+                '    - action: Allow\n      protocol: TCP\n      destination:\n        selector: "acrrules/',
+                "    - action: Deny\n      http: {methods: [GET]}\n      protocol: TCP\n"
+                '      destination:\n        selector: "acrrules/',
+                1,
+            ),
+            "HTTP match is only valid on Allow rules",
+        ),
     }
 
 
@@ -341,6 +404,7 @@ def test_k8s_check_rejects_broken_calico_objects(calico_files, tmp_path):
     without a protocol, a bad net and (with the cel module, required in CI) a CEL rule of the CRD."""
     try:
         import cel  # noqa: F401
+
         have_cel = True
     except ImportError:
         have_cel = False
@@ -361,18 +425,26 @@ def big_description(tags_file) -> dict:
     from acrrules import catalog, servicetags
 
     loaded = servicetags.load(str(tags_file))
-    regions = sorted(set(catalog.CLOUDS["AzureCloud"].locations) & set(loaded.regions(catalog.TAG_ACR))
-                     & set(loaded.regions(catalog.TAG_STORAGE)))
-    return {"version": 1, "mcr": True, "name": "everywhere",
-            "registries": [{"name": f"registry{i:03d}", "sku": "Basic", "location": r} for i, r in enumerate(regions)]}
+    regions = sorted(
+        set(catalog.CLOUDS["AzureCloud"].locations)
+        & set(loaded.regions(catalog.TAG_ACR))
+        & set(loaded.regions(catalog.TAG_STORAGE))
+    )
+    return {
+        "version": 1,
+        "mcr": True,
+        "name": "everywhere",
+        "registries": [{"name": f"registry{i:03d}", "sku": "Basic", "location": r} for i, r in enumerate(regions)],
+    }
 
 
 def test_calico_sets_stay_within_their_budget_on_a_large_description(tmp_path):
     """Sets split at NETS_PER_SET nets, and every object, as the API server stores it (JSON), stays within
     OBJECT_BUDGET_BYTES, far below etcd's 1.5 MiB and kubectl's 256 KiB last-applied annotation; the split
     loses and repeats nothing, and the result passes the real CRD schemas."""
-    from acrrules.targets.calico import NETS_PER_SET, OBJECT_BUDGET_BYTES
     from consumers import nft_elements
+
+    from acrrules.targets.calico import NETS_PER_SET, OBJECT_BUDGET_BYTES
 
     tags = latest_servicetags()
     spec = write_spec(tmp_path, big_description(tags))
@@ -385,7 +457,7 @@ def test_calico_sets_stay_within_their_budget_on_a_large_description(tmp_path):
         size = len(json.dumps(obj, separators=(",", ":")).encode("utf-8"))
         assert size <= OBJECT_BUDGET_BYTES, (obj["metadata"]["name"], size)
     assert all(len(s["spec"]["nets"]) <= NETS_PER_SET for s in sets)
-    assert all(len(s["spec"]["nets"]) == NETS_PER_SET for s in v4[:-1])   # full sets before the last
+    assert all(len(s["spec"]["nets"]) == NETS_PER_SET for s in v4[:-1])  # full sets before the last
     assert calico_nets(files["calico.yaml"]) == nft_elements(files["acrrules.nft"])
     r = k8s_check(tmp_path / "out" / "calico.yaml")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -399,8 +471,18 @@ def test_calico_output_is_quiet_and_deterministic(tmp_path):
     outs = []
     for i, (cwd, seed) in enumerate([(tmp_path, "0"), (tmp_path / "repo", "1"), (Path("/"), "4242")]):
         out = tmp_path / "repo" / "rules" / str(i)
-        r = run_cli_process("render", spec, "--out", out, "--target", "calico", "--service-tags", tags, cwd=cwd,
-                            env={"PYTHONHASHSEED": seed, "ACRRULES_TODAY": "2025-11-10"})
+        r = run_cli_process(
+            "render",
+            spec,
+            "--out",
+            out,
+            "--target",
+            "calico",
+            "--service-tags",
+            tags,
+            cwd=cwd,
+            env={"PYTHONHASHSEED": seed, "ACRRULES_TODAY": "2025-11-10"},
+        )
         assert r.code == 0, r.err
         outs.append((out / "calico.yaml").read_bytes())
     assert outs[0] == outs[1] == outs[2]

@@ -12,6 +12,7 @@
   run are printed (run pytest with -s to see them), and only a generous sanity
   bound is asserted.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,17 +24,14 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 import consumers
+import pytest
 from conftest import REPO, latest_servicetags, run_cli, run_cli_process, run_validator, terraform_fmt_check
-from test_badinput import snapshot
-from oracles import endpoints as oracle_endpoints
 from consumers import hcl_unquote
+from oracles import endpoints as oracle_endpoints
+from test_badinput import snapshot
 
-from acrrules import catalog, pipeline
-from acrrules.errors import InputError
-from acrrules.load import load_yaml
+from acrrules import catalog
 from acrrules.model import Description, RegistrySpec
 from acrrules.plan import RulePlan, TagRule
 from acrrules.targets import TARGETS
@@ -42,8 +40,9 @@ LOCATIONS = sorted(catalog.CLOUDS["AzureCloud"].locations)
 
 
 def write_spec(path: Path, registries: list[str], *, head: str = "", targets: str = "") -> Path:
-    path.write_text("version: 1\n" + head + "registries:\n" + "".join(f"  - {r}\n" for r in registries)
-                    + targets, encoding="utf-8")
+    path.write_text(
+        "version: 1\n" + head + "registries:\n" + "".join(f"  - {r}\n" for r in registries) + targets, encoding="utf-8"
+    )
     return path
 
 
@@ -63,14 +62,17 @@ def previous(tmp_path) -> Path:
 
 # ---- NSG ------------------------------------------------------------------------------------------
 
+
 def test_nsg_priority_block_past_4096_is_refused_at_the_priority(tmp_path, previous):
     """One Premium registry replicated to every other AzureCloud region uses 2 x 69 + 2 slots of the
     256-priority block; a block that would end past 4096 is refused at each target's priority."""
     home, *replicas = LOCATIONS
-    spec = write_spec(tmp_path / "wide.yaml",
-                      [f"{{name: contosoacr, sku: Premium, location: {home}, replicas: [{', '.join(replicas)}]}}"],
-                      head="mcr: true\n",
-                      targets="targets:\n  nsg-arm: {priority: 3842}\n  nsg-tf:\n    priority: 4000\n")
+    spec = write_spec(
+        tmp_path / "wide.yaml",
+        [f"{{name: contosoacr, sku: Premium, location: {home}, replicas: [{', '.join(replicas)}]}}"],
+        head="mcr: true\n",
+        targets="targets:\n  nsg-arm: {priority: 3842}\n  nsg-tf:\n    priority: 4000\n",
+    )
     text = spec.read_text(encoding="utf-8")
     before = snapshot(previous)
     r = run_cli_process("render", spec, "--out", previous)
@@ -99,10 +101,14 @@ def test_nsg_priority_block_past_4096_is_refused_at_the_priority(tmp_path, previ
 def test_nsg_block_and_slots_are_checked_for_api_built_plans():
     """Through the API (no schema): a block past 4096 is refused at the priority, and a region the
     catalog has no slot for (a newer Service Tags file) at the location that asks for it."""
-    desc = Description(registries=(RegistrySpec("contosoacr", "Premium", "eastus", replicas=("newregion",)),),
-                       target_data={"nsg-arm": {"priority": 3900}, "nsg-tf": {"priority": 100}})
-    tags = (TagRule("AzureContainerRegistry.EastUS", catalog.TAG_ACR, "eastus", ("contosoacr",)),
-            TagRule("AzureContainerRegistry.NewRegion", catalog.TAG_ACR, "newregion", ("contosoacr",)))
+    desc = Description(
+        registries=(RegistrySpec("contosoacr", "Premium", "eastus", replicas=("newregion",)),),
+        target_data={"nsg-arm": {"priority": 3900}, "nsg-tf": {"priority": 100}},
+    )
+    tags = (
+        TagRule("AzureContainerRegistry.EastUS", catalog.TAG_ACR, "eastus", ("contosoacr",)),
+        TagRule("AzureContainerRegistry.NewRegion", catalog.TAG_ACR, "newregion", ("contosoacr",)),
+    )
     plan = RulePlan(description=desc, endpoints=(), tags=tags)
     arm = TARGETS["nsg-arm"].check(plan)
     assert [p.path for p in arm] == [("targets", "nsg-arm", "priority"), ("registries", 0, "replicas", 0)]
@@ -125,8 +131,11 @@ def firewall_groups(text: str) -> list[dict]:
     """
     groups = []
     for block in GROUP.split(text)[1:]:
-        group = {"name": hcl_unquote(re.search(r"^  name\s+= (.*)$", block, re.M).group(1)),
-                 "priority": int(re.search(r"^  priority\s+= (\d+)$", block, re.M).group(1)), "rules": []}
+        group = {
+            "name": hcl_unquote(re.search(r"^  name\s+= (.*)$", block, re.M).group(1)),
+            "priority": int(re.search(r"^  priority\s+= (\d+)$", block, re.M).group(1)),
+            "rules": [],
+        }
         for rule in re.finditer(r"^    rule \{\n(.*?)^    \}", block, re.M | re.S):
             body = rule.group(1)
 
@@ -134,11 +143,16 @@ def firewall_groups(text: str) -> list[dict]:
                 m = re.search(rf"^      {attribute}\s+= \[(.*?)\]$", body, re.M | re.S)
                 return [hcl_unquote(s) for s in STRING.findall(m.group(1))] if m else []
 
-            group["rules"].append({
-                "name": hcl_unquote(re.search(r"^      name\s+= (.*)$", body, re.M).group(1)),
-                "description": hcl_unquote(re.search(r"^      description\s+= (.*)$", body, re.M).group(1)),
-                "sources": strings("source_addresses"), "fqdns": strings("destination_fqdns"),
-                "tags": strings("destination_addresses"), "network": "destination_addresses" in body})
+            group["rules"].append(
+                {
+                    "name": hcl_unquote(re.search(r"^      name\s+= (.*)$", body, re.M).group(1)),
+                    "description": hcl_unquote(re.search(r"^      description\s+= (.*)$", body, re.M).group(1)),
+                    "sources": strings("source_addresses"),
+                    "fqdns": strings("destination_fqdns"),
+                    "tags": strings("destination_addresses"),
+                    "network": "destination_addresses" in body,
+                }
+            )
         groups.append(group)
     return groups
 
@@ -146,16 +160,34 @@ def firewall_groups(text: str) -> list[dict]:
 def stored_size(rule: dict) -> int:
     """Bytes of a rule as Azure stores it in the rule collection group (its ARM JSON), the 2 MB measure."""
     if rule["network"]:
-        body = {"ruleType": "NetworkRule", "name": rule["name"], "description": rule["description"],
-                "ipProtocols": ["TCP"], "sourceAddresses": rule["sources"], "sourceIpGroups": [],
-                "destinationAddresses": rule["tags"], "destinationIpGroups": [], "destinationFqdns": [],
-                "destinationPorts": ["443"]}
+        body = {
+            "ruleType": "NetworkRule",
+            "name": rule["name"],
+            "description": rule["description"],
+            "ipProtocols": ["TCP"],
+            "sourceAddresses": rule["sources"],
+            "sourceIpGroups": [],
+            "destinationAddresses": rule["tags"],
+            "destinationIpGroups": [],
+            "destinationFqdns": [],
+            "destinationPorts": ["443"],
+        }
     else:
-        body = {"ruleType": "ApplicationRule", "name": rule["name"], "description": rule["description"],
-                "protocols": [{"protocolType": "Https", "port": 443}], "fqdnTags": [], "webCategories": [],
-                "targetFqdns": rule["fqdns"], "targetUrls": [], "terminateTLS": False,
-                "sourceAddresses": rule["sources"], "destinationAddresses": [], "sourceIpGroups": [],
-                "httpHeadersToInsert": []}
+        body = {
+            "ruleType": "ApplicationRule",
+            "name": rule["name"],
+            "description": rule["description"],
+            "protocols": [{"protocolType": "Https", "port": 443}],
+            "fqdnTags": [],
+            "webCategories": [],
+            "targetFqdns": rule["fqdns"],
+            "targetUrls": [],
+            "terminateTLS": False,
+            "sourceAddresses": rule["sources"],
+            "destinationAddresses": [],
+            "sourceIpGroups": [],
+            "httpHeadersToInsert": [],
+        }
     return len(json.dumps(body))
 
 
@@ -177,8 +209,16 @@ def spec_data(registries: int, *, sources: list[str] | None = None) -> dict:
         home = LOCATIONS[i % len(LOCATIONS)]
         if i % 3 == 0:
             replicas = [LOCATIONS[(i + k) % len(LOCATIONS)] for k in (7, 19, 31)]
-            regs.append({"name": f"registry{i:05d}", "sku": "Premium", "location": home, "replicas": replicas,
-                         "data_endpoints": "both", "regional_endpoints": True})
+            regs.append(
+                {
+                    "name": f"registry{i:05d}",
+                    "sku": "Premium",
+                    "location": home,
+                    "replicas": replicas,
+                    "data_endpoints": "both",
+                    "regional_endpoints": True,
+                }
+            )
         elif i % 3 == 1:
             regs.append({"name": f"registry{i:05d}", "sku": "Standard", "location": home})
         else:
@@ -224,20 +264,33 @@ def test_firewall_groups_past_the_last_priority_are_refused(tmp_path, monkeypatc
     r = run_cli("render", spec, "--out", previous)
     assert r.code == 2 and snapshot(previous) == before
     line, col = position(spec.read_text(encoding="utf-8"), str(catalog.FIREWALL_PRIORITY_MAX))
-    assert r.err.startswith(f"{spec}:{line}:{col}: the rules need ") and "lower targets.azure-firewall.priority" in r.err
+    assert (
+        r.err.startswith(f"{spec}:{line}:{col}: the rules need ") and "lower targets.azure-firewall.priority" in r.err
+    )
 
 
 def test_more_groups_than_a_policy_holds_is_refused(tmp_path, previous):
     """20,000 sources repeated in 600 rules: even packed to the byte, 100 groups of 2 MB; a policy holds 90."""
     sources = [f"10.{i // 256}.{i % 256}.0/24" for i in range(20_000)]
     registries = 600
-    data = {"version": 1, "sources": sources, "registries": [
-        {"name": f"registry{i:05d}", "sku": "Standard", "location": "eastus"} for i in range(registries)]}
+    data = {
+        "version": 1,
+        "sources": sources,
+        "registries": [
+            {"name": f"registry{i:05d}", "sku": "Standard", "location": "eastus"} for i in range(registries)
+        ],
+    }
     spec = dump(tmp_path / "spec.yaml", data)
-    rule = {"network": False, "name": "acr-registry00000", "description": "Registry registry00000 (eastus)",
-            "sources": sources, "fqdns": ["registry00000.azurecr.io"], "tags": []}
+    rule = {
+        "network": False,
+        "name": "acr-registry00000",
+        "description": "Registry registry00000 (eastus)",
+        "sources": sources,
+        "fqdns": ["registry00000.azurecr.io"],
+        "tags": [],
+    }
     per_group = catalog.FIREWALL_RCG_MAX_BYTES // stored_size(rule)
-    assert math.ceil(registries / per_group) > catalog.FIREWALL_MAX_RCGS   # the input really is too big
+    assert math.ceil(registries / per_group) > catalog.FIREWALL_MAX_RCGS  # the input really is too big
     before = snapshot(previous)
     r = run_cli_process("render", spec, "--target", "azure-firewall", "--out", previous)
     assert r.code == 2 and "Traceback" not in r.err and r.out == ""
@@ -269,22 +322,29 @@ def big_render(tmp_path_factory) -> dict:
     tags = latest_servicetags("Public")
     out = root / "out"
     start = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", MEASURE, "render", str(spec), "--out", str(out), "--service-tags",
-                        str(tags)], capture_output=True, text=True, cwd=REPO, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-c", MEASURE, "render", str(spec), "--out", str(out), "--service-tags", str(tags)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     total = time.perf_counter() - start
     assert "Traceback" not in p.stderr, p.stderr
     figures = json.loads(p.stderr.splitlines()[-1])
     assert figures["code"] == 0, p.stderr
     figures["process_seconds"] = total
-    print(f"\n5,000 registries, every target, {tags.name}: render {figures['seconds']:.2f} s "
-          f"(process {total:.2f} s with start-up), peak RSS {figures['peak_mib']:.0f} MiB; "
-          + ", ".join(f"{f.name} {f.stat().st_size / 1024:.0f} KiB" for f in sorted(out.iterdir())))
+    print(
+        f"\n5,000 registries, every target, {tags.name}: render {figures['seconds']:.2f} s "
+        f"(process {total:.2f} s with start-up), peak RSS {figures['peak_mib']:.0f} MiB; "
+        + ", ".join(f"{f.name} {f.stat().st_size / 1024:.0f} KiB" for f in sorted(out.iterdir()))
+    )
     return {"data": data, "out": out, "figures": figures}
 
 
 def test_5000_registries_render_within_sane_bounds(big_render):
     f = big_render["figures"]
-    assert f["seconds"] < 120 and f["peak_mib"] < 2048, f   # measured: ~1 s and ~90 MiB on 2 cores
+    assert f["seconds"] < 120 and f["peak_mib"] < 2048, f  # measured: ~1 s and ~90 MiB on 2 cores
     names = sorted(p.name for p in big_render["out"].iterdir())
     assert names == sorted(consumers.output_files())
 
@@ -310,7 +370,7 @@ def test_5000_registries_firewall_is_split_and_well_formed(big_render):
     tf = big_render["out"] / "azure-firewall.tf"
     groups = check_split(tf.read_text(encoding="utf-8"), big_render["data"], 500, catalog.FIREWALL_RCG_MAX_BYTES)
     assert len(groups) >= 2, "this description is over 2 MB: it must be split"
-    assert len([r for g in groups for r in g["rules"]]) == 5000 + 2   # one per registry, shared, MCR
+    assert len([r for g in groups for r in g["rules"]]) == 5000 + 2  # one per registry, shared, MCR
     r = terraform_fmt_check(tf, big_render["out"] / "nsg.tf")
     assert r.returncode == 0, r.stdout + r.stderr
 

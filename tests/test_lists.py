@@ -5,6 +5,7 @@ file; edl-ipv4.txt and edl-ipv6.txt hold exactly the prefixes of the nftables se
 the same inputs, parsed from both files, and are written only with --service-tags.  Every line is one
 entry of the type the consumer expects (PAN-OS, FortiGate): no header, no comment, no blank line.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -14,14 +15,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import CLOUD_FILE_KIND, latest_servicetags, run_cli, sample_specs
-from regen_golden import servicetags_for
 from consumers import ipset_elements, nft_elements
+from regen_golden import servicetags_for
 
 FQDN, V4, V6 = "edl-fqdn.txt", "edl-ipv4.txt", "edl-ipv6.txt"
-SKIPPED = ("skipped lists (edl-ipv4.txt, edl-ipv6.txt): they need IP prefixes: add --service-tags "
-           "ServiceTags_<Cloud>_<date>.json")
+SKIPPED = (
+    "skipped lists (edl-ipv4.txt, edl-ipv6.txt): they need IP prefixes: add --service-tags "
+    "ServiceTags_<Cloud>_<date>.json"
+)
 # One domain entry: a host name, or `*.` then one (PAN-OS: the wildcard only as a leading token of its own).
 DOMAIN_LINE = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
@@ -47,16 +49,29 @@ def test_fqdn_list_without_service_tags(spec, tmp_path):
     fqdns = lines(out / FQDN)
     assert fqdns == sorted({e["fqdn"] for e in endpoints})
     for fqdn in fqdns:
-        assert DOMAIN_LINE.fullmatch(fqdn) and len(fqdn) <= 255, fqdn   # PAN-OS: 255 characters per entry
+        assert DOMAIN_LINE.fullmatch(fqdn) and len(fqdn) <= 255, fqdn  # PAN-OS: 255 characters per entry
 
 
 @pytest.mark.parametrize("spec", sample_specs(), ids=lambda p: p.stem)
 def test_prefix_lists_equal_the_nftables_sets_and_the_ipsets(spec, tmp_path):
-    tags = servicetags_for(spec) or latest_servicetags(CLOUD_FILE_KIND[
-        yaml.safe_load(spec.read_text(encoding="utf-8")).get("cloud", "AzureCloud")])
+    tags = servicetags_for(spec) or latest_servicetags(
+        CLOUD_FILE_KIND[yaml.safe_load(spec.read_text(encoding="utf-8")).get("cloud", "AzureCloud")]
+    )
     out = tmp_path / "out"
-    r = run_cli("render", spec, "--target", "lists", "--target", "nftables", "--target", "iptables",
-                "--service-tags", tags, "--out", out)
+    r = run_cli(
+        "render",
+        spec,
+        "--target",
+        "lists",
+        "--target",
+        "nftables",
+        "--target",
+        "iptables",
+        "--service-tags",
+        tags,
+        "--out",
+        out,
+    )
     assert r.code == 0, r.err
     assert "skipped" not in r.err
     nft = nft_elements((out / "acrrules.nft").read_text(encoding="utf-8"))
@@ -66,7 +81,7 @@ def test_prefix_lists_equal_the_nftables_sets_and_the_ipsets(spec, tmp_path):
         nets = [ipaddress.ip_network(e, strict=True) for e in entries]
         assert [str(n) for n in nets] == entries, "canonical CIDRs"
         assert all(n.version == version for n in nets)
-        assert nets == nft[version] == ipset[version], name     # the same prefixes, in the same order
+        assert nets == nft[version] == ipset[version], name  # the same prefixes, in the same order
         assert nets == sorted(nets), name
         assert list(ipaddress.collapse_addresses(nets)) == nets, "merged: the fewest CIDRs"
     assert nft[4], "a sample without IPv4 prefixes proves nothing"
@@ -83,17 +98,26 @@ def test_an_old_service_tags_file_warns_for_the_prefix_lists(tmp_path):
     tags = latest_servicetags("Public")
     r = run_cli("render", spec, "--target", "lists", "--service-tags", tags, "--out", tmp_path / "out")
     assert r.code == 0 and f"{tags}: warning: this Service Tags file is" in r.err, r.err
-    r = run_cli("render", spec, "--target", "lists", "--service-tags", tags, "--max-age", "7",
-                "--out", tmp_path / "other")
+    r = run_cli(
+        "render", spec, "--target", "lists", "--service-tags", tags, "--max-age", "7", "--out", tmp_path / "other"
+    )
     assert r.code == 2 and not (tmp_path / "other").exists(), r.err
 
 
 def test_the_lists_take_no_settings(tmp_path):
     spec = tmp_path / "acr.yaml"
-    spec.write_text("version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
-                    "targets:\n  lists: {header: true}\n", encoding="utf-8")
+    spec.write_text(
+        "version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
+        "targets:\n  lists: {header: true}\n",
+        encoding="utf-8",
+    )
     r = run_cli("validate", spec)
-    assert r.code == 2 and r.err == f"{spec}:5:11: unknown key 'header' in targets.lists (targets.lists takes no keys)\n"
-    spec.write_text("version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
-                    "targets:\n  lists: {}\noutputs: [lists]\n", encoding="utf-8")
+    assert (
+        r.code == 2 and r.err == f"{spec}:5:11: unknown key 'header' in targets.lists (targets.lists takes no keys)\n"
+    )
+    spec.write_text(
+        "version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
+        "targets:\n  lists: {}\noutputs: [lists]\n",
+        encoding="utf-8",
+    )
     assert run_cli("validate", spec).code == 0

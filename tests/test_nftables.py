@@ -6,20 +6,27 @@ the kernel holds must equal the prefixes computed straight from the Service
 Tags JSON.  Behaviour tests probe real TCP connections between two private
 namespaces on documentation addresses.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import json
 from pathlib import Path
 
-import pytest
-
 import netns
-from conftest import (CLOUD_FILE_KIND, latest_servicetags, need_root_netns, need_tool, run_cli, run_validator,
-                      sample_specs)
+import pytest
+from conftest import (
+    CLOUD_FILE_KIND,
+    latest_servicetags,
+    need_root_netns,
+    need_tool,
+    run_cli,
+    run_validator,
+    sample_specs,
+)
 
 TABLE = "acrrules"
-ICMPV6_ND = "icmpv6 type { 133, 135, 136, 143 } accept"     # a host's own chain must let IPv6 find neighbours
+ICMPV6_ND = "icmpv6 type { 133, 135, 136, 143 } accept"  # a host's own chain must let IPv6 find neighbours
 
 HOST_TABLE = """\
 table inet hostfw {
@@ -123,7 +130,7 @@ def test_real_file_loads_reloads_and_holds_exactly_the_planned_prefixes(real_out
     sets = netns.nft_sets(third)
     assert sets["inet", TABLE, "acr_v4"] == want_v4
     assert sets["inet", TABLE, "acr_v6"] == want_v6
-    assert len(want_v4) + len(want_v6) > 50    # a real file, not a toy
+    assert len(want_v4) + len(want_v6) > 50  # a real file, not a toy
 
     allow = netns.nft_rules(third, "inet", TABLE, "acr_allow")
     # One rule per family, no copies.
@@ -156,10 +163,11 @@ def test_header_names_the_service_tags_file_cloud_and_change_number(real_outputs
     assert header[0] == "#!/usr/sbin/nft -f"
     wanted = f"Service Tags file: {tags.name} (cloud {data['cloud']}, changeNumber {data['changeNumber']})."
     assert f"# {wanted}" in header
-    assert str(tags.parent) not in nft_file.read_text(encoding="utf-8")    # no path the user did not type
+    assert str(tags.parent) not in nft_file.read_text(encoding="utf-8")  # no path the user did not type
 
 
 # ---- reload semantics: switching modes, host objects ------------------------------------------
+
 
 def test_switching_modes_on_reload(tmp_path):
     """standalone -> include removes our output hook (no drop policy left behind);
@@ -172,14 +180,24 @@ def test_switching_modes_on_reload(tmp_path):
     host.write_text(HOST_TABLE, encoding="utf-8")
     chain = tmp_path / "chain.nft"
     chain.write_text(host_chain(), encoding="utf-8")
-    results = ok(netns.run([
-        cmd("nft", "-f", str(host)), LIST,
-        cmd("nft", "-f", str(standalone)), LIST,
-        cmd("nft", "-f", str(include)), LIST,
-        cmd("nft", "-f", str(chain)), cmd("nft", "-f", str(standalone)), LIST,
-    ]))
+    results = ok(
+        netns.run(
+            [
+                cmd("nft", "-f", str(host)),
+                LIST,
+                cmd("nft", "-f", str(standalone)),
+                LIST,
+                cmd("nft", "-f", str(include)),
+                LIST,
+                cmd("nft", "-f", str(chain)),
+                cmd("nft", "-f", str(standalone)),
+                LIST,
+            ]
+        )
+    )
     host_only, after_standalone, after_include, back_to_standalone = (
-        netns.nft_objects(r["out"]) for r in results if r["out"])
+        netns.nft_objects(r["out"]) for r in results if r["out"]
+    )
     assert set(netns.nft_chains(after_standalone, "inet", TABLE)) == {"acr_allow", "acr_egress"}
     assert set(netns.nft_chains(after_include, "inet", TABLE)) == {"acr_allow"}
     assert netns.nft_sets(after_include)["inet", TABLE, "acr_v4"] == {ipaddress.ip_network("192.0.2.0/24")}
@@ -192,8 +210,10 @@ def test_switching_modes_on_reload(tmp_path):
 @pytest.mark.parametrize("mode", ["include", "standalone"])
 def test_reload_with_a_newer_file_drops_prefixes_that_left_the_tags(tmp_path, mode):
     need_kernel()
-    old_tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json",
-                                        {**netns.DOC_TAGS, "Storage.EastUS": ["198.51.100.0/24", "2001:db8:5::/48"]})
+    old_tags = netns.write_service_tags(
+        tmp_path / "ServiceTags_Public_20990101.json",
+        {**netns.DOC_TAGS, "Storage.EastUS": ["198.51.100.0/24", "2001:db8:5::/48"]},
+    )
     new_tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990108.json", netns.DOC_TAGS)
     description = netns.doc_description("nftables", f"{{mode: {mode}}}")
     old_file = render(tmp_path / "old", description, old_tags)
@@ -209,8 +229,9 @@ def test_reload_with_a_newer_file_drops_prefixes_that_left_the_tags(tmp_path, mo
 def test_a_family_without_prefixes_still_loads_with_an_empty_set(tmp_path, mode, empty):
     need_kernel()
     kept = {4: ["192.0.2.0/24"], 6: ["2001:db8::/48"]}[10 - empty]
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json",
-                                    {"AzureContainerRegistry.EastUS": kept, "Storage.EastUS": kept})
+    tags = netns.write_service_tags(
+        tmp_path / "ServiceTags_Public_20990101.json", {"AzureContainerRegistry.EastUS": kept, "Storage.EastUS": kept}
+    )
     nft_file = render(tmp_path, netns.doc_description("nftables", f"{{mode: {mode}}}"), tags)
     results = ok(netns.run([cmd("nft", "-f", str(nft_file)), cmd("nft", "-f", str(nft_file)), LIST]))
     sets = netns.nft_sets(netns.nft_objects(results[-1]["out"]))
@@ -220,6 +241,7 @@ def test_a_family_without_prefixes_still_loads_with_an_empty_set(tmp_path, mode,
 
 # ---- behaviour: the kernel enforces what the file says -------------------------------------
 
+
 def _behaviour(tmp_path: Path, settings: str, extra: list[dict], sources: str = '["*"]') -> tuple[dict, dict, dict]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
@@ -227,8 +249,9 @@ def _behaviour(tmp_path: Path, settings: str, extra: list[dict], sources: str = 
     probes = {"probe": netns.LISTEN}
     # The baseline probes filled the neighbour cache: empty it, so IPv6 must pass neighbour discovery again.
     forget_neighbours = cmd("ip", "neigh", "flush", "dev", "vA")
-    results = netns.run([probes, cmd("nft", "-f", str(nft_file)), *extra, forget_neighbours, LIST, probes],
-                        listen=netns.LISTEN)
+    results = netns.run(
+        [probes, cmd("nft", "-f", str(nft_file)), *extra, forget_neighbours, LIST, probes], listen=netns.LISTEN
+    )
     baseline, *steps, listing, after = results
     ok(steps)
     assert set(baseline["probe"].values()) == {"connected"}, f"test setup broken: {baseline}"
@@ -240,20 +263,21 @@ def documented_host_chain(nft_file: Path) -> str:
     lines = nft_file.read_text(encoding="utf-8").splitlines()
     start = lines.index("#   table inet acrrules {")
     end = lines.index("#   }", start)
-    return "\n".join(line[len("#   "):] for line in lines[start:end + 1]) + "\n"
+    return "\n".join(line[len("#   ") :] for line in lines[start : end + 1]) + "\n"
 
 
 def test_include_mode_behaviour_with_the_documented_host_chain(tmp_path):
     need_kernel()
     tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
     chain = tmp_path / "chain.nft"
-    chain.write_text(documented_host_chain(render(tmp_path / "doc", netns.doc_description("nftables", "{}"), tags)),
-                     encoding="utf-8")
+    chain.write_text(
+        documented_host_chain(render(tmp_path / "doc", netns.doc_description("nftables", "{}"), tags)), encoding="utf-8"
+    )
     got, sets, _ = _behaviour(tmp_path, "{mode: include}", [cmd("nft", "-f", str(chain))])
     assert sets["inet", TABLE, "acr_v4"] | sets["inet", TABLE, "acr_v6"] == netns.DOC_ALLOWED
     for t in netns.ALLOWED_PROBES:
         assert got[t] == "connected", (t, got)
-    for t in netns.DENIED_PROBES + netns.DNS_PROBES:       # include mode allows no DNS: the host's chain decides
+    for t in netns.DENIED_PROBES + netns.DNS_PROBES:  # include mode allows no DNS: the host's chain decides
         assert got[t] != "connected", (t, got)
 
 
@@ -288,6 +312,7 @@ def test_sources_restrict_the_clients(tmp_path):
 
 # ---- determinism and samples ---------------------------------------------------------------
 
+
 def test_rendering_is_byte_identical_across_runs(tmp_path):
     outputs = netns.render_with_seeds(tmp_path, "nftables")
     assert list(outputs[0]) == ["acrrules.nft"]
@@ -311,6 +336,7 @@ def test_every_sample_renders_a_file_nft_accepts(tmp_path, spec, mode):
 
 # ---- names nft cannot read ------------------------------------------------------------------
 
+
 def test_a_keyword_as_table_name_is_refused_with_a_located_message(tmp_path):
     tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
     spec = tmp_path / "spec.yaml"
@@ -333,8 +359,9 @@ def test_table_names_next_to_keywords_render_files_nft_reads(tmp_path):
     assert not NFT_KEYWORDS & set(names)
     steps = []
     for name in names:
-        nft_file = render(tmp_path / name, netns.doc_description("nftables", f"{{mode: standalone, table: {name}}}"),
-                          tags)
+        nft_file = render(
+            tmp_path / name, netns.doc_description("nftables", f"{{mode: standalone, table: {name}}}"), tags
+        )
         steps.append(cmd("nft", "-c", "-f", str(nft_file)))
     for name, result in zip(names, netns.run(steps)):
         assert result["rc"] == 0, (name, result["err"])

@@ -7,6 +7,7 @@ hook environment, so what runs is HEAD, not the work tree: commit before you tru
 result. The environment is installed once per session (PRE_COMMIT_HOME under the
 session's tmp dir; ~15 s, from PyPI or local wheels) and shared by the cases.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, _missing, console_script, need_tool, run_cli
 
 HOOKS_FILE = ".pre-commit-hooks.yaml"
@@ -74,40 +74,69 @@ def hook_repo(tmp_path_factory) -> HookRepo:
     env = _clean_env()
     head = _git("rev-parse", "--verify", "HEAD", cwd=REPO, env=env)
     if head.returncode != 0:
-        _missing(f"{REPO} is not a git checkout with a commit; pre-commit installs hooks from a commit "
-                 f"({head.stderr.strip()})")
+        _missing(
+            f"{REPO} is not a git checkout with a commit; pre-commit installs hooks from a commit "
+            f"({head.stderr.strip()})"
+        )
     rev = head.stdout.strip()
     at_rev = _git("show", f"{rev}:{HOOKS_FILE}", cwd=REPO, env=env)
     if at_rev.returncode != 0:
-        _missing(f"HEAD ({rev[:12]}) has no {HOOKS_FILE}: pre-commit installs the hook environment from the "
-                 f"commit that `rev:` names, not from the work tree, so uncommitted work is not in it; "
-                 f"commit {HOOKS_FILE} first (or try it with `pre-commit try-repo`)")
+        _missing(
+            f"HEAD ({rev[:12]}) has no {HOOKS_FILE}: pre-commit installs the hook environment from the "
+            f"commit that `rev:` names, not from the work tree, so uncommitted work is not in it; "
+            f"commit {HOOKS_FILE} first (or try it with `pre-commit try-repo`)"
+        )
     dirty = _git("status", "--porcelain", "--untracked-files=no", cwd=REPO, env=env).stdout.split("\n")
     dirty = [line[3:] for line in dirty if line.strip()]
     note = f"the hooks ran from HEAD {rev[:12]}"
     if dirty:
-        note += (f"; uncommitted changes are not in the hook environment: {', '.join(dirty[:8])}"
-                 f"{' …' if len(dirty) > 8 else ''}")
+        note += (
+            f"; uncommitted changes are not in the hook environment: {', '.join(dirty[:8])}"
+            f"{' …' if len(dirty) > 8 else ''}"
+        )
     hooks = {h["id"]: h for h in yaml.safe_load(at_rev.stdout)}
-    return HookRepo(rev=rev, hooks=hooks, pre_commit=pre_commit, home=tmp_path_factory.mktemp("pre-commit-home"),
-                    note=note)
+    return HookRepo(
+        rev=rev, hooks=hooks, pre_commit=pre_commit, home=tmp_path_factory.mktemp("pre-commit-home"), note=note
+    )
 
 
 def make_project(root: Path, hook_repo: HookRepo, files: dict[str, str]) -> Path:
     """A git repository with `files` and a .pre-commit-config.yaml using this repository's hooks."""
-    config = {"repos": [{"repo": str(REPO), "rev": hook_repo.rev, "hooks": [
-        {"id": "acrrules-check", "args": ["acr.yaml", "--out", "rules"]},
-        {"id": "acrrules-validate"},
-    ]}]}
+    config = {
+        "repos": [
+            {
+                "repo": str(REPO),
+                "rev": hook_repo.rev,
+                "hooks": [
+                    {"id": "acrrules-check", "args": ["acr.yaml", "--out", "rules"]},
+                    {"id": "acrrules-validate"},
+                ],
+            }
+        ]
+    }
     root.mkdir()
     (root / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text, encoding="utf-8")
     env = _clean_env()
-    for args in (["init", "-q", "."], ["add", "-A"],
-                 ["-c", "user.name=acrrules tests", "-c", "user.email=tests@example.invalid", "-c",
-                  "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", "rules"]):
+    for args in (
+        ["init", "-q", "."],
+        ["add", "-A"],
+        [
+            "-c",
+            "user.name=acrrules tests",
+            "-c",
+            "user.email=tests@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            "rules",
+        ],
+    ):
         r = _git(*args, cwd=root, env=env)
         assert r.returncode == 0, f"git {' '.join(args)}: {r.stderr}"
     return root
@@ -134,9 +163,14 @@ class Run:
 
 
 def run_hooks(project: Path, hook_repo: HookRepo) -> Run:
-    p = subprocess.run([hook_repo.pre_commit, "run", "--all-files", "--verbose", "--color", "never"],
-                       cwd=project, env=_clean_env(PRE_COMMIT_HOME=str(hook_repo.home)),
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [hook_repo.pre_commit, "run", "--all-files", "--verbose", "--color", "never"],
+        cwd=project,
+        env=_clean_env(PRE_COMMIT_HOME=str(hook_repo.home)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     output = p.stdout + p.stderr
     status = {}
     for hook_id, hook in hook_repo.hooks.items():
@@ -152,13 +186,18 @@ def explain(run: Run, hook_repo: HookRepo) -> str:
 
 # --- the manifest itself (the work tree's, no hook environment needed) ---------------
 
+
 def manifest() -> dict:
     return {h["id"]: h for h in yaml.safe_load((REPO / HOOKS_FILE).read_text(encoding="utf-8"))}
 
 
 def test_manifest_is_valid_for_pre_commit():
-    p = subprocess.run([console_script("pre-commit"), "validate-manifest", str(REPO / HOOKS_FILE)],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [console_script("pre-commit"), "validate-manifest", str(REPO / HOOKS_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
 
 
@@ -173,19 +212,31 @@ def test_manifest_hooks():
     assert {check["language"], validate["language"]} == {"python"}
 
 
-@pytest.mark.parametrize("path, matched", [
-    ("acr.yaml", True), ("acr.yml", True), ("acrrules.yaml", True), ("prod.acr.yaml", True),
-    ("firewall/eu/acr.yaml", True), ("firewall/prod.acrrules.yml", True),
-    (".pre-commit-config.yaml", False), (".github/workflows/acrrules-weekly.yml", False),
-    ("myacr.yaml", False), ("acr.yaml.bak", False), ("acr.json", False), ("rules/nsg.json", False),
-    ("acr.yaml/readme.md", False),
-])
+@pytest.mark.parametrize(
+    "path, matched",
+    [
+        ("acr.yaml", True),
+        ("acr.yml", True),
+        ("acrrules.yaml", True),
+        ("prod.acr.yaml", True),
+        ("firewall/eu/acr.yaml", True),
+        ("firewall/prod.acrrules.yml", True),
+        (".pre-commit-config.yaml", False),
+        (".github/workflows/acrrules-weekly.yml", False),
+        ("myacr.yaml", False),
+        ("acr.yaml.bak", False),
+        ("acr.json", False),
+        ("rules/nsg.json", False),
+        ("acr.yaml/readme.md", False),
+    ],
+)
 def test_validate_default_files_pattern(path, matched):
     # pre-commit matches `files` with re.search against the repository-relative POSIX path.
     assert bool(re.search(manifest()["acrrules-validate"]["files"], path)) is matched
 
 
 # --- the real pre-commit, hooks installed from HEAD -----------------------------------
+
 
 def test_up_to_date_outputs_pass(tmp_path, hook_repo):
     files = rendered(tmp_path, DESCRIPTION)
@@ -205,7 +256,7 @@ def _edit_output(files: dict[str, str]) -> tuple[str, str]:
     m = re.search(r'^( *)"priority": (\d+),$', files["rules/nsg.json"], re.M)
     assert m, files["rules/nsg.json"]
     edited = f'{m.group(1)}"priority": {int(m.group(2)) + 1},'
-    files["rules/nsg.json"] = files["rules/nsg.json"][:m.start()] + edited + files["rules/nsg.json"][m.end():]
+    files["rules/nsg.json"] = files["rules/nsg.json"][: m.start()] + edited + files["rules/nsg.json"][m.end() :]
     return rf"^-{re.escape(edited)}$", rf"^\+{re.escape(m.group(0))}$"
 
 
@@ -223,11 +274,11 @@ def test_drifted_outputs_fail_with_the_diff(tmp_path, hook_repo, drift):
     assert run.code != 0, explain(run, hook_repo)
     assert run.status == {"acrrules-check": "Failed", "acrrules-validate": "Passed"}, explain(run, hook_repo)
     for line in expected:
-        assert re.search(line, run.output, re.M), f"no line matching {line!r} in the diff; " + \
-            explain(run, hook_repo)
+        assert re.search(line, run.output, re.M), f"no line matching {line!r} in the diff; " + explain(run, hook_repo)
     # Exit 1 is drift (2 would be invalid input, which validate would have caught too).
-    assert re.search(r"^- hook id: acrrules-check\n(- duration: .*\n)?- exit code: 1$", run.output, re.M), \
-        explain(run, hook_repo)
+    assert re.search(r"^- hook id: acrrules-check\n(- duration: .*\n)?- exit code: 1$", run.output, re.M), explain(
+        run, hook_repo
+    )
 
 
 def test_invalid_description_fails_with_a_located_message(tmp_path, hook_repo):
@@ -243,11 +294,16 @@ def test_invalid_description_fails_with_a_located_message(tmp_path, hook_repo):
 
 def test_readme_snippet_is_a_valid_config(tmp_path):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### pre-commit hooks"):]
+    section = readme[readme.index("### pre-commit hooks") :]
     snippet = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     (tmp_path / ".pre-commit-config.yaml").write_text(snippet, encoding="utf-8")
-    p = subprocess.run([console_script("pre-commit"), "validate-config", ".pre-commit-config.yaml"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [console_script("pre-commit"), "validate-config", ".pre-commit-config.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     (repo,) = yaml.safe_load(snippet)["repos"]
     assert {h["id"] for h in repo["hooks"]} <= set(manifest())

@@ -6,6 +6,7 @@ and the prefix plan must be the fewest CIDRs covering exactly their union. The
 expected values come from the raw JSON; exactness and minimality are checked
 with integer interval arithmetic, not with the stdlib function the code uses.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -13,16 +14,18 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import SERVICETAGS, servicetags_files
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from acrrules import catalog, pipeline, plan, servicetags
 from acrrules.model import Description, RegistrySpec
-from conftest import SERVICETAGS, servicetags_files
 
 CLOUD_OF_FILE = {c.servicetags_cloud: c.name for c in catalog.CLOUDS.values()}
 
 
 # ---- independent checks: a set of CIDRs as integer intervals --------------------------
+
 
 def intervals(nets) -> list[tuple[int, int]]:
     """The union of `nets` as sorted, merged, half-open [start, end) integer intervals."""
@@ -55,6 +58,7 @@ def assert_exact_minimal_cover(merged, inputs, version: int) -> None:
 
 
 # ---- the real files ---------------------------------------------------------------------
+
 
 def _raw(path: Path) -> dict:
     with open(path, encoding="utf-8") as fh:
@@ -121,8 +125,7 @@ def test_mcr_adds_the_clouds_mcr_tags(real):
     region = sorted(n.split(".", 1)[1] for n in prefixes if n.startswith("AzureContainerRegistry."))[0]
     rule_plan = plan.build(one_registry(region.lower(), cloud, mcr=True), tags_file)
     expected_mcr = ["MicrosoftContainerRegistry"] + (["AzureFrontDoor.FirstParty"] if raw["cloud"] == "Public" else [])
-    assert [t.tag for t in rule_plan.tags] == [f"AzureContainerRegistry.{region}", f"Storage.{region}",
-                                               *expected_mcr]
+    assert [t.tag for t in rule_plan.tags] == [f"AzureContainerRegistry.{region}", f"Storage.{region}", *expected_mcr]
     assert ("AzureFrontDoor.FirstParty" in prefixes) == (raw["cloud"] == "Public")
     assert all(t.region is None and t.registries == () for t in rule_plan.tags[2:])
     union = [n for t in rule_plan.tags for n in prefixes[t.tag]]
@@ -138,13 +141,17 @@ def test_every_region_at_once_through_the_validating_pipeline(real, tmp_path):
     cloud = CLOUD_OF_FILE[raw["cloud"]]
     regions = sorted(n.split(".", 1)[1] for n in prefixes if n.startswith("AzureContainerRegistry."))
     spec = tmp_path / "all.yaml"
-    spec.write_text(f"version: 1\ncloud: {cloud}\nregistries:\n  - name: contosoacr\n    sku: Premium\n"
-                    f"    location: {regions[0].lower()}\n"
-                    f"    replicas: [{', '.join(r.lower() for r in regions[1:])}]\n", encoding="utf-8")
+    spec.write_text(
+        f"version: 1\ncloud: {cloud}\nregistries:\n  - name: contosoacr\n    sku: Premium\n"
+        f"    location: {regions[0].lower()}\n"
+        f"    replicas: [{', '.join(r.lower() for r in regions[1:])}]\n",
+        encoding="utf-8",
+    )
     loaded = pipeline.load_description(str(spec), tags_file)
     rule_plan = plan.build(loaded.description, tags_file)
-    assert {t.tag for t in rule_plan.tags} == {f"{f}.{r}" for r in regions for f in ("AzureContainerRegistry",
-                                                                                      "Storage")}
+    assert {t.tag for t in rule_plan.tags} == {
+        f"{f}.{r}" for r in regions for f in ("AzureContainerRegistry", "Storage")
+    }
     union = [n for t in rule_plan.tags for n in prefixes[t.tag]]
     for version in (4, 6):
         nets = [n for n in union if n.version == version]
@@ -155,15 +162,25 @@ def test_registries_sharing_a_region_share_its_tags(real):
     tags_file, raw, prefixes, _ = real
     cloud = CLOUD_OF_FILE[raw["cloud"]]
     a, b = sorted(n.split(".", 1)[1] for n in prefixes if n.startswith("AzureContainerRegistry."))[:2]
-    desc = Description(registries=(RegistrySpec("Zeta1", "Premium", a.lower(), (b.lower(),)),
-                                   RegistrySpec("alpha2", "Standard", a.lower())), cloud=cloud)
+    desc = Description(
+        registries=(
+            RegistrySpec("Zeta1", "Premium", a.lower(), (b.lower(),)),
+            RegistrySpec("alpha2", "Standard", a.lower()),
+        ),
+        cloud=cloud,
+    )
     rule_plan = plan.build(desc, tags_file)
     by_tag = {t.tag: t.registries for t in rule_plan.tags}
-    assert by_tag == {f"AzureContainerRegistry.{a}": ("alpha2", "Zeta1"), f"Storage.{a}": ("alpha2", "Zeta1"),
-                      f"AzureContainerRegistry.{b}": ("Zeta1",), f"Storage.{b}": ("Zeta1",)}
+    assert by_tag == {
+        f"AzureContainerRegistry.{a}": ("alpha2", "Zeta1"),
+        f"Storage.{a}": ("alpha2", "Zeta1"),
+        f"AzureContainerRegistry.{b}": ("Zeta1",),
+        f"Storage.{b}": ("Zeta1",),
+    }
 
 
 # ---- the merge, on random prefixes ------------------------------------------------------
+
 
 def _nets(version: int):
     bits = 32 if version == 4 else 128
@@ -177,13 +194,18 @@ def _nets(version: int):
         addr = (base + offset) >> length << length
         return ipaddress.ip_network((addr, plen))
 
-    return st.tuples(st.integers(0, 2 ** span - 1), st.integers(0, span)).map(make)
+    return st.tuples(st.integers(0, 2**span - 1), st.integers(0, span)).map(make)
 
 
 def _tags_file(tag_prefixes: list[list]) -> servicetags.ServiceTagsFile:
-    entries = {f"Tag{i}": {"name": f"Tag{i}", "id": f"Tag{i}",
-                           "properties": {"changeNumber": i + 1, "addressPrefixes": [str(n) for n in nets]}}
-               for i, nets in enumerate(tag_prefixes)}
+    entries = {
+        f"Tag{i}": {
+            "name": f"Tag{i}",
+            "id": f"Tag{i}",
+            "properties": {"changeNumber": i + 1, "addressPrefixes": [str(n) for n in nets]},
+        }
+        for i, nets in enumerate(tag_prefixes)
+    }
     return servicetags.ServiceTagsFile("synthetic.json", "Public", 1, entries)
 
 
@@ -205,31 +227,47 @@ def test_the_cover_checks_can_fail():
     whole = ipaddress.ip_network("192.0.2.0/24")
     assert_exact_minimal_cover([whole], [a, b], 4)
     with pytest.raises(AssertionError):
-        assert_exact_minimal_cover([a, b], [a, b], 4)          # mergeable halves
+        assert_exact_minimal_cover([a, b], [a, b], 4)  # mergeable halves
     with pytest.raises(AssertionError):
-        assert_exact_minimal_cover([whole], [a], 4)            # covers too much
+        assert_exact_minimal_cover([whole], [a], 4)  # covers too much
     with pytest.raises(AssertionError):
-        assert_exact_minimal_cover([whole, a], [whole], 4)     # one contains another
+        assert_exact_minimal_cover([whole, a], [whole], 4)  # one contains another
 
 
 def test_fast_prefix_parser_agrees_with_ipaddress():
     """servicetags.parse_prefix takes a C shortcut: it must accept, reject and read exactly as ipaddress does."""
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from acrrules.servicetags import parse_prefix
 
     octet = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "01", "012", "", "-1", " 1", "1 "]))
-    v4 = st.builds(lambda o, n: ".".join(o) + n, st.lists(octet, min_size=3, max_size=5),
-                   st.one_of(st.just(""), st.integers(-1, 40).map(lambda i: f"/{i}"),
-                             st.sampled_from(["/", "/ 8", "/+8", "/08", "/٢٤", "/24 "])))
-    v6 = st.builds(lambda a, n: a + n,
-                   st.one_of(st.ip_addresses(v=6).map(str), st.sampled_from(
-                       ["::", "::1", "fe80::1%eth0", "1::2::3", "::ffff:1.2.3.4", "2001:DB8::", "12345::"])),
-                   st.one_of(st.just(""), st.integers(-1, 130).map(lambda i: f"/{i}")))
-    nets = st.one_of(st.ip_addresses(v=4).map(str), st.builds(
-        lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=4), st.integers(0, 32)),
-        st.builds(lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=6),
-                  st.integers(0, 128)))
+    v4 = st.builds(
+        lambda o, n: ".".join(o) + n,
+        st.lists(octet, min_size=3, max_size=5),
+        st.one_of(
+            st.just(""),
+            st.integers(-1, 40).map(lambda i: f"/{i}"),
+            st.sampled_from(["/", "/ 8", "/+8", "/08", "/٢٤", "/24 "]),
+        ),
+    )
+    v6 = st.builds(
+        lambda a, n: a + n,
+        st.one_of(
+            st.ip_addresses(v=6).map(str),
+            st.sampled_from(["::", "::1", "fe80::1%eth0", "1::2::3", "::ffff:1.2.3.4", "2001:DB8::", "12345::"]),
+        ),
+        st.one_of(st.just(""), st.integers(-1, 130).map(lambda i: f"/{i}")),
+    )
+    nets = st.one_of(
+        st.ip_addresses(v=4).map(str),
+        st.builds(
+            lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=4), st.integers(0, 32)
+        ),
+        st.builds(
+            lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=6), st.integers(0, 128)
+        ),
+    )
 
     @settings(max_examples=600, deadline=None)
     @given(st.one_of(v4, v6, nets, st.text(max_size=12)))
@@ -250,14 +288,16 @@ def test_fast_prefix_parser_agrees_with_ipaddress():
 
 def test_ipv6_text_is_what_ipaddress_writes():
     """plan._ipv6_text formats IPv6 itself (speed, and one spelling on every Python): same text as ipaddress."""
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from acrrules.plan import _ipv6_text
 
     group = st.one_of(st.just(0), st.just(0), st.integers(1, 0xFFFF))
-    address = st.one_of(st.integers(0, (1 << 128) - 1),
-                        st.lists(group, min_size=8, max_size=8).map(
-                            lambda gs: sum(g << (16 * (7 - i)) for i, g in enumerate(gs))))
+    address = st.one_of(
+        st.integers(0, (1 << 128) - 1),
+        st.lists(group, min_size=8, max_size=8).map(lambda gs: sum(g << (16 * (7 - i)) for i, g in enumerate(gs))),
+    )
     mapped = ipaddress.IPv6Network("::ffff:0:0/96")  # Python 3.13 writes these dotted; we keep hex
 
     @settings(max_examples=2000, deadline=None)

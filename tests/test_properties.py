@@ -18,6 +18,7 @@ must come out byte-identical.
 
 Default: 25 examples (a few seconds).  More: ACRRULES_FUZZ_EXAMPLES=500.
 """
+
 from __future__ import annotations
 
 import functools
@@ -32,24 +33,27 @@ import sys
 import textwrap
 from pathlib import Path
 
+import consumers
+import oracles
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-import consumers
 from conftest import CLOUD_FILE_KIND, REPO, latest_servicetags, need_shared
 from consumers import CONSUMERS, OracleCase
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracles import endpoints as oracle_endpoints
+from oracles import tags as oracle_tags
 from strategies import descriptions
-import oracles
-from oracles import endpoints as oracle_endpoints, tags as oracle_tags
 
-from acrrules import catalog, pipeline, plan as planning, servicetags
+from acrrules import catalog, pipeline, servicetags
+from acrrules import plan as planning
 from acrrules.errors import InputError
 from acrrules.targets import TARGETS
 
 FUZZ_EXAMPLES = int(os.environ.get("ACRRULES_FUZZ_EXAMPLES", "25"))
 
 # ---- the oracle: spec §2, spelled out here independently of acrrules.catalog ------------------
+
 
 def oracle_prefixes(tags: set[str], raw_values: dict[str, list[str]]) -> dict[int, list]:
     nets = [ipaddress.ip_network(p) for t in tags for p in raw_values[t]]
@@ -63,11 +67,15 @@ def valid_fqdn(fqdn: str, cloud: str) -> bool:
     name = fqdn[2:] if fqdn.startswith("*.") else fqdn
     login, storage, mcr_pair = oracles.SPEC_SUFFIXES[cloud]
     suffixes = (login, storage[2:], *(m.lstrip("*.") for m in mcr_pair))
-    return (len(name) <= 253 and all(HOST_LABEL.match(label) for label in name.split("."))
-            and any(name == s or name.endswith("." + s) for s in suffixes))
+    return (
+        len(name) <= 253
+        and all(HOST_LABEL.match(label) for label in name.split("."))
+        and any(name == s or name.endswith("." + s) for s in suffixes)
+    )
 
 
 # ---- the invariants, per example -------------------------------------------------------------
+
 
 def check_endpoints(data: dict, rule_plan) -> None:
     got = [(e.kind, e.fqdn, e.registry, e.region) for e in rule_plan.endpoints]
@@ -80,6 +88,7 @@ def check_endpoints(data: dict, rule_plan) -> None:
 
 
 # ---- the test ---------------------------------------------------------------------------------
+
 
 class Example:
     def __init__(self, folder: Path, data: dict, tags_path: Path | None, targets: list[str]):
@@ -95,8 +104,11 @@ def tags_by_cloud() -> dict[str, tuple[Path, servicetags.ServiceTagsFile, dict[s
     for cloud, kind in CLOUD_FILE_KIND.items():
         path = latest_servicetags(kind)
         raw = json.loads(path.read_text(encoding="utf-8"))
-        out[cloud] = (path, servicetags.load(str(path)),
-                      {v["name"]: v["properties"]["addressPrefixes"] for v in raw["values"]})
+        out[cloud] = (
+            path,
+            servicetags.load(str(path)),
+            {v["name"]: v["properties"]["addressPrefixes"] for v in raw["values"]},
+        )
     return out
 
 
@@ -116,8 +128,7 @@ def _features(tags_path: Path) -> dict[str, list[str] | None]:
     return {v["name"]: v["properties"].get("networkFeatures") for v in values}
 
 
-def refusals(data: dict, tags_path: Path | None = None,
-             tags: set[str] = frozenset()) -> dict[str, consumers.Refusal]:
+def refusals(data: dict, tags_path: Path | None = None, tags: set[str] = frozenset()) -> dict[str, consumers.Refusal]:
     """target -> where it may refuse this valid description (platform limits; each target's
     `refusals` in tests/consumers.py), and what its message must then say."""
     features = _features(tags_path) if tags_path is not None else {}
@@ -149,8 +160,10 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
             assert allowed, f"{target} refused a valid description: {refused.lines()}"
             at = tuple(f"{spec}:{m.line}:{m.column}: " for m in map(loaded.doc.mark, allowed.keys))
             assert all(line.startswith(at) for line in refused.lines()), (allowed.keys, refused.lines())
-            assert not allowed.says or any(word in line for word in allowed.says for line in refused.lines()), \
-                (allowed.says, refused.lines())
+            assert not allowed.says or any(word in line for word in allowed.says for line in refused.lines()), (
+                allowed.says,
+                refused.lines(),
+            )
     assert sorted(files) == sorted(consumers.output_files(targets)), "not the files the registry names for them"
     ex = Example(folder, data, tags_path, targets)
     for name, text in files.items():
@@ -164,15 +177,19 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
 
 
 def test_random_descriptions_pass_the_real_consumers(tmp_path_factory, tags_by_cloud):
-    for checker in consumers.CHECKERS:   # before drawing: a missing tool skips (or fails) at once
+    for checker in consumers.CHECKERS:  # before drawing: a missing tool skips (or fails) at once
         checker.need()
     root = tmp_path_factory.mktemp("fuzz")
     locations = _usable_locations(tags_by_cloud)
     examples: list[Example] = []
     numbers = itertools.count()  # failing examples (while shrinking) keep their folders: never reuse one
 
-    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(st.data())
     def one(draw):
         data = draw.draw(descriptions(locations))
@@ -189,7 +206,7 @@ def run_consumers(root: Path, examples: list[Example]) -> None:
     batches (one per consumer; squid one file at a time, the kernel loads one namespace per example)."""
     batches = consumers.check(p for ex in examples for p in ex.folder.iterdir() if p.name != "description.yaml")
     rendered = {tid for ex in examples for tid in ex.targets}
-    for tid in rendered:   # every rendered target's files reached their consumer
+    for tid in rendered:  # every rendered target's files reached their consumer
         for f in CONSUMERS[tid].files:
             assert any(p.name == f.name for p in batches[f.checker]), f"no {f.name} was checked"
 
@@ -212,7 +229,8 @@ def check_hash_seed_independence(root: Path, examples: list[Example]) -> None:
     job = json.dumps([[str(ex.folder), str(ex.tags_path), ex.targets] for ex in examples])
     for seed in ("0", "1", "4242"):
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        r = subprocess.run([sys.executable, "-c", RERENDER, job], capture_output=True, text=True, env=env,
-                           cwd=REPO, timeout=600)
+        r = subprocess.run(
+            [sys.executable, "-c", RERENDER, job], capture_output=True, text=True, env=env, cwd=REPO, timeout=600
+        )
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout) == want, f"output differs under PYTHONHASHSEED={seed}"

@@ -7,11 +7,10 @@ every surviving NSG rule keeps its name, priority and Terraform address, the
 diff touches only the rules that came or went, the kernel takes the new
 netfilter files over the old ones, and a fresh render equals the incremental one.
 """
+
 from __future__ import annotations
 
 import copy
-import difflib
-import ipaddress
 import json
 import os
 import re
@@ -19,28 +18,46 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import consumers
 import hcl2
+import netns
 import pytest
 import yaml
+from conftest import (
+    REPO,
+    latest_servicetags,
+    need_root_netns,
+    need_tool,
+    run_cli,
+    servicetags_files,
+    terraform_fmt_check,
+)
 from hcl2.utils import SerializationOptions
-
-import consumers
-import netns
 from oracles import nsg_slot
-from conftest import (REPO, latest_servicetags, need_root_netns, need_tool, run_cli, servicetags_files,
-                      terraform_fmt_check)
 
 SAMPLE = REPO / "samples" / "geo-replicated-premium.yaml"
 TF_ENV = dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null", CHECKPOINT_DISABLE="1")
-ARM_NAME = re.compile(r"^      \"name\": \"\[format\('\{0\}/\{1\}', parameters\('networkSecurityGroupName'\), "
-                      r"'((?:[^']|'')*)'\)\]\",$")
+ARM_NAME = re.compile(
+    r"^      \"name\": \"\[format\('\{0\}/\{1\}', parameters\('networkSecurityGroupName'\), "
+    r"'((?:[^']|'')*)'\)\]\",$"
+)
 TF_RULE = re.compile(r'^resource "azurerm_network_security_rule" "([^"]+)" \{$')
 
 
 def git(repo: Path, *args: str) -> str:
-    p = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True,
-                       env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
-                                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org"))
+    p = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(
+            os.environ,
+            GIT_AUTHOR_NAME="t",
+            GIT_AUTHOR_EMAIL="t@example.org",
+            GIT_COMMITTER_NAME="t",
+            GIT_COMMITTER_EMAIL="t@example.org",
+        ),
+    )
     return p.stdout
 
 
@@ -51,6 +68,7 @@ def render(spec: Path, out: Path, *extra, cwd: Path | None = None):
 
 
 # ---- readers -----------------------------------------------------------------------------------
+
 
 def arm_rules(text: str) -> dict[str, dict]:
     """rule name -> its resource, without dependsOn (deployment order, not the rule)."""
@@ -110,14 +128,18 @@ def changed_owners(old: str, new: str, kind: str, tmp: Path, algorithm: str = "m
     """The owners of the lines that git's diff (what a reviewer reads) removes and adds."""
     (tmp / "old").write_text(old)
     (tmp / "new").write_text(new)
-    p = subprocess.run(["git", "diff", "--no-index", "-U0", f"--diff-algorithm={algorithm}", "old", "new"],
-                       cwd=tmp, capture_output=True, text=True)
+    p = subprocess.run(
+        ["git", "diff", "--no-index", "-U0", f"--diff-algorithm={algorithm}", "old", "new"],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+    )
     oa, ob = line_owners(old, kind), line_owners(new, kind)
     removed, added = set(), set()
     for m in re.finditer(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", p.stdout, re.M):
         a, na, b, nb = int(m[1]), int(m[2] or 1), int(m[3]), int(m[4] or 1)
-        removed.update(oa[a - 1:a - 1 + na])
-        added.update(ob[b - 1:b - 1 + nb])
+        removed.update(oa[a - 1 : a - 1 + na])
+        added.update(ob[b - 1 : b - 1 + nb])
     return removed - {None}, added - {None}
 
 
@@ -127,6 +149,7 @@ def raw_prefixes(tags_path: Path, tags: set[str]) -> set:
 
 
 # ---- the life of a repository ------------------------------------------------------------------
+
 
 def _steps() -> list[tuple[str, dict]]:
     base = yaml.safe_load(SAMPLE.read_text())
@@ -139,8 +162,9 @@ def _steps() -> list[tuple[str, dict]]:
     steps.append(("remove the replica southeastasia", d))
     d = copy.deepcopy(d)
     d["registries"].append({"name": "contosotools", "sku": "Basic", "location": "eastus"})
-    d["registries"].append({"name": "contosojapan", "sku": "Premium", "location": "japaneast",
-                            "data_endpoints": "both"})
+    d["registries"].append(
+        {"name": "contosojapan", "sku": "Premium", "location": "japaneast", "data_endpoints": "both"}
+    )
     steps.append(("add a registry in a region in use and one in a new region", d))
     d = copy.deepcopy(d)
     d["mcr"] = False
@@ -158,7 +182,7 @@ def life(tmp_path_factory) -> list[dict]:
     need_tool("git")
     repo = tmp_path_factory.mktemp("repo")
     git(repo, "init", "-q")
-    (repo / ".git" / "info" / "exclude").write_text("fresh*\n")   # fresh renders, beside `rules`, not committed
+    (repo / ".git" / "info" / "exclude").write_text("fresh*\n")  # fresh renders, beside `rules`, not committed
     tags = latest_servicetags("Public")
     spec, out = repo / "acr.yaml", repo / "rules"
     history = []
@@ -172,9 +196,20 @@ def life(tmp_path_factory) -> list[dict]:
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", title)
         diff = git(repo, "show", "--format=", "HEAD") if history else ""
-        history.append({"title": title, "before": before, "after": after, "err": r.err, "diff": diff,
-                        "fresh": {p.name: p.read_text() for p in fresh.iterdir()}, "out": out, "tags": tags,
-                        "data": data, "repo": repo})
+        history.append(
+            {
+                "title": title,
+                "before": before,
+                "after": after,
+                "err": r.err,
+                "diff": diff,
+                "fresh": {p.name: p.read_text() for p in fresh.iterdir()},
+                "out": out,
+                "tags": tags,
+                "data": data,
+                "repo": repo,
+            }
+        )
     return history
 
 
@@ -226,13 +261,13 @@ def test_the_diff_touches_only_the_rules_that_came_or_went(life, tmp_path):
         tf_gone = {a.split(".", 1)[1] for a in old_tf.keys() - new_tf.keys()}
         tf_came = {a.split(".", 1)[1] for a in new_tf.keys() - old_tf.keys()}
         for algorithm in algorithms:
-            removed, added = changed_owners(prev["after"]["nsg.json"], step["after"]["nsg.json"], "arm", tmp_path,
-                                            algorithm)
+            removed, added = changed_owners(
+                prev["after"]["nsg.json"], step["after"]["nsg.json"], "arm", tmp_path, algorithm
+            )
             # a rule's own lines change only when it comes or goes; a neighbour's dependsOn may follow it
             assert {o for o in removed if not o.startswith("dependsOn:")} <= gone, (step["title"], removed)
             assert {o for o in added if not o.startswith("dependsOn:")} <= came, (step["title"], added)
-            removed, added = changed_owners(prev["after"]["nsg.tf"], step["after"]["nsg.tf"], "tf", tmp_path,
-                                            algorithm)
+            removed, added = changed_owners(prev["after"]["nsg.tf"], step["after"]["nsg.tf"], "tf", tmp_path, algorithm)
             assert removed <= tf_gone and added <= tf_came, (step["title"], algorithm, removed, added)
     # adding a Basic registry in a region in use adds no NSG rule: only the new region's two came
     step = next(s for s in life if s["title"].startswith("add a registry"))
@@ -242,12 +277,13 @@ def test_the_diff_touches_only_the_rules_that_came_or_went(life, tmp_path):
 def test_adding_a_replica_changes_exactly_its_rules(life):
     prev, step = life[0], life[1]
     old_arm, new_arm = arm_rules(prev["after"]["nsg.json"]), arm_rules(step["after"]["nsg.json"])
-    assert new_arm.keys() - old_arm.keys() == {"acrrules-AzureContainerRegistry.NorthEurope",
-                                               "acrrules-Storage.NorthEurope"}
+    assert new_arm.keys() - old_arm.keys() == {
+        "acrrules-AzureContainerRegistry.NorthEurope",
+        "acrrules-Storage.NorthEurope",
+    }
     assert old_arm.keys() <= new_arm.keys()
     # the unified diff of nsg.tf adds two resource blocks and removes no line
-    tf_diff = [line for line in step["diff"].split("diff --git")
-               if line.startswith(" a/rules/nsg.tf")][0].splitlines()
+    tf_diff = [line for line in step["diff"].split("diff --git") if line.startswith(" a/rules/nsg.tf")][0].splitlines()
     assert not [x for x in tf_diff if x.startswith("-") and not x.startswith("---")]
     assert len([x for x in tf_diff if x.startswith('+resource "azurerm_network_security_rule"')]) == 2
 
@@ -257,7 +293,7 @@ def test_removed_rules_are_announced_with_the_delete_command(life):
         gone = sorted(arm_rules(prev["after"]["nsg.json"]).keys() - arm_rules(step["after"]["nsg.json"]).keys())
         announced = re.findall(r"az network nsg rule delete -g RG --nsg-name NSG -n (\S+)", step["err"])
         assert sorted(announced) == gone, step["title"]
-    assert any("MicrosoftContainerRegistry" in s["err"] for s in life)   # turning MCR off announces it
+    assert any("MicrosoftContainerRegistry" in s["err"] for s in life)  # turning MCR off announces it
     assert "an incremental ARM deployment keeps them" in life[2]["err"]
 
 
@@ -272,12 +308,15 @@ def test_the_kernel_takes_each_new_file_over_the_previous_one(life, tmp_path):
             (d / which).mkdir(parents=True)
             for name, text in files.items():
                 (d / which / name).write_text(text)
-        script = ('set -e; for v in old new; do nft -f "$1/$v/acrrules.nft"; ipset restore -f "$1/$v/ipset.rules"; '
-                  'iptables-restore --noflush "$1/$v/iptables.rules"; '
-                  'ip6tables-restore --noflush "$1/$v/ip6tables.rules"; done; '
-                  'nft -j list ruleset; echo ===; ipset save')
-        p = subprocess.run(["unshare", "-n", "sh", "-c", script, "sh", str(d)], capture_output=True, text=True,
-                           timeout=120)
+        script = (
+            'set -e; for v in old new; do nft -f "$1/$v/acrrules.nft"; ipset restore -f "$1/$v/ipset.rules"; '
+            'iptables-restore --noflush "$1/$v/iptables.rules"; '
+            'ip6tables-restore --noflush "$1/$v/ip6tables.rules"; done; '
+            "nft -j list ruleset; echo ===; ipset save"
+        )
+        p = subprocess.run(
+            ["unshare", "-n", "sh", "-c", script, "sh", str(d)], capture_output=True, text=True, timeout=120
+        )
         assert p.returncode == 0, p.stderr
         nft_json, ipset_save = p.stdout.split("===\n")
         tags = {r["properties"]["destinationAddressPrefix"] for r in arm_rules(step["after"]["nsg.json"]).values()}
@@ -290,7 +329,7 @@ def test_the_kernel_takes_each_new_file_over_the_previous_one(life, tmp_path):
 
 # ---- quiet headers -------------------------------------------------------------------------------
 
-FQDN_TAG_FILES = consumers.output_files(service_tags=False)   # the files no Service Tags file goes into
+FQDN_TAG_FILES = consumers.output_files(service_tags=False)  # the files no Service Tags file goes into
 
 
 def test_fqdn_and_tag_outputs_do_not_depend_on_the_service_tags_file(tmp_path):
@@ -301,7 +340,7 @@ def test_fqdn_and_tag_outputs_do_not_depend_on_the_service_tags_file(tmp_path):
         out = tmp_path / "rules" if i == 0 else tmp_path / f"rules{i}"
         render(spec, out, *(["--service-tags", tags] if tags else []))
         outs.append({n: (out / n).read_bytes() for n in FQDN_TAG_FILES})
-        if tags:   # the IP outputs name the file they were built from, in their headers
+        if tags:  # the IP outputs name the file they were built from, in their headers
             assert sorted(p.name for p in out.iterdir()) == sorted(consumers.output_files())
             for name in set(consumers.output_files()) - set(FQDN_TAG_FILES):
                 assert consumers.FILES[name].plain or tags.name in (out / name).read_text(), name
@@ -321,10 +360,12 @@ def test_headers_do_not_depend_on_working_directory_or_path_spelling(tmp_path):
     render(Path("net/acr.yaml"), Path("net/acr"), cwd=repo)
     want = {p.name: p.read_bytes() for p in (repo / "net" / "acr").iterdir()}
     assert b"from ../acr.yaml;" in want["nsg.tf"]
-    spellings = [(repo / "net" / "acr.yaml", repo / "net" / "acr", tmp_path),
-                 (Path("./net/../net/acr.yaml"), Path("net/./acr/"), repo),
-                 (Path("acr.yaml"), Path("acr"), repo / "net"),
-                 (Path("../acr.yaml"), Path("."), repo / "net" / "acr")]
+    spellings = [
+        (repo / "net" / "acr.yaml", repo / "net" / "acr", tmp_path),
+        (Path("./net/../net/acr.yaml"), Path("net/./acr/"), repo),
+        (Path("acr.yaml"), Path("acr"), repo / "net"),
+        (Path("../acr.yaml"), Path("."), repo / "net" / "acr"),
+    ]
     for spec, out, cwd in spellings:
         r = run_cli("render", spec, "--out", out, "--check", cwd=cwd)
         assert r.code == 0, (spec, out, cwd, r.out)
@@ -383,7 +424,7 @@ def side_by_side(tmp_path_factory) -> Path:
 
 def test_two_descriptions_share_an_nsg_and_a_firewall_policy(side_by_side):
     prod, test = side_by_side / "acr" / "prod", side_by_side / "acr" / "test"
-    assert not (prod / "azure-firewall.tf").exists()          # not among prod's outputs
+    assert not (prod / "azure-firewall.tf").exists()  # not among prod's outputs
     for kind in ("nsg.json",):
         a, b = arm_rules((prod / kind).read_text()), arm_rules((test / kind).read_text())
         assert not a.keys() & b.keys()
@@ -406,14 +447,13 @@ def test_two_modules_sit_in_one_terraform_root(side_by_side):
     assert terraform_fmt_check(root / "main.tf").returncode == 0
     r = subprocess.run(["terraform", "get"], cwd=root, capture_output=True, text=True, env=TF_ENV, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    r = subprocess.run(["terraform", "providers"], cwd=root, capture_output=True, text=True, env=TF_ENV,
-                       timeout=120)
+    r = subprocess.run(["terraform", "providers"], cwd=root, capture_output=True, text=True, env=TF_ENV, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("provider[registry.terraform.io/hashicorp/azurerm] ~> 4.0") == 2, r.stdout
     plain = SerializationOptions(with_comments=False, explicit_blocks=False)
     doc = hcl2.loads(README_ROOT, serialization_options=plain)
     for block in doc["module"]:
-        (label, args), = block.items()
+        ((label, args),) = block.items()
         source = root / args["source"].strip('"')
         variables = {}
         for tf in source.glob("*.tf"):
@@ -451,12 +491,15 @@ def test_two_netfilter_rule_sets_load_into_one_host(side_by_side):
     need_root_netns()
     need_tool("nft", "ipset", "iptables-restore", "ip6tables-restore")
     prod, test = side_by_side / "acr" / "prod", side_by_side / "acr" / "test"
-    script = ('set -e; for round in 1 2; do for d in "$1" "$2"; do nft -f "$d/acrrules.nft"; '
-              'ipset restore -f "$d/ipset.rules"; iptables-restore --noflush "$d/iptables.rules"; '
-              'ip6tables-restore --noflush "$d/ip6tables.rules"; done; done; '
-              'nft -j list ruleset; echo ===; ipset save; echo ===; iptables-save -t filter')
-    p = subprocess.run(["unshare", "-n", "sh", "-c", script, "sh", str(prod), str(test)], capture_output=True,
-                       text=True, timeout=120)
+    script = (
+        'set -e; for round in 1 2; do for d in "$1" "$2"; do nft -f "$d/acrrules.nft"; '
+        'ipset restore -f "$d/ipset.rules"; iptables-restore --noflush "$d/iptables.rules"; '
+        'ip6tables-restore --noflush "$d/ip6tables.rules"; done; done; '
+        "nft -j list ruleset; echo ===; ipset save; echo ===; iptables-save -t filter"
+    )
+    p = subprocess.run(
+        ["unshare", "-n", "sh", "-c", script, "sh", str(prod), str(test)], capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 0, p.stderr
     nft_json, ipset_save, ipt = p.stdout.split("===\n")
     tables = {(o["table"]["family"], o["table"]["name"]) for o in netns.nft_objects(nft_json) if "table" in o}
@@ -468,20 +511,25 @@ def test_two_netfilter_rule_sets_load_into_one_host(side_by_side):
 
 # ---- targets chosen per description, platform features -------------------------------------------
 
+
 def test_a_dual_stack_description_without_azure_firewall_is_valid(tmp_path):
     spec = tmp_path / "onprem.yaml"
-    spec.write_text("version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
-                    "sources: ['10.0.0.0/8', '2001:db8::/48']\noutputs: [nftables, iptables]\n")
+    spec.write_text(
+        "version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
+        "sources: ['10.0.0.0/8', '2001:db8::/48']\noutputs: [nftables, iptables]\n"
+    )
     r = run_cli("validate", spec)
     assert r.code == 0 and "targets nftables, iptables" in r.out, r.err
     r = run_cli("render", spec, "--out", tmp_path / "out")
     assert r.code == 0 and not any((tmp_path / "out").iterdir())
     assert r.err.splitlines() == [
         "skipped nftables: it needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json",
-        "skipped iptables: it needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json"]
+        "skipped iptables: it needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json",
+    ]
     r = run_cli("render", spec, "--out", tmp_path / "out", "--service-tags", latest_servicetags("Public"))
-    assert r.code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == \
-        sorted(consumers.output_files(["nftables", "iptables"]))
+    assert r.code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        consumers.output_files(["nftables", "iptables"])
+    )
     bad = run_cli("validate", spec, "--target", "azure-firewall")
     assert bad.code == 2 and f"{spec}:4:25: Azure Firewall does not support IPv6 sources" in bad.err
 
@@ -489,8 +537,9 @@ def test_a_dual_stack_description_without_azure_firewall_is_valid(tmp_path):
 def test_china_firewall_network_rules_are_refused_with_the_service_tags_file(tmp_path):
     """Real case: no ACR, Storage or MCR tag of the China file lists FW in networkFeatures."""
     spec = tmp_path / "china.yaml"
-    spec.write_text((REPO / "samples" / "china.yaml").read_text()
-                    + "targets:\n  azure-firewall: {network_rules: true}\n")
+    spec.write_text(
+        (REPO / "samples" / "china.yaml").read_text() + "targets:\n  azure-firewall: {network_rules: true}\n"
+    )
     tags = latest_servicetags("China")
     out = tmp_path / "out"
     r = run_cli("render", spec, "--service-tags", tags, "--out", out)
@@ -514,7 +563,7 @@ def test_a_tag_without_nsg_in_its_features_is_refused_for_nsg_targets(tmp_path):
     r = run_cli("render", spec, "--service-tags", tags, "--out", tmp_path / "out")
     assert r.code == 2 and not (tmp_path / "out").exists()
     lines = r.err.splitlines()
-    assert len(lines) == 2 and all(f"{spec}:11:16: " in x for x in lines), lines   # replicas[0]: westeurope
+    assert len(lines) == 2 and all(f"{spec}:11:16: " in x for x in lines), lines  # replicas[0]: westeurope
     assert "nsg-arm: the Service Tags file" in lines[0] and "does not list NSG" in lines[0]
     assert "Storage.WestEurope (API, FW)" in lines[0] and "nsg-tf" in lines[1]
     assert run_cli("render", spec, "--service-tags", tags, "--target", "nftables", "--out", tmp_path / "ok").code == 0

@@ -1,4 +1,5 @@
 """The shipped JSON Schemas are valid, and `acrrules schema` prints the description's."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,9 @@ from collections.abc import Mapping
 import jsonschema
 import pytest
 import yaml
+from conftest import run_cli, sample_specs
 
 from acrrules.paths import schemas_dir
-from conftest import run_cli, sample_specs
 
 
 @pytest.mark.parametrize("name", ["registry.schema.json", "servicetags.schema.json"])
@@ -41,18 +42,33 @@ def _entries():
     from hypothesis import strategies as st
 
     scalar = st.one_of(st.none(), st.booleans(), st.integers(-2, 5), st.floats(allow_nan=False), st.text(max_size=3))
-    value = st.recursive(scalar, lambda c: st.one_of(st.lists(c, max_size=3),
-                                                     st.dictionaries(st.text(max_size=3), c, max_size=3)),
-                         max_leaves=6)
+    value = st.recursive(
+        scalar,
+        lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=3), c, max_size=3)),
+        max_leaves=6,
+    )
     good_props = st.fixed_dictionaries(
-        {"changeNumber": st.one_of(st.integers(-1, 3), value), "addressPrefixes": st.one_of(
-            st.lists(st.one_of(st.sampled_from(["10.0.0.0/8", ""]), value), max_size=3), value)},
-        optional={"region": value, "regionId": value, "platform": value, "systemService": value,
-                  "networkFeatures": st.one_of(st.none(), st.lists(st.one_of(st.text(max_size=3), value),
-                                                                   max_size=2), value)})
-    return st.one_of(value, st.fixed_dictionaries({"name": st.one_of(st.text(max_size=3), value),
-                                                   "properties": st.one_of(good_props, value)},
-                                                  optional={"id": value}))
+        {
+            "changeNumber": st.one_of(st.integers(-1, 3), value),
+            "addressPrefixes": st.one_of(
+                st.lists(st.one_of(st.sampled_from(["10.0.0.0/8", ""]), value), max_size=3), value
+            ),
+        },
+        optional={
+            "region": value,
+            "regionId": value,
+            "platform": value,
+            "systemService": value,
+            "networkFeatures": st.one_of(st.none(), st.lists(st.one_of(st.text(max_size=3), value), max_size=2), value),
+        },
+    )
+    return st.one_of(
+        value,
+        st.fixed_dictionaries(
+            {"name": st.one_of(st.text(max_size=3), value), "properties": st.one_of(good_props, value)},
+            optional={"id": value},
+        ),
+    )
 
 
 def test_service_tag_fast_check_never_accepts_what_the_schema_rejects():
@@ -91,18 +107,30 @@ def test_the_schema_says_what_the_catalog_and_the_model_say():
     assert top["outputs"]["items"]["enum"] == list(TARGETS)
     assert registry["sku"]["enum"] == list(catalog.SKUS)
     assert registry["data_endpoints"]["enum"] == list(catalog.DATA_ENDPOINT_MODES)
-    assert registry["data_endpoints"]["default"] == catalog.DATA_ENDPOINT_MODES[0] == RegistrySpec("a", "b", "c").data_endpoints
+    assert (
+        registry["data_endpoints"]["default"]
+        == catalog.DATA_ENDPOINT_MODES[0]
+        == RegistrySpec("a", "b", "c").data_endpoints
+    )
     assert set(catalog.PREMIUM_ONLY) <= set(registry)
     nsg = defs["nsgPriority"]
-    assert (nsg["minimum"], nsg["maximum"]) == (catalog.NSG_PRIORITY_MIN,
-                                                catalog.NSG_PRIORITY_MAX - catalog.NSG_BLOCK_SIZE + 1)
+    assert (nsg["minimum"], nsg["maximum"]) == (
+        catalog.NSG_PRIORITY_MIN,
+        catalog.NSG_PRIORITY_MAX - catalog.NSG_BLOCK_SIZE + 1,
+    )
     assert nsg["default"] == arm.priority == tf.priority
     fw = targets["azure-firewall"]["properties"]
     for key, default in (("priority", fw_settings.priority), ("collection_priority", fw_settings.collection_priority)):
-        assert (fw[key]["minimum"], fw[key]["maximum"]) == (catalog.FIREWALL_PRIORITY_MIN, catalog.FIREWALL_PRIORITY_MAX)
+        assert (fw[key]["minimum"], fw[key]["maximum"]) == (
+            catalog.FIREWALL_PRIORITY_MIN,
+            catalog.FIREWALL_PRIORITY_MAX,
+        )
         assert fw[key]["default"] == default
     assert fw["network_rules"]["default"] is fw_settings.network_rules
-    for t, mode in (("nftables", TARGETS["nftables"].Settings().mode), ("iptables", TARGETS["iptables"].Settings().mode)):
+    for t, mode in (
+        ("nftables", TARGETS["nftables"].Settings().mode),
+        ("iptables", TARGETS["iptables"].Settings().mode),
+    ):
         assert targets[t]["properties"]["mode"]["enum"] == list(catalog.NETFILTER_MODES)
         assert targets[t]["properties"]["mode"]["default"] == mode == catalog.NETFILTER_MODES[0]
     assert set(targets) == set(TARGETS)
@@ -126,6 +154,8 @@ def test_settings_that_targets_own_are_closed_and_documented():
             if "default" in prop:
                 assert getattr(target.Settings(), key) == prop["default"], (tid, key)
         assert set(target.Settings._fields) == set(fragment["properties"]), tid
+
+
 def test_patterns_end_where_ecma_262_ends_them():
     """JSON Schema patterns are ECMA-262, whose `$` is the end of the string; Python's `$` also matches
     before a final newline, so "prod\\n" passed `^[a-z]...$` and the newline reached the outputs."""

@@ -1,14 +1,14 @@
 """validate checks descriptions against the schema with its $refs inlined: exactly the same errors."""
+
 from __future__ import annotations
 
 import jsonschema
 import pytest
-
-from acrrules import validate
-from acrrules.load import load_yaml
-from acrrules.errors import InputError
 from conftest import REPO, sample_specs
 
+from acrrules import validate
+from acrrules.errors import InputError
+from acrrules.load import load_yaml
 
 
 def _loads(path) -> bool:
@@ -26,17 +26,25 @@ DESCRIPTIONS = [p for p in sample_specs() + sorted((REPO / "tests" / "badinput")
 
 def errors(validator: jsonschema.Draft202012Validator, doc) -> list[tuple]:
     """Each error's keyword, place, message and value, and what validate makes of it."""
-    return sorted((e.validator, tuple(e.absolute_path), e.message, repr(e.validator_value),
-                   [str(d) for d in validate._explain(doc, e)])
-                  for e in validator.iter_errors(doc.data))
+    return sorted(
+        (
+            e.validator,
+            tuple(e.absolute_path),
+            e.message,
+            repr(e.validator_value),
+            [str(d) for d in validate._explain(doc, e)],
+        )
+        for e in validator.iter_errors(doc.data)
+    )
 
 
 @pytest.mark.parametrize("path", DESCRIPTIONS, ids=lambda p: p.name)
 def test_inlined_schema_gives_the_same_errors(path):
     doc = load_yaml(str(path))
     schema = validate.registry_schema()
-    assert errors(jsonschema.Draft202012Validator(validate.inline_refs(schema)), doc) == \
-        errors(jsonschema.Draft202012Validator(schema), doc)
+    assert errors(jsonschema.Draft202012Validator(validate.inline_refs(schema)), doc) == errors(
+        jsonschema.Draft202012Validator(schema), doc
+    )
 
 
 def test_the_cases_reach_inside_the_references():

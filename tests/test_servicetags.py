@@ -2,6 +2,7 @@
 
 Expected values come from the raw JSON read here with the json module alone.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -9,10 +10,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SERVICETAGS, latest_servicetags, run_cli, run_cli_process, servicetags_files
 
 from acrrules import catalog, servicetags
 from acrrules.errors import InputError
-from conftest import SERVICETAGS, latest_servicetags, run_cli, run_cli_process, servicetags_files
 
 USED_GLOBAL_TAGS = (catalog.TAG_MCR, catalog.TAG_AFD_FIRST_PARTY)
 
@@ -50,8 +51,11 @@ def test_every_real_file_loads(real):
 
 def test_every_tag_acrrules_uses_parses_to_the_files_prefixes(real):
     path, tags, raw = real
-    used = [v for v in raw["values"]
-            if v["name"].split(".")[0] in (catalog.TAG_ACR, catalog.TAG_STORAGE) or v["name"] in USED_GLOBAL_TAGS]
+    used = [
+        v
+        for v in raw["values"]
+        if v["name"].split(".")[0] in (catalog.TAG_ACR, catalog.TAG_STORAGE) or v["name"] in USED_GLOBAL_TAGS
+    ]
     assert len(used) > 10
     for v in used:
         tag = tags.tag(v["name"])
@@ -63,18 +67,21 @@ def test_every_tag_acrrules_uses_parses_to_the_files_prefixes(real):
 
 def test_regions_are_the_acr_tag_suffixes(real):
     _, tags, raw = real
-    suffixes = {v["name"].split(".", 1)[1] for v in raw["values"]
-                if v["name"].startswith(catalog.TAG_ACR + ".")}
+    suffixes = {v["name"].split(".", 1)[1] for v in raw["values"] if v["name"].startswith(catalog.TAG_ACR + ".")}
     assert tags.regions() == {s.lower(): s for s in suffixes}
     assert set(tags.regions(catalog.TAG_STORAGE).values()) >= suffixes
 
 
 # ---- the CLI: a file that does not fit the description ---------------------------------
 
+
 def _spec(tmp_path: Path, cloud: str, location: str, mcr: bool = False, name: str = "spec.yaml") -> Path:
     p = tmp_path / name
-    p.write_text(f"version: 1\ncloud: {cloud}\nmcr: {str(mcr).lower()}\nregistries:\n"
-                 f"  - name: contosoacr\n    sku: Standard\n    location: {location}\n", encoding="utf-8")
+    p.write_text(
+        f"version: 1\ncloud: {cloud}\nmcr: {str(mcr).lower()}\nregistries:\n"
+        f"  - name: contosoacr\n    sku: Standard\n    location: {location}\n",
+        encoding="utf-8",
+    )
     return p
 
 
@@ -98,11 +105,14 @@ def _without(tmp_path: Path, source: Path, drop: set[str]) -> Path:
     return p
 
 
-@pytest.mark.parametrize("dropped, location, mcr", [
-    ("AzureContainerRegistry.USGovIowa", "usgoviowa", False),
-    ("Storage.USGovIowa", "usgoviowa", False),
-    ("MicrosoftContainerRegistry", "usgovvirginia", True),
-])
+@pytest.mark.parametrize(
+    "dropped, location, mcr",
+    [
+        ("AzureContainerRegistry.USGovIowa", "usgoviowa", False),
+        ("Storage.USGovIowa", "usgoviowa", False),
+        ("MicrosoftContainerRegistry", "usgovvirginia", True),
+    ],
+)
 def test_a_tag_the_file_lacks_is_exit_2_naming_the_tag(tmp_path, dropped, location, mcr):
     gov = latest_servicetags("AzureGovernment")
     assert dropped in {v["name"] for v in _raw(gov)["values"]}
@@ -121,6 +131,7 @@ def test_a_tag_the_file_lacks_is_exit_2_naming_the_tag(tmp_path, dropped, locati
 
 # ---- malformed files ---------------------------------------------------------------------
 
+
 def _mutated(tmp_path: Path, edit) -> Path:
     data = _raw(latest_servicetags("China"))
     edit(data)
@@ -133,14 +144,17 @@ def _acr_entry(data: dict) -> dict:
     return next(v for v in data["values"] if v["name"] == "AzureContainerRegistry.ChinaEast2")
 
 
-@pytest.mark.parametrize("edit, words", [
-    (lambda d: _acr_entry(d)["properties"]["addressPrefixes"].append("10.0.0.1/8"), "invalid address prefix"),
-    (lambda d: _acr_entry(d)["properties"]["addressPrefixes"].append("not-an-ip"), "invalid address prefix"),
-    (lambda d: _acr_entry(d)["properties"].__setitem__("addressPrefixes", []), "malformed"),
-    (lambda d: _acr_entry(d)["properties"].__setitem__("changeNumber", "7"), "malformed"),
-    (lambda d: d.__setitem__("cloud", "Mars"), "not a valid Service Tags file"),
-    (lambda d: d["values"].append(_acr_entry(d)), "appears twice"),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda d: _acr_entry(d)["properties"]["addressPrefixes"].append("10.0.0.1/8"), "invalid address prefix"),
+        (lambda d: _acr_entry(d)["properties"]["addressPrefixes"].append("not-an-ip"), "invalid address prefix"),
+        (lambda d: _acr_entry(d)["properties"].__setitem__("addressPrefixes", []), "malformed"),
+        (lambda d: _acr_entry(d)["properties"].__setitem__("changeNumber", "7"), "malformed"),
+        (lambda d: d.__setitem__("cloud", "Mars"), "not a valid Service Tags file"),
+        (lambda d: d["values"].append(_acr_entry(d)), "appears twice"),
+    ],
+)
 def test_malformed_file_is_an_input_error_naming_the_file(tmp_path, edit, words):
     bad = _mutated(tmp_path, edit)
     with pytest.raises(InputError) as ei:
@@ -160,12 +174,15 @@ def test_bad_prefix_is_located_at_its_line(tmp_path):
     assert r.err.startswith(f"{bad}:{line}:") and "192.0.2.1/24" in r.err
 
 
-@pytest.mark.parametrize("content, words", [
-    ("", "empty"),
-    ('{"changeNumber": 1, "cloud": "China", "values": [', "truncated"),
-    ("[1, 2]", "not a Service Tags file"),
-    ("\xff\xfe", "not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("", "empty"),
+        ('{"changeNumber": 1, "cloud": "China", "values": [', "truncated"),
+        ("[1, 2]", "not a Service Tags file"),
+        ("\xff\xfe", "not valid UTF-8"),
+    ],
+)
 def test_unreadable_file_is_exit_2(tmp_path, content, words):
     bad = tmp_path / "tags.json"
     bad.write_bytes(content.encode("latin-1"))
@@ -181,24 +198,37 @@ def test_a_newer_file_makes_a_region_valid_that_the_catalog_does_not_know_yet(tm
     good = Path(__file__).resolve().parent / "badinput" / "servicetags" / "good.json"
     data = json.loads(good.read_text(encoding="utf-8"))
     for family, prefix in (("AzureContainerRegistry", "192.0.2.0/25"), ("Storage", "192.0.2.128/25")):
-        data["values"].append({"name": f"{family}.NewlandCentral", "id": f"{family}.NewlandCentral",
-                               "properties": {"changeNumber": 1, "region": "newlandcentral", "regionId": 999,
-                                              "platform": "Azure", "systemService": family,
-                                              "addressPrefixes": [prefix], "networkFeatures": None}})
+        data["values"].append(
+            {
+                "name": f"{family}.NewlandCentral",
+                "id": f"{family}.NewlandCentral",
+                "properties": {
+                    "changeNumber": 1,
+                    "region": "newlandcentral",
+                    "regionId": 999,
+                    "platform": "Azure",
+                    "systemService": family,
+                    "addressPrefixes": [prefix],
+                    "networkFeatures": None,
+                },
+            }
+        )
     tags = tmp_path / "ServiceTags_Public_29991231.json"
     tags.write_text(json.dumps(data), encoding="utf-8")
     spec = tmp_path / "spec.yaml"
     spec.write_text("version: 1\nregistries:\n  - {name: newland01, sku: Standard, location: newlandcentral}\n")
     out = tmp_path / "out"
-    r = run_cli("render", spec, "--service-tags", tags, "--target", "azure-firewall", "--target", "nftables",
-                "--out", out)
+    r = run_cli(
+        "render", spec, "--service-tags", tags, "--target", "azure-firewall", "--target", "nftables", "--out", out
+    )
     assert r.code == 0, r.err
     assert "newland01.azurecr.io" in (out / "azure-firewall.tf").read_text()
-    assert "192.0.2.0/24" in (out / "acrrules.nft").read_text()   # both tags' halves, merged
+    assert "192.0.2.0/24" in (out / "acrrules.nft").read_text()  # both tags' halves, merged
     # NSG rules take a fixed priority slot per catalog region: a region newer than the catalog has none yet.
     nsg = run_cli("render", spec, "--service-tags", tags, "--target", "nsg-arm", "--out", tmp_path / "nsg")
-    assert nsg.code == 2 and nsg.err.startswith(f"{spec}:3:48: nsg-arm: location 'newlandcentral' is newer than "
-                                                "this version of acrrules"), nsg.err
+    assert nsg.code == 2 and nsg.err.startswith(
+        f"{spec}:3:48: nsg-arm: location 'newlandcentral' is newer than this version of acrrules"
+    ), nsg.err
     assert not (tmp_path / "nsg").exists()
     plain = run_cli("render", spec, "--target", "nsg-arm", "--out", tmp_path / "plain")
     assert plain.code == 2 and f"{spec}:3:" in plain.err and "unknown AzureCloud location 'newlandcentral'" in plain.err

@@ -1,4 +1,5 @@
 """Rules for the source itself."""
+
 from __future__ import annotations
 
 import re
@@ -11,7 +12,10 @@ TIMING = re.compile(r"\d\s*(ms|µs|us|ns|seconds?)\b|\d+(\.\d+)?\s*x (faster|slo
 
 
 def test_no_timing_figures_in_the_code():
-    found = [f"{path.relative_to(REPO)}:{n}: {line.strip()}"
-             for path in sorted((REPO / "acrrules").rglob("*.py")) + [REPO / "setup.py"]
-             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if TIMING.search(line)]
+    found = [
+        f"{path.relative_to(REPO)}:{n}: {line.strip()}"
+        for path in sorted((REPO / "acrrules").rglob("*.py")) + [REPO / "setup.py"]
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if TIMING.search(line)
+    ]
     assert found == []

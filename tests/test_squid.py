@@ -7,6 +7,7 @@ wildcard), and 403 for other names, for the endpoints on port 8443, and for clie
 `sources`.  no_proxy.txt holds exactly the login, data and regional FQDNs of the private-link
 registries, compared with `acrrules endpoints --format json`.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings, strategies as st
-
 from conftest import need_root_netns, need_tool, run_cli, run_validator, sample_specs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oracles import SPEC_SUFFIXES
 
 from acrrules.model import Description, RegistrySpec
@@ -79,6 +80,7 @@ def http_access(conf: str) -> list[list[str]]:
 
 # ---- acrrules-squid.conf -------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict[str, dict[str, str]]:
     return {spec.stem: render_squid(spec, tmp_path_factory.mktemp(spec.stem)) for spec in sample_specs()}
@@ -115,8 +117,13 @@ def denied_names(data: dict, endpoints: list[dict]) -> list[str]:
     login, storage, (mcr, _) = SPEC_SUFFIXES[cloud]
     fqdns = {e["fqdn"] for e in endpoints}
     first_login = next(e["fqdn"] for e in endpoints if e["kind"] == "login")
-    deny = ["not-allowed.example.org", f"other.{login}", f"x{login}", f"{first_login}.evil.example",
-            f"evil-{first_login}"]
+    deny = [
+        "not-allowed.example.org",
+        f"other.{login}",
+        f"x{login}",
+        f"{first_login}.evil.example",
+        f"evil-{first_login}",
+    ]
     if storage not in fqdns:
         deny.append(concrete(storage))
     if mcr not in fqdns:
@@ -146,13 +153,17 @@ def test_clients_outside_sources_are_refused(tmp_path):
     """With `sources` that do not hold the probe's 127.0.0.1, every endpoint is refused; a control
     ACL in a second file proves the proxy itself answers."""
     description = tmp_path / "acr.yaml"
-    description.write_text("version: 1\nregistries:\n  - {name: contosoprod, sku: Premium, location: eastus,"
-                           " data_endpoints: both}\nmcr: true\nsources: ['192.0.2.0/24', '2001:db8::/32']\n",
-                           encoding="utf-8")
+    description.write_text(
+        "version: 1\nregistries:\n  - {name: contosoprod, sku: Premium, location: eastus,"
+        " data_endpoints: both}\nmcr: true\nsources: ['192.0.2.0/24', '2001:db8::/32']\n",
+        encoding="utf-8",
+    )
     render_squid(description, tmp_path / "out")
     control = tmp_path / "control.conf"
-    control.write_text("acl probe_control dstdomain control.example.net\n"
-                       "http_access allow CONNECT probe_control SSL_ports\n", encoding="utf-8")
+    control.write_text(
+        "acl probe_control dstdomain control.example.net\nhttp_access allow CONNECT probe_control SSL_ports\n",
+        encoding="utf-8",
+    )
     endpoints = sorted({concrete(e["fqdn"]) for e in endpoints_json(description)})
     r = squid_probe(tmp_path / "out" / CONF, control, allow=["control.example.net"], deny=endpoints)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -163,15 +174,21 @@ def test_ipv6_sources_that_reach_ipv4_mapped_addresses_are_refused(tmp_path):
     """Squid compares IPv4 clients as ::ffff:a.b.c.d: `src ::/50` lets 127.0.0.1 through (proven
     below with a hand-written file), so the squid target refuses such a source, located."""
     description = tmp_path / "acr.yaml"
-    description.write_text("version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
-                           "sources: ['2001:db8::/32', '::/50']\n", encoding="utf-8")
+    description.write_text(
+        "version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
+        "sources: ['2001:db8::/32', '::/50']\n",
+        encoding="utf-8",
+    )
     r = run_cli("render", description, "--target", "squid", "--out", tmp_path / "out")
     assert r.code == 2 and r.err.startswith(f"{description}:4:28: squid: ::/50 reaches into ::ffff:0:0/96"), r.err
     assert not (tmp_path / "out").exists()
     assert run_cli("render", description, "--target", "nsg-arm", "--out", tmp_path / "out").code == 0
     conf = tmp_path / "v6.conf"
-    conf.write_text("acl t_connect method CONNECT\nacl t_port port 443\nacl t_dst dstdomain ok.example.com\n"
-                    "acl t_src src ::/50\nhttp_access allow t_connect t_port t_src t_dst\n", encoding="utf-8")
+    conf.write_text(
+        "acl t_connect method CONNECT\nacl t_port port 443\nacl t_dst dstdomain ok.example.com\n"
+        "acl t_src src ::/50\nhttp_access allow t_connect t_port t_src t_dst\n",
+        encoding="utf-8",
+    )
     r = squid_probe(conf, allow=["ok.example.com"], deny=["not-allowed.example.org"])
     assert r.returncode == 0 and "PASS ALLOW CONNECT ok.example.com:443 -> 200" in r.stdout, r.stdout
 
@@ -180,22 +197,43 @@ def test_covered_entries_are_left_out_and_still_allowed(tmp_path):
     """Endpoints that overlap (not possible from a description today, but from the API): squid parses
     the result without a warning, and every name stays allowed, the wildcard's apex and deeper
     names included; overlapping sources collapse the same way."""
-    fqdns = ["*.x.example.com", "a.x.example.com", "x.example.com", "*.b.x.example.com", "y.example.com",
-             "*.example.net", "example.net", "deep.a.example.net", "Z.example.org"]
-    desc = Description(registries=(RegistrySpec("contosoacr", "Basic", "eastus"),),
-                       sources=("10.0.0.0/8", "10.1.0.0/16", "192.0.2.7", "2001:db8::/32", "2001:db8:1::/48",
-                                "127.0.0.1"))
+    fqdns = [
+        "*.x.example.com",
+        "a.x.example.com",
+        "x.example.com",
+        "*.b.x.example.com",
+        "y.example.com",
+        "*.example.net",
+        "example.net",
+        "deep.a.example.net",
+        "Z.example.org",
+    ]
+    desc = Description(
+        registries=(RegistrySpec("contosoacr", "Basic", "eastus"),),
+        sources=("10.0.0.0/8", "10.1.0.0/16", "192.0.2.7", "2001:db8::/32", "2001:db8:1::/48", "127.0.0.1"),
+    )
     plan = RulePlan(desc, tuple(Endpoint(f, "storage") for f in fqdns), ())
     files = TARGETS["squid"].render(plan, "acr.yaml")
     conf = tmp_path / CONF
     conf.write_text(files[CONF], encoding="utf-8")
-    assert acl_entries(files[CONF], "dstdomain")["acrrules_dst"] == [".example.net", ".x.example.com",
-                                                                     "y.example.com", "z.example.org"]
-    assert acl_entries(files[CONF], "src")["acrrules_src"] == ["10.0.0.0/8", "127.0.0.1", "192.0.2.7",
-                                                               "2001:db8::/32"]
+    assert acl_entries(files[CONF], "dstdomain")["acrrules_dst"] == [
+        ".example.net",
+        ".x.example.com",
+        "y.example.com",
+        "z.example.org",
+    ]
+    assert acl_entries(files[CONF], "src")["acrrules_src"] == ["10.0.0.0/8", "127.0.0.1", "192.0.2.7", "2001:db8::/32"]
     assert_clean(squid_check(conf))
-    allow = ["acct1.x.example.com", "a.x.example.com", "x.example.com", "c.b.x.example.com", "y.example.com",
-             "example.net", "deep.a.example.net", "z.example.org"]
+    allow = [
+        "acct1.x.example.com",
+        "a.x.example.com",
+        "x.example.com",
+        "c.b.x.example.com",
+        "y.example.com",
+        "example.net",
+        "deep.a.example.net",
+        "z.example.org",
+    ]
     r = squid_probe(conf, allow=allow, deny=["example.com", "b.y.example.com", "example.org", "xexample.net"])
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -214,7 +252,7 @@ def test_dstdomains_allow_the_same_names_with_no_entry_covered(items):
     fqdns = [("*." if wild else "") + ".".join(labels) for wild, labels in items]
     got = dstdomains(fqdns)
     assert list(got) == sorted(set(got))
-    for e in got:   # none covered by another: squid would warn, or refuse to start
+    for e in got:  # none covered by another: squid would warn, or refuse to start
         others = [o for o in got if o != e]
         assert not squid_matches(others, e.lstrip(".")), (e, got)
     wanted = {("." + f[2:]) if f.startswith("*.") else f for f in fqdns}
@@ -225,8 +263,11 @@ def test_dstdomains_allow_the_same_names_with_no_entry_covered(items):
 
 def test_src_entries():
     assert src_entries(["*"]) == ()
-    assert src_entries(["10.1.0.0/16", "2001:db8::/32", "10.0.0.0/8", "192.0.2.7", "10.0.0.1"]) == \
-        ("10.0.0.0/8", "192.0.2.7", "2001:db8::/32")
+    assert src_entries(["10.1.0.0/16", "2001:db8::/32", "10.0.0.0/8", "192.0.2.7", "10.0.0.1"]) == (
+        "10.0.0.0/8",
+        "192.0.2.7",
+        "2001:db8::/32",
+    )
 
 
 def test_two_rule_sets_side_by_side_in_one_squid(tmp_path):
@@ -246,8 +287,11 @@ def test_two_rule_sets_side_by_side_in_one_squid(tmp_path):
 
 def test_acl_prefix_overrides_the_name(tmp_path):
     description = tmp_path / "acr.yaml"
-    description.write_text("version: 1\nname: prod\nregistries:\n  - {name: contosoprod, sku: Basic, location: eastus}\n"
-                           "targets:\n  squid: {acl_prefix: Corp-ACR}\n", encoding="utf-8")
+    description.write_text(
+        "version: 1\nname: prod\nregistries:\n  - {name: contosoprod, sku: Basic, location: eastus}\n"
+        "targets:\n  squid: {acl_prefix: Corp-ACR}\n",
+        encoding="utf-8",
+    )
     conf = render_squid(description, tmp_path / "out")[CONF]
     assert set(acl_entries(conf, "dstdomain")) == {"Corp-ACR_dst"}
     assert http_access(conf) == [["allow", "Corp-ACR_connect", "Corp-ACR_port", "Corp-ACR_dst"]]
@@ -267,16 +311,21 @@ def test_the_include_works_in_debians_squid_conf(rendered, tmp_path):
     conf = tmp_path / CONF
     conf.write_text(rendered["private-link-regional"][CONF], encoding="utf-8")
     main = tmp_path / "squid.conf"
-    main.write_text(re.sub(r"^include /etc/squid/conf\.d/\*\.conf$", f"include {conf}", text, flags=re.M)
-                    + f"\npid_filename {tmp_path}/squid.pid\n", encoding="utf-8")
-    r = subprocess.run([shutil.which("squid"), "-k", "parse", "-f", str(main)], capture_output=True, text=True,
-                       timeout=60)
+    main.write_text(
+        re.sub(r"^include /etc/squid/conf\.d/\*\.conf$", f"include {conf}", text, flags=re.M)
+        + f"\npid_filename {tmp_path}/squid.pid\n",
+        encoding="utf-8",
+    )
+    r = subprocess.run(
+        [shutil.which("squid"), "-k", "parse", "-f", str(main)], capture_output=True, text=True, timeout=60
+    )
     out = r.stdout + r.stderr
     assert r.returncode == 0 and not re.search(r"WARNING|ERROR|FATAL", out), out
     assert f"Processing Configuration File: {conf}" in out
 
 
 # ---- no_proxy.txt -------------------------------------------------------------------------------
+
 
 def private_link_fqdns(data: dict, endpoints: list[dict]) -> list[str]:
     """From `acrrules endpoints --format json`: login, data and regional FQDNs of private-link registries."""
@@ -290,17 +339,20 @@ def test_no_proxy_holds_exactly_the_private_link_fqdns(spec, rendered):
     endpoints = endpoints_json(spec)
     want = private_link_fqdns(data, endpoints)
     text = rendered[spec.stem][NO_PROXY]
-    assert text == (",".join(want) + "\n" if want else "")   # the value only: no header, no comment
+    assert text == (",".join(want) + "\n" if want else "")  # the value only: no header, no comment
     mcr = {e["fqdn"] for e in endpoints if e["kind"].startswith("mcr")}
     assert not mcr & set(text.strip().split(","))
 
 
 def test_no_proxy_past_linuxs_environment_string_limit_is_refused():
     """NO_PROXY=... is one environment string: Linux refuses to exec with one over 128 KiB."""
+
     def problems(count: int) -> list:
-        registries = tuple(RegistrySpec(f"privatereg{i:05d}", "Premium", "eastus", private_link=True)
-                           for i in range(count))
+        registries = tuple(
+            RegistrySpec(f"privatereg{i:05d}", "Premium", "eastus", private_link=True) for i in range(count)
+        )
         from acrrules import plan as planning
+
         return TARGETS["squid"].check(planning.build(Description(registries=registries)))
 
     # each registry: login (26 bytes) and one data endpoint (38), each with its comma: 66 bytes
@@ -311,18 +363,42 @@ def test_no_proxy_past_linuxs_environment_string_limit_is_refused():
 
 def test_no_proxy_leaves_out_mcr_storage_the_bare_suffix_and_other_registries(tmp_path):
     description = tmp_path / "acr.yaml"
-    data = {"version": 1, "mcr": True, "registries": [
-        {"name": "ContosoPrivate", "sku": "Premium", "location": "eastus", "replicas": ["westeurope"],
-         "private_link": True, "data_endpoints": "both", "regional_endpoints": True},
-        {"name": "contosopublic", "sku": "Premium", "location": "eastus", "data_endpoints": "dedicated",
-         "regional_endpoints": True},
-        {"name": "fabrikamprivate", "sku": "Premium", "location": "westus2", "private_link": True}]}
+    data = {
+        "version": 1,
+        "mcr": True,
+        "registries": [
+            {
+                "name": "ContosoPrivate",
+                "sku": "Premium",
+                "location": "eastus",
+                "replicas": ["westeurope"],
+                "private_link": True,
+                "data_endpoints": "both",
+                "regional_endpoints": True,
+            },
+            {
+                "name": "contosopublic",
+                "sku": "Premium",
+                "location": "eastus",
+                "data_endpoints": "dedicated",
+                "regional_endpoints": True,
+            },
+            {"name": "fabrikamprivate", "sku": "Premium", "location": "westus2", "private_link": True},
+        ],
+    }
     description.write_text(yaml.safe_dump(data), encoding="utf-8")
     text = render_squid(description, tmp_path / "out")[NO_PROXY]
     hosts = text.rstrip("\n").split(",")
     assert text.endswith("\n") and text.count("\n") == 1 and " " not in text
     assert hosts == private_link_fqdns(data, endpoints_json(description))
-    assert hosts == sorted([
-        "contosoprivate.azurecr.io", "contosoprivate.eastus.data.azurecr.io", "contosoprivate.eastus.geo.azurecr.io",
-        "contosoprivate.westeurope.data.azurecr.io", "contosoprivate.westeurope.geo.azurecr.io",
-        "fabrikamprivate.azurecr.io", "fabrikamprivate.westus2.data.azurecr.io"])
+    assert hosts == sorted(
+        [
+            "contosoprivate.azurecr.io",
+            "contosoprivate.eastus.data.azurecr.io",
+            "contosoprivate.eastus.geo.azurecr.io",
+            "contosoprivate.westeurope.data.azurecr.io",
+            "contosoprivate.westeurope.geo.azurecr.io",
+            "fabrikamprivate.azurecr.io",
+            "fabrikamprivate.westus2.data.azurecr.io",
+        ]
+    )

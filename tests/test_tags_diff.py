@@ -3,6 +3,7 @@
 Expected values are derived here, independently, with plain set arithmetic on
 the raw JSON (no acrrules code), and compared with the command's JSON output.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -11,7 +12,6 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-
 from conftest import SERVICETAGS, need_shared, run_cli, run_cli_process
 
 
@@ -83,11 +83,14 @@ def write_spec(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
 
 
 def one_registry(location: str, cloud: str = "AzureCloud", mcr: bool = False) -> str:
-    return (f"version: 1\ncloud: {cloud}\nmcr: {str(mcr).lower()}\n"
-            f"registries:\n  - name: contosoacr\n    sku: Standard\n    location: {location}\n")
+    return (
+        f"version: 1\ncloud: {cloud}\nmcr: {str(mcr).lower()}\n"
+        f"registries:\n  - name: contosoacr\n    sku: Standard\n    location: {location}\n"
+    )
 
 
 # ---- Public 20251006 -> 20251013: a week with real changes ----------------------------
+
 
 def test_public_week_with_changes_every_tag():
     code, doc = diff_json(st(PUB_1006), st(PUB_1013))
@@ -98,8 +101,10 @@ def test_public_week_with_changes_every_tag():
     acr = next(c for c in doc["changed"] if c["tag"] == "AzureContainerRegistry")
     assert len(acr["added"]) == 4 and acr["removed"] == []
     assert sorted(ipaddress.ip_network(p).version for p in acr["added"]) == [4, 4, 6, 6]
-    assert acr["changeNumber"] == [tag_change_number(PUB_1006, "AzureContainerRegistry"),
-                                   tag_change_number(PUB_1013, "AzureContainerRegistry")]
+    assert acr["changeNumber"] == [
+        tag_change_number(PUB_1006, "AzureContainerRegistry"),
+        tag_change_number(PUB_1013, "AzureContainerRegistry"),
+    ]
     assert doc["old"] == {"file": str(st(PUB_1006)), "cloud": "Public", "changeNumber": raw(PUB_1006)["changeNumber"]}
     assert doc["new"]["changeNumber"] == raw(PUB_1013)["changeNumber"]
     all_tags = set(tag_prefixes(PUB_1006)) | set(tag_prefixes(PUB_1013))
@@ -111,8 +116,7 @@ def _changed_storage_regions() -> list[str]:
     """Regions (tag suffix) whose Storage.<Region> prefixes changed and that have an ACR tag too."""
     changed = expected_changes(PUB_1006, PUB_1013)
     acr_regions = {n.split(".", 1)[1] for n in tag_prefixes(PUB_1013) if n.startswith("AzureContainerRegistry.")}
-    return sorted(n.split(".", 1)[1] for n in changed
-                  if n.startswith("Storage.") and n.split(".", 1)[1] in acr_regions)
+    return sorted(n.split(".", 1)[1] for n in changed if n.startswith("Storage.") and n.split(".", 1)[1] in acr_regions)
 
 
 def test_public_week_with_changes_spec_in_affected_region(tmp_path):
@@ -130,9 +134,13 @@ def test_public_week_with_changes_spec_in_affected_region(tmp_path):
 
 def test_public_week_with_changes_spec_in_unaffected_region(tmp_path):
     changed = expected_changes(PUB_1006, PUB_1013)
-    quiet = sorted(n.split(".", 1)[1] for n in tag_prefixes(PUB_1013)
-                   if n.startswith("AzureContainerRegistry.")
-                   and n not in changed and f"Storage.{n.split('.', 1)[1]}" not in changed)
+    quiet = sorted(
+        n.split(".", 1)[1]
+        for n in tag_prefixes(PUB_1013)
+        if n.startswith("AzureContainerRegistry.")
+        and n not in changed
+        and f"Storage.{n.split('.', 1)[1]}" not in changed
+    )
     assert quiet
     spec = write_spec(tmp_path, one_registry(quiet[0].lower()))
     code, doc = diff_json(st(PUB_1006), st(PUB_1013), "--spec", spec)
@@ -140,8 +148,12 @@ def test_public_week_with_changes_spec_in_unaffected_region(tmp_path):
     # The same region with mcr: MicrosoftContainerRegistry changed that week (the global tag is not needed).
     spec = write_spec(tmp_path, one_registry(quiet[0].lower(), mcr=True))
     code, doc = diff_json(st(PUB_1006), st(PUB_1013), "--spec", spec)
-    needed = {f"AzureContainerRegistry.{quiet[0]}", f"Storage.{quiet[0]}",
-              "MicrosoftContainerRegistry", "AzureFrontDoor.FirstParty"}
+    needed = {
+        f"AzureContainerRegistry.{quiet[0]}",
+        f"Storage.{quiet[0]}",
+        "MicrosoftContainerRegistry",
+        "AzureFrontDoor.FirstParty",
+    }
     assert doc["compared"] == len(needed)
     assert_matches(doc, expected_changes(PUB_1006, PUB_1013, needed))
     assert code == (1 if doc["changed"] else 0)
@@ -163,6 +175,7 @@ def test_text_output_lists_the_same_changes_as_json(tmp_path):
 
 
 # ---- weeks without relevant changes ---------------------------------------------------
+
 
 def test_public_identical_but_top_level_change_number(tmp_path):
     assert expected_changes(PUB_1020, PUB_1027) == {}
@@ -203,6 +216,7 @@ def test_china_week_changes_only_a_tag_no_registry_needs(tmp_path):
 
 # ---- synthetic files: tags added, removed, renumbered --------------------------------
 
+
 def _edited(tmp_path: Path, base: str, name: str, edit) -> Path:
     data = json.loads(json.dumps(raw(base)))
     edit(data)
@@ -216,17 +230,32 @@ def _entry(data: dict, tag: str) -> dict:
 
 
 def test_added_removed_and_renumbered_tags(tmp_path):
-    new = _edited(tmp_path, CN_1020, "new.json", lambda d: (
-        d["values"].remove(_entry(d, "AzureContainerRegistry.ChinaNorth")),
-        d["values"].append({"name": "Brand.New", "id": "Brand.New",
-                            "properties": {"changeNumber": 1, "addressPrefixes": ["192.0.2.0/24", "2001:db8::/32"]}}),
-        _entry(d, "Storage.ChinaEast2")["properties"].__setitem__("changeNumber", 99),
-    ))
+    new = _edited(
+        tmp_path,
+        CN_1020,
+        "new.json",
+        lambda d: (
+            d["values"].remove(_entry(d, "AzureContainerRegistry.ChinaNorth")),
+            d["values"].append(
+                {
+                    "name": "Brand.New",
+                    "id": "Brand.New",
+                    "properties": {"changeNumber": 1, "addressPrefixes": ["192.0.2.0/24", "2001:db8::/32"]},
+                }
+            ),
+            _entry(d, "Storage.ChinaEast2")["properties"].__setitem__("changeNumber", 99),
+        ),
+    )
     code, doc = diff_json(st(CN_1020), new)
     assert code == 1
     by_tag = {c["tag"]: c for c in doc["changed"]}
-    assert by_tag["Brand.New"] == {"tag": "Brand.New", "status": "added", "changeNumber": [None, 1],
-                                   "added": ["192.0.2.0/24", "2001:db8::/32"], "removed": []}
+    assert by_tag["Brand.New"] == {
+        "tag": "Brand.New",
+        "status": "added",
+        "changeNumber": [None, 1],
+        "added": ["192.0.2.0/24", "2001:db8::/32"],
+        "removed": [],
+    }
     gone = by_tag["AzureContainerRegistry.ChinaNorth"]
     assert gone["status"] == "removed" and gone["added"] == []
     assert set(gone["removed"]) == tag_prefixes(CN_1020)["AzureContainerRegistry.ChinaNorth"]
@@ -236,8 +265,12 @@ def test_added_removed_and_renumbered_tags(tmp_path):
 
 
 def test_change_number_only_is_exit_0_but_said(tmp_path):
-    new = _edited(tmp_path, CN_1020, "new.json",
-                  lambda d: _entry(d, "Storage.ChinaEast2")["properties"].__setitem__("changeNumber", 99))
+    new = _edited(
+        tmp_path,
+        CN_1020,
+        "new.json",
+        lambda d: _entry(d, "Storage.ChinaEast2")["properties"].__setitem__("changeNumber", 99),
+    )
     spec = write_spec(tmp_path, one_registry("chinaeast2", "AzureChinaCloud"))
     r = run_cli("tags", "diff", st(CN_1020), new, "--spec", spec)
     assert r.code == 0, r.err
@@ -246,23 +279,31 @@ def test_change_number_only_is_exit_0_but_said(tmp_path):
 
 
 def test_tag_needed_by_spec_but_absent_from_old_counts_as_added(tmp_path):
-    old = _edited(tmp_path, CN_1020, "old.json",
-                  lambda d: d["values"].remove(_entry(d, "Storage.ChinaNorth3")))
+    old = _edited(tmp_path, CN_1020, "old.json", lambda d: d["values"].remove(_entry(d, "Storage.ChinaNorth3")))
     spec = write_spec(tmp_path, one_registry("chinanorth3", "AzureChinaCloud"))
     code, doc = diff_json(old, st(CN_1020), "--spec", spec)
     assert code == 1
     assert [(c["tag"], c["status"], set(c["added"])) for c in doc["changed"]] == [
-        ("Storage.ChinaNorth3", "added", set(tag_prefixes(CN_1020)["Storage.ChinaNorth3"]))]
+        ("Storage.ChinaNorth3", "added", set(tag_prefixes(CN_1020)["Storage.ChinaNorth3"]))
+    ]
 
 
 def test_region_dropped_from_new_is_reported_removed(tmp_path):
-    new = _edited(tmp_path, CN_1020, "new.json", lambda d: [
-        d["values"].remove(_entry(d, t)) for t in ("AzureContainerRegistry.ChinaNorth3", "Storage.ChinaNorth3")])
+    new = _edited(
+        tmp_path,
+        CN_1020,
+        "new.json",
+        lambda d: [
+            d["values"].remove(_entry(d, t)) for t in ("AzureContainerRegistry.ChinaNorth3", "Storage.ChinaNorth3")
+        ],
+    )
     spec = write_spec(tmp_path, one_registry("chinanorth3", "AzureChinaCloud"))
     code, doc = diff_json(st(CN_1020), new, "--spec", spec)
     assert code == 1
     assert {(c["tag"], c["status"]) for c in doc["changed"]} == {
-        ("AzureContainerRegistry.ChinaNorth3", "removed"), ("Storage.ChinaNorth3", "removed")}
+        ("AzureContainerRegistry.ChinaNorth3", "removed"),
+        ("Storage.ChinaNorth3", "removed"),
+    }
     assert doc["missingInNew"] == ["AzureContainerRegistry.ChinaNorth3", "Storage.ChinaNorth3"]
     r = run_cli("tags", "diff", st(CN_1020), new, "--spec", spec)
     assert "rendering with it will fail" in r.out
@@ -275,6 +316,7 @@ def test_output_is_deterministic():
 
 
 # ---- errors: exit 2, the file named, no traceback ------------------------------------
+
 
 def test_different_clouds_is_exit_2(tmp_path):
     r = run_cli_process("tags", "diff", st(CN_1020), st(GOV_1020))
@@ -293,10 +335,15 @@ def test_bad_files_are_exit_2_naming_the_file(tmp_path):
     missing = tmp_path / "nope.json"
     truncated = tmp_path / "truncated.json"
     truncated.write_text(st(CN_1020).read_text(encoding="utf-8")[:5000], encoding="utf-8")
-    bad_spec = write_spec(tmp_path, "version: 1\nregistries:\n  - name: contosoacr\n    sku: Standard\n"
-                                    "    location: chinaeast2\n    colour: red\n")
-    for args, named in (((missing, st(CN_1020)), missing), ((st(CN_1013), truncated), truncated),
-                        ((st(CN_1013), st(CN_1020), "--spec", bad_spec), bad_spec)):
+    bad_spec = write_spec(
+        tmp_path,
+        "version: 1\nregistries:\n  - name: contosoacr\n    sku: Standard\n    location: chinaeast2\n    colour: red\n",
+    )
+    for args, named in (
+        ((missing, st(CN_1020)), missing),
+        ((st(CN_1013), truncated), truncated),
+        ((st(CN_1013), st(CN_1020), "--spec", bad_spec), bad_spec),
+    ):
         r = run_cli_process("tags", "diff", *args)
         assert r.code == 2, (args, r.err)
         assert r.err.startswith(f"{named}:") and "Traceback" not in r.err and r.out == ""
@@ -304,11 +351,14 @@ def test_bad_files_are_exit_2_naming_the_file(tmp_path):
 
 # ---- NEW older than OLD: a warning, the exit code unchanged ------------------------------------
 
+
 def test_swapped_arguments_are_warned_about_and_the_exit_code_stays():
     old, new = st(CN_1020), st(CN_1013)
     assert raw(CN_1020)["changeNumber"] > raw(CN_1013)["changeNumber"]
-    warning = (f"warning: NEW {new} has changeNumber {raw(CN_1013)['changeNumber']}, lower than OLD {old}'s "
-               f"{raw(CN_1020)['changeNumber']}: arguments swapped? (acrrules tags diff OLD NEW)\n")
+    warning = (
+        f"warning: NEW {new} has changeNumber {raw(CN_1013)['changeNumber']}, lower than OLD {old}'s "
+        f"{raw(CN_1020)['changeNumber']}: arguments swapped? (acrrules tags diff OLD NEW)\n"
+    )
     for fmt in ("text", "json"):
         r = run_cli("tags", "diff", old, new, "--format", fmt)
         assert r.code == 1 and r.err == warning  # the same changes, seen backwards

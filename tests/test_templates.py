@@ -1,4 +1,5 @@
 """Templates compiled at build time (setup.py) render exactly what templates/ renders."""
+
 from __future__ import annotations
 
 import importlib
@@ -6,11 +7,10 @@ from pathlib import Path
 
 import jinja2
 import pytest
-
 from conftest import GOLDEN, REPO, need_shared, run_cli, sample_specs
 from regen_golden import render_args, servicetags_for
 
-render = importlib.import_module("acrrules.render")   # the module: acrrules.render is the API function
+render = importlib.import_module("acrrules.render")  # the module: acrrules.render is the API function
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_compiled_templates_render_the_golden_files(compiled, spec: Path, tmp_pa
     assert isinstance(render.environment().loader, jinja2.ModuleLoader)
     if servicetags_for(spec) is None:
         need_shared()
-    r = run_cli(*render_args(spec, GOLDEN / spec.stem), "--check", cwd=REPO)   # headers: relative to the golden dir
+    r = run_cli(*render_args(spec, GOLDEN / spec.stem), "--check", cwd=REPO)  # headers: relative to the golden dir
     assert r.code == 0, r.out
 
 

@@ -3,6 +3,7 @@ shellcheck on its shell steps) and does flag deliberately broken copies; and its
 steps, run in order by a small stand-in for the runner against stub `acrrules` and `gh`
 commands and a local git remote, do what each `tags diff` exit code asks for.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, console_script, need_tool
 
 WORKFLOW = REPO / "examples" / "github-actions" / "acrrules-weekly.yml"
@@ -24,8 +24,20 @@ WORKFLOW = REPO / "examples" / "github-actions" / "acrrules-weekly.yml"
 
 def actionlint(path: Path) -> list[dict]:
     need_tool("shellcheck")  # without it actionlint silently skips the shell steps
-    p = subprocess.run([console_script("actionlint"), "-no-color", "-shellcheck", shutil.which("shellcheck"),
-                        "-format", "{{json .}}", str(path)], capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [
+            console_script("actionlint"),
+            "-no-color",
+            "-shellcheck",
+            shutil.which("shellcheck"),
+            "-format",
+            "{{json .}}",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode in (0, 1), f"actionlint exit {p.returncode}: {p.stderr}"
     findings = json.loads(p.stdout or "[]")
     assert (p.returncode == 1) == bool(findings), p.stdout + p.stderr
@@ -40,13 +52,21 @@ def test_actionlint_finds_nothing():
 # Each broken copy must be flagged (else the test above could not fail): the text to
 # replace, its replacement, and the kind and message actionlint reports.
 BROKEN = {
-    "misspelt-key": ("    timeout-minutes: 15\n", "    timeout-minute: 15\n", "syntax-check", r'unexpected key "timeout-minute"'),
+    "misspelt-key": (
+        "    timeout-minutes: 15\n",
+        "    timeout-minute: 15\n",
+        "syntax-check",
+        r'unexpected key "timeout-minute"',
+    ),
     "unknown-event": ("  workflow_dispatch:\n", "  workflow_dispatsh:\n", "events", r'"workflow_dispatsh"'),
     "unquoted-variable": ('run: acrrules render "$SPEC"', "run: acrrules render $SPEC", "shellcheck", r"SC2086"),
     "deprecated-runtime": ("actions/checkout@v7", "actions/checkout@v4", "action", r'"node20" is deprecated'),
-    "unknown-step-output": ("steps.diff.outputs.changed == 'true'\n        env:\n          NEW:",
-                            "steps.dif.outputs.changed == 'true'\n        env:\n          NEW:", "expression",
-                            r'property "dif" is not defined'),
+    "unknown-step-output": (
+        "steps.diff.outputs.changed == 'true'\n        env:\n          NEW:",
+        "steps.dif.outputs.changed == 'true'\n        env:\n          NEW:",
+        "expression",
+        r'property "dif" is not defined',
+    ),
 }
 
 
@@ -87,7 +107,7 @@ OLD = "ServiceTags_Public_20261130.json"
 NEW = "ServiceTags_Public_20261207.json"
 
 # Stand-in for acrrules: logs its arguments, behaves as §5 of the spec says, driven by STUB_*.
-STUB_ACRRULES = r'''
+STUB_ACRRULES = r"""
 import os, sys
 from pathlib import Path
 args = sys.argv[1:]
@@ -112,9 +132,9 @@ elif args[0] == "render":
     (Path(opt("--out")) / "nsg.json").write_text("rules from " + opt("--service-tags") + "\n")
 else:
     sys.exit(2)
-'''
+"""
 
-STUB_GH = r'''
+STUB_GH = r"""
 import os, shutil, sys
 args = sys.argv[1:]
 with open(os.environ["STUB_LOG"], "a") as log:
@@ -124,7 +144,7 @@ if args[:2] == ["pr", "list"]:
     print(os.environ.get("STUB_OPEN_PR", ""))
 elif args[:2] in (["pr", "create"], ["pr", "edit"]):
     shutil.copy(args[args.index("--body-file") + 1], os.environ["STUB_BODY"])
-'''
+"""
 
 
 @dataclass
@@ -166,8 +186,15 @@ def _condition(expr: str, outputs: dict) -> bool:
     return equal if m.group(2) == "==" else not equal
 
 
-def run_job(tmp_path: Path, *, committed: list[str] = (OLD,), fetched: str = NEW, diff_exit: int = 1,
-            open_pr: str = "", report: str | None = None) -> Job:
+def run_job(
+    tmp_path: Path,
+    *,
+    committed: list[str] = (OLD,),
+    fetched: str = NEW,
+    diff_exit: int = 1,
+    open_pr: str = "",
+    report: str | None = None,
+) -> Job:
     need_tool("git", "bash")
     wf = workflow()
     (job,) = wf["jobs"].values()
@@ -205,11 +232,23 @@ def run_job(tmp_path: Path, *, committed: list[str] = (OLD,), fetched: str = NEW
     log, summary = tmp_path / "calls.log", tmp_path / "summary.md"
     log.touch()
     summary.touch()
-    base_env = dict(git_env, PATH=f"{stubs}{os.pathsep}{os.environ['PATH']}", RUNNER_TEMP=str(temp),
-                    GITHUB_WORKSPACE=str(work), GITHUB_STEP_SUMMARY=str(summary), GITHUB_REF_NAME="main",
-                    GITHUB_SERVER_URL="https://github.com", GITHUB_REPOSITORY="contoso/firewall",
-                    GITHUB_RUN_ID="42", STUB_LOG=str(log), STUB_FETCHED=fetched, STUB_DIFF_EXIT=str(diff_exit),
-                    STUB_OPEN_PR=open_pr, STUB_BODY=str(tmp_path / "body.md"), **env_vars)
+    base_env = dict(
+        git_env,
+        PATH=f"{stubs}{os.pathsep}{os.environ['PATH']}",
+        RUNNER_TEMP=str(temp),
+        GITHUB_WORKSPACE=str(work),
+        GITHUB_STEP_SUMMARY=str(summary),
+        GITHUB_REF_NAME="main",
+        GITHUB_SERVER_URL="https://github.com",
+        GITHUB_REPOSITORY="contoso/firewall",
+        GITHUB_RUN_ID="42",
+        STUB_LOG=str(log),
+        STUB_FETCHED=fetched,
+        STUB_DIFF_EXIT=str(diff_exit),
+        STUB_OPEN_PR=open_pr,
+        STUB_BODY=str(tmp_path / "body.md"),
+        **env_vars,
+    )
     if report is not None:
         base_env["STUB_REPORT"] = report
 
@@ -224,12 +263,22 @@ def run_job(tmp_path: Path, *, committed: list[str] = (OLD,), fetched: str = NEW
         out_file = tmp_path / f"output-{i}"
         out_file.touch()
         env = dict(base_env, GITHUB_OUTPUT=str(out_file))
-        env.update({k: re.sub(r"\$\{\{(.*?)\}\}", lambda m: _expression(m.group(1), outputs), str(v))
-                    for k, v in step.get("env", {}).items()})
+        env.update(
+            {
+                k: re.sub(r"\$\{\{(.*?)\}\}", lambda m: _expression(m.group(1), outputs), str(v))
+                for k, v in step.get("env", {}).items()
+            }
+        )
         script = tmp_path / f"step-{i}.sh"
         script.write_text(step["run"], encoding="utf-8")
-        p = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=work, env=env,
-                           capture_output=True, text=True, timeout=60)
+        p = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         ran.append(name)
         logs[name] = f"exit {p.returncode}\n{p.stdout}{p.stderr}"
         if "id" in step:
@@ -238,13 +287,23 @@ def run_job(tmp_path: Path, *, committed: list[str] = (OLD,), fetched: str = NEW
             failed = name
             break
     body = tmp_path / "body.md"
-    return Job(failed, ran, log.read_text().splitlines(), remote, body.read_text() if body.exists() else None,
-               summary.read_text(), logs)
+    return Job(
+        failed,
+        ran,
+        log.read_text().splitlines(),
+        remote,
+        body.read_text() if body.exists() else None,
+        summary.read_text(),
+        logs,
+    )
 
 
 def _acrrules_calls(job: Job) -> list[str]:
-    return [c.split()[1] if not c.startswith("acrrules tags") else " ".join(c.split()[1:3])
-            for c in job.calls if c.startswith("acrrules ")]
+    return [
+        c.split()[1] if not c.startswith("acrrules tags") else " ".join(c.split()[1:3])
+        for c in job.calls
+        if c.startswith("acrrules ")
+    ]
 
 
 def test_changed_tags_open_a_pull_request_with_the_report(tmp_path):
@@ -260,8 +319,10 @@ def test_changed_tags_open_a_pull_request_with_the_report(tmp_path):
     ], job.explain()
     gh = [c for c in job.calls if c.startswith("gh ")]
     assert gh[0].startswith("gh pr list --head acrrules/service-tags --state open"), gh
-    assert gh[1] == (f"gh pr create --base main --head acrrules/service-tags --title acrrules: rules for {NEW} "
-                     f"--body-file {tmp_path / 'runner-temp' / 'report.md'}"), gh
+    assert gh[1] == (
+        f"gh pr create --base main --head acrrules/service-tags --title acrrules: rules for {NEW} "
+        f"--body-file {tmp_path / 'runner-temp' / 'report.md'}"
+    ), gh
     assert job.body == "# acrrules report\n\n| tag | + | - |\n"
     assert "# acrrules report" in job.summary
     # The branch on the remote: the new Service Tags file replaces the old, the rules are re-rendered.

@@ -7,6 +7,7 @@ and SIGKILL of the real CLI while it writes (its writes slowed down so the
 kill lands mid-file).  After each fault the output directory is listed with
 hidden files: no partial file, no temporary file.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,8 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 import consumers
+import pytest
 from conftest import REPO, need_tool, run_cli, run_cli_process
 from test_badinput import drop_file_access_override, snapshot
 
@@ -35,8 +35,10 @@ def big_spec(registries: int) -> str:
     """A description whose azure-firewall.tf grows by ~500 bytes per registry."""
     lines = ["version: 1", "mcr: true", "registries:"]
     for i in range(registries):
-        lines.append(f"  - {{name: registry{i:05d}, sku: Premium, location: eastus, replicas: [westeurope], "
-                     "data_endpoints: both, regional_endpoints: true}")
+        lines.append(
+            f"  - {{name: registry{i:05d}, sku: Premium, location: eastus, replicas: [westeurope], "
+            "data_endpoints: both, regional_endpoints: true}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -77,11 +79,12 @@ def assert_no_temporaries(listing) -> None:
 
 # ---- the output directory itself -----------------------------------------------------------
 
+
 def test_missing_output_directory_is_created(tmp_path, specs, rendered):
     out = tmp_path / "a" / "b" / "c"
     r = run_cli("render", specs["small"], "--out", out)
     assert r.code == 0, r.err
-    same_depth = tmp_path / "x" / "y" / "z"   # headers name the description relative to the directory
+    same_depth = tmp_path / "x" / "y" / "z"  # headers name the description relative to the directory
     assert run_cli("render", specs["small"], "--out", same_depth).code == 0
     assert snapshot(out) == snapshot(same_depth)
 
@@ -129,9 +132,14 @@ def test_directory_not_writable(tmp_path, specs, rendered):
     try:
         env = dict(os.environ)
         env.pop("ACRRULES_DEBUG", None)
-        p = subprocess.run([sys.executable, "-m", "acrrules", "render", str(specs["big"]), "--out", str(out)],
-                           capture_output=True, text=True, env=env, timeout=60,
-                           preexec_fn=drop_file_access_override if os.geteuid() == 0 else None)
+        p = subprocess.run(
+            [sys.executable, "-m", "acrrules", "render", str(specs["big"]), "--out", str(out)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            preexec_fn=drop_file_access_override if os.geteuid() == 0 else None,
+        )
     finally:
         out.chmod(0o755)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
@@ -163,9 +171,23 @@ def run_in_mount_namespace(out: Path, previous_dir: Path, mounts: list[list[str]
         pytest.skip("mounting in a private mount namespace needs root")
     env = dict(os.environ)
     env.pop("ACRRULES_DEBUG", None)
-    p = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c", MOUNT_HELPER,
-                        json.dumps([str(out), str(previous_dir), mounts, [str(a) for a in args]])],
-                       capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
+    p = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            sys.executable,
+            "-c",
+            MOUNT_HELPER,
+            json.dumps([str(out), str(previous_dir), mounts, [str(a) for a in args]]),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=REPO,
+    )
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 
@@ -174,9 +196,15 @@ def test_read_only_file_system(tmp_path, specs):
     prev = previous(tmp_path, specs)
     out = tmp_path / "ro"
     out.mkdir()
-    got = run_in_mount_namespace(out, prev, [["mount", "--bind", str(out), str(out)],
-                                             ["mount", "-o", "remount,ro,bind", str(out)]],
-                                 "render", specs["big"], "--out", out)
+    got = run_in_mount_namespace(
+        out,
+        prev,
+        [["mount", "--bind", str(out), str(out)], ["mount", "-o", "remount,ro,bind", str(out)]],
+        "render",
+        specs["big"],
+        "--out",
+        out,
+    )
     assert got["code"] == 2 and "Traceback" not in got["err"], got
     assert "cannot write: the file system is read-only; earlier outputs were left unchanged" in got["err"]
     assert got["files"] == {k: v for k, v in snapshot(prev).items()}
@@ -188,15 +216,23 @@ def test_disk_full(tmp_path, specs, rendered):
     prev = previous(tmp_path, specs)
     out = tmp_path / "tiny"
     out.mkdir()
-    got = run_in_mount_namespace(out, prev, [["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(out)]],
-                                 "render", specs["big"], "--out", out)
+    got = run_in_mount_namespace(
+        out, prev, [["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(out)]], "render", specs["big"], "--out", out
+    )
     assert got["code"] == 2 and "Traceback" not in got["err"], got
     assert "cannot write: no space left on the device; earlier outputs were left unchanged" in got["err"], got
     assert got["files"] == snapshot(prev)
     assert_no_temporaries(got["listing"])
     # The same tmpfs takes the small description: the failure was the size, nothing else.
-    ok = run_in_mount_namespace(out, prev, [["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(out)]],
-                                "render", specs["small"], "--out", out)
+    ok = run_in_mount_namespace(
+        out,
+        prev,
+        [["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(out)]],
+        "render",
+        specs["small"],
+        "--out",
+        out,
+    )
     assert ok["code"] == 0 and ok["files"] == rendered["small"], ok
 
 
@@ -240,9 +276,13 @@ def kill_while_writing(tmp_path, spec: Path, out: Path, pause_after: int, stage:
     marker = tmp_path / f"paused-{stage}-{pause_after}"
     env = dict(os.environ)
     env.pop("ACRRULES_DEBUG", None)
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_CLI, str(marker), str(pause_after), stage,
-                             "render", str(spec), "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_CLI, str(marker), str(pause_after), stage, "render", str(spec), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+    )
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
@@ -282,7 +322,7 @@ def test_killed_between_two_renames(tmp_path, specs, rendered):
     assert sorted(after) == sorted(rendered["small"])
     for name, digest in after.items():
         assert digest in (rendered["small"][name], rendered["big"][name]), name
-    changing = [n for n in after if rendered["small"][n] != rendered["big"][n]]   # (an empty no_proxy.txt is not)
+    changing = [n for n in after if rendered["small"][n] != rendered["big"][n]]  # (an empty no_proxy.txt is not)
     assert len(changing) >= 2 and sum(after[n] == rendered["big"][n] for n in changing) == 1  # the first published
     r = run_cli_process("render", specs["big"], "--out", out)
     assert r.code == 0 and snapshot(out) == rendered["big"]
@@ -290,6 +330,7 @@ def test_killed_between_two_renames(tmp_path, specs, rendered):
 
 
 # ---- --check compares bytes --------------------------------------------------------------------------
+
 
 def test_check_sees_crlf_line_ends_and_non_utf8_bytes(tmp_path, specs, rendered):
     """Outputs are byte-identical or drifted: CRLF ends (a Windows checkout) and damaged bytes are drift."""
@@ -303,9 +344,9 @@ def test_check_sees_crlf_line_ends_and_non_utf8_bytes(tmp_path, specs, rendered)
     r = run_cli_process("render", specs["small"], "--out", out, "--check")
     assert r.code == 1 and "Traceback" not in r.err, r.err
     assert r.err.startswith(f"2 of {len(rendered['small'])} file(s) in ") and "differ" in r.err
-    assert f"--- {crlf}" in r.out and "\u240d" in r.out            # the CR shown, not hidden
+    assert f"--- {crlf}" in r.out and "\u240d" in r.out  # the CR shown, not hidden
     assert f"--- {damaged}" in r.out and "Gener\ufffdted" in r.out
-    assert snapshot(out) == before                                 # --check writes nothing
+    assert snapshot(out) == before  # --check writes nothing
     assert run_cli("render", specs["small"], "--out", out).code == 0
     assert snapshot(out) == rendered["small"]
 
@@ -322,16 +363,21 @@ def test_output_path_is_a_dangling_symlink(tmp_path, specs):
     out = tmp_path / "out"
     out.symlink_to(tmp_path / "gone")
     r = run_cli("render", specs["small"], "--out", out)
-    assert r.code == 2 and r.err == (f"{out}: cannot write outputs: it is a symbolic link to {tmp_path / 'gone'}, "
-                                     "which does not exist: create that directory or give another --out\n")
+    assert r.code == 2 and r.err == (
+        f"{out}: cannot write outputs: it is a symbolic link to {tmp_path / 'gone'}, "
+        "which does not exist: create that directory or give another --out\n"
+    )
     assert out.is_symlink() and not (tmp_path / "gone").exists()
     (tmp_path / "gone").mkdir()  # once the target exists, the outputs go there
     assert run_cli("render", specs["small"], "--out", out).code == 0
     assert run_cli("render", specs["small"], "--out", tmp_path / "plain").code == 0
-    assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == sorted(p.name for p in (tmp_path / "plain").iterdir())
+    assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == sorted(
+        p.name for p in (tmp_path / "plain").iterdir()
+    )
 
 
 # ---- how the unnamed files get their names ------------------------------------------------------------
+
 
 def test_unnamed_files_are_linked_not_copied(tmp_path):
     """On Linux with /proc, an O_TMPFILE file is given its name by a link (no second write)."""
@@ -358,8 +404,13 @@ def test_fallbacks_write_the_same_files(tmp_path, specs, rendered, monkeypatch, 
     if without == "link":
         monkeypatch.setattr(write, "_link_unnamed", lambda fd, dest: False)
     else:
-        monkeypatch.setattr(write, "os", types.SimpleNamespace(
-            **{k: getattr(os, k) for k in dir(os) if not k.startswith("__") and k != "O_TMPFILE"}))
+        monkeypatch.setattr(
+            write,
+            "os",
+            types.SimpleNamespace(
+                **{k: getattr(os, k) for k in dir(os) if not k.startswith("__") and k != "O_TMPFILE"}
+            ),
+        )
     out = previous(tmp_path, specs)
     r = run_cli("render", specs["big"], "--out", out)
     assert r.code == 0, r.err
@@ -384,8 +435,13 @@ def test_a_file_that_cannot_be_synced_publishes_nothing(tmp_path, specs, monkeyp
             raise OSError(errno.EIO, "Input/output error")
         os.fsync(fd)
 
-    monkeypatch.setattr(write, "os", types.SimpleNamespace(
-        **{k: getattr(os, k) for k in dir(os) if not k.startswith("__") and k != "fsync"}, fsync=fsync))
+    monkeypatch.setattr(
+        write,
+        "os",
+        types.SimpleNamespace(
+            **{k: getattr(os, k) for k in dir(os) if not k.startswith("__") and k != "fsync"}, fsync=fsync
+        ),
+    )
     r = run_cli("render", specs["big"], "--out", out)
     assert r.code == 2 and "Traceback" not in r.err
     assert r.err.endswith(": cannot write: Input/output error; earlier outputs were left unchanged\n"), r.err

@@ -1,5 +1,6 @@
 """The table of output targets: adding a target is one renderer module, its
 template(s) in templates/, and one entry here."""
+
 from __future__ import annotations
 
 from ..render import Target

@@ -9,6 +9,7 @@ Azure limits a rule collection group to 2 MB; a plan that would exceed it is
 split into several groups with consecutive priorities, up to the number of
 groups a policy may hold.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -24,7 +25,7 @@ SIZE_BUDGET = int(catalog.FIREWALL_RCG_MAX_BYTES * 0.9)
 
 
 class FirewallSettings(NamedTuple):
-    rule_collection_group: str = catalog.DEFAULT_NAME   # default_settings: the description's name
+    rule_collection_group: str = catalog.DEFAULT_NAME  # default_settings: the description's name
     priority: int = 500
     collection_priority: int = 100
     network_rules: bool = False
@@ -36,15 +37,26 @@ SETTINGS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "rule_collection_group": {"$ref": "#/$defs/azureName", "description": "Name of the rule collection group. "
-                                  "Default: the description's name."},
-        "priority": {**_PRIORITY, "default": FirewallSettings().priority,
-                     "description": "Priority of the rule collection group (the next ones, when split, follow it)."},
-        "collection_priority": {**_PRIORITY, "default": FirewallSettings().collection_priority,
-                                "description": "Priority of the application rule collection (network rules: +1)."},
-        "network_rules": {"description": "Also emit a network rule collection allowing TCP 443 to the service tags "
-                          "(opens whole service tags; see README).", "type": "boolean",
-                          "default": FirewallSettings().network_rules},
+        "rule_collection_group": {
+            "$ref": "#/$defs/azureName",
+            "description": "Name of the rule collection group. Default: the description's name.",
+        },
+        "priority": {
+            **_PRIORITY,
+            "default": FirewallSettings().priority,
+            "description": "Priority of the rule collection group (the next ones, when split, follow it).",
+        },
+        "collection_priority": {
+            **_PRIORITY,
+            "default": FirewallSettings().collection_priority,
+            "description": "Priority of the application rule collection (network rules: +1).",
+        },
+        "network_rules": {
+            "description": "Also emit a network rule collection allowing TCP 443 to the service tags "
+            "(opens whole service tags; see README).",
+            "type": "boolean",
+            "default": FirewallSettings().network_rules,
+        },
     },
 }
 
@@ -68,8 +80,8 @@ class Collection(NamedTuple):
 
 
 class Group(NamedTuple):
-    label: str          # Terraform resource label
-    name: str           # Azure name of the rule collection group
+    label: str  # Terraform resource label
+    name: str  # Azure name of the rule collection group
     priority: int
     app_collections: tuple[Collection, ...]
     net_collections: tuple[Collection, ...]
@@ -101,18 +113,25 @@ def app_rules(plan: RulePlan) -> list[AppRule]:
             parts.append(_regions_text("dedicated data endpoints", regions, 90))
         if reg.regional_endpoints:
             parts.append(_regions_text("regional endpoints", regions, 90))
-        rules.append(AppRule(f"acr-{reg.name}", f"Registry {reg.name}: " + "; ".join(parts),
-                             tuple(sorted(by_registry[reg.name]))))
+        rules.append(
+            AppRule(
+                f"acr-{reg.name}", f"Registry {reg.name}: " + "; ".join(parts), tuple(sorted(by_registry[reg.name]))
+            )
+        )
     kinds = {ep.kind for ep in plan.endpoints if ep.registry is None}
     shared_parts = [f"certificate download ({cloud.login_suffix})"]
     if "storage" in kinds:
         shared_parts.append(f"layer blobs in Azure Storage ({cloud.storage_wildcard})")
-    rules.append(AppRule(f"{name}-shared", "Shared by the registries: " + "; ".join(shared_parts),
-                         tuple(sorted(shared))))
+    rules.append(
+        AppRule(f"{name}-shared", "Shared by the registries: " + "; ".join(shared_parts), tuple(sorted(shared)))
+    )
     if mcr:
         rest, data = cloud.mcr_fqdns
-        rules.append(AppRule(f"{name}-mcr", f"Microsoft Container Registry: REST API ({rest}) and data ({data})",
-                             tuple(sorted(mcr))))
+        rules.append(
+            AppRule(
+                f"{name}-mcr", f"Microsoft Container Registry: REST API ({rest}) and data ({data})", tuple(sorted(mcr))
+            )
+        )
     return rules
 
 
@@ -124,14 +143,34 @@ def net_rules(plan: RulePlan) -> list[NetRule]:
 def _size(rule: AppRule | NetRule, sources: tuple[str, ...]) -> int:
     """Bytes of the rule as Azure stores it (its ARM JSON), which is what the 2 MB limit counts."""
     if isinstance(rule, AppRule):
-        body = {"ruleType": "ApplicationRule", "name": rule.name, "description": rule.description,
-                "protocols": [{"protocolType": "Https", "port": catalog.PORT}], "sourceAddresses": list(sources),
-                "targetFqdns": list(rule.fqdns), "sourceIpGroups": [], "fqdnTags": [], "webCategories": [],
-                "targetUrls": [], "terminateTLS": False, "destinationAddresses": [], "httpHeadersToInsert": []}
+        body = {
+            "ruleType": "ApplicationRule",
+            "name": rule.name,
+            "description": rule.description,
+            "protocols": [{"protocolType": "Https", "port": catalog.PORT}],
+            "sourceAddresses": list(sources),
+            "targetFqdns": list(rule.fqdns),
+            "sourceIpGroups": [],
+            "fqdnTags": [],
+            "webCategories": [],
+            "targetUrls": [],
+            "terminateTLS": False,
+            "destinationAddresses": [],
+            "httpHeadersToInsert": [],
+        }
     else:
-        body = {"ruleType": "NetworkRule", "name": rule.name, "description": rule.description,
-                "ipProtocols": ["TCP"], "sourceAddresses": list(sources), "destinationAddresses": list(rule.tags),
-                "destinationPorts": [str(catalog.PORT)], "sourceIpGroups": [], "destinationIpGroups": [], "destinationFqdns": []}
+        body = {
+            "ruleType": "NetworkRule",
+            "name": rule.name,
+            "description": rule.description,
+            "ipProtocols": ["TCP"],
+            "sourceAddresses": list(sources),
+            "destinationAddresses": list(rule.tags),
+            "destinationPorts": [str(catalog.PORT)],
+            "sourceIpGroups": [],
+            "destinationIpGroups": [],
+            "destinationFqdns": [],
+        }
     return len(json.dumps(body))
 
 
@@ -157,13 +196,17 @@ def groups(plan: RulePlan, s: FirewallSettings) -> list[Group]:
         apps = tuple(r for r in chunk if isinstance(r, AppRule))
         nets = tuple(r for r in chunk if isinstance(r, NetRule))
         app_c = (Collection(f"{name}-fqdn{suffix}", s.collection_priority, apps),) if apps else ()
-        net_c = (Collection(f"{name}-servicetags{suffix}", s.collection_priority + 1, nets),) \
-            if nets else ()
+        net_c = (Collection(f"{name}-servicetags{suffix}", s.collection_priority + 1, nets),) if nets else ()
         # The resource label is fixed (each --out DIR is its own module), so addresses never move.
-        out.append(Group(label="acrrules" + suffix.replace("-", "_"),
-                         name=s.rule_collection_group + suffix,
-                         priority=s.priority + i,
-                         app_collections=app_c, net_collections=net_c))
+        out.append(
+            Group(
+                label="acrrules" + suffix.replace("-", "_"),
+                name=s.rule_collection_group + suffix,
+                priority=s.priority + i,
+                app_collections=app_c,
+                net_collections=net_c,
+            )
+        )
     return out
 
 
@@ -186,40 +229,76 @@ class AzureFirewallTarget(Target):
         problems = []
         gs = groups(plan, s)
         if len(gs) > catalog.FIREWALL_MAX_RCGS:
-            problems.append(LimitProblem(("registries",), (
-                f"the Azure Firewall rules need {len(gs)} rule collection groups (each planned to at most "
-                f"{SIZE_BUDGET // 1024} KiB, 90% of Azure's 2 MB limit), but a "
-                f"policy holds at most {catalog.FIREWALL_MAX_RCGS}: split the description into several files "
-                "or use fewer `sources`")))
+            problems.append(
+                LimitProblem(
+                    ("registries",),
+                    (
+                        f"the Azure Firewall rules need {len(gs)} rule collection groups (each planned to at most "
+                        f"{SIZE_BUDGET // 1024} KiB, 90% of Azure's 2 MB limit), but a "
+                        f"policy holds at most {catalog.FIREWALL_MAX_RCGS}: split the description into several files "
+                        "or use fewer `sources`"
+                    ),
+                )
+            )
         last = s.priority + len(gs) - 1
         if last > catalog.FIREWALL_PRIORITY_MAX:
-            problems.append(LimitProblem(("targets", "azure-firewall", "priority"), (
-                f"the rules need {len(gs)} rule collection groups with priorities {s.priority}-{last}, "
-                f"past the maximum {catalog.FIREWALL_PRIORITY_MAX}: lower targets.azure-firewall.priority")))
+            problems.append(
+                LimitProblem(
+                    ("targets", "azure-firewall", "priority"),
+                    (
+                        f"the rules need {len(gs)} rule collection groups with priorities {s.priority}-{last}, "
+                        f"past the maximum {catalog.FIREWALL_PRIORITY_MAX}: lower targets.azure-firewall.priority"
+                    ),
+                )
+            )
         if s.collection_priority + 1 > catalog.FIREWALL_PRIORITY_MAX and s.network_rules:
-            problems.append(LimitProblem(("targets", "azure-firewall", "collection_priority"), (
-                f"the network rule collection takes priority collection_priority + 1, past the maximum "
-                f"{catalog.FIREWALL_PRIORITY_MAX}: lower targets.azure-firewall.collection_priority")))
+            problems.append(
+                LimitProblem(
+                    ("targets", "azure-firewall", "collection_priority"),
+                    (
+                        f"the network rule collection takes priority collection_priority + 1, past the maximum "
+                        f"{catalog.FIREWALL_PRIORITY_MAX}: lower targets.azure-firewall.collection_priority"
+                    ),
+                )
+            )
         if not catalog.FIREWALL_SUPPORTS_IPV6:
             for i, src in enumerate(plan.description.sources):
                 if src != "*" and ipaddress.ip_network(src, strict=False).version == 6:
-                    problems.append(LimitProblem(("sources", i), (
-                        f"Azure Firewall does not support IPv6 sources ({src}): remove it, or leave "
-                        "azure-firewall out of `outputs:` (--target) for this dual-stack description")))
+                    problems.append(
+                        LimitProblem(
+                            ("sources", i),
+                            (
+                                f"Azure Firewall does not support IPv6 sources ({src}): remove it, or leave "
+                                "azure-firewall out of `outputs:` (--target) for this dual-stack description"
+                            ),
+                        )
+                    )
         if s.network_rules:
             no_fw = [t.tag for t in plan.tags if t.network_features is not None and "FW" not in t.network_features]
             if no_fw:
                 shown = ", ".join(no_fw[:3]) + (f" and {len(no_fw) - 3} more" if len(no_fw) > 3 else "")
-                problems.append(LimitProblem(("targets", "azure-firewall", "network_rules"), (
-                    f"azure-firewall: the Service Tags file {plan.service_tags_path} does not list FW in "
-                    f"properties.networkFeatures of {shown}, so Azure Firewall network rules cannot use "
-                    f"{'them' if len(no_fw) > 1 else 'it'}: set network_rules: false (the application rules "
-                    "still allow every endpoint)")))
+                problems.append(
+                    LimitProblem(
+                        ("targets", "azure-firewall", "network_rules"),
+                        (
+                            f"azure-firewall: the Service Tags file {plan.service_tags_path} does not list FW in "
+                            f"properties.networkFeatures of {shown}, so Azure Firewall network rules cannot use "
+                            f"{'them' if len(no_fw) > 1 else 'it'}: set network_rules: false (the application rules "
+                            "still allow every endpoint)"
+                        ),
+                    )
+                )
             unique = len(set(plan.description.sources)) + len(plan.tags)
             if unique > catalog.FIREWALL_MAX_NETWORK_UNIQUE:
-                problems.append(LimitProblem(("sources",), (
-                    f"network rules would use {unique} unique sources and destinations; Azure Firewall allows "
-                    f"{catalog.FIREWALL_MAX_NETWORK_UNIQUE}: use fewer sources or turn network_rules off")))
+                problems.append(
+                    LimitProblem(
+                        ("sources",),
+                        (
+                            f"network rules would use {unique} unique sources and destinations; Azure Firewall allows "
+                            f"{catalog.FIREWALL_MAX_NETWORK_UNIQUE}: use fewer sources or turn network_rules off"
+                        ),
+                    )
+                )
         return problems
 
     def context(self, plan: RulePlan) -> dict[str, Any]:

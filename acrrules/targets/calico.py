@@ -13,6 +13,7 @@
 Calico denies the other egress of the pods a policy with `types: [Egress]` selects, unless a
 policy in the same tier allows it.  The policy has no final Deny, so other policies can add to it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -30,13 +31,13 @@ from .netfilter import chunks, family_prefixes, tag_lines
 # annotation, where all annotations together may hold at most 256 KiB: 64 KiB is far below both.
 OBJECT_BUDGET_BYTES = 64 * 1024
 NETS_PER_SET = 1000
-MAX_NET_JSON_BYTES = len('"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",')   # the longest prefix, quoted
-METADATA_MAX_BYTES = 1024          # apiVersion, kind, name and labels: a few hundred bytes
+MAX_NET_JSON_BYTES = len('"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",')  # the longest prefix, quoted
+METADATA_MAX_BYTES = 1024  # apiVersion, kind, name and labels: a few hundred bytes
 assert NETS_PER_SET * MAX_NET_JSON_BYTES + METADATA_MAX_BYTES <= OBJECT_BUDGET_BYTES
 
-NAME_MAX = 50                      # leaves room for the sets' `-v6-NN` within a 63-character label
-SELECTOR_MAX = 1024                # Calico's maxLength of a selector
-NAMESPACE_LABEL = "projectcalico.org/name"   # Calico labels every namespace with its name
+NAME_MAX = 50  # leaves room for the sets' `-v6-NN` within a 63-character label
+SELECTOR_MAX = 1024  # Calico's maxLength of a selector
+NAMESPACE_LABEL = "projectcalico.org/name"  # Calico labels every namespace with its name
 
 
 class CalicoSettings(NamedTuple):
@@ -72,21 +73,27 @@ class CalicoTarget(Target):
     Settings = CalicoSettings
     settings_schema: ClassVar[dict[str, Any]] = {
         "description": "Calico GlobalNetworkSets of the merged prefixes and a GlobalNetworkPolicy (calico.yaml) "
-                       "allowing TCP 443 to them and DNS to the cluster DNS, for the pods selector selects.",
+        "allowing TCP 443 to them and DNS to the cluster DNS, for the pods selector selects.",
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "name": k8s.name_schema(NAME_MAX, "The policy's name, and the prefix of the network sets' names "
-                                              "(<name>-v4-01, ...). Default: the description's name."),
+            "name": k8s.name_schema(
+                NAME_MAX,
+                "The policy's name, and the prefix of the network sets' names "
+                "(<name>-v4-01, ...). Default: the description's name.",
+            ),
             "selector": k8s.label_map_schema(
                 "The labels of the pods the policy selects (all of them must match), in every namespace unless "
                 "namespace is set. Default: {acrrules/egress-<name>: allow}, so only pods that carry that label "
-                "are selected."),
-            "namespace": {**k8s.NAMESPACE_SCHEMA,
-                          "description": "Select pods of this namespace only. Default: pods of every namespace."},
+                "are selected."
+            ),
+            "namespace": {
+                **k8s.NAMESPACE_SCHEMA,
+                "description": "Select pods of this namespace only. Default: pods of every namespace.",
+            },
             "order": {
                 "description": "The policy's order in its tier (lower first). Default: none, which Calico "
-                               "evaluates after every policy that has one.",
+                "evaluates after every policy that has one.",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 1000000000,
@@ -101,25 +108,40 @@ class CalicoTarget(Target):
 
     def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
         s = self.settings(plan)
-        return (("policy", s.name), ("networkSets", f"{s.name}-v4-NN, {s.name}-v6-NN"),
-                ("selector", tuple(f"{k}={v}" for k, v in sorted(s.selector.items()))))
+        return (
+            ("policy", s.name),
+            ("networkSets", f"{s.name}-v4-NN, {s.name}-v6-NN"),
+            ("selector", tuple(f"{k}={v}" for k, v in sorted(s.selector.items()))),
+        )
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         s = self.settings(plan)
         where = ("targets", self.id, "selector")
         if not s.selector:
-            return [LimitProblem(where, (
-                "targets.calico.selector: an empty selector selects every endpoint of the cluster (kube-system's "
-                "pods and host endpoints too) and denies all their other egress: give the labels of the pods to "
-                "select"))]
+            return [
+                LimitProblem(
+                    where,
+                    (
+                        "targets.calico.selector: an empty selector selects every endpoint of the cluster (kube-system's "
+                        "pods and host endpoints too) and denies all their other egress: give the labels of the pods to "
+                        "select"
+                    ),
+                )
+            ]
         try:
             expression = calico_selector(s.selector)
-        except EscapeError as e:   # only through the API: the schema checks keys and values
+        except EscapeError as e:  # only through the API: the schema checks keys and values
             return [LimitProblem(where, f"targets.calico.selector: {e}")]
         if len(expression) > SELECTOR_MAX:
-            return [LimitProblem(where, (
-                f"targets.calico.selector: the selector expression would be {len(expression)} characters, but "
-                f"Calico takes at most {SELECTOR_MAX}: select by fewer or shorter labels"))]
+            return [
+                LimitProblem(
+                    where,
+                    (
+                        f"targets.calico.selector: the selector expression would be {len(expression)} characters, but "
+                        f"Calico takes at most {SELECTOR_MAX}: select by fewer or shorter labels"
+                    ),
+                )
+            ]
         return []
 
     def context(self, plan: RulePlan) -> dict[str, Any]:

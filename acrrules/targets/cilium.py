@@ -13,6 +13,7 @@ A `CiliumNetworkPolicy` in `namespace` (`scope: namespace`, the default) or a
 Cilium puts the pods a policy selects in default-deny for egress: other policies selecting the
 same pods add what else they may reach.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -48,33 +49,42 @@ class CiliumTarget(Target):
     Settings = CiliumSettings
     settings_schema: ClassVar[dict[str, Any]] = {
         "description": "A Cilium FQDN policy (cilium.yaml): TCP 443 to the endpoints' names and DNS to the cluster "
-                       "DNS, for the pods endpoint_selector selects.",
+        "DNS, for the pods endpoint_selector selects.",
         "type": "object",
         "additionalProperties": False,
         "properties": {
             "name": k8s.name_schema(NAME_MAX, "The policy's name. Default: the description's name."),
             "scope": {
                 "description": "namespace: a CiliumNetworkPolicy in `namespace`, for pods of that namespace; "
-                               "cluster: a CiliumClusterwideNetworkPolicy, for pods of every namespace.",
+                "cluster: a CiliumClusterwideNetworkPolicy, for pods of every namespace.",
                 "enum": list(SCOPES),
                 "default": SCOPES[0],
             },
-            "namespace": {**k8s.NAMESPACE_SCHEMA, "default": DEFAULT_NAMESPACE,
-                          "description": "The namespace of the policy and of the pods it selects (scope: namespace "
-                                         "only)."},
+            "namespace": {
+                **k8s.NAMESPACE_SCHEMA,
+                "default": DEFAULT_NAMESPACE,
+                "description": "The namespace of the policy and of the pods it selects (scope: namespace only).",
+            },
             "endpoint_selector": k8s.label_map_schema(
                 "The labels of the pods the policy selects (all of them must match). Default: "
-                "{acrrules/egress-<name>: allow}, so only pods that carry that label are selected."),
+                "{acrrules/egress-<name>: allow}, so only pods that carry that label are selected."
+            ),
             **k8s.dns_settings_schema(),
         },
     }
 
     def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
         s = self.settings(plan)
-        where = (("kind", "CiliumClusterwideNetworkPolicy"),) if s.scope == "cluster" else \
-            (("kind", "CiliumNetworkPolicy"), ("namespace", s.namespace))
-        return (("policy", s.name), *where,
-                ("endpointSelector", tuple(f"{k}={v}" for k, v in sorted(s.endpoint_selector.items()))))
+        where = (
+            (("kind", "CiliumClusterwideNetworkPolicy"),)
+            if s.scope == "cluster"
+            else (("kind", "CiliumNetworkPolicy"), ("namespace", s.namespace))
+        )
+        return (
+            ("policy", s.name),
+            *where,
+            ("endpointSelector", tuple(f"{k}={v}" for k, v in sorted(s.endpoint_selector.items()))),
+        )
 
     def default_settings(self, plan: RulePlan) -> dict[str, Any]:
         name = plan.description.name
@@ -86,14 +96,26 @@ class CiliumTarget(Target):
         problems = []
         if s.scope == "cluster":
             if "namespace" in given:
-                problems.append(LimitProblem(("targets", self.id, "namespace"), (
-                    "targets.cilium.namespace: a CiliumClusterwideNetworkPolicy (scope: cluster) has no namespace: "
-                    "remove namespace, or use scope: namespace")))
+                problems.append(
+                    LimitProblem(
+                        ("targets", self.id, "namespace"),
+                        (
+                            "targets.cilium.namespace: a CiliumClusterwideNetworkPolicy (scope: cluster) has no namespace: "
+                            "remove namespace, or use scope: namespace"
+                        ),
+                    )
+                )
             if not s.endpoint_selector:
-                problems.append(LimitProblem(("targets", self.id, "endpoint_selector"), (
-                    "targets.cilium.endpoint_selector: with scope: cluster, an empty selector selects every pod of "
-                    "the cluster (kube-system's too) and denies all their other egress: give the labels of the "
-                    "pods to select")))
+                problems.append(
+                    LimitProblem(
+                        ("targets", self.id, "endpoint_selector"),
+                        (
+                            "targets.cilium.endpoint_selector: with scope: cluster, an empty selector selects every pod of "
+                            "the cluster (kube-system's too) and denies all their other egress: give the labels of the "
+                            "pods to select"
+                        ),
+                    )
+                )
         return problems
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
@@ -112,4 +134,3 @@ class CiliumTarget(Target):
             "match_names": [f for f in fqdns if not f.startswith("*.")],
             "match_patterns": [f for f in fqdns if f.startswith("*.")],
         }
-

@@ -13,6 +13,7 @@ constants, because `create -exist` fails when an existing set differs.
 - standalone mode: plain `iptables-restore` replaces the whole filter table
   with an egress policy that jumps to the chain.
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -31,7 +32,7 @@ IPSET_MAXELEM = 65536
 
 class IpsetFamily(NamedTuple):
     version: int
-    family: str              # ipset family: inet | inet6
+    family: str  # ipset family: inet | inet6
     name: str
     temporary: str
     prefixes: tuple[Prefix, ...]
@@ -42,11 +43,11 @@ class IptRules(NamedTuple):
 
     version: int
     set_name: str
-    allow: bool              # False when `sources` lists no client of this family
+    allow: bool  # False when `sources` lists no client of this family
     sources: tuple[str, ...]  # one rule per source; empty = one rule for any source
     resolvers: tuple[str, ...]
     file_name: str
-    restore_command: str     # iptables-restore | ip6tables-restore
+    restore_command: str  # iptables-restore | ip6tables-restore
 
 
 def set_names(chain: str, version: int) -> tuple[str, str]:
@@ -56,22 +57,28 @@ def set_names(chain: str, version: int) -> tuple[str, str]:
 
 
 class IptSettings(NamedTuple):
-    chain: str = "ACRRULES"                  # default_settings: the description's name upper-cased, '-' as '_'
+    chain: str = "ACRRULES"  # default_settings: the description's name upper-cased, '-' as '_'
     mode: str = catalog.NETFILTER_MODES[0]
     resolvers: tuple[str, ...] = ()
 
 
 SETTINGS_SCHEMA: dict[str, Any] = {
     "description": "ipset and iptables-restore files with hash:net sets of the merged prefixes.",
-    "type": "object", "additionalProperties": False, "properties": {
-        "chain": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,19}$",
-                  "x-message": "must be a letter then at most 19 letters, digits or '_' (iptables allows 28 "
-                               "characters; acrrules adds suffixes to its set names)",
-                  "description": "The chain of acrrules (and its ipsets' prefix). Default: the description's name "
-                                 "upper-cased, '-' written '_'."},
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "chain": {
+            "type": "string",
+            "pattern": "^[A-Za-z][A-Za-z0-9_]{0,19}$",
+            "x-message": "must be a letter then at most 19 letters, digits or '_' (iptables allows 28 "
+            "characters; acrrules adds suffixes to its set names)",
+            "description": "The chain of acrrules (and its ipsets' prefix). Default: the description's name "
+            "upper-cased, '-' written '_'.",
+        },
         "mode": MODE_SCHEMA,
         "resolvers": RESOLVERS_SCHEMA,
-    }}
+    },
+}
 
 
 class IptablesTarget(Target):
@@ -91,8 +98,7 @@ class IptablesTarget(Target):
 
     def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
         s = self.settings(plan)
-        return (("chain", s.chain), ("ipsets", (set_names(s.chain, 4)[0], set_names(s.chain, 6)[0])),
-                ("mode", s.mode))
+        return (("chain", s.chain), ("ipsets", (set_names(s.chain, 4)[0], set_names(s.chain, 6)[0])), ("mode", s.mode))
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
         problems = []
@@ -100,20 +106,38 @@ class IptablesTarget(Target):
         chain = self.settings(plan).chain
         if chain in catalog.IPTABLES_RESERVED:
             if "chain" in desc.target_data.get(self.id, {}):
-                problems.append(LimitProblem(("targets", "iptables", "chain"), (
-                    f"targets.iptables.chain: {chain!r} is a built-in chain, verdict or target of iptables, so "
-                    "it cannot name the chain of acrrules: choose another name (the default is the "
-                    "description's name, upper-cased)")))
+                problems.append(
+                    LimitProblem(
+                        ("targets", "iptables", "chain"),
+                        (
+                            f"targets.iptables.chain: {chain!r} is a built-in chain, verdict or target of iptables, so "
+                            "it cannot name the chain of acrrules: choose another name (the default is the "
+                            "description's name, upper-cased)"
+                        ),
+                    )
+                )
             else:
-                problems.append(LimitProblem(("name",), (
-                    f"name: {desc.name!r} would name the iptables chain {chain!r}, a built-in chain, verdict or "
-                    "target of iptables: choose another name, or set targets.iptables.chain")))
-        for version in ((4, 6) if plan.prefixes is not None else ()):  # validate runs without prefixes
+                problems.append(
+                    LimitProblem(
+                        ("name",),
+                        (
+                            f"name: {desc.name!r} would name the iptables chain {chain!r}, a built-in chain, verdict or "
+                            "target of iptables: choose another name, or set targets.iptables.chain"
+                        ),
+                    )
+                )
+        for version in (4, 6) if plan.prefixes is not None else ():  # validate runs without prefixes
             n = len(family_prefixes(plan, version))
             if n > IPSET_MAXELEM:
-                problems.append(LimitProblem(("registries",), (
-                    f"iptables: the service tags need {n} IPv{version} prefixes, but an ipset of acrrules holds "
-                    f"at most {IPSET_MAXELEM}: split the description or use the nftables target")))
+                problems.append(
+                    LimitProblem(
+                        ("registries",),
+                        (
+                            f"iptables: the service tags need {n} IPv{version} prefixes, but an ipset of acrrules holds "
+                            f"at most {IPSET_MAXELEM}: split the description or use the nftables target"
+                        ),
+                    )
+                )
         return problems
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
@@ -124,9 +148,15 @@ class IptablesTarget(Target):
             live, temporary = set_names(chain, version)
             sets[version] = IpsetFamily(version, family, live, temporary, family_prefixes(plan, version))
             allow, sources = sources_of(plan, version)
-            rules[version] = IptRules(version, live, allow, sources, by_version(s.resolvers, version),
-                                      file_name=self.files[1 if version == 4 else 2][0],
-                                      restore_command="iptables-restore" if version == 4 else "ip6tables-restore")
+            rules[version] = IptRules(
+                version,
+                live,
+                allow,
+                sources,
+                by_version(s.resolvers, version),
+                file_name=self.files[1 if version == 4 else 2][0],
+                restore_command="iptables-restore" if version == 4 else "ip6tables-restore",
+            )
         return {
             "chain": chain,
             "standalone": s.mode == catalog.NETFILTER_MODES[1],

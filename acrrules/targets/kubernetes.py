@@ -7,6 +7,7 @@ sets.  Every object acrrules writes carries `app.kubernetes.io/managed-by: acrru
 `acrrules/policy: <object name>`; the Calico policy reaches its network sets by the latter, and
 `kubectl apply --prune -l acrrules/policy=<name>` deletes the sets a smaller render left behind.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -46,28 +47,35 @@ def label_pairs(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 
 # ---- the schema fragments --------------------------------------------------------------------
 
+
 # DNS-1123 label; `max_length` leaves room for suffixes acrrules adds.
 def name_schema(max_length: int, description: str) -> dict[str, Any]:
     return {
         "description": description,
         "type": "string",
         "pattern": f"^[a-z0-9]([-a-z0-9]{{0,{max_length - 2}}}[a-z0-9])?$",
-        "x-message": (f"must be 1-{max_length} lower-case letters, digits or '-', starting and ending with a letter "
-                      "or digit (a DNS-1123 label: a Kubernetes object name)"),
+        "x-message": (
+            f"must be 1-{max_length} lower-case letters, digits or '-', starting and ending with a letter "
+            "or digit (a DNS-1123 label: a Kubernetes object name)"
+        ),
     }
 
 
 NAMESPACE_SCHEMA: dict[str, Any] = {
     "type": "string",
     "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
-    "x-message": ("must be 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit "
-                  "(a Kubernetes namespace name)"),
+    "x-message": (
+        "must be 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit "
+        "(a Kubernetes namespace name)"
+    ),
 }
 
 # A label key: an optional DNS-subdomain prefix (at most 253 characters) and '/', then a name of
 # at most 63 characters (the lookahead bounds the prefix; JSON Schema regexes are ECMA-262).
-LABEL_KEY_PATTERN = (r"^((?=[^/]{1,253}/)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_KEY_PATTERN = (
+    r"^((?=[^/]{1,253}/)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 
 
@@ -77,14 +85,18 @@ def label_map_schema(description: str) -> dict[str, Any]:
         "type": "object",
         "propertyNames": {
             "pattern": LABEL_KEY_PATTERN,
-            "x-message": ("is not a Kubernetes label key: [prefix/]name, the name at most 63 letters, digits, '-', "
-                          "'_' or '.' starting and ending with a letter or digit, the prefix a DNS subdomain"),
+            "x-message": (
+                "is not a Kubernetes label key: [prefix/]name, the name at most 63 letters, digits, '-', "
+                "'_' or '.' starting and ending with a letter or digit, the prefix a DNS subdomain"
+            ),
         },
         "additionalProperties": {
             "type": "string",
             "pattern": LABEL_VALUE_PATTERN,
-            "x-message": ("is not a Kubernetes label value: at most 63 letters, digits, '-', '_' or '.', starting "
-                          "and ending with a letter or digit"),
+            "x-message": (
+                "is not a Kubernetes label value: at most 63 letters, digits, '-', '_' or '.', starting "
+                "and ending with a letter or digit"
+            ),
         },
     }
 
@@ -92,8 +104,13 @@ def label_map_schema(description: str) -> dict[str, Any]:
 def dns_settings_schema() -> dict[str, dict[str, Any]]:
     """`dns_namespace` and `dns_selector`: where the cluster DNS runs, which the selected pods may query."""
     return {
-        "dns_namespace": {**NAMESPACE_SCHEMA, "default": DNS_NAMESPACE,
-                          "description": "The namespace of the cluster DNS pods the selected pods may query on port 53."},
-        "dns_selector": {**label_map_schema("The labels of the cluster DNS pods (in dns_namespace)."),
-                         "default": dict(DNS_SELECTOR)},
+        "dns_namespace": {
+            **NAMESPACE_SCHEMA,
+            "default": DNS_NAMESPACE,
+            "description": "The namespace of the cluster DNS pods the selected pods may query on port 53.",
+        },
+        "dns_selector": {
+            **label_map_schema("The labels of the cluster DNS pods (in dns_namespace)."),
+            "default": dict(DNS_SELECTOR),
+        },
     }

@@ -12,6 +12,7 @@ comment only after an entry on the same line; domain lists and FortiGate feeds, 
 an entry (README, "Files without a header").  The lists are destinations only: `sources` belong to the
 firewall rule that uses them.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar, NamedTuple
@@ -27,13 +28,16 @@ class ListsSettings(NamedTuple):
 
 class ListsTarget(Target):
     id = "lists"
-    files = (("edl-fqdn.txt", "edl-fqdn.txt.j2"), ("edl-ipv4.txt", "edl-ipv4.txt.j2"),
-             ("edl-ipv6.txt", "edl-ipv6.txt.j2"))
+    files = (
+        ("edl-fqdn.txt", "edl-fqdn.txt.j2"),
+        ("edl-ipv4.txt", "edl-ipv4.txt.j2"),
+        ("edl-ipv6.txt", "edl-ipv6.txt.j2"),
+    )
     prefix_files = ("edl-ipv4.txt", "edl-ipv6.txt")
     plain_files = ("edl-fqdn.txt", "edl-ipv4.txt", "edl-ipv6.txt")
     settings_schema: ClassVar[dict[str, Any]] = {
         "description": "Plain lists for firewalls that read external lists by URL: edl-fqdn.txt, and with "
-                       "--service-tags edl-ipv4.txt and edl-ipv6.txt. No settings.",
+        "--service-tags edl-ipv4.txt and edl-ipv6.txt. No settings.",
         "type": "object",
         "additionalProperties": False,
         "properties": {},
@@ -49,9 +53,15 @@ class ListsTarget(Target):
             try:
                 list_fqdn(f"{reg.fqdn_name}.{suffix}")
             except EscapeError:
-                problems.append(LimitProblem(("registries", i, "name"), (
-                    f"registries[{i}].name: {reg.name!r} cannot be written as a host name in edl-fqdn.txt: "
-                    "use 5-50 ASCII letters and digits")))
+                problems.append(
+                    LimitProblem(
+                        ("registries", i, "name"),
+                        (
+                            f"registries[{i}].name: {reg.name!r} cannot be written as a host name in edl-fqdn.txt: "
+                            "use 5-50 ASCII letters and digits"
+                        ),
+                    )
+                )
         return problems
 
     def context(self, plan: RulePlan) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """What the nftables and iptables targets share: prefixes and addresses per IP version."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -13,16 +14,20 @@ T = TypeVar("T")
 
 # Settings both netfilter targets take.
 MODE_SCHEMA: dict[str, Any] = {
-    "enum": list(catalog.NETFILTER_MODES), "default": catalog.NETFILTER_MODES[0],
+    "enum": list(catalog.NETFILTER_MODES),
+    "default": catalog.NETFILTER_MODES[0],
     "description": "include: sets and a chain for the host's own rules to use; standalone: a complete egress "
-                   "policy (policy drop)."}
-RESOLVERS_SCHEMA: dict[str, Any] = {"$ref": "#/$defs/resolvers",
-                                    "description": "DNS resolvers the host may query (standalone mode)."}
+    "policy (policy drop).",
+}
+RESOLVERS_SCHEMA: dict[str, Any] = {
+    "$ref": "#/$defs/resolvers",
+    "description": "DNS resolvers the host may query (standalone mode).",
+}
 
 
 def chunks(items: Iterable[T], size: int) -> tuple[tuple[T, ...], ...]:
     seq = tuple(items)
-    return tuple(seq[i:i + size] for i in range(0, len(seq), size))
+    return tuple(seq[i : i + size] for i in range(0, len(seq), size))
 
 
 def by_version(addresses: Iterable[str], version: int) -> tuple[str, ...]:

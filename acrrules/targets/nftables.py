@@ -13,6 +13,7 @@ plan's service tags) and a regular chain `acr_allow` accepting TCP 443 to them.
   drop.
 
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -23,7 +24,7 @@ from ..plan import Prefix, RulePlan
 from ..render import LimitProblem, Target
 from .netfilter import MODE_SCHEMA, RESOLVERS_SCHEMA, by_version, chunks, family_prefixes, sources_of, tag_lines
 
-ELEMENTS_PER_LINE = {4: 8, 6: 4}   # keeps long element lists readable; nft accepts any layout
+ELEMENTS_PER_LINE = {4: 8, 6: 4}  # keeps long element lists readable; nft accepts any layout
 
 SET_V4 = "acr_v4"
 SET_V6 = "acr_v6"
@@ -34,31 +35,36 @@ EGRESS_CHAIN = "acr_egress"  # standalone only
 class NftFamily(NamedTuple):
     """One address family of the table: its set and the rules that use it."""
 
-    version: int                    # 4 or 6
-    match: str                      # nft payload keyword: ip | ip6
+    version: int  # 4 or 6
+    match: str  # nft payload keyword: ip | ip6
     set_name: str
-    set_type: str                   # ipv4_addr | ipv6_addr
-    element_lines: tuple[tuple[Prefix, ...], ...]   # the set's prefixes, chunked for layout
+    set_type: str  # ipv4_addr | ipv6_addr
+    element_lines: tuple[tuple[Prefix, ...], ...]  # the set's prefixes, chunked for layout
     prefix_count: int
-    allow: bool                     # False when `sources` lists no client of this family
-    sources: tuple[str, ...]        # empty = any source
-    resolvers: tuple[str, ...]      # DNS servers the host may query (standalone)
+    allow: bool  # False when `sources` lists no client of this family
+    sources: tuple[str, ...]  # empty = any source
+    resolvers: tuple[str, ...]  # DNS servers the host may query (standalone)
 
 
 class NftSettings(NamedTuple):
-    table: str = catalog.DEFAULT_NAME        # default_settings: the description's name, '-' as '_'
+    table: str = catalog.DEFAULT_NAME  # default_settings: the description's name, '-' as '_'
     mode: str = catalog.NETFILTER_MODES[0]
     resolvers: tuple[str, ...] = ()
 
 
 SETTINGS_SCHEMA: dict[str, Any] = {
     "description": "An nftables file (nft -f) with interval sets of the merged prefixes.",
-    "type": "object", "additionalProperties": False, "properties": {
-        "table": {"$ref": "#/$defs/netfilterName",
-                  "description": "The inet table of acrrules. Default: the description's name, '-' written '_'."},
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "table": {
+            "$ref": "#/$defs/netfilterName",
+            "description": "The inet table of acrrules. Default: the description's name, '-' written '_'.",
+        },
         "mode": MODE_SCHEMA,
         "resolvers": RESOLVERS_SCHEMA,
-    }}
+    },
+}
 
 
 class NftablesTarget(Target):
@@ -82,12 +88,24 @@ class NftablesTarget(Target):
         if table not in catalog.NFT_KEYWORDS:
             return []
         if "table" in desc.target_data.get(self.id, {}):
-            return [LimitProblem(("targets", "nftables", "table"), (
-                f"targets.nftables.table: {table!r} is an nft keyword, which nft does not accept as a table "
-                f"name: choose another name, such as 'acr_{table}'"))]
-        return [LimitProblem(("name",), (
-            f"name: {desc.name!r} would name the nft table {table!r}, an nft keyword that nft does not accept "
-            f"as a table name: choose another name, or set targets.nftables.table (such as 'acr_{table}')"))]
+            return [
+                LimitProblem(
+                    ("targets", "nftables", "table"),
+                    (
+                        f"targets.nftables.table: {table!r} is an nft keyword, which nft does not accept as a table "
+                        f"name: choose another name, such as 'acr_{table}'"
+                    ),
+                )
+            ]
+        return [
+            LimitProblem(
+                ("name",),
+                (
+                    f"name: {desc.name!r} would name the nft table {table!r}, an nft keyword that nft does not accept "
+                    f"as a table name: choose another name, or set targets.nftables.table (such as 'acr_{table}')"
+                ),
+            )
+        ]
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
         s = self.settings(plan)
@@ -95,10 +113,19 @@ class NftablesTarget(Target):
         for version, match, set_name, set_type in ((4, "ip", SET_V4, "ipv4_addr"), (6, "ip6", SET_V6, "ipv6_addr")):
             prefixes = family_prefixes(plan, version)
             allow, sources = sources_of(plan, version)
-            families.append(NftFamily(
-                version=version, match=match, set_name=set_name, set_type=set_type,
-                element_lines=chunks(prefixes, ELEMENTS_PER_LINE[version]), prefix_count=len(prefixes),
-                allow=allow, sources=sources, resolvers=by_version(s.resolvers, version)))
+            families.append(
+                NftFamily(
+                    version=version,
+                    match=match,
+                    set_name=set_name,
+                    set_type=set_type,
+                    element_lines=chunks(prefixes, ELEMENTS_PER_LINE[version]),
+                    prefix_count=len(prefixes),
+                    allow=allow,
+                    sources=sources,
+                    resolvers=by_version(s.resolvers, version),
+                )
+            )
         return {
             "table": s.table,
             "standalone": s.mode == catalog.NETFILTER_MODES[1],

@@ -6,6 +6,7 @@ each tag gets its own rule.  A rule's name (`<prefix>-<tag>`) and priority
 the settings alone: adding or removing a region, a registry or MCR leaves
 every other rule as it is, in Azure and in the diff.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,46 +20,62 @@ _NAME_OK = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 
 
 class NsgArmSettings(NamedTuple):
-    priority: int = 100                  # first priority of the block acrrules owns
-    name: str = catalog.DEFAULT_NAME     # rule-name prefix; default_settings: the description's name
+    priority: int = 100  # first priority of the block acrrules owns
+    name: str = catalog.DEFAULT_NAME  # rule-name prefix; default_settings: the description's name
 
 
 class NsgTfSettings(NamedTuple):
     priority: int = 100
     name: str = catalog.DEFAULT_NAME
-    resource_group_name: str | None = None            # the variables' defaults, when given
+    resource_group_name: str | None = None  # the variables' defaults, when given
     network_security_group_name: str | None = None
 
 
 _COMMON = {
-    "priority": {"$ref": "#/$defs/nsgPriority", "description": "First priority of the block of "
-                 f"{catalog.NSG_BLOCK_SIZE} priorities acrrules owns in the NSG (README: the priority block)."},
-    "name": {"$ref": "#/$defs/nsgRulePrefix", "description": "Prefix of the rule names (<name>-<service tag>). "
-             "Default: the description's name."},
+    "priority": {
+        "$ref": "#/$defs/nsgPriority",
+        "description": "First priority of the block of "
+        f"{catalog.NSG_BLOCK_SIZE} priorities acrrules owns in the NSG (README: the priority block).",
+    },
+    "name": {
+        "$ref": "#/$defs/nsgRulePrefix",
+        "description": "Prefix of the rule names (<name>-<service tag>). Default: the description's name.",
+    },
 }
 ARM_SCHEMA: dict[str, Any] = {
     "description": "NSG outbound security rules, one per service tag, as an ARM deployment template.",
-    "type": "object", "additionalProperties": False, "properties": dict(_COMMON)}
+    "type": "object",
+    "additionalProperties": False,
+    "properties": dict(_COMMON),
+}
 TF_SCHEMA: dict[str, Any] = {
     "description": "The same NSG rules as azurerm_network_security_rule resources (a Terraform module).",
-    "type": "object", "additionalProperties": False, "properties": {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
         **_COMMON,
-        "resource_group_name": {"type": "string", "pattern": "^[-\\w._()]{0,89}[-\\w_()]$",
-                                "x-message": "must be 1-90 letters, digits, '-', '_', '.', '(' or ')', and not end "
-                                             "with '.' (Azure resource group names)",
-                                "description": "Default of the module's resource_group_name variable."},
-        "network_security_group_name": {"$ref": "#/$defs/azureName",
-                                        "description": "Default of the module's network_security_group_name variable."},
-    }}
+        "resource_group_name": {
+            "type": "string",
+            "pattern": "^[-\\w._()]{0,89}[-\\w_()]$",
+            "x-message": "must be 1-90 letters, digits, '-', '_', '.', '(' or ')', and not end "
+            "with '.' (Azure resource group names)",
+            "description": "Default of the module's resource_group_name variable.",
+        },
+        "network_security_group_name": {
+            "$ref": "#/$defs/azureName",
+            "description": "Default of the module's network_security_group_name variable.",
+        },
+    },
+}
 
 
 class NsgRule(NamedTuple):
     name: str
-    label: str            # Terraform resource label: from the tag alone, so addresses never move
+    label: str  # Terraform resource label: from the tag alone, so addresses never move
     priority: int
     tag: str
     description: str
-    source_prefix: str | None          # exactly one of source_prefix / source_prefixes is set
+    source_prefix: str | None  # exactly one of source_prefix / source_prefixes is set
     source_prefixes: tuple[str, ...]
 
 
@@ -83,35 +100,65 @@ def rules(plan: RulePlan, first_priority: int, prefix: str) -> list[NsgRule]:
         name = rule_name(prefix, tag.tag)
         assert _NAME_OK.match(name), name  # tags are [A-Za-z0-9.]; a new tag shape must fail loudly
         label = "acrrules_" + re.sub(r"[^a-z0-9]+", "_", tag.tag.lower())
-        out.append(NsgRule(name, label, first_priority + slot, tag.tag, describe(prefix, tag),
-                           single, () if single else tuple(sources)))
+        out.append(
+            NsgRule(
+                name,
+                label,
+                first_priority + slot,
+                tag.tag,
+                describe(prefix, tag),
+                single,
+                () if single else tuple(sources),
+            )
+        )
     return sorted(out, key=lambda r: r.priority)
 
 
 def _object_names(s: NsgArmSettings | NsgTfSettings) -> tuple[tuple[str, Any], ...]:
-    return (("ruleNames", f"{s.name}-<service tag>"), ("priorities", (s.priority, s.priority + catalog.NSG_BLOCK_SIZE - 1)))
+    return (
+        ("ruleNames", f"{s.name}-<service tag>"),
+        ("priorities", (s.priority, s.priority + catalog.NSG_BLOCK_SIZE - 1)),
+    )
 
 
 def _limits(plan: RulePlan, target_id: str, first_priority: int) -> list[LimitProblem]:
     problems = []
     last = first_priority + catalog.NSG_BLOCK_SIZE - 1
     if last > catalog.NSG_PRIORITY_MAX:
-        problems.append(LimitProblem(("targets", target_id, "priority"), (
-            f"{target_id} owns the priorities {first_priority}-{last} (a block of {catalog.NSG_BLOCK_SIZE}, "
-            f"one fixed slot per service tag), past Azure's maximum {catalog.NSG_PRIORITY_MAX}: set "
-            f"targets.{target_id}.priority to at most {catalog.NSG_PRIORITY_MAX - catalog.NSG_BLOCK_SIZE + 1}")))
+        problems.append(
+            LimitProblem(
+                ("targets", target_id, "priority"),
+                (
+                    f"{target_id} owns the priorities {first_priority}-{last} (a block of {catalog.NSG_BLOCK_SIZE}, "
+                    f"one fixed slot per service tag), past Azure's maximum {catalog.NSG_PRIORITY_MAX}: set "
+                    f"targets.{target_id}.priority to at most {catalog.NSG_PRIORITY_MAX - catalog.NSG_BLOCK_SIZE + 1}"
+                ),
+            )
+        )
     desc = plan.description
     for tag in plan.tags:
         if catalog.nsg_slot(desc.cloud_info, tag.family, tag.region) is None:
-            problems.append(LimitProblem(location_path(desc, tag.region), (
-                f"{target_id}: location {tag.region!r} is newer than this version of acrrules, so its NSG "
-                f"rules have no fixed priority slot yet: upgrade acrrules, or leave {target_id} out of "
-                "`outputs:` (--target) for now")))
+            problems.append(
+                LimitProblem(
+                    location_path(desc, tag.region),
+                    (
+                        f"{target_id}: location {tag.region!r} is newer than this version of acrrules, so its NSG "
+                        f"rules have no fixed priority slot yet: upgrade acrrules, or leave {target_id} out of "
+                        "`outputs:` (--target) for now"
+                    ),
+                )
+            )
         elif tag.network_features is not None and "NSG" not in tag.network_features:
-            problems.append(LimitProblem(location_path(desc, tag.region), (
-                f"{target_id}: the Service Tags file {plan.service_tags_path} does not list NSG in properties.networkFeatures of {tag.tag} "
-                f"({', '.join(tag.network_features) or 'none'}), so Azure refuses it in NSG rules: leave "
-                f"{target_id} out of `outputs:` (--target) for this cloud")))
+            problems.append(
+                LimitProblem(
+                    location_path(desc, tag.region),
+                    (
+                        f"{target_id}: the Service Tags file {plan.service_tags_path} does not list NSG in properties.networkFeatures of {tag.tag} "
+                        f"({', '.join(tag.network_features) or 'none'}), so Azure refuses it in NSG rules: leave "
+                        f"{target_id} out of `outputs:` (--target) for this cloud"
+                    ),
+                )
+            )
     return problems
 
 
@@ -121,7 +168,9 @@ class DeployedRule(NamedTuple):
     tag: str | None
 
 
-_ARM_RULE_NAME = re.compile(r"^\[format\('\{0\}/\{1\}', parameters\('networkSecurityGroupName'\), '((?:[^']|'')*)'\)\]$")
+_ARM_RULE_NAME = re.compile(
+    r"^\[format\('\{0\}/\{1\}', parameters\('networkSecurityGroupName'\), '((?:[^']|'')*)'\)\]$"
+)
 
 
 def rules_of_template(text: str) -> list[DeployedRule]:
@@ -196,6 +245,8 @@ class NsgTfTarget(Target):
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
         s = self.settings(plan)
-        return {"rules": rules(plan, s.priority, s.name),
-                "resource_group_name": s.resource_group_name,
-                "network_security_group_name": s.network_security_group_name}
+        return {
+            "rules": rules(plan, s.priority, s.name),
+            "resource_group_name": s.resource_group_name,
+            "network_security_group_name": s.network_security_group_name,
+        }

@@ -18,6 +18,7 @@ reach private-link registries directly: the login, data and regional FQDNs of ev
 which as a NO_PROXY entry would send every registry of the cloud around the proxy).  It is the value
 only, with no comment line (see README: which plain files carry a header).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -42,7 +43,7 @@ ENV_STRING_MAX = 131072
 
 
 class SquidSettings(NamedTuple):
-    acl_prefix: str = catalog.DEFAULT_NAME    # default_settings: the description's name
+    acl_prefix: str = catalog.DEFAULT_NAME  # default_settings: the description's name
 
 
 class AclNames(NamedTuple):
@@ -74,10 +75,12 @@ def src_entries(sources: Iterable[str]) -> tuple[str, ...]:
     sources = tuple(sources)
     if sources == ("*",):
         return ()
-    nets = sorted(((ipaddress.ip_network(s, strict=True), "/" in s) for s in sources),
-                  key=lambda n: (n[0].version, int(n[0].network_address), n[0].prefixlen))
+    nets = sorted(
+        ((ipaddress.ip_network(s, strict=True), "/" in s) for s in sources),
+        key=lambda n: (n[0].version, int(n[0].network_address), n[0].prefixlen),
+    )
     kept: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, bool]] = []
-    for net, is_cidr in nets:   # by (version, address, length): only the last kept one can cover the next
+    for net, is_cidr in nets:  # by (version, address, length): only the last kept one can cover the next
         last = kept[-1][0] if kept else None
         if last is not None and last.version == net.version and net.subnet_of(last):  # type: ignore[arg-type]
             continue
@@ -88,25 +91,26 @@ def src_entries(sources: Iterable[str]) -> tuple[str, ...]:
 def no_proxy_hosts(plan: RulePlan) -> tuple[str, ...]:
     """The login, data and regional FQDNs of the private-link registries, sorted."""
     private = {r.name for r in plan.description.registries if r.private_link}
-    return tuple(sorted({e.fqdn.lower() for e in plan.endpoints
-                         if e.registry in private and e.kind in PRIVATE_LINK_KINDS}))
+    return tuple(
+        sorted({e.fqdn.lower() for e in plan.endpoints if e.registry in private and e.kind in PRIVATE_LINK_KINDS})
+    )
 
 
 class SquidTarget(Target):
     id = "squid"
     files = (("acrrules-squid.conf", "acrrules-squid.conf.j2"), ("no_proxy.txt", "no_proxy.txt.j2"))
-    plain_files = ("no_proxy.txt",)   # the value of an environment variable: no room for a comment
+    plain_files = ("no_proxy.txt",)  # the value of an environment variable: no room for a comment
     settings_schema: ClassVar[dict[str, Any]] = {
         "description": "Squid forward proxy: acrrules-squid.conf (ACLs and one http_access line, for `include` "
-                       "in squid.conf) and no_proxy.txt (the NO_PROXY value for private-link registries).",
+        "in squid.conf) and no_proxy.txt (the NO_PROXY value for private-link registries).",
         "type": "object",
         "additionalProperties": False,
         "properties": {
             "acl_prefix": {
                 "description": "Prefix of the ACL names: <prefix>_dst, <prefix>_src, <prefix>_port, "
-                               "<prefix>_connect. Default: the description's name. Squid compares ACL names "
-                               "ignoring case: two rule sets in one squid need prefixes that differ in more "
-                               "than case.",
+                "<prefix>_connect. Default: the description's name. Squid compares ACL names "
+                "ignoring case: two rule sets in one squid need prefixes that differ in more "
+                "than case.",
                 "type": "string",
                 "pattern": ACL_PREFIX_PATTERN,
                 "x-message": "must be a letter followed by at most 31 letters, digits, '_' or '-' (squid ACL names)",
@@ -130,33 +134,57 @@ class SquidTarget(Target):
             for name in acl_names(prefix):
                 squid_acl_name(name)
         except EscapeError:
-            problems.append(LimitProblem(("targets", self.id, "acl_prefix"), (
-                f"targets.squid.acl_prefix: {prefix!r} cannot name squid ACLs: use a letter followed by at most "
-                "31 letters, digits, '_' or '-'")))
+            problems.append(
+                LimitProblem(
+                    ("targets", self.id, "acl_prefix"),
+                    (
+                        f"targets.squid.acl_prefix: {prefix!r} cannot name squid ACLs: use a letter followed by at most "
+                        "31 letters, digits, '_' or '-'"
+                    ),
+                )
+            )
         for i, source in enumerate(plan.description.sources):
             try:
                 net = ipaddress.ip_network(source, strict=False) if source != "*" else None
             except ValueError:
-                continue   # not an address at all (the API does not validate): ip_literal refuses it
+                continue  # not an address at all (the API does not validate): ip_literal refuses it
             if isinstance(net, ipaddress.IPv6Network) and net.overlaps(IPV4_MAPPED):
-                problems.append(LimitProblem(("sources", i), (
-                    f"squid: {source} reaches into {IPV4_MAPPED}, the IPv4-mapped addresses, and squid compares "
-                    "IPv4 clients in that form, so this entry would also let IPv4 clients through: give a "
-                    "narrower IPv6 prefix, write IPv4 clients as IPv4, or leave squid out of `outputs:`")))
+                problems.append(
+                    LimitProblem(
+                        ("sources", i),
+                        (
+                            f"squid: {source} reaches into {IPV4_MAPPED}, the IPv4-mapped addresses, and squid compares "
+                            "IPv4 clients in that form, so this entry would also let IPv4 clients through: give a "
+                            "narrower IPv6 prefix, write IPv4 clients as IPv4, or leave squid out of `outputs:`"
+                        ),
+                    )
+                )
         for i, reg in enumerate(plan.description.registries):
             try:
                 list_fqdn(f"{reg.fqdn_name}.{plan.description.cloud_info.login_suffix}")
             except EscapeError:
-                problems.append(LimitProblem(("registries", i, "name"), (
-                    f"registries[{i}].name: {reg.name!r} cannot be written as a host name in squid.conf or "
-                    "NO_PROXY: use 5-50 ASCII letters and digits")))
+                problems.append(
+                    LimitProblem(
+                        ("registries", i, "name"),
+                        (
+                            f"registries[{i}].name: {reg.name!r} cannot be written as a host name in squid.conf or "
+                            "NO_PROXY: use 5-50 ASCII letters and digits"
+                        ),
+                    )
+                )
         hosts = no_proxy_hosts(plan)
-        size = len("NO_PROXY=") + sum(len(h) + 1 for h in hosts)   # the commas and the final NUL
+        size = len("NO_PROXY=") + sum(len(h) + 1 for h in hosts)  # the commas and the final NUL
         if size > ENV_STRING_MAX:
-            problems.append(LimitProblem(("registries",), (
-                f"squid: no_proxy.txt would hold {len(hosts)} private-link host names, {size} bytes as NO_PROXY, "
-                f"past Linux's {ENV_STRING_MAX} bytes for one environment variable: split the description, or "
-                "leave squid out of `outputs:`")))
+            problems.append(
+                LimitProblem(
+                    ("registries",),
+                    (
+                        f"squid: no_proxy.txt would hold {len(hosts)} private-link host names, {size} bytes as NO_PROXY, "
+                        f"past Linux's {ENV_STRING_MAX} bytes for one environment variable: split the description, or "
+                        "leave squid out of `outputs:`"
+                    ),
+                )
+            )
         return problems
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
