@@ -206,42 +206,37 @@ def removed_rules(old_path: str, new_text: str | None) -> list[DeployedRule]:
     return [r for r in rules_of_template(old_text) if r.name not in new_names]
 
 
-class NsgArmTarget(Target):
+class _NsgTarget(Target):
+    """What nsg-arm and nsg-tf share: the rule set, its priority block and its name prefix."""
+
+    def default_settings(self, plan: RulePlan) -> dict[str, Any]:
+        return {"name": plan.description.name}
+
+    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
+        return _object_names(self.settings(plan))
+
+    def check(self, plan: RulePlan) -> list[LimitProblem]:
+        return _limits(plan, self.id, self.settings(plan).priority)
+
+
+class NsgArmTarget(_NsgTarget):
     id = "nsg-arm"
     files = (("nsg.json", "nsg.json.j2"),)
     api_version = "2024-07-01"
     settings_schema = ARM_SCHEMA
     Settings = NsgArmSettings
 
-    def default_settings(self, plan: RulePlan) -> dict[str, Any]:
-        return {"name": plan.description.name}
-
-    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
-        return _object_names(self.settings(plan))
-
-    def check(self, plan: RulePlan) -> list[LimitProblem]:
-        return _limits(plan, self.id, self.settings(plan).priority)
-
     def context(self, plan: RulePlan) -> dict[str, Any]:
         s = self.settings(plan)
         return {"rules": rules(plan, s.priority, s.name), "api_version": self.api_version}
 
 
-class NsgTfTarget(Target):
+class NsgTfTarget(_NsgTarget):
     id = "nsg-tf"
     files = (("nsg.tf", "nsg.tf.j2"),)
     terraform = True
     settings_schema = TF_SCHEMA
     Settings = NsgTfSettings
-
-    def default_settings(self, plan: RulePlan) -> dict[str, Any]:
-        return {"name": plan.description.name}
-
-    def object_names(self, plan: RulePlan) -> tuple[tuple[str, Any], ...]:
-        return _object_names(self.settings(plan))
-
-    def check(self, plan: RulePlan) -> list[LimitProblem]:
-        return _limits(plan, self.id, self.settings(plan).priority)
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
         s = self.settings(plan)
