@@ -15,7 +15,7 @@ from typing import Any, ClassVar, NamedTuple
 import jinja2
 
 from . import __version__, catalog
-from .escape import FILTERS, EscapeError
+from .escape import FILTERS, EscapeError, list_fqdn
 from .paths import compiled_templates_dir, templates_dir
 from .plan import RulePlan
 
@@ -68,6 +68,25 @@ class LimitProblem(NamedTuple):
 
     path: tuple[str | int, ...]  # a key path into the description, e.g. ("registries", 0, "name")
     message: str
+
+
+def unwritable_registry_names(plan: RulePlan, where: str) -> list[LimitProblem]:
+    """Registries whose login server is no plain host name, for targets that cannot quote one (`where`
+    names their files). Validation refuses such names; descriptions built through the API are not validated."""
+    suffix = plan.description.cloud_info.login_suffix
+    problems = []
+    for i, reg in enumerate(plan.description.registries):
+        try:
+            list_fqdn(f"{reg.fqdn_name}.{suffix}")
+        except EscapeError:
+            problems.append(
+                LimitProblem(
+                    ("registries", i, "name"),
+                    f"registries[{i}].name: {reg.name!r} cannot be written as a host name in {where}: "
+                    "use 5-50 ASCII letters and digits",
+                )
+            )
+    return problems
 
 
 class Target:

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, NamedTuple
 
-from ..escape import EscapeError, list_fqdn
 from ..plan import RulePlan
-from ..render import LimitProblem, Target
+from ..render import LimitProblem, Target, unwritable_registry_names
 
 
 class ListsSettings(NamedTuple):
@@ -45,24 +44,7 @@ class ListsTarget(Target):
     Settings = ListsSettings
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
-        """Registry names a plain list cannot hold (the schema's patterns, as Python applies them, also
-        accept a final newline)."""
-        problems = []
-        suffix = plan.description.cloud_info.login_suffix
-        for i, reg in enumerate(plan.description.registries):
-            try:
-                list_fqdn(f"{reg.fqdn_name}.{suffix}")
-            except EscapeError:
-                problems.append(
-                    LimitProblem(
-                        ("registries", i, "name"),
-                        (
-                            f"registries[{i}].name: {reg.name!r} cannot be written as a host name in edl-fqdn.txt: "
-                            "use 5-50 ASCII letters and digits"
-                        ),
-                    )
-                )
-        return problems
+        return unwritable_registry_names(plan, "edl-fqdn.txt")
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
         p = plan.prefixes

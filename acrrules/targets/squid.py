@@ -26,9 +26,9 @@ from collections.abc import Iterable
 from typing import Any, ClassVar, NamedTuple
 
 from .. import catalog
-from ..escape import EscapeError, list_fqdn, squid_acl_name
+from ..escape import EscapeError, squid_acl_name
 from ..plan import RulePlan
-from ..render import LimitProblem, Target
+from ..render import LimitProblem, Target, unwritable_registry_names
 
 # The endpoint kinds a private-link registry's clients reach over its private endpoint.
 PRIVATE_LINK_KINDS = frozenset({"login", "data", "regional"})
@@ -126,8 +126,8 @@ class SquidTarget(Target):
         return {"acl_prefix": plan.description.name}
 
     def check(self, plan: RulePlan) -> list[LimitProblem]:
-        """What the schema lets through but squid.conf cannot hold (its patterns, as Python applies
-        them, also accept a final newline; descriptions built through the API are not validated)."""
+        """What squid.conf and NO_PROXY cannot hold: checked here for descriptions built through the
+        API, which are not validated, and for IPv6 sources squid would also match IPv4 clients with."""
         problems = []
         prefix = self.settings(plan).acl_prefix
         try:
@@ -159,19 +159,7 @@ class SquidTarget(Target):
                         ),
                     )
                 )
-        for i, reg in enumerate(plan.description.registries):
-            try:
-                list_fqdn(f"{reg.fqdn_name}.{plan.description.cloud_info.login_suffix}")
-            except EscapeError:
-                problems.append(
-                    LimitProblem(
-                        ("registries", i, "name"),
-                        (
-                            f"registries[{i}].name: {reg.name!r} cannot be written as a host name in squid.conf or "
-                            "NO_PROXY: use 5-50 ASCII letters and digits"
-                        ),
-                    )
-                )
+        problems += unwritable_registry_names(plan, "squid.conf or NO_PROXY")
         hosts = no_proxy_hosts(plan)
         size = len("NO_PROXY=") + sum(len(h) + 1 for h in hosts)  # the commas and the final NUL
         if size > ENV_STRING_MAX:
