@@ -350,6 +350,7 @@ def markdown(r: Report) -> str:
         .get_template("report.md.j2")
         .render(
             r=r,
+            port=catalog.PORT,
             by_registry=list(registries.items()),
             endpoints=sorted(r.endpoints, key=endpoint_order),
             since=since,
