@@ -413,7 +413,7 @@ HOST_NAME = re.compile(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9
 ENV_STRING_MAX = 131072  # Linux's MAX_ARG_STRLEN: one NAME=value string, its NUL included
 
 
-def _plain(path: Path) -> list[str]:
+def plain_lines(path: Path) -> list[str]:
     """The entries of a plain list: ASCII, newline-terminated, no blank or comment line, no space."""
     data = path.read_bytes()
     assert data.isascii() and b"\r" not in data and b"\t" not in data and b" " not in data, path
@@ -426,7 +426,7 @@ def _plain(path: Path) -> list[str]:
 def _lists(paths: list[Path]) -> None:
     """No installable consumer reads these (PAN-OS, FortiGate): their documented format, line by line."""
     for path in paths:
-        entries = _plain(path)
+        entries = plain_lines(path)
         for entry in entries:
             assert len(entry) <= 255, (path, entry)  # PAN-OS: 255 characters per entry
             if "/" in entry:  # an IP list: networks in canonical form, one family per file
@@ -444,7 +444,7 @@ def _no_proxy(paths: list[Path]) -> None:
     for path in paths:
         data = path.read_bytes()
         assert data == b"" or (data.endswith(b"\n") and data.count(b"\n") == 1), path
-        value = _plain(path)[0] if data else ""
+        value = plain_lines(path)[0] if data else ""
         assert len("NO_PROXY=") + len(value) + 1 <= ENV_STRING_MAX, path
         hosts = value.split(",") if value else []
         assert all(HOST_NAME.fullmatch(h) for h in hosts) and len(set(hosts)) == len(hosts), (path, hosts)

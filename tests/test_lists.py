@@ -11,12 +11,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 from conftest import CLOUD_FILE_KIND, latest_servicetags, run_cli, sample_specs
-from consumers import ipset_elements, nft_elements
+from consumers import ipset_elements, nft_elements, plain_lines
 from regen_golden import servicetags_for
 
 FQDN, V4, V6 = "edl-fqdn.txt", "edl-ipv4.txt", "edl-ipv6.txt"
@@ -28,14 +27,7 @@ SKIPPED = (
 DOMAIN_LINE = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
-def lines(path: Path) -> list[str]:
-    """The entries of a plain list, checked to be plain: ASCII, newline-terminated, no blank or comment line."""
-    data = path.read_bytes()
-    assert data.isascii() and b"\r" not in data and b"\t" not in data and b" " not in data, path
-    assert data == b"" or data.endswith(b"\n"), path
-    out = data.decode("ascii").split("\n")[:-1] if data else []
-    assert all(line and not line.startswith("#") for line in out), path
-    return out
+lines = plain_lines  # ASCII, newline-terminated, no blank or comment line
 
 
 @pytest.mark.parametrize("spec", sample_specs(), ids=lambda p: p.stem)
