@@ -184,10 +184,8 @@ def service_tags(desc: Description, tags_file: ServiceTagsFile | None = None) ->
     for tag, (family, region, regs) in by_tag.items():
         change, features = None, None
         if tags_file is not None:
-            change = tags_file.tag(tag).change_number
-            # A tag without the list says nothing about its platforms: only a list is checked.
-            raw = tags_file.entries[tag].get("properties", {}).get("networkFeatures")
-            features = tuple(raw) if isinstance(raw, list) else None
+            checked = tags_file.tag(tag)
+            change, features = checked.change_number, checked.network_features
         rules.append(TagRule(tag, family, region, tuple(sorted(regs, key=str.lower)), change, features))
     order = {f: i for i, f in enumerate(catalog.TAG_FAMILY_ORDER)}
     return tuple(sorted(rules, key=lambda t: (order[t.family], t.tag)))

@@ -113,6 +113,8 @@ class ServiceTag(NamedTuple):
     change_number: int
     v4_blocks: tuple[Block, ...]
     v6_blocks: tuple[Block, ...]
+    # properties.networkFeatures (NSG, FW, ...); None when the tag has no list, which says nothing
+    network_features: tuple[str, ...] | None = None
 
     @property
     def v4(self) -> tuple[ipaddress.IPv4Network, ...]:
@@ -209,7 +211,14 @@ class ServiceTagsFile:
             except ValueError as ex:
                 raise self.error(f"tag {name!r} has an invalid address prefix {p!r}: {ex}", f'"{p}"') from None
             (v4 if version == 4 else v6).append((value, plen))
-        tag = ServiceTag(name, int(entry["properties"]["changeNumber"]), tuple(v4), tuple(v6))
+        features = entry["properties"].get("networkFeatures")
+        tag = ServiceTag(
+            name,
+            int(entry["properties"]["changeNumber"]),
+            tuple(v4),
+            tuple(v6),
+            tuple(features) if isinstance(features, list) else None,
+        )
         self._checked[name] = tag
         return tag
 
