@@ -341,7 +341,9 @@ def test_hostile_structure_fails_fast_in_bounded_memory(tmp_path, name):
     got = _probe(kind, path)
     assert got["message"] is not None and len(got["message"]) == 1, got
     assert got["message"][0].startswith(f"{path}:") and words in got["message"][0], got
-    assert got["seconds"] < 1.0, got  # measured: ~0.01-0.1 s
+    # Headroom, not a benchmark: measured ~0.01-0.1 s; an unguarded bomb takes hours or runs out of
+    # memory, so 20 s still fails it while a loaded 2-core machine cannot.
+    assert got["seconds"] < 20, got
     assert got["grew_kib"] < 64 * 1024, got  # measured: a few MiB at most
 
 

@@ -409,7 +409,7 @@ def test_slow_server_times_out_within_the_deadline(site, tags_dir, monkeypatch):
     r = fetch_cli("--page-url", site.url("/page"), directory=tags_dir)
     elapsed = time.monotonic() - start
     assert_failed(r, tags_dir, before, "no complete answer", "within 2 s")
-    assert 1.5 < elapsed < 5, elapsed
+    assert 1.5 < elapsed < 20, elapsed  # the server would answer after 30 s; headroom for a loaded machine
 
 
 def test_a_body_that_trickles_is_cut_at_the_deadline(site, tags_dir, monkeypatch):
@@ -432,7 +432,7 @@ def test_a_body_that_trickles_is_cut_at_the_deadline(site, tags_dir, monkeypatch
     start = time.monotonic()
     r = fetch_cli("--page-url", page, directory=tags_dir)
     assert_failed(r, tags_dir, before, "no complete answer")
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 20  # the trickle would take hours; headroom for a loaded machine
 
 
 def test_the_command_is_bounded_in_a_real_process(site, tags_dir):
@@ -450,7 +450,7 @@ def test_the_command_is_bounded_in_a_real_process(site, tags_dir):
         timeout=30,
     )
     assert_failed(r, tags_dir, before, "no complete answer")
-    assert time.monotonic() - start < 6
+    assert time.monotonic() - start < 20  # the server would answer after 30 s; headroom for a loaded machine
 
 
 def test_no_network(tags_dir):
@@ -547,10 +547,12 @@ def test_link_finding_survives_hostile_pages():
     broken = [f"http://[::1/{NAME}", f"https://download.microsoft.com:port/{NAME}", f"//[/{NAME}"]
     text = page_html(*broken, good).decode() + " ".join(broken)
     assert fetch.links(text, page, "Public") == [(good, NAME)]
+    # Headroom, not a benchmark (measured well under 1 s): a backtracking pattern is quadratic or worse on
+    # these 7-8 MB pages, hours rather than seconds, so 30 s still catches it on a loaded 2-core machine.
     for hostile in ("//" * 4_000_000, 'href="' * 1_300_000, ("https://x/" + "a" * 10_000 + "/") * 700):
         start = time.monotonic()
         assert fetch.links(hostile, page, "Public") == []
-        assert time.monotonic() - start < 2
+        assert time.monotonic() - start < 30
 
 
 @pytest.mark.parametrize(
