@@ -436,8 +436,8 @@ def probe(
             probing.check_not_credential(name, value)
     if not 0 < timeout <= 300 or not 0 < deadline <= 3600:
         raise UsageError("--timeout takes 0 < S <= 300 seconds and --deadline 0 < S <= 3600")
-    if ca_bundle is not None and not os.path.isfile(ca_bundle):
-        raise UsageError(f"--ca-bundle {ca_bundle}: no such file: give a PEM file of the CAs to trust")
+    if ca_bundle is not None:
+        probing.check_ca_bundle(ca_bundle)
     parsed_image = probing.parse_image(image) if image is not None else None
     servers = tuple(probing.parse_nameserver(n) for n in nameserver or ())
     inputs = probing.load_inputs(spec, service_tags)

@@ -519,6 +519,17 @@ def _tls_context(options: Options) -> ssl.SSLContext:
     return ctx
 
 
+def check_ca_bundle(path: str) -> None:
+    """--ca-bundle must be a PEM file of CA certificates that OpenSSL reads."""
+    try:
+        ctx = ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise UsageError(f"--ca-bundle {printable(path)}: {printable(reason)}: give a PEM file of the CAs to trust") from None
+    if not ctx.get_ca_certs():
+        raise UsageError(f"--ca-bundle {printable(path)}: holds no CA certificate: give a PEM file of the CAs to trust")
+
+
 def _recv_headers(sock: socket.socket) -> bytes:
     buf = b""
     while b"\r\n\r\n" not in buf and len(buf) < 65536:

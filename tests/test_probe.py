@@ -303,12 +303,26 @@ def faults(tmp_path_factory):
         server(certs, "silentreg.azurecr.io", "192.0.2.5", "silent"),
     ]
     args = ("--nameserver", "203.0.113.53", "--ca-bundle", str(certs.bundle), "--timeout", "2", "--deadline", "20")
-    (result,) = run({"dns": dns, "servers": servers}, [probe_action(spec, *args)])
-    return result, public
+    resolv = tmp / "resolv.conf"
+    resolv.write_text("nameserver 203.0.113.53\n", encoding="utf-8")
+    # The system resolver: /etc/resolv.conf (bind-mounted in a mount namespace of its own) names the
+    # test DNS server; no --nameserver.  The table is what people read.
+    table = probe_cmd(spec, "--ca-bundle", str(certs.bundle), "--timeout", "2", "--format", "table")
+    system = {
+        "cmd": ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv), *table],
+        "env": {"PYTHONPATH": str(REPO)},
+    }
+    # The test CA in the trust store the system's OpenSSL reads (SSL_CERT_FILE), no --ca-bundle: a
+    # chain the client trusts, from an issuer other than the registry's, is TLS interception.
+    trusted = probe_action(
+        spec, "--nameserver", "203.0.113.53", "--timeout", "2", env={"SSL_CERT_FILE": str(certs.bundle)}
+    )
+    results = run({"dns": dns, "servers": servers}, [probe_action(spec, *args), system, trusted])
+    return results, public
 
 
 def test_each_fault_has_its_own_verdict(faults):
-    result, public = faults
+    (result, _, _), public = faults
     data = report(result)
     assert result["rc"] == 1
     got = {
@@ -336,13 +350,38 @@ def test_each_fault_has_its_own_verdict(faults):
     assert data["elapsed"] < data["deadline"]
 
 
-def test_the_table_shows_every_verdict_with_cause_and_fix(faults, tmp_path):
-    """The table, from the same JSON: every failed row is followed by its cause and fix."""
-    result, _ = faults
-    data = json.loads(result["out"])
-    # Rebuild the report from JSON is not the point: the table format of a fresh probe is
-    # checked in test_the_table_escapes_network_strings; here, that JSON and the exit code agree.
-    assert data["counts"] == {"working": 2, "failed": 5, "not probed": 1}
+def test_the_system_resolver_and_the_table(faults):
+    """Without --nameserver the probe asks the resolver of /etc/resolv.conf; the table shows the same
+    verdicts as the JSON, each failure followed by its cause and fix."""
+    (json_run, table_run, _), _ = faults
+    assert table_run["rc"] == 1, table_run["err"]
+    rows = {}
+    for line in table_run["out"].splitlines()[1:]:
+        if not line.startswith(" "):
+            rows[line.split()[0]] = line.split("  ")[-1].strip()
+    assert rows == {
+        "azurecr.io": "working",
+        "privreg.azurecr.io": "FAIL DNS",
+        "privreg.eastus.data.azurecr.io": "working",
+        "*.blob.core.windows.net": "not probed",
+        "interceptreg.azurecr.io": "FAIL TLS",
+        "blockedreg.azurecr.io": "FAIL HTTP",
+        "ghostreg.azurecr.io": "FAIL DNS",
+        "silentreg.azurecr.io": "FAIL TLS",
+    }
+    assert table_run["out"].count("    cause: ") == 6 and table_run["out"].count("    fix: ") == 6
+    assert "8 endpoints: 2 working, 5 failed, 1 not probed" in table_run["err"]
+
+
+def test_a_trusted_issuer_other_than_the_registrys_is_interception(faults):
+    (_, _, trusted), _ = faults
+    data = report(trusted)
+    tls = {e["probedName"]: e["problem"] for e in data["endpoints"] if e["hops"]["tls"]["status"] == "fail"}
+    assert tls["azurecr.io"] == tls["privreg.eastus.data.azurecr.io"] == "tls-interception"
+    causes = {e["probedName"]: e["cause"] for e in data["endpoints"]}
+    for name in ("azurecr.io", "privreg.eastus.data.azurecr.io"):
+        assert "issued by" in causes[name] and "acrrules test registry CA" in causes[name], causes[name]
+    assert "Intercepting Proxy Ltd" in causes["interceptreg.azurecr.io"]
 
 
 # ---- bounds --------------------------------------------------------------------------------------
