@@ -386,7 +386,7 @@ def tags_fetch(
 
 @app.command()
 def probe(
-    spec: str | None = typer.Argument(None, metavar="[SPEC]"),
+    spec: str | None = typer.Argument(None, metavar="SPEC"),
     service_tags: str | None = typer.Option(
         None,
         "--service-tags",

@@ -525,7 +525,9 @@ def check_ca_bundle(path: str) -> None:
         ctx = ssl.create_default_context(cafile=path)
     except (OSError, ssl.SSLError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise UsageError(f"--ca-bundle {printable(path)}: {printable(reason)}: give a PEM file of the CAs to trust") from None
+        raise UsageError(
+            f"--ca-bundle {printable(path)}: {printable(reason)}: give a PEM file of the CAs to trust"
+        ) from None
     if not ctx.get_ca_certs():
         raise UsageError(f"--ca-bundle {printable(path)}: holds no CA certificate: give a PEM file of the CAs to trust")
 
@@ -935,8 +937,11 @@ class Prober:
         image = self.options.image
         if image is None:
             return None
-        first = next(e.fqdn for e in self.inputs.endpoints if e.kind == "login")
-        if (image.registry or first) != result.endpoint.fqdn:
+        first = self.inputs.description.registries[0].name
+        wanted = image.registry or next(
+            e.fqdn for e in self.inputs.endpoints if e.kind == "login" and e.registry == first
+        )
+        if wanted != result.endpoint.fqdn:
             return None
         return image.repository, image.reference, self.options.credentials
 

@@ -11,10 +11,12 @@ paths (exit 2, one message, nothing sent).
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ import yaml
 from conftest import (
     REPO,
     SAMPLES,
+    SERVICETAGS,
     VALIDATORS,
     _missing,
     latest_servicetags,
@@ -271,6 +274,7 @@ registries:
   - {name: blockedreg, sku: Basic, location: eastus}
   - {name: ghostreg, sku: Basic, location: eastus}
   - {name: silentreg, sku: Basic, location: eastus}
+  - {name: storagereg, sku: Basic, location: eastus}
 """
 
 
@@ -294,6 +298,9 @@ def faults(tmp_path_factory):
         "interceptreg.azurecr.io": {"a": ["192.0.2.3"]},
         "blockedreg.azurecr.io": {"a": ["192.0.2.4"]},
         "silentreg.azurecr.io": {"a": ["192.0.2.5"]},
+        "storagereg.azurecr.io": {"a": ["192.0.2.6"]},
+        "storagereg1.blob.core.windows.net": {"a": ["192.0.2.7"]},
+        "other1.blob.core.windows.net": {"a": ["192.0.2.8"]},
     }
     servers = [
         server(certs, "privreg.eastus.data.azurecr.io", "192.0.2.21", "data"),
@@ -301,6 +308,9 @@ def faults(tmp_path_factory):
         server(certs, "interceptreg.azurecr.io", "192.0.2.3", "acr", other=True),
         server(certs, "blockedreg.azurecr.io", "192.0.2.4", "blockpage"),
         server(certs, "silentreg.azurecr.io", "192.0.2.5", "silent"),
+        server(certs, "storagereg.azurecr.io", "192.0.2.6", "acr", redirect="storagereg1.blob.core.windows.net"),
+        server(certs, "storagereg1.blob.core.windows.net", "192.0.2.7", "data"),
+        server(certs, "other1.blob.core.windows.net", "192.0.2.8", "data"),
     ]
     args = ("--nameserver", "203.0.113.53", "--ca-bundle", str(certs.bundle), "--timeout", "2", "--deadline", "20")
     resolv = tmp / "resolv.conf"
@@ -317,12 +327,25 @@ def faults(tmp_path_factory):
     trusted = probe_action(
         spec, "--nameserver", "203.0.113.53", "--timeout", "2", env={"SSL_CERT_FILE": str(certs.bundle)}
     )
-    results = run({"dns": dns, "servers": servers}, [probe_action(spec, *args), system, trusted])
+    # The storage wildcard through the registry's blob redirect (--image, credentials from the
+    # environment) and through --data-host.
+    wildcard = probe_action(
+        spec,
+        *args,
+        "--image",
+        "storagereg.azurecr.io/app/web:1.0",
+        "--data-host",
+        "other1.blob.core.windows.net",
+        env={"ACRRULES_PROBE_USERNAME": CREDS[0], "ACRRULES_PROBE_PASSWORD": CREDS[1]},
+    )
+    results = run(
+        {"dns": dns, "servers": servers, "credentials": CREDS}, [probe_action(spec, *args), system, trusted, wildcard]
+    )
     return results, public
 
 
 def test_each_fault_has_its_own_verdict(faults):
-    (result, _, _), public = faults
+    (result, *_), public = faults
     data = report(result)
     assert result["rc"] == 1
     got = {
@@ -337,6 +360,7 @@ def test_each_fault_has_its_own_verdict(faults):
         "blockedreg.azurecr.io": ("failed", "not-a-registry"),
         "ghostreg.azurecr.io": ("failed", "nxdomain"),
         "silentreg.azurecr.io": ("failed", "tls-timeout"),
+        "storagereg.azurecr.io": ("working", None),
     }
     by = {e["probedName"] or e["fqdn"]: e for e in data["endpoints"]}
     private = by["privreg.azurecr.io"]
@@ -353,7 +377,7 @@ def test_each_fault_has_its_own_verdict(faults):
 def test_the_system_resolver_and_the_table(faults):
     """Without --nameserver the probe asks the resolver of /etc/resolv.conf; the table shows the same
     verdicts as the JSON, each failure followed by its cause and fix."""
-    (json_run, table_run, _), _ = faults
+    (_, table_run, *_), _ = faults
     assert table_run["rc"] == 1, table_run["err"]
     rows = {}
     for line in table_run["out"].splitlines()[1:]:
@@ -368,13 +392,14 @@ def test_the_system_resolver_and_the_table(faults):
         "blockedreg.azurecr.io": "FAIL HTTP",
         "ghostreg.azurecr.io": "FAIL DNS",
         "silentreg.azurecr.io": "FAIL TLS",
+        "storagereg.azurecr.io": "working",
     }
     assert table_run["out"].count("    cause: ") == 6 and table_run["out"].count("    fix: ") == 6
-    assert "8 endpoints: 2 working, 5 failed, 1 not probed" in table_run["err"]
+    assert "9 endpoints: 3 working, 5 failed, 1 not probed" in table_run["err"]
 
 
 def test_a_trusted_issuer_other_than_the_registrys_is_interception(faults):
-    (_, _, trusted), _ = faults
+    (_, _, trusted, _), _ = faults
     data = report(trusted)
     tls = {e["probedName"]: e["problem"] for e in data["endpoints"] if e["hops"]["tls"]["status"] == "fail"}
     assert tls["azurecr.io"] == tls["privreg.eastus.data.azurecr.io"] == "tls-interception"
@@ -382,6 +407,19 @@ def test_a_trusted_issuer_other_than_the_registrys_is_interception(faults):
     for name in ("azurecr.io", "privreg.eastus.data.azurecr.io"):
         assert "issued by" in causes[name] and "acrrules test registry CA" in causes[name], causes[name]
     assert "Intercepting Proxy Ltd" in causes["interceptreg.azurecr.io"]
+
+
+def test_a_wildcard_is_probed_through_the_registrys_redirect_and_data_host(faults):
+    (*_, wildcard), _ = faults
+    data = report(wildcard)
+    rows = {e["probedName"]: e for e in data["endpoints"] if e["fqdn"] == "*.blob.core.windows.net"}
+    assert set(rows) == {"storagereg1.blob.core.windows.net", "other1.blob.core.windows.net"}
+    assert {n: r["verdict"] for n, r in rows.items()} == dict.fromkeys(rows, "working")
+    # The registry's redirect is fetched (a blob); the --data-host name is checked up to TLS.
+    assert rows["storagereg1.blob.core.windows.net"]["hops"]["http"] == {"status": "ok", "detail": "blob 200"}
+    assert rows["other1.blob.core.windows.net"]["hops"]["http"]["status"] == "skip"
+    login = next(e for e in data["endpoints"] if e["fqdn"] == "storagereg.azurecr.io")
+    assert login["hops"]["http"]["detail"] == "401 Bearer; manifest; blob 307 > storagereg1.blob.core.windows.net"
 
 
 # ---- bounds --------------------------------------------------------------------------------------
@@ -591,3 +629,42 @@ def test_bad_input_exits_2_with_one_message(args, env, needle, monkeypatch):
     lines = r.err.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], r.err
     assert "Traceback" not in r.err
+
+
+# ---- --service-tags DIR, and the progress line -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sample", "cloud"), [("geo-replicated-premium", "Public"), ("china", "China")])
+def test_service_tags_dir_takes_the_newest_file_of_the_descriptions_cloud(sample, cloud):
+    need_shared()
+    inputs = probing.load_inputs(str(SAMPLES / f"{sample}.yaml"), str(SERVICETAGS))
+    assert inputs.service_tags_path == str(latest_servicetags(cloud))
+    assert inputs.locator is not None and inputs.locator.rendered
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_progress_line_once_the_probe_takes_longer_than_the_delay():
+    stream = _Terminal()
+    with probing.Progress(stream, delay=0.05) as progress:
+        progress(3, 12)
+        for _ in range(400):  # bounded: the line appears after the delay, whatever the load
+            if "probing: 3/12 endpoints done" in stream.getvalue():
+                break
+            time.sleep(0.025)
+    assert "\rprobing: 3/12 endpoints done" in stream.getvalue()
+    assert stream.getvalue().endswith("\r\x1b[K")  # cleared before the table
+
+
+def test_no_progress_line_off_a_terminal_or_before_the_delay():
+    quiet = io.StringIO()
+    with probing.Progress(quiet, delay=0) as progress:
+        progress(1, 2)
+    assert progress._thread is None and quiet.getvalue() == ""
+    fast = _Terminal()
+    with probing.Progress(fast, delay=600) as progress:
+        progress(1, 2)
+    assert fast.getvalue() == ""
