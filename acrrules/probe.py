@@ -593,10 +593,7 @@ class Prober:
         self.options = options
         self.budget = budget
         self.ctx = _tls_context(options)
-        self.private_link = {
-            r.name: r.private_link for r in inputs.description.registries if r.private_link
-        }  # registries with private link
-        self._hosts: dict[str, tuple[Proxy | None, str | None]] = {}
+        self.private_link = {r.name for r in inputs.description.registries if r.private_link}
 
     # -- connections --
 

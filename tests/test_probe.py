@@ -38,7 +38,8 @@ from netns import write_service_tags
 from acrrules import probe as probing
 from acrrules.plan import Endpoint
 
-pytestmark = pytest.mark.tools
+# The end-to-end tests need root, unshare, ip, nft (and squid for the proxy cases) and ../shared.
+world = pytest.mark.tools
 
 CREDS = ["probeuser", "probe-secret"]
 LOGIN = "contosoprod.azurecr.io"
@@ -129,7 +130,7 @@ def probe_cmd(spec: Path, *extra: str) -> list[str]:
 
 
 def probe_action(spec: Path, *extra: str, env: dict | None = None) -> dict:
-    return {"cmd": probe_cmd(spec, *extra), "env": {"PYTHONPATH": str(REPO), **(env or {})}}
+    return {"cmd": probe_cmd(spec, *extra), "env": dict(env or {})}
 
 
 def report(result: dict) -> dict:
@@ -202,6 +203,7 @@ def geo(tmp_path_factory):
     return results
 
 
+@world
 def test_no_rules_every_endpoint_works(geo):
     data = report(geo[0])
     assert geo[0]["rc"] == 0
@@ -216,11 +218,13 @@ def test_no_rules_every_endpoint_works(geo):
     assert by_name[DATA["westeurope"]]["tag"] == "Storage.WestEurope"
 
 
+@world
 def test_with_the_rendered_nftables_rules_still_every_endpoint_works(geo):
     assert geo[2]["rc"] == 0, geo[2]["out"]
     assert verdicts(report(geo[2])) == ALL_WORKING
 
 
+@world
 def test_rules_without_a_region_block_exactly_its_endpoints_at_tcp(geo):
     data = report(geo[4])
     assert geo[4]["rc"] == 1
@@ -230,6 +234,7 @@ def test_rules_without_a_region_block_exactly_its_endpoints_at_tcp(geo):
     assert blocked["address"] == ADDRESSES[DATA["westeurope"]] and "Storage.WestEurope" in blocked["fix"]
 
 
+@world
 def test_through_squid_with_the_rendered_conf_every_endpoint_works(geo):
     data = report(geo[7])
     assert geo[7]["rc"] == 0, geo[7]["out"]
@@ -238,6 +243,7 @@ def test_through_squid_with_the_rendered_conf_every_endpoint_works(geo):
     assert {e["hops"]["tcp"]["detail"] for e in data["endpoints"]} == {"CONNECT 200"}
 
 
+@world
 def test_a_squid_without_the_data_endpoints_fails_exactly_them_at_connect(geo):
     data = report(geo[10])
     assert geo[10]["rc"] == 1
@@ -247,6 +253,7 @@ def test_a_squid_without_the_data_endpoints_fails_exactly_them_at_connect(geo):
     assert {e["hops"]["tcp"]["detail"] for e in failed} == {"CONNECT 403"}
 
 
+@world
 def test_no_proxy_sends_the_data_endpoints_around_the_proxy(geo):
     """NO_PROXY=.data.azurecr.io: the data endpoints go direct (resolved by the client), the rest
     through the squid that lacks them: every endpoint works."""
@@ -320,7 +327,7 @@ def faults(tmp_path_factory):
     table = probe_cmd(spec, "--ca-bundle", str(certs.bundle), "--timeout", "2", "--format", "table")
     system = {
         "cmd": ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv), *table],
-        "env": {"PYTHONPATH": str(REPO)},
+        "env": {},
     }
     # The test CA in the trust store the system's OpenSSL reads (SSL_CERT_FILE), no --ca-bundle: a
     # chain the client trusts, from an issuer other than the registry's, is TLS interception.
@@ -344,6 +351,7 @@ def faults(tmp_path_factory):
     return results, public
 
 
+@world
 def test_each_fault_has_its_own_verdict(faults):
     (result, *_), public = faults
     data = report(result)
@@ -374,6 +382,7 @@ def test_each_fault_has_its_own_verdict(faults):
     assert data["elapsed"] < data["deadline"]
 
 
+@world
 def test_the_system_resolver_and_the_table(faults):
     """Without --nameserver the probe asks the resolver of /etc/resolv.conf; the table shows the same
     verdicts as the JSON, each failure followed by its cause and fix."""
@@ -398,6 +407,7 @@ def test_the_system_resolver_and_the_table(faults):
     assert "9 endpoints: 3 working, 5 failed, 1 not probed" in table_run["err"]
 
 
+@world
 def test_a_trusted_issuer_other_than_the_registrys_is_interception(faults):
     (_, _, trusted, _), _ = faults
     data = report(trusted)
@@ -409,6 +419,7 @@ def test_a_trusted_issuer_other_than_the_registrys_is_interception(faults):
     assert "Intercepting Proxy Ltd" in causes["interceptreg.azurecr.io"]
 
 
+@world
 def test_a_wildcard_is_probed_through_the_registrys_redirect_and_data_host(faults):
     (*_, wildcard), _ = faults
     data = report(wildcard)
@@ -455,6 +466,7 @@ def twelve(tmp_path_factory):
     return run(world, [answering, mute_dns])
 
 
+@world
 def test_twelve_answering_endpoints_finish_within_one_hop_timeout_plus_a_second(twelve):
     data = report(twelve[0])
     assert twelve[0]["rc"] == 0, twelve[0]["out"]
@@ -463,6 +475,7 @@ def test_twelve_answering_endpoints_finish_within_one_hop_timeout_plus_a_second(
     assert data["elapsed"] <= data["timeout"] + 1
 
 
+@world
 def test_when_nothing_answers_the_probe_ends_at_the_deadline(twelve):
     data = report(twelve[1])
     assert twelve[1]["rc"] == 1
@@ -518,6 +531,7 @@ def _locate_result(tmp_path, tags_path, description: str, fqdn: str, address: st
 EASTUS = "version: 1\nregistries:\n  - {name: contosoprod, sku: Premium, location: eastus, data_endpoints: dedicated}\n"
 
 
+@pytest.mark.shared
 def test_an_address_in_a_rendered_tag_is_inside_the_rules(real_tags, tmp_path):
     path, values = real_tags
     address = _only_in(values, "Storage.EastUS", {"AzureContainerRegistry.EastUS"})
@@ -525,6 +539,7 @@ def test_an_address_in_a_rendered_tag_is_inside_the_rules(real_tags, tmp_path):
     assert (r.tag, r.in_rules, r.hops["tag"].status, r.failed_hop) == ("Storage.EastUS", True, "ok", None)
 
 
+@pytest.mark.shared
 def test_an_address_in_another_regions_tag_is_outside_and_named(real_tags, tmp_path):
     path, values = real_tags
     address = _only_in(values, "Storage.WestEurope", {"Storage.EastUS", "AzureContainerRegistry.EastUS"})
@@ -542,6 +557,7 @@ def test_an_address_in_another_regions_tag_is_outside_and_named(real_tags, tmp_p
     assert "contosoprod.eastus.data.azurecr.io" in r.cause and address in r.cause and r.tag in r.cause
 
 
+@pytest.mark.shared
 def test_an_address_in_no_tag_is_outside(real_tags, tmp_path):
     path, _ = real_tags
     r = _locate_result(tmp_path, path, EASTUS, "contosoprod.eastus.data.azurecr.io", "192.0.2.77")
@@ -634,6 +650,7 @@ def test_bad_input_exits_2_with_one_message(args, env, needle, monkeypatch):
 # ---- --service-tags DIR, and the progress line -------------------------------------------------------
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize(("sample", "cloud"), [("geo-replicated-premium", "Public"), ("china", "China")])
 def test_service_tags_dir_takes_the_newest_file_of_the_descriptions_cloud(sample, cloud):
     need_shared()
