@@ -435,7 +435,7 @@ def probe(
         if value is not None:
             probing.check_not_credential(name, value)
     if not 0 < timeout <= 300 or not 0 < deadline <= 3600:
-        raise UsageError("--timeout takes 0 < S <= 300 seconds and --deadline 0 < S <= 3600")
+        raise UsageError("--timeout S takes 0 < S <= 300 and --deadline S takes 0 < S <= 3600 (in seconds)")
     if ca_bundle is not None:
         probing.check_ca_bundle(ca_bundle)
     parsed_image = probing.parse_image(image) if image is not None else None

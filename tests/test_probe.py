@@ -99,13 +99,15 @@ class Certs:
         return str(path)
 
 
-def server(certs: Certs, name: str, address: str, role: str, redirect: str | None = None, other=False) -> dict:
+def server(
+    certs: Certs, name: str, address: str, role: str, redirect: str | None = None, other=False, cert_for=None
+) -> dict:
     return {
         "name": name,
         "address": address,
         "role": role,
         "redirect": redirect,
-        "pem": certs.issue(name, other) if role != "silent" else None,
+        "pem": certs.issue(cert_for or name, other) if role != "silent" else None,
     }
 
 
@@ -282,6 +284,7 @@ registries:
   - {name: ghostreg, sku: Basic, location: eastus}
   - {name: silentreg, sku: Basic, location: eastus}
   - {name: storagereg, sku: Basic, location: eastus}
+  - {name: wrongnamereg, sku: Basic, location: eastus}
 """
 
 
@@ -308,6 +311,7 @@ def faults(tmp_path_factory):
         "storagereg.azurecr.io": {"a": ["192.0.2.6"]},
         "storagereg1.blob.core.windows.net": {"a": ["192.0.2.7"]},
         "other1.blob.core.windows.net": {"a": ["192.0.2.8"]},
+        "wrongnamereg.azurecr.io": {"a": ["192.0.2.9"]},
     }
     servers = [
         server(certs, "privreg.eastus.data.azurecr.io", "192.0.2.21", "data"),
@@ -318,6 +322,7 @@ def faults(tmp_path_factory):
         server(certs, "storagereg.azurecr.io", "192.0.2.6", "acr", redirect="storagereg1.blob.core.windows.net"),
         server(certs, "storagereg1.blob.core.windows.net", "192.0.2.7", "data"),
         server(certs, "other1.blob.core.windows.net", "192.0.2.8", "data"),
+        server(certs, "wrongnamereg.azurecr.io", "192.0.2.9", "acr", cert_for="portal.example"),
     ]
     args = ("--nameserver", "203.0.113.53", "--ca-bundle", str(certs.bundle), "--timeout", "2", "--deadline", "20")
     resolv = tmp / "resolv.conf"
@@ -369,6 +374,7 @@ def test_each_fault_has_its_own_verdict(faults):
         "ghostreg.azurecr.io": ("failed", "nxdomain"),
         "silentreg.azurecr.io": ("failed", "tls-timeout"),
         "storagereg.azurecr.io": ("working", None),
+        "wrongnamereg.azurecr.io": ("failed", "tls-name-mismatch"),
     }
     by = {e["probedName"] or e["fqdn"]: e for e in data["endpoints"]}
     private = by["privreg.azurecr.io"]
@@ -402,9 +408,10 @@ def test_the_system_resolver_and_the_table(faults):
         "ghostreg.azurecr.io": "FAIL DNS",
         "silentreg.azurecr.io": "FAIL TLS",
         "storagereg.azurecr.io": "working",
+        "wrongnamereg.azurecr.io": "FAIL TLS",
     }
-    assert table_run["out"].count("    cause: ") == 6 and table_run["out"].count("    fix: ") == 6
-    assert "9 endpoints: 3 working, 5 failed, 1 not probed" in table_run["err"]
+    assert table_run["out"].count("    cause: ") == 7 and table_run["out"].count("    fix: ") == 7
+    assert "10 endpoints: 3 working, 6 failed, 1 not probed" in table_run["err"]
 
 
 @world
@@ -629,6 +636,8 @@ SPEC = str(SAMPLES / "geo-replicated-premium.yaml")
         (["probe", SPEC, "--data-host", "acct.blob.core.windows.net"], {}, "under no wildcard"),
         (["probe", SPEC, "--nameserver", "dns.example"], {}, "not ADDRESS[:PORT]"),
         (["probe"], {}, "give SPEC"),
+        (["probe", SPEC, "--timeout", "0"], {}, "--timeout S takes"),
+        (["probe", SPEC, "--ca-bundle", SPEC], {}, "--ca-bundle"),
         (["probe", SPEC], {"HTTPS_PROXY": "https://proxy.example:443"}, "https:// proxies"),
         (["probe", SPEC, "--image", "app/web:1.0"], {"ACRRULES_PROBE_USERNAME": "u"}, "ACRRULES_PROBE_PASSWORD"),
     ],
