@@ -467,7 +467,7 @@ def twelve(tmp_path_factory):
     roles = {LOGIN: ("acr", DATA["eastus"]), MCR: ("mcr", MCR_DATA)}
     servers = [server(certs, n, a, *roles.get(n, ("data", None))) for n, a in addresses.items()]
     ca = ("--ca-bundle", str(certs.bundle))
-    answering = probe_action(spec, "--nameserver", "203.0.113.53", "--timeout", "10", "--deadline", "60", *ca)
+    answering = probe_action(spec, "--nameserver", "203.0.113.53", "--timeout", "5", "--deadline", "60", *ca)
     mute_dns = probe_action(spec, "--nameserver", "203.0.113.54", "--timeout", "2", "--deadline", "3", *ca)
     world = {"dns": {n: {"a": [a]} for n, a in addresses.items()}, "servers": servers}
     return run(world, [answering, mute_dns])
