@@ -312,6 +312,9 @@ def faults(tmp_path_factory):
         "storagereg1.blob.core.windows.net": {"a": ["192.0.2.7"]},
         "other1.blob.core.windows.net": {"a": ["192.0.2.8"]},
         "wrongnamereg.azurecr.io": {"a": ["192.0.2.9"]},
+        "strayreg.azurecr.io": {"a": ["192.0.2.10"]},
+        "strayreg.eastus.data.azurecr.io": {"a": ["192.0.2.11"]},
+        "straystore.blob.core.windows.net": {"a": ["192.0.2.12"]},
     }
     servers = [
         server(certs, "privreg.eastus.data.azurecr.io", "192.0.2.21", "data"),
@@ -323,6 +326,9 @@ def faults(tmp_path_factory):
         server(certs, "storagereg1.blob.core.windows.net", "192.0.2.7", "data"),
         server(certs, "other1.blob.core.windows.net", "192.0.2.8", "data"),
         server(certs, "wrongnamereg.azurecr.io", "192.0.2.9", "acr", cert_for="portal.example"),
+        server(certs, "strayreg.azurecr.io", "192.0.2.10", "acr", redirect="straystore.blob.core.windows.net"),
+        server(certs, "strayreg.eastus.data.azurecr.io", "192.0.2.11", "data"),
+        server(certs, "straystore.blob.core.windows.net", "192.0.2.12", "data"),
     ]
     args = ("--nameserver", "203.0.113.53", "--ca-bundle", str(certs.bundle), "--timeout", "2", "--deadline", "20")
     resolv = tmp / "resolv.conf"
@@ -350,8 +356,22 @@ def faults(tmp_path_factory):
         "other1.blob.core.windows.net",
         env={"ACRRULES_PROBE_USERNAME": CREDS[0], "ACRRULES_PROBE_PASSWORD": CREDS[1]},
     )
+    # A registry described with dedicated data endpoints that redirects blobs to a storage account.
+    stray = tmp / "stray.yaml"
+    stray.write_text(
+        "version: 1\nregistries:\n  - {name: strayreg, sku: Premium, location: eastus, data_endpoints: dedicated}\n",
+        encoding="utf-8",
+    )
+    unlisted = probe_action(
+        stray,
+        *args,
+        "--image",
+        "app/web:1.0",
+        env={"ACRRULES_PROBE_USERNAME": CREDS[0], "ACRRULES_PROBE_PASSWORD": CREDS[1]},
+    )
     results = run(
-        {"dns": dns, "servers": servers, "credentials": CREDS}, [probe_action(spec, *args), system, trusted, wildcard]
+        {"dns": dns, "servers": servers, "credentials": CREDS},
+        [probe_action(spec, *args), system, trusted, wildcard, unlisted],
     )
     return results, public
 
@@ -416,7 +436,7 @@ def test_the_system_resolver_and_the_table(faults):
 
 @world
 def test_a_trusted_issuer_other_than_the_registrys_is_interception(faults):
-    (_, _, trusted, _), _ = faults
+    (_, _, trusted, *_), _ = faults
     data = report(trusted)
     tls = {e["probedName"]: e["problem"] for e in data["endpoints"] if e["hops"]["tls"]["status"] == "fail"}
     assert tls["azurecr.io"] == tls["privreg.eastus.data.azurecr.io"] == "tls-interception"
@@ -428,7 +448,7 @@ def test_a_trusted_issuer_other_than_the_registrys_is_interception(faults):
 
 @world
 def test_a_wildcard_is_probed_through_the_registrys_redirect_and_data_host(faults):
-    (*_, wildcard), _ = faults
+    (*_, wildcard, _), _ = faults
     data = report(wildcard)
     rows = {e["probedName"]: e for e in data["endpoints"] if e["fqdn"] == "*.blob.core.windows.net"}
     assert set(rows) == {"storagereg1.blob.core.windows.net", "other1.blob.core.windows.net"}
@@ -438,6 +458,20 @@ def test_a_wildcard_is_probed_through_the_registrys_redirect_and_data_host(fault
     assert rows["other1.blob.core.windows.net"]["hops"]["http"]["status"] == "skip"
     login = next(e for e in data["endpoints"] if e["fqdn"] == "storagereg.azurecr.io")
     assert login["hops"]["http"]["detail"] == "401 Bearer; manifest; blob 307 > storagereg1.blob.core.windows.net"
+
+
+@world
+def test_a_redirect_to_a_host_the_description_lacks_is_a_failure(faults):
+    (*_, unlisted), _ = faults
+    data = report(unlisted)
+    assert unlisted["rc"] == 1
+    got = {e["probedName"]: (e["kind"], e["verdict"], e["problem"]) for e in data["endpoints"]}
+    assert got == {
+        "azurecr.io": ("certificate", "working", None),
+        "strayreg.azurecr.io": ("login", "working", None),
+        "strayreg.eastus.data.azurecr.io": ("data", "working", None),
+        "straystore.blob.core.windows.net": ("redirect", "failed", "unlisted-redirect"),
+    }
 
 
 # ---- bounds --------------------------------------------------------------------------------------
