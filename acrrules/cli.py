@@ -385,6 +385,96 @@ def tags_fetch(
 
 
 @app.command()
+def probe(
+    spec: str | None = typer.Argument(None, metavar="SPEC"),
+    service_tags: str | None = typer.Option(
+        None,
+        "--service-tags",
+        metavar="FILE|DIR",
+        help="Locate each address in this Service Tags file (a directory: its newest file of the cloud).",
+    ),
+    ca_bundle: str | None = typer.Option(
+        None, "--ca-bundle", metavar="FILE", help="Trust these CAs instead of the system trust store."
+    ),
+    data_host: list[str] | None = typer.Option(
+        None, "--data-host", metavar="NAME", help="A concrete name under a wildcard endpoint to probe it through."
+    ),
+    image: str | None = typer.Option(
+        None,
+        "--image",
+        metavar="REPO:TAG",
+        help="Pull this image's manifest and a blob through its redirect (credentials from the environment).",
+    ),
+    nameserver: list[str] | None = typer.Option(
+        None, "--nameserver", metavar="ADDR[:PORT]", help="Ask this DNS server instead of /etc/resolv.conf's."
+    ),
+    format: Format = typer.Option(
+        Format.table, "--format", **_formats(Format), help="table for people, json for programs."
+    ),
+    timeout: float = typer.Option(5.0, "--timeout", metavar="S", help="Seconds each hop may take."),
+    deadline: float = typer.Option(30.0, "--deadline", metavar="S", help="Seconds the whole probe may take."),
+    username: str | None = typer.Option(None, "--username", "-u", hidden=True),
+    password: str | None = typer.Option(None, "--password", "-p", hidden=True),
+    token: str | None = typer.Option(None, "--token", hidden=True),
+) -> None:
+    """Check the live path from this machine to every endpoint of SPEC: DNS (with the CNAME chain),
+    where each address lies (--service-tags), TCP 443 directly or through HTTPS_PROXY (NO_PROXY as
+    curl reads it), TLS (SNI, certificate, interception) and the registry's own answer. Exit 0 when
+    every probed hop works, 1 when one fails, 2 for bad input. Credentials (for --image) only from
+    ACRRULES_PROBE_USERNAME and ACRRULES_PROBE_PASSWORD, or ACRRULES_PROBE_TOKEN."""
+    from . import probe as probing
+
+    if username is not None or password is not None or token is not None:
+        raise UsageError(
+            "credentials are read only from the environment (ACRRULES_PROBE_USERNAME and ACRRULES_PROBE_PASSWORD, "
+            "or ACRRULES_PROBE_TOKEN), never from arguments, which other users see in the process list"
+        )
+    if spec is None:
+        raise UsageError("give SPEC, the registry description to probe (acrrules probe SPEC)")
+    for name, value in (("SPEC", spec), ("--service-tags", service_tags), ("--ca-bundle", ca_bundle)):
+        if value is not None:
+            probing.check_not_credential(name, value)
+    if not 0 < timeout <= 300 or not 0 < deadline <= 3600:
+        raise UsageError("--timeout S takes 0 < S <= 300 and --deadline S takes 0 < S <= 3600 (in seconds)")
+    if ca_bundle is not None:
+        probing.check_ca_bundle(ca_bundle)
+    parsed_image = probing.parse_image(image) if image is not None else None
+    servers = tuple(probing.parse_nameserver(n) for n in nameserver or ())
+    inputs = probing.load_inputs(spec, service_tags)
+    probing.check_data_hosts(inputs.endpoints, data_host or ())
+    credentials = probing.credentials_from_env(os.environ)
+    if parsed_image is not None:
+        logins = [e.fqdn for e in inputs.endpoints if e.kind == "login"]
+        if parsed_image.registry is not None and parsed_image.registry not in logins:
+            raise UsageError(
+                f"--image names {parsed_image.registry}, which is no login server of {spec}: {', '.join(logins)}"
+            )
+        if credentials is None:
+            raise UsageError(
+                "--image needs credentials in the environment: ACRRULES_PROBE_USERNAME and ACRRULES_PROBE_PASSWORD, "
+                "or ACRRULES_PROBE_TOKEN (e.g. from `az acr login --expose-token`)"
+            )
+    options = probing.Options(
+        timeout=timeout,
+        deadline=deadline,
+        ca_bundle=ca_bundle,
+        nameservers=servers,
+        data_hosts=tuple(data_host or ()),
+        image=parsed_image,
+        credentials=credentials,
+        env=dict(os.environ),
+    )
+    for e in inputs.endpoints:  # a malformed HTTPS_PROXY is bad input, before anything is sent
+        probing.proxy_for(e.fqdn.lstrip("*."), options.env)
+    with probing.Progress() as progress:
+        result = probing.run(inputs, options, progress)
+    _out(probing.format_json(result) if format is Format.json else probing.format_table(result))
+    _err(probing.summary(result))
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the description format (for yaml-language-server)."""
     from .validate import schema_text
