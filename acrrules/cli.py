@@ -86,6 +86,8 @@ def validate(
         if name not in TARGETS:
             raise UsageError(f"unknown target {name!r}: choose from {', '.join(TARGETS)}")
     failed = False
+    valid: list[pipeline.Loaded] = []
+    plans: list[planning.RulePlan] = []
     for spec in specs:
         try:
             loaded = pipeline.load_description(spec)
@@ -100,11 +102,18 @@ def validate(
             for line in e.lines():
                 _err(line)
             continue
+        valid.append(loaded)
+        plans.append(rule_plan)
         _out(
             f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
             f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud}; "
             f"targets {', '.join(chosen)})\n"
         )
+    from . import clashes
+
+    clash = clashes.check(valid, target, plans)  # what two descriptions must not share (spec §8)
+    if clash:
+        raise InputError(clash)
     if failed:
         raise typer.Exit(EXIT_INVALID)
 
