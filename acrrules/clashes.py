@@ -187,14 +187,18 @@ def _clash(a: _Claim, b: _Claim) -> str | None:
         )
     if not _overlap(a.value, b.value):
         return None
-    what = {
-        "nft": f"targets.nftables.table: the nft table inet {b.value[0]} is also the table of {{other}}",
-        "iptables": f"targets.iptables.chain: the iptables chain {b.value[0]} and its ipsets "
-        f"{', '.join(str(v) for v in b.value[1::2])} are also those of {{other}}",
-        "squid": "targets.squid.acl_prefix: the squid ACLs "
-        f"{', '.join(str(v) for v in b.value)} (squid ignores case) are also those of {{other}}",
-        "k8s": f"targets.{b.target}.name: the {b.value[0]} {_k8s_name(b.value)} is also written by {{other}}",
-    }[a.kind]
+    if a.kind == "nft":
+        what = f"targets.nftables.table: the nft table inet {b.value[0]} is also the table of {{other}}"
+    elif a.kind == "iptables":
+        sets = ", ".join(str(v) for v in b.value[1::2])
+        what = (
+            f"targets.iptables.chain: the iptables chain {b.value[0]} and its ipsets {sets} are also those of {{other}}"
+        )
+    elif a.kind == "squid":
+        acls = ", ".join(str(v) for v in b.value)
+        what = f"targets.squid.acl_prefix: the squid ACLs {acls} (squid ignores case) are also those of {{other}}"
+    else:
+        what = f"targets.{b.target}.name: the {b.value[0]} {_k8s_name(b.value)} is also written by {{other}}"
     key = {"nft": "table", "iptables": "chain", "squid": "acl_prefix", "k8s": "name"}[a.kind]
     where = "on one cluster" if a.kind == "k8s" else "on one host"
     return (
