@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import shlex
 import sys
 from enum import Enum, StrEnum
 from typing import Any
@@ -21,7 +20,7 @@ from . import plan as planning
 from .catalog import CLOUDS, DEFAULT_CLOUD
 from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError, UsageError
 from .targets import TARGETS
-from .targets.nsg import DeployedRule
+from .targets.nsg import DeployedRule, NsgPlace, delete_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -163,7 +162,7 @@ def render(
 ) -> None:
     """Render the firewall rules of a description."""
     from . import write
-    from .targets.nsg import removed_rules
+    from .targets.nsg import nsg_place, removed_rules
 
     result = pipeline.run(spec, target, service_tags, out_dir=None if out == "-" else out)
     files = result.files
@@ -179,6 +178,7 @@ def render(
         _skipped(result.skipped)
         return
     gone = removed_rules(os.path.join(out, "nsg.json"), files.get("nsg.json"))
+    place = nsg_place(result.plan, "nsg-arm")
     if check:
         diffs = write.drift(out, files)
         for d in diffs:
@@ -190,14 +190,14 @@ def render(
             )
         else:
             _err(f"{len(files)} file(s) in {out} are up to date")
-        _announce_removed(gone, would=True)
+        _announce_removed(gone, place, would=True)
         _skipped(result.skipped)
         if diffs:
             raise typer.Exit(EXIT_CHANGES)
         return
     for path, changed in write.write_files(out, files):
         _err(f"{'wrote' if changed else 'unchanged'} {path}")
-    _announce_removed(gone, would=False)
+    _announce_removed(gone, place, would=False)
     _skipped(result.skipped)
 
 
@@ -206,19 +206,18 @@ def _skipped(skipped: list[tuple[str, str]]) -> None:
         _err(f"skipped {name}: {why}")
 
 
-def _announce_removed(gone: list[DeployedRule], *, would: bool) -> None:
-    """ARM incremental deployments never delete a rule that left the template: say which did."""
+def _announce_removed(gone: list[DeployedRule], place: NsgPlace, *, would: bool) -> None:
+    """ARM incremental deployments never delete a rule that left the template: say which did, with
+    the command that deletes each in the NSG the settings name (RG and NSG where they do not)."""
     if not gone:
         return
+    where = "" if None not in place else " (RG and NSG: where you deploy nsg.json; targets.nsg-arm can name them)"
     _err(
         f"{len(gone)} NSG rule(s) {'would leave' if would else 'left'} nsg.json; an incremental ARM deployment "
-        "keeps them in Azure, so delete each (RG and NSG: where you deploy nsg.json):"
+        f"keeps them in Azure, so delete each{where}:"
     )
     for rule in gone:
-        _err(
-            f"  {rule.name} (priority {rule.priority}, {rule.tag}): "
-            f"az network nsg rule delete -g RG --nsg-name NSG -n {shlex.quote(rule.name)}"
-        )
+        _err(f"  {rule.name} (priority {rule.priority}, {rule.tag}): {delete_command(rule, place)}")
 
 
 def _check_freshness(service_tags: str | None, files: dict[str, str], max_age: int | None) -> None:
@@ -271,6 +270,13 @@ def report(
     format: ReportFormat = typer.Option(
         ReportFormat.markdown, "--format", help="markdown (a pull request body) or json."
     ),
+    base: str | None = typer.Option(
+        None,
+        "--base",
+        metavar="REF",
+        help="Compare with the rules committed in --out DIR at this git revision (e.g. the pull request's "
+        "base branch) instead of the files on disk: every NSG rule that leaves, whoever rendered.",
+    ),
 ) -> None:
     """A review summary of the rules, for a pull request: endpoints and service tags per registry
     region; per tag its changeNumber and merged prefix counts, and the totals; the NSG rules with
@@ -287,8 +293,9 @@ def report(
     iptables sets hold), or null; nsg: list of target, file, priorities (first and last of the
     block), rules (priority, name, tag, and address for nsg-tf); since: null, or what `tags diff
     --format json` prints, without spec and with the files named without their directory; out:
-    null, or dir, files (file, status: added, changed or unchanged, linesAdded, linesRemoved) and
-    removedRules (name, priority, tag, command; null when nsg-arm is not rendered).
+    null, or dir, base (the --base REF, or null), files (file, status: added, changed or unchanged,
+    linesAdded, linesRemoved) and removedRules (name, priority, tag, command; null when nsg-arm is
+    not rendered).
     """
     from . import report as reporting
 
@@ -296,7 +303,7 @@ def report(
         raise UsageError(
             "report --out takes the directory the rules are rendered into (the report itself goes to standard output)"
         )
-    result = reporting.build(spec, target, service_tags, since, out)
+    result = reporting.build(spec, target, service_tags, since, out, base)
     _check_freshness(service_tags, {name: "" for t in result.targets for name in t.files}, None)
     if result.since is not None and result.since.new.change_number < result.since.old.change_number:
         from .escape import comment as printable

@@ -251,6 +251,11 @@ def removed_rules(old_path: str, new_text: str | None) -> list[DeployedRule]:
             old_text = fh.read()
     except (OSError, UnicodeDecodeError):
         return []
+    return removed_from(old_text, new_text)
+
+
+def removed_from(old_text: str, new_text: str) -> list[DeployedRule]:
+    """Rules of the old nsg.json (on disk, or committed) that the new one no longer has."""
     new_names = {r.name for r in rules_of_template(new_text)}
     return [r for r in rules_of_template(old_text) if r.name not in new_names]
 
