@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from . import __version__, pipeline
+from . import __version__, hints, pipeline
 from . import plan as planning
 from .catalog import CLOUDS, DEFAULT_CLOUD
 from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError, UsageError
@@ -35,11 +35,11 @@ class Format(StrEnum):  # str() is the value, as typer 0.28 converts it back
     json = "json"
 
 
-def _formats(kind: type[Enum]) -> dict[str, Any]:
-    """typer.Option arguments for a --format option of `kind`'s values: a parser whose error names
-    the formats in plain words (typer's own message for an Enum is pydantic's: "Value error, 'x' is
-    not one of ..."), and, as typer 0.28 knows no choices once there is a parser, their completion
-    and metavar."""
+def _formats(kind: type[Enum], what: str = "formats", aliases: dict[str, str] | None = None) -> dict[str, Any]:
+    """typer.Option arguments for an option of `kind`'s values (--format, --cloud): a parser whose
+    error names the values in plain words, with a did-you-mean (typer's own message for an Enum is
+    pydantic's: "Value error, 'x' is not one of ..."), and, as typer 0.28 knows no choices once
+    there is a parser, their completion and metavar."""
 
     def parse(value: str | Enum) -> Enum:
         if isinstance(value, kind):  # the default
@@ -48,8 +48,10 @@ def _formats(kind: type[Enum]) -> dict[str, Any]:
             return kind(value)
         except ValueError:
             names = [m.value for m in kind]
+            hint = hints.did_you_mean(str(value), names, aliases)
+            note = hints.cloud_alias_note(str(value)) if kind is CloudName else ""
             raise typer.BadParameter(
-                f"{value!r} is unknown: the formats are {', '.join(names[:-1])} and {names[-1]}"
+                f"{value!r} is unknown: the {what} are {hints.choices_text(names)}{'; ' + hint if hint else ''}{note}"
             ) from None
 
     def complete(incomplete: str) -> list[str]:
@@ -83,7 +85,7 @@ def validate(
     problem as FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
     for name in target or ():
         if name not in TARGETS:
-            raise UsageError(f"unknown target {name!r}: choose from {', '.join(TARGETS)}")
+            raise UsageError(hints.unknown("target", name, TARGETS))
     failed = False
     valid: list[pipeline.Loaded] = []
     plans: list[planning.RulePlan] = []
@@ -163,6 +165,12 @@ def render(
     """Render the firewall rules of a description."""
     from . import write
     from .targets.nsg import nsg_place, removed_rules
+
+    if max_age is not None and service_tags is None:
+        raise UsageError(
+            "--max-age DAYS limits the age of the Service Tags file, and none is given: add --service-tags "
+            "FILE (the IP targets need it), or drop --max-age"
+        )
 
     result = pipeline.run(spec, target, service_tags, out_dir=None if out == "-" else out)
     files = result.files
@@ -268,7 +276,10 @@ def report(
         "and which NSG rules would leave nsg.json.",
     ),
     format: ReportFormat = typer.Option(
-        ReportFormat.markdown, "--format", help="markdown (a pull request body) or json."
+        ReportFormat.markdown,
+        "--format",
+        **_formats(ReportFormat, aliases={"md": "markdown"}),
+        help="markdown (a pull request body) or json.",
     ),
     base: str | None = typer.Option(
         None,
@@ -367,7 +378,10 @@ CloudName = Enum("CloudName", {name: name for name in CLOUDS}, type=str)  # type
 @tags_app.command("fetch")
 def tags_fetch(
     cloud: CloudName | None = typer.Option(
-        None, "--cloud", help="The cloud whose file to fetch (default: SPEC's cloud, else AzureCloud)."
+        None,
+        "--cloud",
+        **_formats(CloudName, "clouds", hints.CLOUD_ALIASES),
+        help="The cloud whose file to fetch (default: SPEC's cloud, else AzureCloud).",
     ),
     spec: str | None = typer.Option(None, "--spec", metavar="SPEC", help="Take the cloud from this description."),
     directory: str = typer.Option(".", "--dir", metavar="DIR", help="Where to save the file (created)."),
