@@ -185,8 +185,8 @@ def _clash(a: _Claim, b: _Claim) -> str | None:
             f"{{other}}: a firewall policy takes each priority once; give one of them another priority (such as "
             f"{last + 1}; a group split in several takes the next priorities too)"
         )
-    if not _overlap(a.value, b.value):
-        return None
+    if (a.value != b.value) if a.kind == "k8s" else not _overlap(a.value, b.value):
+        return None  # a Kubernetes object is its kind, namespace and name together; the others: any name shared
     if a.kind == "nft":
         what = f"targets.nftables.table: the nft table inet {b.value[0]} is also the table of {{other}}"
     elif a.kind == "iptables":

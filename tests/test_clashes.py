@@ -221,6 +221,32 @@ def test_blocks_on_named_different_nsgs_or_in_different_clouds_do_not_clash(tmp_
     assert r.code == 2 and len(r.err.splitlines()) == 1 and str(a) in r.err and str(b) not in r.err, r.err
 
 
+def test_objects_of_other_names_or_namespaces_do_not_clash(tmp_path):
+    everything = "azure-firewall, nsg-arm, nsg-tf, nftables, iptables, squid, lists, cilium, calico"
+    a = tmp_path / "a.acr.yaml"
+    a.write_text(spec("prod", registry="contosoa", outputs=everything))
+    b = tmp_path / "b.acr.yaml"
+    b.write_text(
+        spec(
+            "batch",
+            registry="contosob",
+            outputs=everything,
+            targets="  nsg-arm: {priority: 400}\n  nsg-tf: {priority: 400}\n  azure-firewall: {priority: 600}\n",
+        )
+    )
+    c = tmp_path / "c.acr.yaml"  # one policy name, in another namespace: two objects
+    c.write_text(
+        spec(
+            "third",
+            registry="contosoc",
+            outputs="cilium",
+            targets="  cilium: {name: prod, namespace: ci}\n",
+        )
+    )
+    r = run_cli("validate", a, b, c)
+    assert r.code == 0, r.err
+
+
 def test_check_is_the_api_the_project_calls(tmp_path):
     """clashes.check takes loaded descriptions (with positions, or without: the API) and returns
     located diagnostics; a description built in Python is named by its source_name."""
