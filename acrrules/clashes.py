@@ -14,6 +14,7 @@ one's location too (`b.acr.yaml:L:C: ... a.acr.yaml:L:C ...`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -234,7 +235,7 @@ def check(
     for j, later in enumerate(loaded):
         for i in range(j):
             earlier = loaded[i]
-            if earlier.doc is not None and later.doc is not None and earlier.doc.name == later.doc.name:
+            if _same_file(earlier, later):
                 continue  # one file given twice
             same_name = earlier.description.name == later.description.name
             said: set[tuple[str, object]] = set()  # one problem of each kind per pair
@@ -253,6 +254,12 @@ def check(
                     file, line, column = _at(later, b.where)
                     problems.append(Diagnostic(file, line, column, text))
     return problems
+
+
+def _same_file(a: Loaded, b: Loaded) -> bool:
+    if a.doc is None or b.doc is None:
+        return False
+    return a.doc.name == b.doc.name or os.path.realpath(a.doc.name) == os.path.realpath(b.doc.name)
 
 
 def _derived(kind: str) -> bool:

@@ -207,6 +207,7 @@ def test_blocks_on_named_different_nsgs_or_in_different_clouds_do_not_clash(tmp_
     assert r.code == 0, r.err
     # The same file given twice is one description, not two that clash
     assert run_cli("validate", a, a).code == 0
+    assert run_cli("validate", a, f"{tmp_path}/./{a.name}").code == 0
     # and a third one on nsg-a, undeclared rg, with the same block does clash with a only
     d = tmp_path / "d.acr.yaml"
     d.write_text(
