@@ -18,8 +18,8 @@ The Python API (spec §7, acrrules/api.py):
 
 from __future__ import annotations
 
-import sys
-import types
+import sys as _sys
+import types as _types
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up; type checkers know the name
 
@@ -74,19 +74,22 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    """The public names (__all__) and the module's own dunders; not the helpers this file uses, nor
+    the submodules that imports happened to set as attributes."""
+    return sorted({*__all__, *(n for n in globals() if n.startswith("__") and n.endswith("__"))})
 
 
-class _Package(types.ModuleType):
+class _Package(_types.ModuleType):
     """`acrrules.load` and `acrrules.render` are API functions, and also the names of two pipeline
     modules (acrrules/load.py, acrrules/render.py). Importing a submodule sets it as an attribute of
     the package, which would hide the function; the modules stay reachable where imports look for
     them (sys.modules: `from acrrules.load import ...`, `from .render import ...`)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if _LAZY.get(name) == "api" and isinstance(value, types.ModuleType):
+        if _LAZY.get(name) == "api" and isinstance(value, _types.ModuleType):
             return
         super().__setattr__(name, value)
 
 
-sys.modules[__name__].__class__ = _Package
+_sys.modules[__name__].__class__ = _Package
+del annotations, TYPE_CHECKING  # the __future__ feature and the flag: no names of this package

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from typing import Union
 
-from . import pipeline, servicetags
+from . import hints, pipeline, servicetags
 from . import plan as planning
 from .errors import InputError, UsageError
 from .load import SourceDocument
@@ -79,15 +79,20 @@ def render(
     tags_file = _tags(service_tags)
     out = None if out_dir is None else os.fspath(out_dir)
     try:
-        pipeline.select_targets(names, tags_file is not None)  # a wrong target before anything else
+        hint = hints.API_SERVICE_TAGS  # errors name this function's parameter, not the CLI's option
+        pipeline.select_targets(names, tags_file is not None, service_tags_hint=hint)  # a wrong target first
         try:
-            run = pipeline.run_description(pipeline.Loaded(None, description), names, tags_file, out)
+            run = pipeline.run_description(
+                pipeline.Loaded(None, description), names, tags_file, out, service_tags_hint=hint
+            )
         except InputError:
             doc = _document(description, tags_file)
             if doc is None:
                 raise
             try:  # the same problems again, now located in the description's file
-                pipeline.run_description(pipeline.Loaded(doc, description), names, tags_file, out)
+                pipeline.run_description(
+                    pipeline.Loaded(doc, description), names, tags_file, out, service_tags_hint=hint
+                )
             except InputError as located:
                 raise located from None
             raise

@@ -9,19 +9,18 @@ from __future__ import annotations
 import gc
 import json
 import os
-import shlex
 import sys
 from enum import Enum, StrEnum
 from typing import Any
 
 import typer
 
-from . import __version__, pipeline
+from . import __version__, hints, pipeline
 from . import plan as planning
 from .catalog import CLOUDS, DEFAULT_CLOUD
 from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError, UsageError
 from .targets import TARGETS
-from .targets.nsg import DeployedRule
+from .targets.nsg import DeployedRule, NsgPlace, delete_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -36,11 +35,11 @@ class Format(StrEnum):  # str() is the value, as typer 0.28 converts it back
     json = "json"
 
 
-def _formats(kind: type[Enum]) -> dict[str, Any]:
-    """typer.Option arguments for a --format option of `kind`'s values: a parser whose error names
-    the formats in plain words (typer's own message for an Enum is pydantic's: "Value error, 'x' is
-    not one of ..."), and, as typer 0.28 knows no choices once there is a parser, their completion
-    and metavar."""
+def _formats(kind: type[Enum], what: str = "formats", aliases: dict[str, str] | None = None) -> dict[str, Any]:
+    """typer.Option arguments for an option of `kind`'s values (--format, --cloud): a parser whose
+    error names the values in plain words, with a did-you-mean (typer's own message for an Enum is
+    pydantic's: "Value error, 'x' is not one of ..."), and, as typer 0.28 knows no choices once
+    there is a parser, their completion and metavar."""
 
     def parse(value: str | Enum) -> Enum:
         if isinstance(value, kind):  # the default
@@ -49,8 +48,10 @@ def _formats(kind: type[Enum]) -> dict[str, Any]:
             return kind(value)
         except ValueError:
             names = [m.value for m in kind]
+            hint = hints.did_you_mean(str(value), names, aliases)
+            note = hints.cloud_alias_note(str(value)) if kind is CloudName else ""
             raise typer.BadParameter(
-                f"{value!r} is unknown: the formats are {', '.join(names[:-1])} and {names[-1]}"
+                f"{value!r} is unknown: the {what} are {hints.choices_text(names)}{'; ' + hint if hint else ''}{note}"
             ) from None
 
     def complete(incomplete: str) -> list[str]:
@@ -84,8 +85,10 @@ def validate(
     problem as FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
     for name in target or ():
         if name not in TARGETS:
-            raise UsageError(f"unknown target {name!r}: choose from {', '.join(TARGETS)}")
+            raise UsageError(hints.unknown("target", name, TARGETS))
     failed = False
+    valid: list[pipeline.Loaded] = []
+    plans: list[planning.RulePlan] = []
     for spec in specs:
         try:
             loaded = pipeline.load_description(spec)
@@ -100,11 +103,18 @@ def validate(
             for line in e.lines():
                 _err(line)
             continue
+        valid.append(loaded)
+        plans.append(rule_plan)
         _out(
             f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
             f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud}; "
             f"targets {', '.join(chosen)})\n"
         )
+    from . import clashes
+
+    clash = clashes.check(valid, target, plans)  # what two descriptions must not share (spec §8)
+    if clash:
+        raise InputError(clash)
     if failed:
         raise typer.Exit(EXIT_INVALID)
 
@@ -154,7 +164,13 @@ def render(
 ) -> None:
     """Render the firewall rules of a description."""
     from . import write
-    from .targets.nsg import removed_rules
+    from .targets.nsg import nsg_place, removed_rules
+
+    if max_age is not None and service_tags is None:
+        raise UsageError(
+            "--max-age DAYS limits the age of the Service Tags file, and none is given: add --service-tags "
+            "FILE (the IP targets need it), or drop --max-age"
+        )
 
     result = pipeline.run(spec, target, service_tags, out_dir=None if out == "-" else out)
     files = result.files
@@ -170,6 +186,7 @@ def render(
         _skipped(result.skipped)
         return
     gone = removed_rules(os.path.join(out, "nsg.json"), files.get("nsg.json"))
+    place = nsg_place(result.plan, "nsg-arm")
     if check:
         diffs = write.drift(out, files)
         for d in diffs:
@@ -181,14 +198,14 @@ def render(
             )
         else:
             _err(f"{len(files)} file(s) in {out} are up to date")
-        _announce_removed(gone, would=True)
+        _announce_removed(gone, place, would=True)
         _skipped(result.skipped)
         if diffs:
             raise typer.Exit(EXIT_CHANGES)
         return
     for path, changed in write.write_files(out, files):
         _err(f"{'wrote' if changed else 'unchanged'} {path}")
-    _announce_removed(gone, would=False)
+    _announce_removed(gone, place, would=False)
     _skipped(result.skipped)
 
 
@@ -197,19 +214,18 @@ def _skipped(skipped: list[tuple[str, str]]) -> None:
         _err(f"skipped {name}: {why}")
 
 
-def _announce_removed(gone: list[DeployedRule], *, would: bool) -> None:
-    """ARM incremental deployments never delete a rule that left the template: say which did."""
+def _announce_removed(gone: list[DeployedRule], place: NsgPlace, *, would: bool) -> None:
+    """ARM incremental deployments never delete a rule that left the template: say which did, with
+    the command that deletes each in the NSG the settings name (RG and NSG where they do not)."""
     if not gone:
         return
+    where = "" if None not in place else " (RG and NSG: where you deploy nsg.json; targets.nsg-arm can name them)"
     _err(
         f"{len(gone)} NSG rule(s) {'would leave' if would else 'left'} nsg.json; an incremental ARM deployment "
-        "keeps them in Azure, so delete each (RG and NSG: where you deploy nsg.json):"
+        f"keeps them in Azure, so delete each{where}:"
     )
     for rule in gone:
-        _err(
-            f"  {rule.name} (priority {rule.priority}, {rule.tag}): "
-            f"az network nsg rule delete -g RG --nsg-name NSG -n {shlex.quote(rule.name)}"
-        )
+        _err(f"  {rule.name} (priority {rule.priority}, {rule.tag}): {delete_command(rule, place)}")
 
 
 def _check_freshness(service_tags: str | None, files: dict[str, str], max_age: int | None) -> None:
@@ -260,7 +276,17 @@ def report(
         "and which NSG rules would leave nsg.json.",
     ),
     format: ReportFormat = typer.Option(
-        ReportFormat.markdown, "--format", help="markdown (a pull request body) or json."
+        ReportFormat.markdown,
+        "--format",
+        **_formats(ReportFormat, aliases={"md": "markdown"}),
+        help="markdown (a pull request body) or json.",
+    ),
+    base: str | None = typer.Option(
+        None,
+        "--base",
+        metavar="REF",
+        help="Compare with the rules committed in --out DIR at this git revision (e.g. the pull request's "
+        "base branch) instead of the files on disk: every NSG rule that leaves, whoever rendered.",
     ),
 ) -> None:
     """A review summary of the rules, for a pull request: endpoints and service tags per registry
@@ -278,8 +304,9 @@ def report(
     iptables sets hold), or null; nsg: list of target, file, priorities (first and last of the
     block), rules (priority, name, tag, and address for nsg-tf); since: null, or what `tags diff
     --format json` prints, without spec and with the files named without their directory; out:
-    null, or dir, files (file, status: added, changed or unchanged, linesAdded, linesRemoved) and
-    removedRules (name, priority, tag, command; null when nsg-arm is not rendered).
+    null, or dir, base (the --base REF, or null), files (file, status: added, changed or unchanged,
+    linesAdded, linesRemoved) and removedRules (name, priority, tag, command; null when nsg-arm is
+    not rendered).
     """
     from . import report as reporting
 
@@ -287,7 +314,7 @@ def report(
         raise UsageError(
             "report --out takes the directory the rules are rendered into (the report itself goes to standard output)"
         )
-    result = reporting.build(spec, target, service_tags, since, out)
+    result = reporting.build(spec, target, service_tags, since, out, base)
     _check_freshness(service_tags, {name: "" for t in result.targets for name in t.files}, None)
     if result.since is not None and result.since.new.change_number < result.since.old.change_number:
         from .escape import comment as printable
@@ -351,7 +378,10 @@ CloudName = Enum("CloudName", {name: name for name in CLOUDS}, type=str)  # type
 @tags_app.command("fetch")
 def tags_fetch(
     cloud: CloudName | None = typer.Option(
-        None, "--cloud", help="The cloud whose file to fetch (default: SPEC's cloud, else AzureCloud)."
+        None,
+        "--cloud",
+        **_formats(CloudName, "clouds", hints.CLOUD_ALIASES),
+        help="The cloud whose file to fetch (default: SPEC's cloud, else AzureCloud).",
     ),
     spec: str | None = typer.Option(None, "--spec", metavar="SPEC", help="Take the cloud from this description."),
     directory: str = typer.Option(".", "--dir", metavar="DIR", help="Where to save the file (created)."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from . import model, servicetags, validate
+from . import hints, model, servicetags, validate
 from . import plan as planning
 from .catalog import CLOUDS
 from .errors import Diagnostic, InputError, UsageError
@@ -22,6 +22,8 @@ class Loaded(NamedTuple):
 
 def load_description(path: str, tags_file: servicetags.ServiceTagsFile | None = None) -> Loaded:
     doc = load_yaml(path)
+    if hints.looks_like_service_tags(doc.data):  # not a description: say what it is, not its schema errors
+        raise InputError([Diagnostic(path, None, None, hints.service_tags_given_as_description(doc.data))])
     extra = None
     if tags_file is not None:
         # A newer Service Tags file may know regions the built-in catalog does not yet.
@@ -39,39 +41,42 @@ class Selection(NamedTuple):
 
 
 def select_targets(
-    names: list[str] | None, have_service_tags: bool, description: Description | None = None
+    names: list[str] | None,
+    have_service_tags: bool,
+    description: Description | None = None,
+    *,
+    service_tags_hint: str = hints.CLI_SERVICE_TAGS,
 ) -> Selection:
     """`--target` names when given (an IP target without prefixes is an error), else the
-    description's `outputs:` (or every target) less those the inputs do not allow."""
+    description's `outputs:` (or every target) less those the inputs do not allow.
+    service_tags_hint: how the caller's user gives a Service Tags file (hints.CLI_SERVICE_TAGS,
+    hints.API_SERVICE_TAGS)."""
     if names:
         out = []
         for n in names:
             if n not in TARGETS:
-                raise UsageError(f"unknown target {n!r}: choose from {', '.join(TARGETS)}")
+                raise UsageError(hints.unknown("target", n, TARGETS))
             if TARGETS[n].needs_service_tags and not have_service_tags:
-                raise UsageError(f"target {n!r} needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json")
+                raise UsageError(f"target {n!r} needs IP prefixes: {service_tags_hint}")
             if n not in out:
                 out.append(n)
-        return Selection(out, [], _partial(out, have_service_tags))
+        return Selection(out, [], _partial(out, have_service_tags, service_tags_hint))
     wanted = list(description.outputs) if description is not None and description.outputs else list(TARGETS)
     chosen, skipped = [], []
     for n in wanted:
         if TARGETS[n].needs_service_tags and not have_service_tags:
-            skipped.append((n, "it needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json"))
+            skipped.append((n, f"it needs IP prefixes: {service_tags_hint}"))
         else:
             chosen.append(n)
-    return Selection(chosen, skipped, _partial(chosen, have_service_tags))
+    return Selection(chosen, skipped, _partial(chosen, have_service_tags, service_tags_hint))
 
 
-def _partial(chosen: list[str], have_service_tags: bool) -> tuple[tuple[str, str], ...]:
+def _partial(chosen: list[str], have_service_tags: bool, service_tags_hint: str) -> tuple[tuple[str, str], ...]:
     """The chosen targets that render some of their files only with a Service Tags file."""
     if have_service_tags:
         return ()
     return tuple(
-        (
-            f"{n} ({', '.join(TARGETS[n].prefix_files)})",
-            "they need IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json",
-        )
+        (f"{n} ({', '.join(TARGETS[n].prefix_files)})", f"they need IP prefixes: {service_tags_hint}")
         for n in chosen
         if TARGETS[n].prefix_files
     )
@@ -130,10 +135,14 @@ def run_description(
     target_names: list[str] | None = None,
     tags_file: servicetags.ServiceTagsFile | None = None,
     out_dir: str | None = None,
+    *,
+    service_tags_hint: str = hints.CLI_SERVICE_TAGS,
 ) -> Run:
     """Select, plan, check and render a loaded description: the one code path of `render`,
     `report` and the Python API (`acrrules.render`)."""
-    selection = select_targets(target_names, tags_file is not None, loaded.description)
+    selection = select_targets(
+        target_names, tags_file is not None, loaded.description, service_tags_hint=service_tags_hint
+    )
     rule_plan = planning.build(loaded.description, tags_file)
     # The description's own outputs are checked even when this run skips them (no prefixes yet),
     # so a mistake in their settings shows up now, not on the first run with a Service Tags file.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,7 +20,7 @@ from .errors import AcrrulesError, UsageError
 from .plan import Endpoint, RulePlan
 from .render import TERRAFORM_VERSIONS_FILE, environment, source_label
 from .targets import TARGETS
-from .targets.nsg import removed_rules
+from .targets.nsg import NsgPlace, delete_command, nsg_place, removed_from, removed_rules
 
 ADDED, CHANGED, UNCHANGED = "added", "changed", "unchanged"
 NSG_TARGETS = ("nsg-arm", "nsg-tf")
@@ -96,6 +95,8 @@ class OutDir(NamedTuple):
     files: tuple[FileRow, ...]
     nsg_checked: bool  # nsg-arm is rendered, so nsg.json was compared
     removed_rules: tuple[RemovedRule, ...]
+    base: str | None = None  # compared with the files committed at this git revision, not those on disk
+    place_known: bool = False  # the settings name the resource group and the NSG of nsg.json
 
 
 class Report(NamedTuple):
@@ -123,7 +124,10 @@ def build(
     service_tags_path: str | None = None,
     since_path: str | None = None,
     out_dir: str | None = None,
+    base: str | None = None,
 ) -> Report:
+    if base is not None and out_dir is None:
+        raise UsageError("--base REF compares with the rules committed at REF: give --out DIR, where they are rendered")
     if since_path is not None and service_tags_path is None:
         raise UsageError("--since OLD compares OLD with the Service Tags file of this run: give --service-tags NEW too")
     tags_file = servicetags.load(service_tags_path) if service_tags_path else None
@@ -153,7 +157,9 @@ def build(
         totals=None if plan.prefixes is None else (len(plan.prefixes.v4_prefixes), len(plan.prefixes.v6_prefixes)),
         nsg=tuple(_nsg_table(plan, t) for t in NSG_TARGETS if t in chosen),
         since=since,
-        out=None if out_dir is None else _out_dir(out_dir, run.files, "nsg-arm" in chosen),
+        out=None
+        if out_dir is None
+        else _out_dir(out_dir, run.files, "nsg-arm" in chosen, nsg_place(plan, "nsg-arm"), base),
         mcr=desc.cloud_info.mcr_fqdns if desc.mcr else (),
     )
 
@@ -208,17 +214,30 @@ def _nsg_table(plan: RulePlan, tid: str) -> NsgTable:
     )
 
 
-def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool) -> OutDir:
+def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool, place: NsgPlace, ref: str | None = None) -> OutDir:
     """What `render --out DIR` would do to DIR: each file added, changed or unchanged (bytes, as
-    --check compares), and the NSG rules that leave nsg.json."""
+    --check compares), and the NSG rules that leave nsg.json. With `ref`, DIR as committed at
+    that git revision instead of on disk."""
     base = Path(out_dir)
     if base.exists() and not base.is_dir():
         raise AcrrulesError(f"{out_dir}: --out must be the directory the rules are rendered into; this is a file")
+    committed = None
+    if ref is not None:
+        from .gitbase import committed_files
+
+        committed = committed_files(ref, out_dir, list(files))
+    old_nsg: str | None = None
     rows = []
     for name, text in files.items():
         path = base / name
         try:
-            raw = path.read_bytes()
+            if committed is not None:
+                was = committed[name]
+                if was is None:
+                    raise FileNotFoundError(name)
+                raw = was
+            else:
+                raw = path.read_bytes()
         except FileNotFoundError:
             rows.append(FileRow(name, ADDED, text.count("\n") + (not text.endswith("\n") and bool(text)), 0))
             continue
@@ -226,6 +245,8 @@ def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool) -> OutDir:
             raise AcrrulesError(
                 f"{path}: cannot read it to compare: {'it is a directory' if path.is_dir() else e.strerror or e}"
             ) from None
+        if name == "nsg.json":
+            old_nsg = raw.decode("utf-8", "replace")
         new = text.encode("utf-8")
         if raw == new:
             rows.append(FileRow(name, UNCHANGED, 0, 0))
@@ -238,17 +259,20 @@ def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool) -> OutDir:
             elif line.startswith("-") and not line.startswith("---"):
                 minus += 1
         rows.append(FileRow(name, CHANGED, plus, minus))
-    gone = removed_rules(os.path.join(out_dir, "nsg.json"), files.get("nsg.json")) if nsg_arm else []
+    new_nsg = files.get("nsg.json")
+    if not nsg_arm or new_nsg is None:
+        gone = []
+    elif committed is not None:
+        gone = removed_from(old_nsg, new_nsg) if old_nsg is not None else []
+    else:
+        gone = removed_rules(os.path.join(out_dir, "nsg.json"), new_nsg)
     return OutDir(
         out_dir,
         tuple(rows),
         nsg_arm,
-        tuple(
-            RemovedRule(
-                r.name, r.priority, r.tag, f"az network nsg rule delete -g RG --nsg-name NSG -n {shlex.quote(r.name)}"
-            )
-            for r in gone
-        ),
+        tuple(RemovedRule(r.name, r.priority, r.tag, delete_command(r, place)) for r in gone),
+        ref,
+        None not in place,
     )
 
 
@@ -318,6 +342,7 @@ def as_json(r: Report) -> dict[str, Any]:
         if r.out is None
         else {
             "dir": r.out.path,
+            "base": r.out.base,
             "files": [
                 {"file": f.file, "status": f.status, "linesAdded": f.lines_added, "linesRemoved": f.lines_removed}
                 for f in r.out.files

@@ -156,10 +156,11 @@ def test_only_the_ip_targets_are_checked(tmp_path, monkeypatch):
         monkeypatch=monkeypatch,
     )
     assert r.code == 0 and r.err == f"wrote {tmp_path / 'out' / 'nsg.json'}\n"
+    # without a Service Tags file --max-age has nothing to limit: refused, not silently ignored
     r = render(
-        "--target", "nsg-arm", "--out", tmp_path / "out", "--max-age", "1", today="2026-12-01", monkeypatch=monkeypatch
+        "--target", "nsg-arm", "--out", tmp_path / "new", "--max-age", "1", today="2026-12-01", monkeypatch=monkeypatch
     )
-    assert r.code == 0 and "age" not in r.err
+    assert r.code == 2 and "add --service-tags FILE" in r.err and not (tmp_path / "new").exists(), r.err
 
 
 def test_today_defaults_to_the_utc_date(tmp_path):

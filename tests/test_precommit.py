@@ -33,14 +33,21 @@ sources: ["10.1.0.0/24"]
 # Line 5, column 15 is the value of `location`.
 INVALID = DESCRIPTION.replace("location: westeurope", "location: westeuropa")
 
+# A second description of the same repository: a name, NSG block and rule collection group
+# priority of its own, as `validate` (the checks across descriptions) requires of two descriptions.
 PROD = """\
 version: 1
+name: prod
 registries:
   - name: contosoprod
     sku: Premium
     location: eastus
     replicas: [westeurope]
     data_endpoints: dedicated
+targets:
+  nsg-arm: {priority: 400}
+  nsg-tf: {priority: 400}
+  azure-firewall: {priority: 600}
 """
 
 

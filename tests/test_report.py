@@ -365,7 +365,9 @@ def test_out_lists_the_files_that_change_and_the_rules_that_leave(tmp_path):
         ("acrrules-Storage.NorthEurope", "279", "Storage.NorthEurope"),
     ]
     assert [x["Command"] for x in removed] == [
-        f"az network nsg rule delete -g RG --nsg-name NSG -n {x['Rule']}" for x in removed
+        # the sample's nsg-tf settings name the NSG (nsg-arm names none of its own): its rules go there too
+        f"az network nsg rule delete -g rg-network --nsg-name nsg-build-agents -n {x['Rule']}"
+        for x in removed
     ]
     # render --check announces the same rules
     for x in removed:

@@ -10,6 +10,7 @@ every other rule as it is, in Azure and in the diff.
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any, NamedTuple
 
 from .. import catalog
@@ -22,6 +23,8 @@ _NAME_OK = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 class NsgArmSettings(NamedTuple):
     priority: int = 100  # first priority of the block acrrules owns
     name: str = catalog.DEFAULT_NAME  # rule-name prefix; default_settings: the description's name
+    resource_group_name: str | None = None  # where nsg.json is deployed: the deletion commands, the clash checks
+    network_security_group_name: str | None = None
 
 
 class NsgTfSettings(NamedTuple):
@@ -42,11 +45,29 @@ _COMMON = {
         "description": "Prefix of the rule names (<name>-<service tag>). Default: the description's name.",
     },
 }
+_RESOURCE_GROUP: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[-\\w._()]{0,89}[-\\w_()]$",
+    "x-message": "must be 1-90 letters, digits, '-', '_', '.', '(' or ')', and not end "
+    "with '.' (Azure resource group names)",
+}
 ARM_SCHEMA: dict[str, Any] = {
     "description": "NSG outbound security rules, one per service tag, as an ARM deployment template.",
     "type": "object",
     "additionalProperties": False,
-    "properties": dict(_COMMON),
+    "properties": {
+        **_COMMON,
+        "resource_group_name": {
+            **_RESOURCE_GROUP,
+            "description": "The resource group nsg.json is deployed into: named in the commands that delete "
+            "rules which left nsg.json, and in the checks across descriptions. Default: nsg-tf's, else unknown.",
+        },
+        "network_security_group_name": {
+            "$ref": "#/$defs/azureName",
+            "description": "The NSG nsg.json is deployed into (its networkSecurityGroupName parameter), as "
+            "resource_group_name. Default: nsg-tf's, else unknown.",
+        },
+    },
 }
 TF_SCHEMA: dict[str, Any] = {
     "description": "The same NSG rules as azurerm_network_security_rule resources (a Terraform module).",
@@ -55,10 +76,7 @@ TF_SCHEMA: dict[str, Any] = {
     "properties": {
         **_COMMON,
         "resource_group_name": {
-            "type": "string",
-            "pattern": "^[-\\w._()]{0,89}[-\\w_()]$",
-            "x-message": "must be 1-90 letters, digits, '-', '_', '.', '(' or ')', and not end "
-            "with '.' (Azure resource group names)",
+            **_RESOURCE_GROUP,
             "description": "Default of the module's resource_group_name variable.",
         },
         "network_security_group_name": {
@@ -168,6 +186,37 @@ class DeployedRule(NamedTuple):
     tag: str | None
 
 
+class NsgPlace(NamedTuple):
+    """The NSG a target's rules are deployed into, as far as the settings say (None: unknown)."""
+
+    resource_group: str | None
+    nsg: str | None
+
+    def may_be(self, other: NsgPlace) -> bool:
+        """Whether the two may be one NSG: only names both sides give can tell them apart."""
+        return all(a is None or b is None or a == b for a, b in zip(self, other, strict=True))
+
+
+def nsg_place(plan: RulePlan, target_id: str) -> NsgPlace:
+    """Where `target_id`'s rules go: its own settings, then, for what they leave unsaid, those of the
+    description's other NSG target (nsg-arm and nsg-tf write the same rules)."""
+    from . import TARGETS  # the table imports this module
+
+    own = TARGETS[target_id].settings(plan)
+    other = TARGETS["nsg-tf" if target_id == "nsg-arm" else "nsg-arm"].settings(plan)
+    return NsgPlace(
+        own.resource_group_name or other.resource_group_name,
+        own.network_security_group_name or other.network_security_group_name,
+    )
+
+
+def delete_command(rule: DeployedRule, place: NsgPlace) -> str:
+    """The Azure CLI command that deletes a rule which left nsg.json; RG and NSG stand for what is unknown."""
+    rg = shlex.quote(place.resource_group) if place.resource_group else "RG"
+    nsg = shlex.quote(place.nsg) if place.nsg else "NSG"
+    return f"az network nsg rule delete -g {rg} --nsg-name {nsg} -n {shlex.quote(rule.name)}"
+
+
 _ARM_RULE_NAME = re.compile(
     r"^\[format\('\{0\}/\{1\}', parameters\('networkSecurityGroupName'\), '((?:[^']|'')*)'\)\]$"
 )
@@ -202,6 +251,11 @@ def removed_rules(old_path: str, new_text: str | None) -> list[DeployedRule]:
             old_text = fh.read()
     except (OSError, UnicodeDecodeError):
         return []
+    return removed_from(old_text, new_text)
+
+
+def removed_from(old_text: str, new_text: str) -> list[DeployedRule]:
+    """Rules of the old nsg.json (on disk, or committed) that the new one no longer has."""
     new_names = {r.name for r in rules_of_template(new_text)}
     return [r for r in rules_of_template(old_text) if r.name not in new_names]
 
