@@ -113,7 +113,13 @@ class NftablesTarget(Target):
             else f"choose another name, or set targets.nftables.table (such as 'acr_{table}')"
         )
         if table in catalog.NFT_KEYWORDS:
-            return [LimitProblem(where, f"{what} is an nft keyword, which nft does not accept as a table name: {fix}")]
+            keyword = (
+                f"targets.nftables.table: {table!r} is an nft keyword, which nft does not accept as a table name"
+                if given
+                else f"name: {desc.name!r} would name the nft table {table!r}, an nft keyword that nft does not "
+                "accept as a table name"
+            )
+            return [LimitProblem(where, f"{keyword}: {fix}")]
         if table in catalog.NFT_TOOL_TABLES:
             return [
                 LimitProblem(
