@@ -274,6 +274,26 @@ NFT_KEYWORDS = frozenset(
 """.split()
 )
 
+# nft tables that are not acrrules' to own on a host (nftables target).  acrrules' files never
+# delete a table (each load re-declares and refills only its own acr_* objects), but a table
+# that another tool rebuilds loses acrrules' objects on that tool's next reload, and a standalone
+# egress policy put into the host's own table mixes two owners of one table.
+# - Refused in mode standalone (a standalone table is acrrules' alone): the tables iptables-nft
+#   creates for the iptables tables (ufw and Docker's iptables backend write there too), which
+#   are also the names of the distributions' sample rulesets (Debian's /etc/nftables.conf:
+#   `table inet filter`).  In mode include, adding acrrules' sets and chain to the host's own
+#   `filter` table is how a host's chain reaches `jump acr_allow`, so they stay allowed there.
+NFT_HOST_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
+# - Refused in both modes: tables a daemon creates and rewrites on its own reload.
+#   firewalld (inet firewalld), OpenWrt firewall4 (inet fw4), LXD (inet lxd), Incus (inet incus),
+#   Podman's netavark (inet netavark), libvirt's nftables backend (ip/ip6 libvirt_network),
+#   the CrowdSec firewall bouncer (ip crowdsec, ip6 crowdsec6).  kube-proxy's `kube-proxy`,
+#   Docker's `docker-bridges`, Tailscale's `ts-filter` and NixOS's `nixos-fw` hold a '-', which
+#   a table name of acrrules cannot (schema: netfilterName).
+NFT_TOOL_TABLES = frozenset(
+    {"firewalld", "fw4", "lxd", "incus", "netavark", "libvirt_network", "crowdsec", "crowdsec6"}
+)
+
 # Names our chain must not take (iptables 1.8.9): the built-in chains of every table, and
 # verdicts and target extensions, which `iptables -N` / `ip6tables -N` refuse ("chain name
 # may not clash with target name") and which `-j NAME` would read as the target.

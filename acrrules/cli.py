@@ -98,6 +98,8 @@ def validate(
             problems = pipeline.limit_problems(rule_plan, chosen, loaded.doc)
             if problems:
                 raise InputError(problems)
+            for warning in pipeline.limit_warnings(rule_plan, chosen, loaded.doc):
+                _err(str(warning))
         except InputError as e:
             failed = True
             for line in e.lines():
@@ -174,6 +176,8 @@ def render(
 
     result = pipeline.run(spec, target, service_tags, out_dir=None if out == "-" else out)
     files = result.files
+    for warning in pipeline.run_warnings(result):
+        _err(str(warning))
     _check_freshness(service_tags, files, max_age)
     if out == "-":
         if check:

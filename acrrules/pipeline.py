@@ -155,3 +155,24 @@ def run_description(
         render(rule_plan, selection.targets, loaded.doc, out_dir),
         selection.skipped + list(selection.partial),
     )
+
+
+def limit_warnings(rule_plan: RulePlan, target_ids: list[str], doc: SourceDocument | None = None) -> list[Diagnostic]:
+    """What the chosen targets warn about (Target.warnings), located like limit_problems, each message
+    starting `warning: `; sorted, without duplicates."""
+    found: set[Diagnostic] = set()
+    for tid in target_ids:
+        for p in TARGETS[tid].warnings(rule_plan):
+            message = f"warning: {p.message}"
+            if doc is not None:
+                found.add(doc.diagnostic(p.path, message))
+            else:
+                found.add(Diagnostic(rule_plan.description.source_name, None, None, message))
+    return sorted(found, key=lambda d: (d.file, d.line or 0, d.column or 0, d.message))
+
+
+def run_warnings(result: Run) -> list[Diagnostic]:
+    """limit_warnings for the targets a run rendered, and for those it skipped (as their problems are checked)."""
+    skipped = {name for name, _ in result.skipped}
+    ids = [t for t in TARGETS if t in skipped or any(name in result.files for name, _ in TARGETS[t].files)]
+    return limit_warnings(result.plan, ids, result.loaded.doc)

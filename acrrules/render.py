@@ -137,6 +137,11 @@ class Target:
         """Platform limits this plan would break in this target (none by default)."""
         return []
 
+    def warnings(self, plan: RulePlan) -> list[LimitProblem]:
+        """Settings that render but probably do not do what the user wants (printed, located, as
+        `warning:` by validate and render; nothing fails)."""
+        return []
+
     def context(self, plan: RulePlan) -> dict[str, Any]:
         raise NotImplementedError
 

@@ -666,7 +666,12 @@ def check_calico(docs: list, data: dict, want: dict[int, list]) -> None:
         f"projectcalico.org/name == '{settings['namespace']}'" if "namespace" in settings else None
     )
     assert spec["types"] == ["Egress"] and [r["protocol"] for r in spec["egress"]] == ["UDP", "TCP", "TCP"]
-    assert spec["egress"][2]["destination"] == {"selector": f"acrrules/policy == '{name}'", "ports": [443]}
+    # global(): only the GlobalNetworkSets, never a pod someone labels like them (test_kubernetes.py)
+    assert spec["egress"][2]["destination"] == {
+        "selector": f"acrrules/policy == '{name}'",
+        "namespaceSelector": "global()",
+        "ports": [443],
+    }
 
 
 def check_prefixes(got: dict[int, list], want: dict[int, list]) -> None:
@@ -768,6 +773,24 @@ def _squid_refusals(data: dict, tags: set[str], features) -> Refusal | None:
     mapped = ipaddress.ip_network("::ffff:0:0/96")  # squid matches IPv4 clients in this form
     keys = tuple(("sources", i) for i, n in _ip_sources(data) if n.version == 6 and n.overlaps(mapped))
     return Refusal(keys) if keys else None
+
+
+# nft tables the nftables target refuses (README, nftables): the host's own firewall tables in mode
+# standalone, and tables a daemon rebuilds on its own reload in both modes.
+NFT_HOST_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
+NFT_DAEMON_TABLES = frozenset(
+    {"firewalld", "fw4", "lxd", "incus", "netavark", "libvirt_network", "crowdsec", "crowdsec6"}
+)
+
+
+def _nft_refusals(data: dict, tags: set[str], features) -> Refusal | None:
+    settings = data.get("targets", {}).get("nftables", {})
+    given = "table" in settings
+    table = settings["table"] if given else data.get("name", "acrrules").replace("-", "_")
+    standalone = settings.get("mode", "include") == "standalone"
+    if table in NFT_DAEMON_TABLES or (standalone and table in NFT_HOST_TABLES):
+        return Refusal((("targets", "nftables", "table") if given else ("name",),), ("table",))
+    return None
 
 
 def _iptables_refusals(data: dict, tags: set[str], features) -> Refusal | None:
@@ -943,6 +966,7 @@ _TABLE = (
         ),
         hostile_fields={"nft_table": "acrrules"},
         hostile_settings=lambda v: {"table": v["nft_table"]},
+        refusals=_nft_refusals,
     ),
     Consumer(
         "iptables",

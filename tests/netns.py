@@ -14,6 +14,8 @@ output hook, like traffic to a real registry would.
 Actions (dicts):
   {"cmd": [argv...], "input": "optional stdin"}  -> {"rc": int, "out": str, "err": str}
   {"probe": ["ADDR:PORT", "[V6]:PORT", ...]}    -> {"probe": {target: "connected" | "timeout" | errno name}}
+  {"probe_in": ["203.0.113.1:22", ...]}         -> {"probe_in": {...}} (needs `listen`): inbound probes, from
+      the second namespace to listeners on this side's CLIENT_ADDRESSES, through the rules loaded here
 
 This file is also the program that runs inside the namespaces (see main()).
 """
@@ -59,8 +61,15 @@ def run(actions: Sequence[dict], listen: Sequence[str] = (), timeout: float = 12
     """Run `actions` in a fresh private namespace; `listen` = ADDR:PORT listeners behind a veth pair."""
     _documentation_only([split_target(t)[0] for t in listen])
     for a in actions:
-        if "probe" in a:
-            _documentation_only([split_target(t)[0] for t in a["probe"]])
+        for kind in ("probe", "probe_in"):
+            if kind in a:
+                _documentation_only([split_target(t)[0] for t in a[kind]])
+        if "probe_in" in a:
+            if not listen:
+                raise NetnsError("probe_in needs the second namespace: give `listen`")
+            for t in a["probe_in"]:
+                if split_target(t)[0] not in CLIENT_ADDRESSES:
+                    raise NetnsError(f"probe_in {t}: only this side's addresses {CLIENT_ADDRESSES} can listen")
     job = json.dumps({"actions": list(actions), "listen": list(listen)})
     p = subprocess.run(
         ["unshare", "-n", sys.executable, str(HERE), "client"],
@@ -257,7 +266,10 @@ def server() -> None:
     _guard(("lo", "vB"))
     _listen(listen)
     print("READY", flush=True)
-    sys.stdin.read()  # until the client is done
+    for line in sys.stdin:  # inbound probe requests, until the client is done
+        targets = json.loads(line)
+        with ThreadPoolExecutor(max_workers=max(1, len(targets))) as ex:
+            print(json.dumps(dict(zip(targets, ex.map(_probe, targets)))), flush=True)
 
 
 def client() -> None:
@@ -287,6 +299,7 @@ def client() -> None:
                 raise SystemExit("the listener namespace did not come up")
             _guard(("lo", "vA"))
         results = []
+        listening: set[str] = set()
         for action in job["actions"]:
             if "cmd" in action:
                 p = subprocess.run(action["cmd"], input=action.get("input"), capture_output=True, text=True)
@@ -294,6 +307,14 @@ def client() -> None:
             elif "probe" in action:
                 with ThreadPoolExecutor(max_workers=max(1, len(action["probe"]))) as ex:
                     results.append({"probe": dict(zip(action["probe"], ex.map(_probe, action["probe"])))})
+            elif "probe_in" in action:
+                if peer is None:
+                    raise SystemExit("probe_in needs the listener namespace")
+                _listen([t for t in action["probe_in"] if t not in listening])
+                listening.update(action["probe_in"])
+                peer.stdin.write(json.dumps(action["probe_in"]) + "\n")
+                peer.stdin.flush()
+                results.append({"probe_in": json.loads(peer.stdout.readline())})
             else:
                 raise SystemExit(f"unknown action {action!r}")
         json.dump(results, sys.stdout)

@@ -55,14 +55,26 @@ def cmd(*argv: str) -> dict:
     return {"cmd": list(argv)}
 
 
+def documented_command(rules: Path) -> list[list[str]]:
+    """The load command a rules file's header documents (`#   ipset restore ... && ...-restore ... FILE`),
+    as argv lists with the file names made paths: what the tests run is what the file tells a user."""
+    import shlex
+
+    (line,) = [x for x in rules.read_text(encoding="utf-8").splitlines() if x.startswith("#   ipset restore ")]
+    out = []
+    for part in line[len("#   ") :].split("&&"):
+        argv = shlex.split(part)
+        out.append([str(rules.parent / a) if (rules.parent / a).is_file() else a for a in argv])
+    return out
+
+
 def load(files: dict[str, Path], mode: str) -> list[dict]:
-    """The documented load sequence: sets first, then the rules (--noflush in include mode)."""
-    noflush = ["--noflush"] if mode == "include" else []
-    return [
-        cmd("ipset", "restore", "-f", str(files["sets"])),
-        cmd("iptables-restore", *noflush, str(files["v4"])),
-        cmd("ip6tables-restore", *noflush, str(files["v6"])),
-    ]
+    """The documented load sequence: sets first, then the rules (--noflush in both modes, as the headers say)."""
+    v4, v6 = documented_command(files["v4"]), documented_command(files["v6"])
+    assert v4[0] == v6[0] == ["ipset", "restore", "-f", str(files["sets"])]
+    assert v4[1] == ["iptables-restore", "--noflush", str(files["v4"])], v4
+    assert v6[1] == ["ip6tables-restore", "--noflush", str(files["v6"])], v6
+    return [cmd(*v4[0]), cmd(*v4[1]), cmd(*v6[1])]
 
 
 SAVE = [cmd("ipset", "save"), cmd("iptables-save"), cmd("ip6tables-save"), cmd("iptables-save", "-t", "nat")]
@@ -147,7 +159,7 @@ def test_real_file_loads_reloads_and_holds_exactly_the_planned_prefixes(real_out
     assert len(netns.ipset_raw_elements(third["ipset"], V6)) == len(want_v6)
     assert "family inet " in netns.ipset_headers(third["ipset"])[V4]
     assert "family inet6 " in netns.ipset_headers(third["ipset"])[V6]
-    # The host's set and its NAT rule are untouched in both modes (standalone owns the filter table only).
+    # The host's set and its NAT rule are untouched in both modes (standalone owns the filter table's OUTPUT only).
     assert sets["hostset"] == netns.ipset_sets(before["ipset"])["hostset"]
     assert netns.iptables_lines(third["nat"]) == netns.iptables_lines(before["nat"])
 
@@ -163,7 +175,9 @@ def test_real_file_loads_reloads_and_holds_exactly_the_planned_prefixes(real_out
             assert ":OUTPUT ACCEPT [0:0]" in lines
         else:
             assert ":OUTPUT DROP [0:0]" in lines
-            assert not [line for line in lines if "HOSTCHAIN" in line]  # the filter table is ours
+            # OUTPUT is ours (the host's jump from it went), everything else of the host stayed.
+            assert not [line for line in chain_rules(third[family], "OUTPUT") if "HOSTCHAIN" in line]
+            assert host_part(third[family]) == host_part(before[family])
             assert chain_rules(third[family], "OUTPUT")[-1] == f"-A OUTPUT -j {CHAIN}"  # the jump comes last
 
 
@@ -376,3 +390,90 @@ def test_reserved_chain_names_are_the_ones_iptables_refuses():
             for table in ("filter", "mangle")
         ), name
     assert near_miss["rc"] == 0
+
+
+# ---- the host's own firewall: standalone never opens it (issue 13, finding 4) ---------------
+
+# A host's inbound policy: INPUT and FORWARD drop, SSH allowed, a chain of its own; IPv6 with the ICMPv6 it needs.
+HOST_INBOUND = [
+    *[
+        cmd(tool, *argv)
+        for tool in ("iptables", "ip6tables")
+        for argv in (
+            ("-P", "INPUT", "DROP"),
+            ("-P", "FORWARD", "DROP"),
+            ("-N", "HOSTIN"),
+            ("-A", "HOSTIN", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"),
+            ("-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"),
+            ("-A", "INPUT", "-i", "lo", "-j", "ACCEPT"),
+            ("-A", "INPUT", "-j", "HOSTIN"),
+            ("-A", "FORWARD", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"),
+        )
+    ],
+    cmd("ip6tables", "-I", "INPUT", "-p", "ipv6-icmp", "-j", "ACCEPT"),
+]
+INBOUND_OPEN = ["203.0.113.1:22", "[2001:db8:ffff::1]:22"]  # the SSH allow
+INBOUND_CLOSED = ["203.0.113.1:2222", "[2001:db8:ffff::1]:2222"]  # the drop policy
+
+
+def host_part(save: str) -> list[str]:
+    """The filter table without OUTPUT's rules and policy (standalone's own) and without acrrules' chain."""
+    return [
+        line
+        for line in netns.iptables_lines(save)
+        if not line.startswith(("-A OUTPUT ", ":OUTPUT ", f"-A {CHAIN} ", f":{CHAIN} "))
+    ]
+
+
+def test_standalone_keeps_the_hosts_input_and_forward_policies_and_rules(tmp_path):
+    """Loaded as its header says, twice: INPUT/FORWARD policies and rules and the host's chain are exactly as
+    before, inbound SSH still connects and other inbound ports stay closed. On main, plain `iptables-restore`
+    set INPUT and FORWARD to ACCEPT and flushed the host's rules."""
+    need_kernel()
+    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    resolvers = ", ".join(f"'{r}'" for r in netns.RESOLVERS)
+    files = render(tmp_path, netns.doc_description("iptables", f"{{mode: standalone, resolvers: [{resolvers}]}}"), tags)
+    probe_in = {"probe_in": INBOUND_OPEN + INBOUND_CLOSED}
+    # Exactly what the headers document, whatever it is (run twice: a reload too).
+    documented = [cmd(*argv) for rules in (files["v4"], files["v6"]) for argv in documented_command(rules)]
+    steps = [*HOST_INBOUND, *SAVE, probe_in, *documented, *documented, *SAVE]
+    steps += [probe_in, {"probe": netns.ALLOWED_PROBES + netns.DENIED_PROBES}]
+    results = run(steps, listen=netns.LISTEN)
+    before, after = saved(results)
+    baseline, inbound = (r["probe_in"] for r in results if "probe_in" in r)
+    assert baseline == {**dict.fromkeys(INBOUND_OPEN, "connected"), **dict.fromkeys(INBOUND_CLOSED, "timeout")}, (
+        baseline
+    )
+    for family in ("v4", "v6"):
+        assert host_part(after[family]) == host_part(before[family]), family
+        lines = netns.iptables_lines(after[family])
+        assert ":INPUT DROP [0:0]" in lines and ":FORWARD DROP [0:0]" in lines and ":OUTPUT DROP [0:0]" in lines
+        assert "-A HOSTIN -p tcp -m tcp --dport 22 -j ACCEPT" in lines
+    assert inbound == baseline, inbound
+    outbound = results[-1]["probe"]
+    assert {outbound[t] for t in netns.ALLOWED_PROBES} == {"connected"}, outbound
+    assert "connected" not in {outbound[t] for t in netns.DENIED_PROBES}, outbound
+
+
+def _cli(tmp_path: Path, settings: str, command: str):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(netns.doc_description("iptables", settings), encoding="utf-8")
+    if command == "validate":
+        return spec, run_cli("validate", spec, "--target", "iptables")
+    return spec, run_cli("render", spec, "--target", "iptables", "--service-tags", tags, "--out", tmp_path / "out")
+
+
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_standalone_without_resolvers_warns_located_that_dns_is_blocked(tmp_path, command):
+    settings = "{mode: standalone}"
+    spec, r = _cli(tmp_path, settings, command)
+    assert r.code == 0, r.err
+    line = spec.read_text(encoding="utf-8").splitlines().index(f"  iptables: {settings}") + 1
+    warnings = [w for w in r.err.splitlines() if "warning:" in w and "resolvers" in w]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{spec}:{line}:"), r.err
+    assert "DNS" in warnings[0] and "targets.iptables.resolvers" in warnings[0]
+    for quiet in ("{mode: standalone, resolvers: ['2001:db8::53']}", "{mode: include}"):
+        _, r = _cli(tmp_path / str(len(quiet)), quiet, command)
+        assert r.code == 0 and "resolvers" not in r.err, r.err

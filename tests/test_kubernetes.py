@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -351,7 +352,7 @@ def test_calico_policy_selects_pods_and_reaches_its_sets(calico_files):
     assert https == {
         "action": "Allow",
         "protocol": "TCP",
-        "destination": {"selector": "acrrules/policy == 'acrrules'", "ports": [443]},
+        "destination": {"selector": "acrrules/policy == 'acrrules'", "namespaceSelector": "global()", "ports": [443]},
     }
 
     sets, policy = calico_objects(calico_files[("geo-replicated-premium", "set")]["calico.yaml"])
@@ -367,6 +368,74 @@ def test_calico_policy_selects_pods_and_reaches_its_sets(calico_files):
         "namespaceSelector": "projectcalico.org/name == 'openshift-dns'",
         "ports": [53],
     }
+
+
+# ---- Calico's selector semantics: who a rule's destination matches ---------------------------
+#
+# A tiny evaluator of the documented semantics of an entity rule (source/destination) in a
+# GlobalNetworkPolicy, for the selector forms acrrules writes (`k == 'v'` joined by `&&`, `all()`):
+# - no namespaceSelector: "resources in any namespace and non-namespaced resources that match" the
+#   selector (https://docs.tigera.io/calico/latest/network-policy/get-started/calico-policy/calico-labels,
+#   "Be aware that the default values for namespaceSelector ... are different");
+# - namespaceSelector `global()`: non-namespaced resources only, i.e. GlobalNetworkSets and host endpoints
+#   (the same page; https://docs.tigera.io/calico/latest/reference/resources/globalnetworkset: a network
+#   policy rule "whose namespaceSelector includes global()" matches the GlobalNetworkSets);
+# - any other namespaceSelector: resources in the namespaces whose labels match it (Calico labels each
+#   namespace `projectcalico.org/name: <name>`).
+
+
+class Endpoint(NamedTuple):
+    kind: str  # GlobalNetworkSet | Pod
+    name: str
+    labels: dict
+    namespace: str | None  # None: a non-namespaced resource
+
+
+def calico_selector_matches(expression: str, labels: dict) -> bool:
+    expression = expression.strip()
+    if expression == "all()":
+        return True
+    for term in expression.split("&&"):
+        m = re.fullmatch(r"\s*([A-Za-z0-9./_-]+) == '([^']*)'\s*", term)
+        assert m, f"the evaluator knows only k == 'v' terms: {term!r}"
+        if labels.get(m[1]) != m[2]:
+            return False
+    return True
+
+
+def entity_rule_matches(rule: dict, endpoint: Endpoint) -> bool:
+    namespace_selector = rule.get("namespaceSelector", "").strip()
+    if namespace_selector == "global()":
+        in_scope = endpoint.namespace is None
+    elif namespace_selector:
+        in_scope = endpoint.namespace is not None and calico_selector_matches(
+            namespace_selector, {"projectcalico.org/name": endpoint.namespace}
+        )
+    else:  # a GlobalNetworkPolicy's default: every namespace and the non-namespaced resources
+        in_scope = True
+    return in_scope and calico_selector_matches(rule.get("selector", "all()"), endpoint.labels)
+
+
+def test_the_https_rule_matches_only_the_global_network_sets(calico_files):
+    """A pod that a tenant labels like the network sets (acrrules/policy=<name>) is no allowed destination: on
+    main the rule had no namespaceSelector, so it matched that pod; with global() only the GlobalNetworkSets."""
+    for (sample, label), files in calico_files.items():
+        sets, policy = calico_objects(files["calico.yaml"])
+        https = policy["spec"]["egress"][2]["destination"]
+        name = policy["metadata"]["name"]
+        world = [Endpoint("GlobalNetworkSet", s["metadata"]["name"], s["metadata"]["labels"], None) for s in sets]
+        impostor = Endpoint("Pod", "exfil", {"acrrules/policy": name}, "tenant-a")
+        world += [impostor, Endpoint("Pod", "web", {"app": "web"}, "tenant-a")]
+        matched = [e for e in world if entity_rule_matches(https, e)]
+        assert matched == world[: len(sets)], (sample, label, matched)
+        # The evaluator tells the two apart: the rule as main wrote it (no namespaceSelector) takes the pod.
+        unscoped = {k: v for k, v in https.items() if k != "namespaceSelector"}
+        assert impostor in [e for e in world if entity_rule_matches(unscoped, e)]
+        # The DNS rules stay scoped to the cluster DNS namespace: a tenant's look-alike pod is no DNS server.
+        fake_dns = Endpoint("Pod", "dns", {"k8s-app": "kube-dns"}, "tenant-a")
+        for rule in policy["spec"]["egress"][:2]:
+            if rule["destination"]["selector"] == "k8s-app == 'kube-dns'":
+                assert not entity_rule_matches(rule["destination"], fake_dns)
 
 
 def broken_calico_copies(text: str) -> dict[str, tuple[str, str]]:

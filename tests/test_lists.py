@@ -96,7 +96,7 @@ def test_an_old_service_tags_file_warns_for_the_prefix_lists(tmp_path):
     assert r.code == 2 and not (tmp_path / "other").exists(), r.err
 
 
-def test_the_lists_take_no_settings(tmp_path):
+def test_the_lists_take_only_known_settings(tmp_path):
     spec = tmp_path / "acr.yaml"
     spec.write_text(
         "version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
@@ -104,12 +104,37 @@ def test_the_lists_take_no_settings(tmp_path):
         encoding="utf-8",
     )
     r = run_cli("validate", spec)
-    assert (
-        r.code == 2 and r.err == f"{spec}:5:11: unknown key 'header' in targets.lists (targets.lists takes no keys)\n"
-    )
+    assert r.code == 2 and r.err.startswith(f"{spec}:5:11: unknown key 'header' in targets.lists"), r.err
+    assert len(r.err.splitlines()) == 1 and "trailing_slash" in r.err, r.err
     spec.write_text(
         "version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\n"
         "targets:\n  lists: {}\noutputs: [lists]\n",
         encoding="utf-8",
     )
     assert run_cli("validate", spec).code == 0
+
+
+def _fqdn_list(tmp_path, settings: str) -> list[str]:
+    spec = tmp_path / "acr.yaml"
+    spec.write_text(
+        "version: 1\nregistries:\n  - {name: contosoacr, sku: Premium, location: eastus, data_endpoints: both}\n"
+        f"mcr: true\ntargets:\n  lists: {settings}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / settings.strip("{}").replace(" ", "").replace(":", "-")
+    r = run_cli("render", spec, "--target", "lists", "--out", out)
+    assert r.code == 0, r.err
+    return lines(out / FQDN)
+
+
+def test_trailing_slash_writes_the_pan_os_url_list_end_token(tmp_path):
+    """PAN-OS 10.1 and earlier, without append-end-token, read a URL List entry `azurecr.io` as a prefix that
+    `azurecr.io.attacker.example` also has; `name/` ends the host name there (README, lists). Opt-in: the other
+    consumers of edl-fqdn.txt (FortiGate, pfSense) take no '/'."""
+    plain = _fqdn_list(tmp_path, "{}")
+    assert plain == _fqdn_list(tmp_path, "{trailing_slash: false}")
+    slashed = _fqdn_list(tmp_path, "{trailing_slash: true}")
+    assert slashed == [f"{name}/" for name in plain]
+    for entry in slashed:
+        assert DOMAIN_LINE.fullmatch(entry[:-1]) and len(entry) <= 255, entry
+    assert "azurecr.io/" in slashed  # the bare name, the one the attacker's suffix would extend

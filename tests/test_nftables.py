@@ -171,7 +171,7 @@ def test_header_names_the_service_tags_file_cloud_and_change_number(real_outputs
 
 def test_switching_modes_on_reload(tmp_path):
     """standalone -> include removes our output hook (no drop policy left behind);
-    include -> standalone replaces our whole table (host chains in it go); other tables always survive."""
+    include -> standalone adds it again and keeps the host's chain in our table; other tables always survive."""
     need_kernel()
     tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
     include = render(tmp_path / "inc", netns.doc_description("nftables", "{mode: include}"), tags)
@@ -201,8 +201,8 @@ def test_switching_modes_on_reload(tmp_path):
     assert set(netns.nft_chains(after_standalone, "inet", TABLE)) == {"acr_allow", "acr_egress"}
     assert set(netns.nft_chains(after_include, "inet", TABLE)) == {"acr_allow"}
     assert netns.nft_sets(after_include)["inet", TABLE, "acr_v4"] == {ipaddress.ip_network("192.0.2.0/24")}
-    assert set(netns.nft_chains(back_to_standalone, "inet", TABLE)) == {"acr_allow", "acr_egress"}
-    assert back_to_standalone == after_standalone
+    assert set(netns.nft_chains(back_to_standalone, "inet", TABLE)) == {"acr_allow", "acr_egress", "host_output"}
+    assert [o for o in back_to_standalone if "host_output" not in json.dumps(o)] == after_standalone
     for state in (after_standalone, after_include, back_to_standalone):
         assert netns.nft_table(state, "inet", "hostfw") == netns.nft_table(host_only, "inet", "hostfw")
 
@@ -350,7 +350,8 @@ def test_a_keyword_as_table_name_is_refused_with_a_located_message(tmp_path):
 
 
 def test_table_names_next_to_keywords_render_files_nft_reads(tmp_path):
-    """Other case, words that are keywords only inside an expression, ordinary words: all load."""
+    """Other case, words that are keywords only inside an expression, ordinary words: all load (in mode
+    include, where the host's own table names such as `filter` are allowed)."""
     need_kernel()
     from acrrules.catalog import NFT_KEYWORDS
 
@@ -359,9 +360,141 @@ def test_table_names_next_to_keywords_render_files_nft_reads(tmp_path):
     assert not NFT_KEYWORDS & set(names)
     steps = []
     for name in names:
-        nft_file = render(
-            tmp_path / name, netns.doc_description("nftables", f"{{mode: standalone, table: {name}}}"), tags
-        )
+        nft_file = render(tmp_path / name, netns.doc_description("nftables", f"{{mode: include, table: {name}}}"), tags)
         steps.append(cmd("nft", "-c", "-f", str(nft_file)))
     for name, result in zip(names, netns.run(steps)):
         assert result["rc"] == 0, (name, result["err"])
+
+
+# ---- the host's own firewall: standalone never opens it (issue 13, finding 4) ---------------
+
+
+# A host's inbound policy: drop, but SSH. Written as the distributions' sample ruleset does
+# (`table inet filter`), and once more in a table whose name acrrules cannot know.
+def host_inbound(table: str) -> str:
+    return f"""\
+table inet {table} {{
+	chain input {{
+		type filter hook input priority filter; policy drop;
+		ct state established,related accept
+		iif "lo" accept
+		meta l4proto ipv6-icmp accept
+		tcp dport 22 accept
+	}}
+}}
+"""
+
+
+INBOUND_OPEN = ["203.0.113.1:22", "[2001:db8:ffff::1]:22"]  # the SSH allow
+INBOUND_CLOSED = ["203.0.113.1:2222", "[2001:db8:ffff::1]:2222"]  # the drop policy
+
+
+def test_standalone_keeps_the_hosts_inbound_policy_and_ssh_allow(tmp_path):
+    """The host's `inet filter` and `inet hostfw` tables (policy drop + SSH) survive standalone files loaded twice,
+    one of them named like the host's own table: listed before and after, and probed inbound."""
+    need_kernel()
+    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    resolvers = ", ".join(f"'{r}'" for r in netns.RESOLVERS)
+    ours = render(
+        tmp_path / "ours", netns.doc_description("nftables", f"{{mode: standalone, resolvers: [{resolvers}]}}"), tags
+    )
+    same_name = render(
+        tmp_path / "same",
+        netns.doc_description("nftables", f"{{mode: standalone, table: hostfw, resolvers: [{resolvers}]}}"),
+        tags,
+    )
+    host = tmp_path / "host.nft"
+    host.write_text(host_inbound("filter") + host_inbound("hostfw"), encoding="utf-8")
+    probe_in = {"probe_in": INBOUND_OPEN + INBOUND_CLOSED}
+    steps = [cmd("nft", "-f", str(host)), LIST, probe_in]
+    for f in (ours, same_name, ours, same_name):
+        steps.append(cmd("nft", "-f", str(f)))
+    steps += [LIST, probe_in, {"probe": netns.ALLOWED_PROBES + netns.DENIED_PROBES}]
+    results = netns.run(steps, listen=netns.LISTEN)
+    ok(results)
+    before, after = (netns.nft_objects(r["out"]) for r in results if r.get("out"))
+    baseline, inbound = (r["probe_in"] for r in results if "probe_in" in r)
+    assert baseline == {**dict.fromkeys(INBOUND_OPEN, "connected"), **dict.fromkeys(INBOUND_CLOSED, "timeout")}, (
+        baseline
+    )
+
+    # The host's inbound chains, with their policy and rules, are exactly as before.
+    assert netns.nft_table(after, "inet", "filter") == netns.nft_table(before, "inet", "filter") != []
+    host_chain_after = [o for o in netns.nft_table(after, "inet", "hostfw") if "acr_" not in json.dumps(o)]
+    assert host_chain_after == netns.nft_table(before, "inet", "hostfw")
+    assert netns.nft_chains(after, "inet", "hostfw")["input"]["policy"] == "drop"
+    assert inbound == baseline, inbound
+    # ... and the egress policy is in force (acrrules' chains in both tables).
+    outbound = results[-1]["probe"]
+    assert {outbound[t] for t in netns.ALLOWED_PROBES} == {"connected"}, outbound
+    assert "connected" not in {outbound[t] for t in netns.DENIED_PROBES}, outbound
+    assert set(netns.nft_chains(after, "inet", "hostfw")) == {"input", "acr_allow", "acr_egress"}
+
+
+def _render_cli(tmp_path: Path, settings: str, *, name: str | None = None, command: str = "render"):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    spec = tmp_path / "spec.yaml"
+    text = netns.doc_description("nftables", settings)
+    if name is not None:
+        text = f"name: {name}\n" + text
+    spec.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    if command == "validate":
+        return spec, out, run_cli("validate", spec, "--target", "nftables")
+    return spec, out, run_cli("render", spec, "--target", "nftables", "--service-tags", tags, "--out", out)
+
+
+@pytest.mark.parametrize("table", ["filter", "nat", "mangle", "raw", "security", "firewalld", "fw4", "libvirt_network"])
+@pytest.mark.parametrize("where", ["table", "name"])
+def test_standalone_refuses_the_hosts_and_the_distributions_tables(tmp_path, table, where):
+    """On main, `table: filter` rendered a file whose load deleted the host's `inet filter` table."""
+    settings = f"{{mode: standalone, table: {table}}}" if where == "table" else "{mode: standalone}"
+    name = table.replace("_", "-")  # a description's name has '-' where nft has '_'
+    spec, out, r = _render_cli(tmp_path, settings, name=name if where == "name" else None)
+    assert r.code == 2, r.err
+    lines = spec.read_text(encoding="utf-8").splitlines()
+    line = (lines.index(f"  nftables: {settings}") if where == "table" else lines.index(f"name: {name}")) + 1
+    assert r.err.startswith(f"{spec}:{line}:"), r.err
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+    assert f"'acr_{table}'" in r.err  # the fix
+    if where == "name":
+        assert "set targets.nftables.table" in r.err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("table", ["filter", "nat"])
+def test_include_mode_may_use_the_hosts_table(tmp_path, table):
+    """Include mode adds only acr_* objects and changes no traffic: joining the host's own table is how a host
+    chain there reaches `jump acr_allow`; a daemon's table is refused in both modes."""
+    _, out, r = _render_cli(tmp_path, f"{{mode: include, table: {table}}}")
+    assert r.code == 0, r.err
+    assert (out / "acrrules.nft").exists()
+    _, _, r = _render_cli(tmp_path / "daemon", "{mode: include, table: firewalld}")
+    assert r.code == 2 and "firewalld" in r.err
+
+
+def test_host_table_names_are_valid_table_names():
+    """Every name on the lists could be written as a table name (else listing it protects nothing)."""
+    import re
+
+    from acrrules.catalog import NFT_HOST_TABLES, NFT_KEYWORDS, NFT_TOOL_TABLES
+    from acrrules.validate import ecma_pattern, registry_schema
+
+    pattern = ecma_pattern(registry_schema()["$defs"]["netfilterName"]["pattern"])
+    for name in NFT_HOST_TABLES | NFT_TOOL_TABLES:
+        assert re.fullmatch(pattern, name) and name not in NFT_KEYWORDS, name
+
+
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_standalone_without_resolvers_warns_located_that_dns_is_blocked(tmp_path, command):
+    settings = "{mode: standalone}"
+    spec, out, r = _render_cli(tmp_path, settings, command=command)
+    assert r.code == 0, r.err
+    line = spec.read_text(encoding="utf-8").splitlines().index(f"  nftables: {settings}") + 1
+    warnings = [w for w in r.err.splitlines() if "warning:" in w and "resolvers" in w]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{spec}:{line}:"), r.err
+    assert "DNS" in warnings[0] and "targets.nftables.resolvers" in warnings[0]
+    for quiet in ("{mode: standalone, resolvers: [192.0.2.53]}", "{mode: include}"):
+        _, _, r = _render_cli(tmp_path / str(len(quiet)), quiet, command=command)
+        assert r.code == 0 and "resolvers" not in r.err, r.err

@@ -7,8 +7,9 @@
 - a `GlobalNetworkPolicy` `<name>` selects the pods whose labels include `selector` (and, with
   `namespace`, only in that namespace) and allows their egress: DNS (UDP and TCP 53) to the
   cluster DNS pods, and TCP 443 to the network sets, which it reaches by their label
-  `acrrules/policy: <name>`.  A selector rule matches IPv4 and IPv6 sets alike, so the
-  one-IP-family-per-rule rule of `nets` does not arise.
+  `acrrules/policy: <name>` with `namespaceSelector: global()`, so that only non-namespaced
+  resources match (no pod, whoever labels it).  A selector rule matches IPv4 and IPv6 sets alike,
+  so the one-IP-family-per-rule rule of `nets` does not arise.
 
 Calico denies the other egress of the pods a policy with `types: [Egress]` selects, unless a
 policy in the same tier allows it.  The policy has no final Deny, so other policies can add to it.
@@ -38,6 +39,11 @@ assert NETS_PER_SET * MAX_NET_JSON_BYTES + METADATA_MAX_BYTES <= OBJECT_BUDGET_B
 NAME_MAX = 50  # leaves room for the sets' `-v6-NN` within a 63-character label
 SELECTOR_MAX = 1024  # Calico's maxLength of a selector
 NAMESPACE_LABEL = "projectcalico.org/name"  # Calico labels every namespace with its name
+# The namespaceSelector of the TCP 443 rule: non-namespaced resources only (GlobalNetworkSets, host
+# endpoints). Without it a GlobalNetworkPolicy rule's selector also matches pods in every namespace
+# ("resources in any namespace and non-namespaced resources", Calico's docs), so a pod that a tenant
+# labels acrrules/policy=<name> would become an allowed destination.
+GLOBAL_ONLY = "global()"
 
 
 class CalicoSettings(NamedTuple):
@@ -158,5 +164,6 @@ class CalicoTarget(Target):
             "dns_namespace_selector": {NAMESPACE_LABEL: k8s_name(s.dns_namespace)},
             "dns_port": k8s.DNS_PORT,
             "set_selector": {k8s.POLICY_LABEL: s.name},
+            "set_namespace_selector": GLOBAL_ONLY,
             "tags": tag_lines(plan),
         }

@@ -10,8 +10,14 @@ constants, because `create -exist` fails when an existing set differs.
 - include mode: `iptables-restore --noflush` with `:<CHAIN> - [0:0]`, which
   creates the chain or empties it if present (verified on iptables 1.8.9
   nf_tables), then appends our rules: nothing else in the table is touched.
-- standalone mode: plain `iptables-restore` replaces the whole filter table
-  with an egress policy that jumps to the chain.
+- standalone mode: `iptables-restore --noflush` too.  Without --noflush,
+  iptables-restore empties the whole filter table before it reads the file
+  (the host's INPUT and FORWARD rules and chains included), whatever the file
+  says; with it, only what the file names changes.  The file sets OUTPUT's
+  policy to DROP, empties OUTPUT (`-F OUTPUT`) and our chain, and fills them:
+  INPUT and FORWARD keep their policies and rules, the host's chains stay.
+  Standalone owns OUTPUT; without `resolvers` it drops every DNS query, a
+  located warning (`warnings`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,15 @@ from .. import catalog
 from ..model import iptables_name
 from ..plan import Prefix, RulePlan
 from ..render import LimitProblem, Target
-from .netfilter import MODE_SCHEMA, RESOLVERS_SCHEMA, by_version, family_prefixes, sources_of, tag_lines
+from .netfilter import (
+    MODE_SCHEMA,
+    RESOLVERS_SCHEMA,
+    by_version,
+    family_prefixes,
+    no_resolvers_warning,
+    sources_of,
+    tag_lines,
+)
 
 # ipset's own defaults; never derived from the prefix count, so that `create -exist`
 # on reload always matches the live set (the kernel grows the hash by itself).
@@ -139,6 +153,9 @@ class IptablesTarget(Target):
                     )
                 )
         return problems
+
+    def warnings(self, plan: RulePlan) -> list[LimitProblem]:
+        return no_resolvers_warning(self.id, plan, self.settings(plan))
 
     def context(self, plan: RulePlan) -> dict[str, Any]:
         s = self.settings(plan)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from .. import catalog
 from ..plan import Prefix, RulePlan
+from ..render import LimitProblem
 
 T = TypeVar("T")
 
@@ -59,3 +60,20 @@ def tag_lines(plan: RulePlan) -> list[str]:
     """`tag (changeNumber n)` for each tag behind the prefixes, for the header."""
     assert plan.prefixes is not None
     return [f"{tag} (changeNumber {change})" for tag, change in plan.prefixes.tag_change_numbers]
+
+
+def no_resolvers_warning(target_id: str, plan: RulePlan, settings: Any) -> list[LimitProblem]:
+    """Standalone mode without `resolvers`: the egress policy drops every DNS query of the host."""
+    if settings.mode != catalog.NETFILTER_MODES[1] or settings.resolvers:
+        return []
+    return [
+        LimitProblem(
+            ("targets", target_id, "mode"),
+            (
+                f"targets.{target_id}.mode: standalone without resolvers drops every DNS query this host sends "
+                "(the policy allows DNS to the resolvers only), so the registries' names stop resolving: list the "
+                f"host's DNS servers in targets.{target_id}.resolvers (see /etc/resolv.conf; with "
+                "systemd-resolved, its upstream servers: resolvectl dns)"
+            ),
+        )
+    ]
