@@ -151,10 +151,13 @@ def render(
         help="Fail (exit 2) instead of warning when the Service Tags file "
         "is more than DAYS days old (by the date in its name).",
     ),
+    out_follow_symlink: bool = typer.Option(
+        False, "--out-follow-symlink", help="Allow --out (or a directory above it) to be a symbolic link."
+    ),
 ) -> None:
     """Render the firewall rules of a description."""
     from . import write
-    from .targets.nsg import removed_rules
+    from .targets.nsg import removed_rules_of
 
     result = pipeline.run(spec, target, service_tags, out_dir=None if out == "-" else out)
     files = result.files
@@ -169,9 +172,15 @@ def render(
             _out(text)
         _skipped(result.skipped)
         return
-    gone = removed_rules(os.path.join(out, "nsg.json"), files.get("nsg.json"))
+    with write.locked(out, exclusive=not check, create=not check, follow_symlink=out_follow_symlink) as dir_fd:
+        new_nsg = files.get("nsg.json")
+        old_nsg = None if new_nsg is None else write.read_text(dir_fd, "nsg.json", write.read_limit(new_nsg))
+        gone = removed_rules_of(old_nsg, new_nsg)
+        if check:
+            diffs = write.drift_in(out, dir_fd, files)
+        else:
+            written = write.write_files(out, files, dir_fd=dir_fd)
     if check:
-        diffs = write.drift(out, files)
         for d in diffs:
             _out(d)
         if diffs:
@@ -186,7 +195,7 @@ def render(
         if diffs:
             raise typer.Exit(EXIT_CHANGES)
         return
-    for path, changed in write.write_files(out, files):
+    for path, changed in written:
         _err(f"{'wrote' if changed else 'unchanged'} {path}")
     _announce_removed(gone, would=False)
     _skipped(result.skipped)
@@ -262,6 +271,9 @@ def report(
     format: ReportFormat = typer.Option(
         ReportFormat.markdown, "--format", help="markdown (a pull request body) or json."
     ),
+    out_follow_symlink: bool = typer.Option(
+        False, "--out-follow-symlink", help="Allow --out (or a directory above it) to be a symbolic link."
+    ),
 ) -> None:
     """A review summary of the rules, for a pull request: endpoints and service tags per registry
     region; per tag its changeNumber and merged prefix counts, and the totals; the NSG rules with
@@ -287,7 +299,9 @@ def report(
         raise UsageError(
             "report --out takes the directory the rules are rendered into (the report itself goes to standard output)"
         )
-    result = reporting.build(spec, target, service_tags, since, out)
+    result = reporting.build(spec, target, service_tags, since, out, out_follow_symlink)
+    for name, what in result.out.not_regular if result.out is not None else ():
+        _err(f"warning: {os.path.join(str(out), name)} is {what}, not a regular file: not read; render replaces it")
     _check_freshness(service_tags, {name: "" for t in result.targets for name in t.files}, None)
     if result.since is not None and result.since.new.change_number < result.since.old.change_number:
         from .escape import comment as printable

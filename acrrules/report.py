@@ -9,7 +9,6 @@ depends on the clock, the working directory beyond how paths were typed, or a ha
 from __future__ import annotations
 
 import difflib
-import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from .errors import AcrrulesError, UsageError
 from .plan import Endpoint, RulePlan
 from .render import TERRAFORM_VERSIONS_FILE, environment, source_label
 from .targets import TARGETS
-from .targets.nsg import removed_rules
+from .targets.nsg import removed_rules_of
 
 ADDED, CHANGED, UNCHANGED = "added", "changed", "unchanged"
 NSG_TARGETS = ("nsg-arm", "nsg-tf")
@@ -96,6 +95,9 @@ class OutDir(NamedTuple):
     files: tuple[FileRow, ...]
     nsg_checked: bool  # nsg-arm is rendered, so nsg.json was compared
     removed_rules: tuple[RemovedRule, ...]
+    # (file, what is there) for each file that is no regular file, or too large to read: "a
+    # symbolic link to ../.git/config" (the CLI warns; render replaces it). Not in the JSON.
+    not_regular: tuple[tuple[str, str], ...] = ()
 
 
 class Report(NamedTuple):
@@ -123,6 +125,7 @@ def build(
     service_tags_path: str | None = None,
     since_path: str | None = None,
     out_dir: str | None = None,
+    out_follow_symlink: bool = False,
 ) -> Report:
     if since_path is not None and service_tags_path is None:
         raise UsageError("--since OLD compares OLD with the Service Tags file of this run: give --service-tags NEW too")
@@ -153,7 +156,7 @@ def build(
         totals=None if plan.prefixes is None else (len(plan.prefixes.v4_prefixes), len(plan.prefixes.v6_prefixes)),
         nsg=tuple(_nsg_table(plan, t) for t in NSG_TARGETS if t in chosen),
         since=since,
-        out=None if out_dir is None else _out_dir(out_dir, run.files, "nsg-arm" in chosen),
+        out=None if out_dir is None else _out_dir(out_dir, run.files, "nsg-arm" in chosen, out_follow_symlink),
         mcr=desc.cloud_info.mcr_fqdns if desc.mcr else (),
     )
 
@@ -208,37 +211,48 @@ def _nsg_table(plan: RulePlan, tid: str) -> NsgTable:
     )
 
 
-def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool) -> OutDir:
+def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool, follow_symlink: bool = False) -> OutDir:
     """What `render --out DIR` would do to DIR: each file added, changed or unchanged (bytes, as
-    --check compares), and the NSG rules that leave nsg.json."""
+    --check compares, read as --check reads them: write.read_existing), and the NSG rules that
+    leave nsg.json."""
+    from . import write
+
     base = Path(out_dir)
     if base.exists() and not base.is_dir():
         raise AcrrulesError(f"{out_dir}: --out must be the directory the rules are rendered into; this is a file")
-    rows = []
-    for name, text in files.items():
-        path = base / name
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            rows.append(FileRow(name, ADDED, text.count("\n") + (not text.endswith("\n") and bool(text)), 0))
-            continue
-        except OSError as e:
-            raise AcrrulesError(
-                f"{path}: cannot read it to compare: {'it is a directory' if path.is_dir() else e.strerror or e}"
-            ) from None
-        new = text.encode("utf-8")
-        if raw == new:
-            rows.append(FileRow(name, UNCHANGED, 0, 0))
-            continue
-        old_lines = raw.decode("utf-8", "replace").splitlines()
-        plus = minus = 0
-        for line in difflib.unified_diff(old_lines, text.splitlines(), lineterm="", n=0):
-            if line.startswith("+") and not line.startswith("+++"):
-                plus += 1
-            elif line.startswith("-") and not line.startswith("---"):
-                minus += 1
-        rows.append(FileRow(name, CHANGED, plus, minus))
-    gone = removed_rules(os.path.join(out_dir, "nsg.json"), files.get("nsg.json")) if nsg_arm else []
+    with write.locked(out_dir, exclusive=False, create=False, follow_symlink=follow_symlink) as dir_fd:
+        rows, odd = [], []
+        for name, text in files.items():
+            new = text.encode("utf-8")
+            new_lines = text.count("\n") + (not text.endswith("\n") and bool(text))
+            try:
+                existing = write.read_existing(dir_fd, name, write.read_limit(new))
+            except OSError as e:
+                raise AcrrulesError(f"{Path(out_dir) / name}: cannot read it to compare: {e.strerror or e}") from None
+            if existing.kind == write.DIRECTORY:
+                raise AcrrulesError(f"{Path(out_dir) / name}: cannot read it to compare: it is a directory")
+            if existing.data is None:
+                if existing.kind == write.MISSING:
+                    rows.append(FileRow(name, ADDED, new_lines, 0))
+                else:  # its content is not read: every rendered line replaces it
+                    rows.append(FileRow(name, CHANGED, new_lines, 0))
+                    odd.append((name, existing.what))
+                continue
+            raw = existing.data
+            if raw == new:
+                rows.append(FileRow(name, UNCHANGED, 0, 0))
+                continue
+            old_lines = raw.decode("utf-8", "replace").splitlines()
+            plus = minus = 0
+            for line in difflib.unified_diff(old_lines, text.splitlines(), lineterm="", n=0):
+                if line.startswith("+") and not line.startswith("+++"):
+                    plus += 1
+                elif line.startswith("-") and not line.startswith("---"):
+                    minus += 1
+            rows.append(FileRow(name, CHANGED, plus, minus))
+        new_nsg = files.get("nsg.json") if nsg_arm else None
+        old_nsg = None if new_nsg is None else write.read_text(dir_fd, "nsg.json", write.read_limit(new_nsg))
+        gone = removed_rules_of(old_nsg, new_nsg)
     return OutDir(
         out_dir,
         tuple(rows),
@@ -249,6 +263,7 @@ def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool) -> OutDir:
             )
             for r in gone
         ),
+        tuple(odd),
     )
 
 
