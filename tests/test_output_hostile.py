@@ -279,20 +279,37 @@ def test_a_directory_swapped_for_a_link_after_opening_redirects_nothing(tmp_path
 
 # ---- the lock --------------------------------------------------------------------------------------
 
-# The real CLI with acrrules.write's renames slowed down (test-only: the product has no such hook),
-# so that two unlocked runs would interleave their renames.
+# The real CLI with acrrules.write's renames slowed down, and the two runs of a pair meeting once
+# both have rendered (a barrier of marker files, before either touches the directory), so that
+# unlocked runs would interleave their renames: one run renames every 0.1 s from the start, the
+# other every 0.05 s after 0.2 s, so without a lock the first files end up the second run's and the
+# last the first run's (a margin of 0.15 s either side).  Test-only: the product has no such hook.
 SLOW_RENAMES = textwrap.dedent("""\
     import os, sys, time, types
+    import acrrules.pipeline as pipeline
     import acrrules.write as w
+    barrier, me, delay, pace = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
     real = os
     def replace(src, dst, **dir_fds):
+        global delay
+        time.sleep(delay)
+        delay = 0
         real.replace(src, dst, **dir_fds)
-        time.sleep(0.05)
+        time.sleep(pace)
     slow = types.SimpleNamespace(**{k: getattr(real, k) for k in dir(real) if not k.startswith("__")})
     slow.replace = replace
     w.os = slow
+    rendered = pipeline.run
+    def run(*args, **kwargs):
+        result = rendered(*args, **kwargs)
+        open(os.path.join(barrier, me), "w").close()
+        deadline = time.monotonic() + 60
+        while len(os.listdir(barrier)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return result
+    pipeline.run = run
     from acrrules.cli import main
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[5:]))
 """)
 
 
@@ -313,27 +330,28 @@ def test_concurrent_renders_leave_one_runs_set(tmp_path):
 
     env = dict(os.environ)
     env.pop("ACRRULES_DEBUG", None)
-    mixed = []
+    problems = []
     for i in range(20):
         out = f"rules-{i}"
+        barrier = tmp_path / f"barrier-{i}"
+        barrier.mkdir()
         procs = [
             subprocess.Popen(
-                [sys.executable, "-c", SLOW_RENAMES, "render", spec, "--out", out],
+                [sys.executable, "-c", SLOW_RENAMES, barrier, spec, *timing, "render", spec, "--out", out],
                 cwd=work,
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            for spec in ("a.yaml", "b.yaml")
+            for spec, timing in (("a.yaml", ("0", "0.1")), ("b.yaml", ("0.2", "0.05")))
         ]
-        for p in procs:
-            _, err = p.communicate(timeout=TIMEOUT)
-            assert p.returncode == 0, err
+        # Unlocked, a run also sweeps the other's named temporaries as stale (exit 2, ENOENT).
+        failed = [err.strip() for p in procs if (err := p.communicate(timeout=TIMEOUT)[1]) and p.returncode != 0]
         got = regular_files(work / out)
-        if got not in (sets["a.yaml"], sets["b.yaml"]):
-            mixed.append(out)
-    assert mixed == [], f"{len(mixed)} of 20 directories hold a mix of both runs' files: {mixed}"
+        if failed or got not in (sets["a.yaml"], sets["b.yaml"]):
+            problems.append(f"{out}: {'; '.join(failed) or 'a mix of both runs'}")
+    assert problems == [], f"{len(problems)} of 20 pairs went wrong:\n" + "\n".join(problems)
 
 
 def test_a_held_lock_makes_a_run_wait_then_fail_clearly(tmp_path):
