@@ -167,7 +167,11 @@ def locked(
     releases it when the process ends, however it ends.  A run waits up to `timeout` seconds
     for another's lock, then fails (exit 2).  On a file system that cannot flock a directory
     (some NFS setups) the run goes on unlocked.  Yields None when the directory does not exist
-    and `create` is false (nothing to read, nothing to lock).
+    and `create` is false (nothing to read, nothing to lock).  Not re-entrant: inside the block,
+    pass the descriptor on (read_existing, write_files(dir_fd=...), drift_in) rather than calling
+    write_files or drift without it, which would wait for this very lock.  Orphans (another
+    branch's concern) can be listed with os.listdir(fd) and removed with os.unlink(name, dir_fd=fd),
+    which removes a link itself, never its target.
     """
     fd = open_out_dir(out_dir, create=create, follow_symlink=follow_symlink)
     if fd is None:

@@ -155,6 +155,20 @@ def test_removal_notices_do_not_read_a_linked_nsg_json(tmp_path, project):
         assert "NSG rule(s)" not in r.err and "nsg rule delete" not in r.err, r.err
 
 
+def test_a_links_target_is_printed_without_control_characters(tmp_path, project):
+    """The link's target is the pull request's text: a newline would start a workflow command in a
+    CI log (`::add-mask::`, `::error::`), an escape sequence would rewrite the terminal."""
+    (project / "rules" / "nsg.json").unlink()
+    (project / "rules" / "nsg.json").symlink_to("x\n::error::forged\x1b[2J")
+    r = cli("render", "acr.yaml", "--out", "rules", "--check", cwd=project)
+    assert r.code == 1, r.err
+    assert "\x1b" not in r.out and not any(line.startswith("::") for line in r.out.splitlines()), r.out
+    assert "rules/nsg.json: differs: it is a symbolic link to x ::error::forged [2J, not a regular file" in r.out
+    rep = cli("report", "acr.yaml", "--out", "rules", cwd=project)
+    assert rep.code == 0 and "\x1b" not in rep.err
+    assert not any(line.startswith("::") for line in rep.err.splitlines()), rep.err
+
+
 # ---- /dev/zero, a huge file, a FIFO -----------------------------------------------------------
 
 
