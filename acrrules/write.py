@@ -74,20 +74,39 @@ def _describe(e: OSError) -> str:
 def open_out_dir(out_dir: str, *, create: bool, follow_symlink: bool = False) -> int | None:
     """A descriptor of the directory `out_dir`; None when it does not exist and `create` is false.
 
-    Unless `follow_symlink`, every component of the path is opened without following a symbolic
-    link (from the working directory, or from / for an absolute path): a link anywhere in it is
-    refused with the fix, so the descriptor is of the directory the path names, not of one a
-    link points to.  `create`: missing components are made (0o777 less the umask), one by one.
+    Unless `follow_symlink`, the path is opened without following a symbolic link in any component
+    of a relative path (the tree a pull request controls: `--out rules/eu` with `rules` a link is
+    refused), and in the last component of an absolute one (the directories above it are the
+    host's layout, such as a checkout reached through a link).  A refused link comes with the fix,
+    so the descriptor is of the directory the path names, not of one a link points to.
+    `create`: missing components are made (0o777 less the umask), one by one.
     """
     if follow_symlink:
         return _open_followed(out_dir, create)
     path = Path(out_dir)
-    comps = path.parts[1:] if path.is_absolute() else path.parts
-    base = path.anchor or "."
-    fd = os.open(base, _DIR_FLAGS)
+    comps: tuple[str, ...]
+    if path.is_absolute():
+        if not path.name:  # "/"
+            return os.open(path, _DIR_FLAGS)
+        base, comps = str(path.parent), (path.name,)
+        try:
+            fd = os.open(base, _DIR_FLAGS)
+        except FileNotFoundError:
+            if not create:
+                return None
+            try:
+                os.makedirs(base, exist_ok=True)
+                fd = os.open(base, _DIR_FLAGS)
+            except OSError as e:
+                raise WriteError(f"{out_dir}: cannot create the output directory: {_describe(e)}") from None
+        except OSError as e:
+            raise WriteError(f"{out_dir}: cannot create the output directory: {_describe(e)}") from None
+    else:
+        base, comps = ".", path.parts
+        fd = os.open(base, _DIR_FLAGS)
     try:
         for i, name in enumerate(comps):
-            here = str(Path(base, *comps[: i + 1])) if path.is_absolute() else str(Path(*comps[: i + 1]))
+            here = str(Path(base, *comps[: i + 1]) if path.is_absolute() else Path(*comps[: i + 1]))
             last = i == len(comps) - 1
             try:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)

@@ -243,15 +243,17 @@ def test_modes_come_from_the_file_replaced_never_from_a_links_target(tmp_path, p
 # ---- --out itself ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["relative", "absolute", "above"])
+@pytest.mark.parametrize("kind", ["relative", "absolute", "above", "absolute-out"])
 def test_a_linked_out_is_refused_unless_the_user_says_so(tmp_path, project, kind):
+    """Any component of a relative --out (the tree a pull request controls), the last of an absolute
+    one (above it is the host's layout: test_repository renders through a linked checkout)."""
     outside = tmp_path / "outside"
     outside.mkdir()
-    if kind == "above":  # a directory above --out is the link: rules/eu, rules -> outside
+    if kind == "above":  # a directory above --out is the link: linked/eu, linked -> outside
         (outside / "eu").mkdir()
         out = "linked/eu"
     else:
-        out = "linked"
+        out = str(project / "linked") if kind == "absolute-out" else "linked"
     (project / "linked").symlink_to("../outside" if kind == "relative" else outside)
     for args in ([], ["--check"]):
         r = cli("render", "acr.yaml", "--out", out, *args, cwd=project)
