@@ -125,8 +125,8 @@ def open_out_dir(out_dir: str, *, create: bool, follow_symlink: bool = False) ->
                 target = _printable(os.readlink(name, dir_fd=fd))
                 raise WriteError(
                     f"{out_dir}: {'it' if last else here} is a symbolic link (to {target}), and acrrules reads and "
-                    f"writes outputs only in a real directory unless told to follow it: give the directory itself, "
-                    f"or add {FOLLOW_OPTION} if the link is meant to be there"
+                    f"writes outputs only in a real directory unless told to follow it: give the directory itself "
+                    f"(render and report: or add {FOLLOW_OPTION} if the link is meant to be there)"
                 )
             if not stat.S_ISDIR(st.st_mode):
                 if last:
