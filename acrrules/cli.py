@@ -163,10 +163,13 @@ def render(
         help="Fail (exit 2) instead of warning when the Service Tags file "
         "is more than DAYS days old (by the date in its name).",
     ),
+    out_follow_symlink: bool = typer.Option(
+        False, "--out-follow-symlink", help="Allow --out (or a directory above it) to be a symbolic link."
+    ),
 ) -> None:
     """Render the firewall rules of a description."""
     from . import write
-    from .targets.nsg import nsg_place, removed_rules
+    from .targets.nsg import nsg_place, removed_rules_of
 
     if max_age is not None and service_tags is None:
         raise UsageError(
@@ -189,10 +192,16 @@ def render(
             _out(text)
         _skipped(result.skipped)
         return
-    gone = removed_rules(os.path.join(out, "nsg.json"), files.get("nsg.json"))
     place = nsg_place(result.plan, "nsg-arm")
+    with write.locked(out, exclusive=not check, create=not check, follow_symlink=out_follow_symlink) as dir_fd:
+        new_nsg = files.get("nsg.json")
+        old_nsg = None if new_nsg is None else write.read_text(dir_fd, "nsg.json", write.read_limit(new_nsg))
+        gone = removed_rules_of(old_nsg, new_nsg)
+        if check:
+            diffs = write.drift_in(out, dir_fd, files)
+        else:
+            written = write.write_files(out, files, dir_fd=dir_fd)
     if check:
-        diffs = write.drift(out, files)
         for d in diffs:
             _out(d)
         if diffs:
@@ -207,7 +216,7 @@ def render(
         if diffs:
             raise typer.Exit(EXIT_CHANGES)
         return
-    for path, changed in write.write_files(out, files):
+    for path, changed in written:
         _err(f"{'wrote' if changed else 'unchanged'} {path}")
     _announce_removed(gone, place, would=False)
     _skipped(result.skipped)
@@ -292,6 +301,9 @@ def report(
         help="Compare with the rules committed in --out DIR at this git revision (e.g. the pull request's "
         "base branch) instead of the files on disk: every NSG rule that leaves, whoever rendered.",
     ),
+    out_follow_symlink: bool = typer.Option(
+        False, "--out-follow-symlink", help="Allow --out (or a directory above it) to be a symbolic link."
+    ),
 ) -> None:
     """A review summary of the rules, for a pull request: endpoints and service tags per registry
     region; per tag its changeNumber and merged prefix counts, and the totals; the NSG rules with
@@ -318,7 +330,9 @@ def report(
         raise UsageError(
             "report --out takes the directory the rules are rendered into (the report itself goes to standard output)"
         )
-    result = reporting.build(spec, target, service_tags, since, out, base)
+    result = reporting.build(spec, target, service_tags, since, out, base, out_follow_symlink)
+    for name, what in result.out.not_regular if result.out is not None else ():
+        _err(f"warning: {os.path.join(str(out), name)} is {what}, not a regular file: not read; render replaces it")
     _check_freshness(service_tags, {name: "" for t in result.targets for name in t.files}, None)
     if result.since is not None and result.since.new.change_number < result.since.old.change_number:
         from .escape import comment as printable

@@ -9,7 +9,6 @@ depends on the clock, the working directory beyond how paths were typed, or a ha
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,7 +19,7 @@ from .errors import AcrrulesError, UsageError
 from .plan import Endpoint, RulePlan
 from .render import TERRAFORM_VERSIONS_FILE, environment, source_label
 from .targets import TARGETS
-from .targets.nsg import NsgPlace, delete_command, nsg_place, removed_from, removed_rules
+from .targets.nsg import NsgPlace, delete_command, nsg_place, removed_from
 
 ADDED, CHANGED, UNCHANGED = "added", "changed", "unchanged"
 NSG_TARGETS = ("nsg-arm", "nsg-tf")
@@ -97,6 +96,9 @@ class OutDir(NamedTuple):
     removed_rules: tuple[RemovedRule, ...]
     base: str | None = None  # compared with the files committed at this git revision, not those on disk
     place_known: bool = False  # the settings name the resource group and the NSG of nsg.json
+    # (file, what is there) for each file that is no regular file, or too large to read: "a
+    # symbolic link to ../.git/config" (the CLI warns; render replaces it). Not in the JSON.
+    not_regular: tuple[tuple[str, str], ...] = ()
 
 
 class Report(NamedTuple):
@@ -125,6 +127,7 @@ def build(
     since_path: str | None = None,
     out_dir: str | None = None,
     base: str | None = None,
+    out_follow_symlink: bool = False,
 ) -> Report:
     if base is not None and out_dir is None:
         raise UsageError("--base REF compares with the rules committed at REF: give --out DIR, where they are rendered")
@@ -159,7 +162,7 @@ def build(
         since=since,
         out=None
         if out_dir is None
-        else _out_dir(out_dir, run.files, "nsg-arm" in chosen, nsg_place(plan, "nsg-arm"), base),
+        else _out_dir(out_dir, run.files, "nsg-arm" in chosen, nsg_place(plan, "nsg-arm"), base, out_follow_symlink),
         mcr=desc.cloud_info.mcr_fqdns if desc.mcr else (),
     )
 
@@ -214,40 +217,68 @@ def _nsg_table(plan: RulePlan, tid: str) -> NsgTable:
     )
 
 
-def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool, place: NsgPlace, ref: str | None = None) -> OutDir:
+def _out_dir(
+    out_dir: str,
+    files: dict[str, str],
+    nsg_arm: bool,
+    place: NsgPlace,
+    ref: str | None = None,
+    follow_symlink: bool = False,
+) -> OutDir:
     """What `render --out DIR` would do to DIR: each file added, changed or unchanged (bytes, as
-    --check compares), and the NSG rules that leave nsg.json. With `ref`, DIR as committed at
-    that git revision instead of on disk."""
+    --check compares, read as --check reads them: write.read_existing), and the NSG rules that
+    leave nsg.json. With `ref`, DIR as committed at that git revision instead of on disk."""
+    from . import write
+
     base = Path(out_dir)
-    if base.exists() and not base.is_dir():
-        raise AcrrulesError(f"{out_dir}: --out must be the directory the rules are rendered into; this is a file")
-    committed = None
     if ref is not None:
         from .gitbase import committed_files
 
         committed = committed_files(ref, out_dir, list(files))
+        return _compared(out_dir, files, nsg_arm, place, ref, lambda name, _limit: (committed[name], None))
+    if base.exists() and not base.is_dir():
+        raise AcrrulesError(f"{out_dir}: --out must be the directory the rules are rendered into; this is a file")
+    with write.locked(out_dir, exclusive=False, create=False, follow_symlink=follow_symlink) as dir_fd:
+
+        def on_disk(name: str, limit: int) -> tuple[bytes | None, str | None]:
+            try:
+                existing = write.read_existing(dir_fd, name, limit)
+            except OSError as e:
+                raise AcrrulesError(f"{base / name}: cannot read it to compare: {e.strerror or e}") from None
+            if existing.kind == write.DIRECTORY:
+                raise AcrrulesError(f"{base / name}: cannot read it to compare: it is a directory")
+            return existing.data, None if existing.kind == write.MISSING else existing.what
+
+        return _compared(out_dir, files, nsg_arm, place, None, on_disk)
+
+
+def _compared(
+    out_dir: str,
+    files: dict[str, str],
+    nsg_arm: bool,
+    place: NsgPlace,
+    ref: str | None,
+    read: Callable[[str, int], tuple[bytes | None, str | None]],
+) -> OutDir:
+    """The rows of _out_dir, each existing file got with `read(name, limit)`: (its bytes, or None
+    with what stands there instead: None for nothing, else e.g. "a symbolic link to ...")."""
+    from . import write
+
+    rows, odd = [], []
     old_nsg: str | None = None
-    rows = []
     for name, text in files.items():
-        path = base / name
-        try:
-            if committed is not None:
-                was = committed[name]
-                if was is None:
-                    raise FileNotFoundError(name)
-                raw = was
-            else:
-                raw = path.read_bytes()
-        except FileNotFoundError:
-            rows.append(FileRow(name, ADDED, text.count("\n") + (not text.endswith("\n") and bool(text)), 0))
+        new = text.encode("utf-8")
+        new_lines = text.count("\n") + (not text.endswith("\n") and bool(text))
+        raw, what = read(name, write.read_limit(new))
+        if raw is None:
+            if what is None:
+                rows.append(FileRow(name, ADDED, new_lines, 0))
+            else:  # its content is not read: every rendered line replaces it
+                rows.append(FileRow(name, CHANGED, new_lines, 0))
+                odd.append((name, what))
             continue
-        except OSError as e:
-            raise AcrrulesError(
-                f"{path}: cannot read it to compare: {'it is a directory' if path.is_dir() else e.strerror or e}"
-            ) from None
         if name == "nsg.json":
             old_nsg = raw.decode("utf-8", "replace")
-        new = text.encode("utf-8")
         if raw == new:
             rows.append(FileRow(name, UNCHANGED, 0, 0))
             continue
@@ -260,12 +291,7 @@ def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool, place: NsgPlace
                 minus += 1
         rows.append(FileRow(name, CHANGED, plus, minus))
     new_nsg = files.get("nsg.json")
-    if not nsg_arm or new_nsg is None:
-        gone = []
-    elif committed is not None:
-        gone = removed_from(old_nsg, new_nsg) if old_nsg is not None else []
-    else:
-        gone = removed_rules(os.path.join(out_dir, "nsg.json"), new_nsg)
+    gone = removed_from(old_nsg, new_nsg) if nsg_arm and new_nsg is not None and old_nsg is not None else []
     return OutDir(
         out_dir,
         tuple(rows),
@@ -273,6 +299,7 @@ def _out_dir(out_dir: str, files: dict[str, str], nsg_arm: bool, place: NsgPlace
         tuple(RemovedRule(r.name, r.priority, r.tag, delete_command(r, place)) for r in gone),
         ref,
         None not in place,
+        tuple(odd),
     )
 
 

@@ -314,3 +314,53 @@ def test_readme_snippet_is_a_valid_config(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     (repo,) = yaml.safe_load(snippet)["repos"]
     assert {h["id"] for h in repo["hooks"]} <= set(manifest())
+
+
+# --- outputs a pull request replaced by links (issue 13, finding 3) --------------------------
+
+CREDENTIAL = "c2VjcmV0LWNoZWNrb3V0LXRva2Vu"  # what actions/checkout persists: AUTHORIZATION: basic …
+CI_SECRET = "ci-secret-value-4711"
+
+
+def test_linked_outputs_fail_without_showing_their_targets(tmp_path, hook_repo):
+    """rules/nsg.json -> ../.git/config and rules/nsg.tf -> /proc/self/environ, committed: the hook
+    fails (exit 1, drift) and names the links, and neither the checkout's credential nor the job's
+    environment appears in its output."""
+    files = rendered(tmp_path, DESCRIPTION)
+    project = make_project(tmp_path / "project", hook_repo, files)
+    env = _clean_env()
+    r = _git(
+        "config",
+        "http.https://example.invalid/.extraheader",
+        f"AUTHORIZATION: basic {CREDENTIAL}",
+        cwd=project,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    for name, target in (("nsg.json", "../.git/config"), ("nsg.tf", "/proc/self/environ")):
+        (project / "rules" / name).unlink()
+        (project / "rules" / name).symlink_to(target)
+    for args in (
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false", "commit", "-q"]
+        + ["--no-verify", "-m", "links"],
+    ):
+        r = _git(*args, cwd=project, env=env)
+        assert r.returncode == 0, r.stderr
+    p = subprocess.run(
+        [hook_repo.pre_commit, "run", "acrrules-check", "--all-files", "--verbose", "--color", "never"],
+        cwd=project,
+        env=_clean_env(PRE_COMMIT_HOME=str(hook_repo.home), ACRRULES_CI_SECRET=CI_SECRET),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    run = Run(p.returncode, p.stdout + p.stderr, {})
+    assert CREDENTIAL not in run.output and CI_SECRET not in run.output, explain(run, hook_repo)
+    assert "AUTHORIZATION" not in run.output and "PRE_COMMIT_HOME" not in run.output, explain(run, hook_repo)
+    assert run.code != 0, explain(run, hook_repo)
+    assert re.search(r"^- exit code: 1$", run.output, re.M), explain(run, hook_repo)
+    for name, target in (("nsg.json", "../.git/config"), ("nsg.tf", "/proc/self/environ")):
+        assert f"rules/{name}: differs: it is a symbolic link to {target}, not a regular file" in run.output, explain(
+            run, hook_repo
+        )

@@ -258,9 +258,9 @@ SLOW_CLI = textwrap.dedent("""\
             pause()
         return n
     replaced = 0
-    def replace(src, dst):
+    def replace(src, dst, **dir_fds):
         global replaced
-        real.replace(src, dst)
+        real.replace(src, dst, **dir_fds)
         replaced += 1
         if stage == "publish" and replaced == pause_after:
             pause()
@@ -360,16 +360,17 @@ def test_check_when_an_output_is_a_directory(tmp_path, specs):
 
 
 def test_output_path_is_a_dangling_symlink(tmp_path, specs):
+    """A symbolic link as --out is followed only with --out-follow-symlink (tests/test_output_hostile.py)."""
     out = tmp_path / "out"
     out.symlink_to(tmp_path / "gone")
-    r = run_cli("render", specs["small"], "--out", out)
+    r = run_cli("render", specs["small"], "--out", out, "--out-follow-symlink")
     assert r.code == 2 and r.err == (
         f"{out}: cannot write outputs: it is a symbolic link to {tmp_path / 'gone'}, "
         "which does not exist: create that directory or give another --out\n"
     )
     assert out.is_symlink() and not (tmp_path / "gone").exists()
     (tmp_path / "gone").mkdir()  # once the target exists, the outputs go there
-    assert run_cli("render", specs["small"], "--out", out).code == 0
+    assert run_cli("render", specs["small"], "--out", out, "--out-follow-symlink").code == 0
     assert run_cli("render", specs["small"], "--out", tmp_path / "plain").code == 0
     assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == sorted(
         p.name for p in (tmp_path / "plain").iterdir()
@@ -388,7 +389,11 @@ def test_unnamed_files_are_linked_not_copied(tmp_path):
     fd = os.open(tmp_path, os.O_TMPFILE | os.O_WRONLY, 0o644)
     try:
         os.write(fd, b"content\n")
-        assert write._link_unnamed(fd, tmp_path / "named")
+        dir_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            assert write._link_unnamed(fd, dir_fd, "named")
+        finally:
+            os.close(dir_fd)
     finally:
         os.close(fd)
     assert (tmp_path / "named").read_bytes() == b"content\n"
@@ -402,7 +407,7 @@ def test_fallbacks_write_the_same_files(tmp_path, specs, rendered, monkeypatch, 
     from acrrules import write
 
     if without == "link":
-        monkeypatch.setattr(write, "_link_unnamed", lambda fd, dest: False)
+        monkeypatch.setattr(write, "_link_unnamed", lambda fd, dir_fd, name: False)
     else:
         monkeypatch.setattr(
             write,

@@ -242,14 +242,11 @@ def rules_of_template(text: str) -> list[DeployedRule]:
     return out
 
 
-def removed_rules(old_path: str, new_text: str | None) -> list[DeployedRule]:
-    """Rules of the nsg.json on disk that the new one no longer has (nothing when not rendering nsg-arm)."""
-    if new_text is None:
-        return []
-    try:
-        with open(old_path, encoding="utf-8") as fh:
-            old_text = fh.read()
-    except (OSError, UnicodeDecodeError):
+def removed_rules_of(old_text: str | None, new_text: str | None) -> list[DeployedRule]:
+    """Rules of the old nsg.json (its text as write.read_text read it from the output directory:
+    None when there is no regular file) that the new one no longer has (nothing when not
+    rendering nsg-arm)."""
+    if new_text is None or old_text is None:
         return []
     return removed_from(old_text, new_text)
 
