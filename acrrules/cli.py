@@ -68,9 +68,17 @@ def _err(text: str) -> None:
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
+_PROJECT_OPTION: Any = typer.Option(
+    None,
+    "--project",
+    metavar="FILE",
+    help="The project file, when no SPEC is given (default: acrrules.toml here or in the nearest parent).",
+)
+
+
 @app.command()
 def validate(
-    specs: list[str] = typer.Argument(..., metavar="SPEC", hidden=True),  # hidden: typer shows its type
+    specs: list[str] | None = typer.Argument(None, metavar="SPEC", hidden=True),  # hidden: typer shows its type
     target: list[str] | None = typer.Option(
         None,
         "--target",
@@ -79,12 +87,20 @@ def validate(
         help=f"Check only this target (repeatable): {', '.join(TARGETS)}. "
         "Default: the description's outputs, else every target.",
     ),
+    project_file: str | None = _PROJECT_OPTION,
 ) -> None:
     """Check the registry descriptions SPEC..., including the platform limits of their targets; print every
-    problem as FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
+    problem as FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)
+    Without SPEC: every description of the project (acrrules.toml)."""
     for name in target or ():
         if name not in TARGETS:
             raise UsageError(f"unknown target {name!r}: choose from {', '.join(TARGETS)}")
+    if not specs:
+        from . import project
+
+        for spec, loaded, chosen in project.validate_all(project.load(project_file), target):
+            _out(_validated(spec, loaded.description, chosen))
+        return
     failed = False
     for spec in specs:
         try:
@@ -100,13 +116,18 @@ def validate(
             for line in e.lines():
                 _err(line)
             continue
-        _out(
-            f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
-            f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud}; "
-            f"targets {', '.join(chosen)})\n"
-        )
+        _out(_validated(spec, d, chosen))
     if failed:
         raise typer.Exit(EXIT_INVALID)
+
+
+def _validated(spec: str, d: Any, chosen: list[str]) -> str:
+    n_endpoints, n_tags = len(planning.endpoints(d)), len(planning.service_tags(d))
+    return (
+        f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
+        f"{n_endpoints} endpoints, {n_tags} service tags, cloud {d.cloud}; "
+        f"targets {', '.join(chosen)})\n"
+    )
 
 
 @app.command()
@@ -130,7 +151,7 @@ def endpoints(
 
 @app.command()
 def render(
-    spec: str = typer.Argument(..., metavar="SPEC"),
+    spec: str | None = typer.Argument(None, metavar="SPEC"),
     target: list[str] | None = typer.Option(
         None,
         "--target",
@@ -138,9 +159,15 @@ def render(
         metavar="T",
         help=f"Target to render (repeatable): {', '.join(TARGETS)}. Default: all that the inputs allow.",
     ),
-    out: str = typer.Option(".", "--out", "-o", metavar="DIR|-", help="Output directory (created), or - for stdout."),
+    out: str | None = typer.Option(
+        None, "--out", "-o", metavar="DIR|-", help="Output directory (created), or - for stdout. Needed with SPEC."
+    ),
     service_tags: str | None = typer.Option(
-        None, "--service-tags", metavar="FILE", help="Microsoft Service Tags JSON (needed by nftables, iptables)."
+        None,
+        "--service-tags",
+        metavar="FILE|DIR",
+        help="Microsoft Service Tags JSON (needed by nftables, iptables), or a directory of them: the newest "
+        "ServiceTags_<Cloud>_<date>.json of the description's cloud. In a project: its service-tags directory.",
     ),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff if files on disk differ."),
     max_age: int | None = typer.Option(
@@ -151,11 +178,25 @@ def render(
         help="Fail (exit 2) instead of warning when the Service Tags file "
         "is more than DAYS days old (by the date in its name).",
     ),
+    project_file: str | None = _PROJECT_OPTION,
 ) -> None:
-    """Render the firewall rules of a description."""
-    from . import write
+    """Render the firewall rules of a description into --out DIR; without SPEC, of every description of
+    the project (acrrules.toml) into its output directories. Files acrrules wrote earlier that no target
+    writes now are removed (--check: reported)."""
+    from . import project
     from .targets.nsg import removed_rules
 
+    if spec is None:
+        if out is not None:
+            raise UsageError("a project names the output directory of each description: drop --out, or give SPEC")
+        _render_project(project_file, target, service_tags, check, max_age)
+        return
+    if out is None:
+        raise UsageError(
+            f"where should the rules of {spec} go? give --out DIR (a directory, created when missing), "
+            "or --out - for standard output; acrrules does not write into the working directory unasked"
+        )
+    service_tags = project.service_tags_file(service_tags, spec)
     result = pipeline.run(spec, target, service_tags, out_dir=None if out == "-" else out)
     files = result.files
     _check_freshness(service_tags, files, max_age)
@@ -170,10 +211,12 @@ def render(
         _skipped(result.skipped)
         return
     gone = removed_rules(os.path.join(out, "nsg.json"), files.get("nsg.json"))
+    outputs = project.outputs(out, files, project.keep_names(result, target))
     if check:
-        diffs = write.drift(out, files)
+        diffs = project.drift(outputs)
         for d in diffs:
             _out(d)
+        _orphans(outputs, would=True)
         if diffs:
             _err(
                 f"{len(diffs)} of {len(files)} file(s) in {out} differ from {spec}: run `acrrules render` "
@@ -183,13 +226,70 @@ def render(
             _err(f"{len(files)} file(s) in {out} are up to date")
         _announce_removed(gone, would=True)
         _skipped(result.skipped)
-        if diffs:
+        if diffs or outputs.orphans:
             raise typer.Exit(EXIT_CHANGES)
         return
-    for path, changed in write.write_files(out, files):
-        _err(f"{'wrote' if changed else 'unchanged'} {path}")
+    written, removed = project.write_outputs(outputs)
+    for path, changed in written:
+        if path.name != project.MANIFEST:
+            _err(f"{'wrote' if changed else 'unchanged'} {path}")
+    for path in removed:
+        _err(f"removed {path}: acrrules wrote it earlier, and no target writes it now")
     _announce_removed(gone, would=False)
     _skipped(result.skipped)
+
+
+def _orphans(outputs: Any, *, would: bool) -> None:
+    for name in outputs.orphans:
+        _err(
+            f"{os.path.join(outputs.directory, name)}: acrrules wrote it earlier, but no target writes it now: "
+            "`acrrules render` removes it"
+        )
+
+
+def _render_project(
+    project_file: str | None, target: list[str] | None, service_tags: str | None, check: bool, max_age: int | None
+) -> None:
+    """`render` without SPEC: every description of the project, validated and rendered before anything is
+    written; then each output directory written (or compared, with --check)."""
+    from . import project
+    from .targets.nsg import removed_rules
+
+    jobs = project.run(project.load(project_file), target, service_tags=service_tags, max_age=max_age)
+    drifted = orphaned = unchanged = 0
+    said: set[str] = set()
+    for job in jobs:
+        assert job.outputs is not None
+        o = job.outputs
+        gone = removed_rules(os.path.join(o.directory, "nsg.json"), job.run.files.get("nsg.json"))
+        if check:
+            diffs = project.drift(o)
+            for d in diffs:
+                _out(d)
+            _orphans(o, would=True)
+            drifted += len(diffs)
+            orphaned += len(o.orphans)
+            unchanged += len(o.files) - len(diffs)
+        else:
+            written, removed = project.write_outputs(o)
+            for path, changed in written:
+                if changed and path.name != project.MANIFEST:
+                    _err(f"wrote {path}")
+                unchanged += not changed
+            for path in removed:
+                _err(f"removed {path}: acrrules wrote it earlier, and no target writes it now")
+        _announce_removed(gone, would=check)
+        for note in job.notes:
+            if note not in said:  # the age of a Service Tags file, once for all its descriptions
+                said.add(note)
+                _err(note)
+    if check and (drifted or orphaned):
+        _err(
+            f"{drifted} file(s) differ and {orphaned} file(s) are left over, in the output directories of "
+            f"{len(jobs)} description(s): run `acrrules render` without --check to update them"
+        )
+        raise typer.Exit(EXIT_CHANGES)
+    _err(f"{len(jobs)} description(s): " + ("all files up to date" if check else f"{unchanged} file(s) unchanged"))
 
 
 def _skipped(skipped: list[tuple[str, str]]) -> None:
@@ -231,7 +331,7 @@ class ReportFormat(StrEnum):
 
 @app.command()
 def report(
-    spec: str = typer.Argument(..., metavar="SPEC"),
+    spec: str | None = typer.Argument(None, metavar="SPEC"),
     target: list[str] | None = typer.Option(
         None,
         "--target",
@@ -262,6 +362,7 @@ def report(
     format: ReportFormat = typer.Option(
         ReportFormat.markdown, "--format", help="markdown (a pull request body) or json."
     ),
+    project_file: str | None = _PROJECT_OPTION,
 ) -> None:
     """A review summary of the rules, for a pull request: endpoints and service tags per registry
     region; per tag its changeNumber and merged prefix counts, and the totals; the NSG rules with
@@ -283,10 +384,16 @@ def report(
     """
     from . import report as reporting
 
+    if spec is None:
+        _report_project(project_file, target, service_tags, since, out, format is ReportFormat.json)
+        return
     if out == "-":
         raise UsageError(
             "report --out takes the directory the rules are rendered into (the report itself goes to standard output)"
         )
+    from . import project
+
+    service_tags = project.service_tags_file(service_tags, spec)
     result = reporting.build(spec, target, service_tags, since, out)
     _check_freshness(service_tags, {name: "" for t in result.targets for name in t.files}, None)
     if result.since is not None and result.since.new.change_number < result.since.old.change_number:
@@ -300,6 +407,27 @@ def report(
     _out(reporting.format_json(result) if format is ReportFormat.json else reporting.markdown(result))
 
 
+def _report_project(
+    project_file: str | None,
+    target: list[str] | None,
+    service_tags: str | None,
+    since: str | None,
+    out: str | None,
+    as_json: bool,
+) -> None:
+    """`report` without SPEC: one report for every description of the project."""
+    from . import project
+
+    if since is not None or out is not None:
+        raise UsageError(
+            "in a project, report compares with the previous Service Tags file of each cloud in its directory "
+            "and with each description's output directory: drop --since and --out, or give SPEC"
+        )
+    proj = project.load(project_file)
+    reports = project.report_all(proj, target, service_tags)
+    _out(project.report_json(proj, reports) if as_json else project.report_markdown(proj, reports))
+
+
 tags_app = typer.Typer(no_args_is_help=True, help="Work with Microsoft's weekly Service Tags files.")
 app.add_typer(tags_app, name="tags")
 
@@ -311,11 +439,15 @@ class DiffFormat(StrEnum):
 
 @tags_app.command("diff")
 def tags_diff(
-    old: str = typer.Argument(..., metavar="OLD", help="The Service Tags file the rules were rendered from."),
-    new: str = typer.Argument(..., metavar="NEW", help="The newer Service Tags file."),
-    spec: str | None = typer.Option(
-        None, "--spec", metavar="SPEC", help="Compare only the tags this description needs (named as in NEW)."
+    old: str | None = typer.Argument(None, metavar="OLD", help="The Service Tags file the rules were rendered from."),
+    new: str | None = typer.Argument(None, metavar="NEW", help="The newer Service Tags file."),
+    spec: list[str] | None = typer.Option(
+        None,
+        "--spec",
+        metavar="SPEC",
+        help="Compare only the tags this description needs (named as in NEW); repeatable: the tags any of them needs.",
     ),
+    project_file: str | None = _PROJECT_OPTION,
     format: DiffFormat = typer.Option(
         DiffFormat.text, "--format", **_formats(DiffFormat), help="text for people, json for programs."
     ),
@@ -328,9 +460,18 @@ def tags_diff(
     "changed": [{"tag", "status": added|removed|changed, "changeNumber": [OLD, NEW],
     "added": [...], "removed": [...]}], "renumbered": [{"tag", "changeNumber"}],
     "unchanged", "missingInNew"}; tags sorted by name, prefixes IPv4 first, by address.
+
+    Without OLD and NEW, in a project: for each cloud its descriptions use, the previous and the newest
+    file in its Service Tags directory, on the tags of those descriptions (JSON: one object per cloud,
+    in a list).
     """
     from . import tagsdiff
 
+    if old is None:
+        _tags_diff_project(project_file, spec, format is DiffFormat.json)
+        return
+    if new is None:
+        raise UsageError("give OLD and NEW (two Service Tags files), or neither in a project")
     result = tagsdiff.diff(old, new, spec)
     _out(tagsdiff.format_json(result) if format is DiffFormat.json else tagsdiff.format_text(result))
     if result.new.change_number < result.old.change_number:
@@ -344,6 +485,28 @@ def tags_diff(
         raise typer.Exit(result.exit_code)
 
 
+def _tags_diff_project(project_file: str | None, spec: list[str] | None, as_json: bool) -> None:
+    from . import project, tagsdiff
+
+    if spec:
+        raise UsageError("--spec chooses the tags of OLD NEW; a project compares the tags of its descriptions")
+    results = project.tags_diffs(project.load(project_file))
+    changed = False
+    parts = []
+    for cloud, newest, result in results:
+        if result is None:
+            _err(f"{newest} is the only Service Tags file of {cloud} in its directory: nothing to compare")
+            continue
+        changed = changed or bool(result.exit_code)
+        parts.append(result)
+    if as_json:
+        _out(json.dumps([tagsdiff.as_json(r) for r in parts], indent=2, ensure_ascii=False) + "\n")
+    else:
+        _out("\n".join(tagsdiff.format_text(r) for r in parts))
+    if changed:
+        raise typer.Exit(EXIT_CHANGES)
+
+
 # Built from the catalog; mypy cannot see the members of a functional Enum with computed values.
 CloudName = Enum("CloudName", {name: name for name in CLOUDS}, type=str)  # type: ignore[misc]
 
@@ -354,13 +517,16 @@ def tags_fetch(
         None, "--cloud", help="The cloud whose file to fetch (default: SPEC's cloud, else AzureCloud)."
     ),
     spec: str | None = typer.Option(None, "--spec", metavar="SPEC", help="Take the cloud from this description."),
-    directory: str = typer.Option(".", "--dir", metavar="DIR", help="Where to save the file (created)."),
+    directory: str | None = typer.Option(
+        None, "--dir", metavar="DIR", help="Where to save the file (created). Default: the project's, else ."
+    ),
     page_url: str | None = typer.Option(
         None,
         "--page-url",
         metavar="URL",
         help="Another download page (its own host's links are taken too), or a direct link to the .json file.",
     ),
+    project_file: str | None = _PROJECT_OPTION,
 ) -> None:
     """Download the cloud's current ServiceTags_<Cloud>_<YYYYMMDD>.json from Microsoft into DIR.
 
@@ -370,11 +536,31 @@ def tags_fetch(
     link's name. Prints the file's path on stdout, also when the same bytes were
     already there (then nothing is written). Any failure: exit 2, nothing written.
     Honours HTTPS_PROXY/HTTP_PROXY/NO_PROXY; gives up after 60 s.
+
+    Without --cloud and --spec, in a project (acrrules.toml): the file of each cloud its descriptions
+    use, into its service-tags directory. Older files stay until `acrrules tags prune`.
     """
     from . import fetch
 
     if cloud is not None and spec is not None:
         raise UsageError("give --cloud or --spec, not both: --spec takes the cloud from the description")
+    if cloud is None and spec is None:
+        from . import project
+
+        found = project_file or project.find()
+        if found is not None:
+            proj = project.load(found)
+            where = directory or proj.service_tags
+            if where is None:
+                raise proj.error(
+                    (), 'the project names no service-tags directory: add service-tags = "servicetags"', value=False
+                )
+            for cloud_name in project.clouds(proj):
+                path, changed = fetch.fetch(cloud_name, where, page_url)
+                _err(f"wrote {path}" if changed else f"{path} is already here with the same bytes: nothing written")
+                _out(f"{path}\n")
+            return
+    directory = directory or "."
     if spec is not None:
         cloud_name = pipeline.load_description(spec).description.cloud
     else:
@@ -384,9 +570,43 @@ def tags_fetch(
     _out(f"{path}\n")
 
 
+@tags_app.command("prune")
+def tags_prune(
+    directory: str | None = typer.Option(
+        None, "--dir", metavar="DIR", help="Default: the project's service-tags directory."
+    ),
+    project_file: str | None = _PROJECT_OPTION,
+) -> None:
+    """Remove every ServiceTags_<Cloud>_<date>.json in DIR but the newest of its cloud: the weekly bot
+    runs it after `render`, so the repository keeps the one file per cloud its rules come from."""
+    from . import project
+    from .catalog import CLOUDS as clouds
+
+    if directory is None:
+        proj = project.load(project_file)
+        if proj.service_tags is None:
+            raise proj.error(
+                (), 'the project names no service-tags directory: add service-tags = "servicetags"', value=False
+            )
+        directory = proj.service_tags
+    if not os.path.isdir(directory):
+        raise UsageError(f"{directory}: no such directory")
+    for path in project.prune(directory, sorted({c.servicetags_cloud for c in clouds.values()})):
+        _err(f"removed {path}")
+
+
 @app.command()
-def schema() -> None:
+def schema(
+    project_schema: bool = typer.Option(
+        False, "--project", help="The schema of the project file (acrrules.toml) instead."
+    ),
+) -> None:
     """Print the JSON Schema of the description format (for yaml-language-server)."""
+    if project_schema:
+        from .project import schema_text as project_schema_text
+
+        _out(project_schema_text())
+        return
     from .validate import schema_text
 
     _out(schema_text())
