@@ -537,7 +537,10 @@ class Outputs(NamedTuple):
 def outputs(directory: str, files: Mapping[str, str], keep: frozenset[str]) -> Outputs:
     manifest = read_manifest(directory)
     listed = set(files) | {n for n in manifest & keep if (Path(directory) / n).exists()}
-    return Outputs(directory, {**files, MANIFEST: manifest_text(listed)}, orphans(directory, keep))
+    found = orphans(directory, keep)
+    if not listed and not manifest and not (Path(directory) / MANIFEST).exists():
+        return Outputs(directory, dict(files), found)  # nothing rendered, nothing to remember
+    return Outputs(directory, {**files, MANIFEST: manifest_text(listed)}, found)
 
 
 def write_outputs(o: Outputs) -> tuple[list[tuple[Path, bool]], list[Path]]:
