@@ -206,7 +206,7 @@ def _schema_message(e: jsonschema.ValidationError) -> tuple[list[str | int], str
         given = e.instance if isinstance(e.instance, dict) else {}
         unknown = sorted(k for k in given if k not in known)
         key = unknown[0] if unknown else "?"
-        close = [k for k in known if k.replace("_", "-") == key.replace("_", "-").lower()]
+        close = [k for k in known if re.sub(r"[-_]", "", k) == re.sub(r"[-_]", "", key.lower())]
         hint = f"did you mean {close[0]!r}? " if close else ""
         table = f" in {dotted}" if dotted else ""
         return (
