@@ -30,7 +30,7 @@ def tags_source(name: str) -> Path:
 
 
 def make_project(root: Path, *, tags: tuple[str, ...] = (PUBLIC, GOV)) -> Path:
-    shutil.copytree(SAMPLE_PROJECT, root, ignore=shutil.ignore_patterns("rules", "servicetags"))
+    shutil.copytree(SAMPLE_PROJECT, root, ignore=shutil.ignore_patterns("rules", "servicetags", ".gitignore"))
     (root / "servicetags").mkdir()
     for name in tags:
         (root / "servicetags" / name).symlink_to(tags_source(name))
