@@ -199,7 +199,9 @@ def render(
     service_tags = project.service_tags_file(service_tags, spec)
     result = pipeline.run(spec, target, service_tags, out_dir=None if out == "-" else out)
     files = result.files
-    _check_freshness(service_tags, files, max_age)
+    stale = project.stale_note(result, max_age)
+    if stale:
+        _err(stale)
     if out == "-":
         if check:
             raise AcrrulesError("--check compares files in a directory: give --out DIR")
@@ -208,7 +210,7 @@ def render(
             if many:
                 _out(f"# ==> {name} <==\n")
             _out(text)
-        _skipped(result.skipped)
+        _skipped(result)
         return
     gone = removed_rules(os.path.join(out, "nsg.json"), files.get("nsg.json"))
     outputs = project.outputs(out, files, project.keep_names(result, target))
@@ -225,7 +227,7 @@ def render(
         else:
             _err(f"{len(files)} file(s) in {out} are up to date")
         _announce_removed(gone, would=True)
-        _skipped(result.skipped)
+        _skipped(result)
         if diffs or outputs.orphans:
             raise typer.Exit(EXIT_CHANGES)
         return
@@ -236,7 +238,7 @@ def render(
     for path in removed:
         _err(f"removed {path}: acrrules wrote it earlier, and no target writes it now")
     _announce_removed(gone, would=False)
-    _skipped(result.skipped)
+    _skipped(result)
 
 
 def _orphans(outputs: Any, *, would: bool) -> None:
@@ -292,9 +294,11 @@ def _render_project(
     _err(f"{len(jobs)} description(s): " + ("all files up to date" if check else f"{unchanged} file(s) unchanged"))
 
 
-def _skipped(skipped: list[tuple[str, str]]) -> None:
-    for name, why in skipped:
-        _err(f"skipped {name}: {why}")
+def _skipped(result: pipeline.Run) -> None:
+    from .project import skipped_notes
+
+    for note in skipped_notes(result):
+        _err(note)
 
 
 def _announce_removed(gone: list[DeployedRule], *, would: bool) -> None:

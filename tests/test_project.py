@@ -397,3 +397,21 @@ def test_tags_diff_of_the_project_compares_previous_and_newest(tmp_path):
     (diff,) = json.loads(r.out)
     assert [c["tag"] for c in diff["changed"]] == ["AzureContainerRegistry.EastUS"]
     assert diff["changed"][0]["added"] == ["203.0.113.0/24"]
+
+
+# ---- the policies below the CLI: the API returns them as warnings ---------------------------------
+
+
+def test_the_api_gives_what_render_says_as_warnings(monkeypatch):
+    import acrrules
+
+    d = acrrules.load(REPO / "samples" / "basic.yaml")
+    with pytest.warns(acrrules.AcrrulesWarning) as caught:
+        files = acrrules.render(d)
+    said = [str(w.message) for w in caught]
+    assert "skipped nftables: it needs IP prefixes: pass service_tags= ServiceTags_<Cloud>_<date>.json" in said
+    assert "acrrules.nft" not in files
+    monkeypatch.setenv("ACRRULES_TODAY", "2025-12-01")
+    with pytest.warns(acrrules.AcrrulesWarning, match="28 days old"):
+        files = acrrules.render(d, service_tags=tags_source(PUBLIC))
+    assert "acrrules.nft" in files
