@@ -191,6 +191,9 @@ def render(
             raise UsageError("a project names the output directory of each description: drop --out, or give SPEC")
         _render_project(project_file, target, service_tags, check, max_age)
         return
+    if out is None:  # a description of the project goes where the project says
+        found = project.find() if project_file is None else project_file
+        out = project.out_for(project.load(found), spec) if found is not None else None
     if out is None:
         raise UsageError(
             f"where should the rules of {spec} go? give --out DIR (a directory, created when missing), "

@@ -335,6 +335,16 @@ def out_dir(project: Project, group: Group, spec: str, name: str) -> str:
     return _shown(os.path.join(project.root, relative))
 
 
+def out_for(project: Project, spec: str) -> str | None:
+    """The output directory the project gives the description `spec`, or None when it is not one of them."""
+    real = os.path.realpath(spec)
+    for group in project.groups:
+        for member in group.specs:
+            if os.path.realpath(member) == real:
+                return out_dir(project, group, member, pipeline.load_description(member).description.name)
+    return None
+
+
 # ---- Service Tags directories -------------------------------------------------------------------
 
 

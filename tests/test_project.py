@@ -415,3 +415,15 @@ def test_the_api_gives_what_render_says_as_warnings(monkeypatch):
     with pytest.warns(acrrules.AcrrulesWarning, match="28 days old"):
         files = acrrules.render(d, service_tags=tags_source(PUBLIC))
     assert "acrrules.nft" in files
+
+
+def test_render_spec_of_the_project_without_out_goes_to_its_directory(tmp_path):
+    root = make_project(tmp_path / "p")
+    r = run_cli("render", "acr/batch.acr.yaml", "--target", "nsg-tf", cwd=root)
+    assert r.code == 0, r.err
+    assert (root / "rules" / "batch" / "nsg.tf").is_file()
+    (root / "other.acr.yaml").write_text((REPO / "samples" / "basic.yaml").read_text())
+    r = run_cli("render", "other.acr.yaml", cwd=root)  # not a description of the project: no place to go
+    assert r.code == 2 and "--out DIR" in r.err, r.err
+    r = run_cli("render", "--out", "x", cwd=root)
+    assert r.code == 2 and "drop --out" in r.err, r.err
