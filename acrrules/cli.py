@@ -222,10 +222,11 @@ def render(
         for d in diffs:
             _out(d)
         _orphans(outputs, would=True)
-        if diffs:
+        if diffs or outputs.orphans:
             _err(
-                f"{len(diffs)} of {len(files)} file(s) in {out} differ from {spec}: run `acrrules render` "
-                "without --check to update them"
+                f"{len(diffs)} of {len(outputs.files)} file(s) in {out} differ from {spec}"
+                + (f" and {len(outputs.orphans)} are left over" if outputs.orphans else "")
+                + ": run `acrrules render` without --check to update them"
             )
         else:
             _err(f"{len(files)} file(s) in {out} are up to date")

@@ -661,6 +661,9 @@ def run(
             problems.extend(e.diagnostics)
             continue
         notes = [f"{spec}: {n}" for n in skipped_notes(result)] + ([note] if note else [])
+        if tags is None and needs_tags(target_names):  # a project without a Service Tags directory
+            hint = f'add service-tags = "servicetags" to {project.file} and run `acrrules tags fetch`'
+            notes = [n.replace("add --service-tags ServiceTags_<Cloud>_<date>.json", hint) for n in notes]
         jobs.append(Job(spec, result, outputs(directory, result.files, keep_names(result, target_names)), notes))
     if problems:
         raise InputError(problems)
