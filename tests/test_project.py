@@ -427,3 +427,36 @@ def test_render_spec_of_the_project_without_out_goes_to_its_directory(tmp_path):
     assert r.code == 2 and "--out DIR" in r.err, r.err
     r = run_cli("render", "--out", "x", cwd=root)
     assert r.code == 2 and "drop --out" in r.err, r.err
+
+
+def test_the_readme_walkthrough_runs_as_written(tmp_path, monkeypatch):
+    """The commands of README's "Write your first project", in a copy of samples/project; `tags fetch` reads a
+    local copy of the download page (the only change: --page-url)."""
+    import re
+
+    from test_fetch import Site, page_html
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Write your first project") :]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    lines = [line.split("#")[0].strip() for line in block.splitlines()]
+    assert lines[0] == ". .venv/bin/activate && cd samples/project"
+    commands = [line.split() for line in lines[1:] if line]
+    assert [c[:2] for c in commands][:3] == [["acrrules", "validate"], ["acrrules", "tags"], ["acrrules", "render"]]
+    root = make_project(tmp_path / "p", tags=())
+    (root / "servicetags").rmdir()  # a fresh clone: no Service Tags directory yet
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    site = Site()
+    try:
+        for name in (PUBLIC, GOV):
+            site.serve(f"/files/{name}", tags_source(name).read_bytes())
+        site.serve("/page", page_html(site.url(f"/files/{PUBLIC}"), site.url(f"/files/{GOV}")))
+        for command in commands:
+            args = command[1:] + (["--page-url", site.url("/page")] if command[1:3] == ["tags", "fetch"] else [])
+            r = run_cli(*args, cwd=root)
+            assert r.code == 0, (command, r.err)
+    finally:
+        site.close()
+    assert sorted(p.name for p in (root / "rules").iterdir()) == ["batch", "gov", "prod"]
+    assert sorted(p.name for p in (root / "servicetags").iterdir()) == sorted([PUBLIC, GOV])
