@@ -399,6 +399,14 @@ class ServiceTagsDir:
 
     def path(self, cloud: str, spec: str) -> str:
         kind = _kind(cloud)
+        if self.blame is None and os.path.isfile(self.directory):  # --service-tags FILE: for its own cloud
+            given = servicetags.load(self.directory)
+            if given.cloud != kind:
+                raise self._error(
+                    f"this Service Tags file is for cloud {given.cloud!r}, but {spec} describes {cloud}: give "
+                    "--service-tags DIR, a directory with the newest file of each cloud the project uses"
+                )
+            return self.directory
         if not os.path.isdir(self.directory):
             missing = not os.path.exists(self.directory)
             raise self._error(

@@ -460,3 +460,13 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path, monkeypatch):
         site.close()
     assert sorted(p.name for p in (root / "rules").iterdir()) == ["batch", "gov", "prod"]
     assert sorted(p.name for p in (root / "servicetags").iterdir()) == sorted([PUBLIC, GOV])
+
+
+def test_service_tags_file_in_a_project_serves_its_own_cloud_only(tmp_path):
+    root = make_project(tmp_path / "p")
+    r = run_cli("render", "--service-tags", tags_source(PUBLIC), cwd=root)
+    assert r.code == 2 and "describes AzureUSGovernment" in r.err and "--service-tags DIR" in r.err, r.err
+    assert not (root / "rules").exists()
+    (root / "acr" / "gov.acr.yaml").unlink()
+    r = run_cli("render", "--service-tags", tags_source(PUBLIC), cwd=root)
+    assert r.code == 0, r.err
