@@ -117,7 +117,15 @@ class _Locator:
             return best
         if len(path) >= 2 and isinstance(path[1], int):
             header = self._header_line(str(path[0]), path[1])
-            if header is None:
+            if header is None:  # an inline table: the key where it appears once, else the array's key
+                last = path[-1]
+                if isinstance(last, str):
+                    hits = list(
+                        re.finditer(r"(?<![\w\"'-])" + self._KEY.format(k=re.escape(last)) + r"\s*=", self.text)
+                    )
+                    if len(hits) == 1:
+                        before = self.text[: hits[0].start()]
+                        return before.count("\n") + 1, hits[0].start() - (before.rfind("\n") + 1) + 1
                 found = self._key_line(str(path[0]), 0, stop_at_table=False)
                 return (found[0] + 1, found[1] + 1) if found else best
             best = (header + 1, len(self.lines[header]) - len(self.lines[header].lstrip()) + 1)
@@ -131,6 +139,11 @@ class _Locator:
             if found is not None and found[0] > first_table:
                 found = None
             rest = path[1:]
+            if found is None:  # a table, [key] or [[key]], where a value was expected
+                table = re.compile(r"^(\s*)\[\[?\s*" + self._KEY.format(k=re.escape(str(path[0]))) + r"\s*\]")
+                for i, text_line in enumerate(self.lines):
+                    if m := table.match(text_line):
+                        return i + 1, len(m.group(1)) + 1
         if found is None:
             return best
         line, col = found
