@@ -158,6 +158,13 @@ BAD_PROJECTS = {
     "no-descriptions": ('service-tags = "servicetags"\n', 1, 1, "needs 'descriptions'"),
     "bad-placeholder": (GOOD.replace("{name}", "{env}"), 5, 7, "unknown placeholder {env}"),
     "tags-dir-missing": (GOOD.replace('"servicetags"', '"tags"'), 1, 16, "does not exist"),
+    "table-not-array": (GOOD.replace("[[descriptions]]", "[descriptions]"), 3, 1, "expected an array, got a table"),
+    "inline-unknown-key": (
+        'service-tags = "servicetags"\ndescriptions = [{paths = ["acr/*.acr.yaml"], out = "r/{name}", extra = 1}]\n',
+        2,
+        64,
+        "unknown key 'extra'",
+    ),
 }
 
 
