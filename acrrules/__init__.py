@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AcrrulesError",
+    "AcrrulesWarning",
     "Description",
     "Diagnostic",
     "Endpoint",
@@ -46,6 +47,7 @@ _LAZY = {
     "load_service_tags": "api",
     "InputError": "errors",
     "AcrrulesError": "errors",
+    "AcrrulesWarning": "errors",
     "Diagnostic": "errors",
     "Description": "model",
     "Endpoint": "plan",
@@ -56,7 +58,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .api import endpoints, load, load_service_tags, render
-    from .errors import AcrrulesError, Diagnostic, InputError
+    from .errors import AcrrulesError, AcrrulesWarning, Diagnostic, InputError
     from .model import Description
     from .plan import Endpoint
     from .servicetags import ServiceTagsFile

@@ -70,6 +70,9 @@ def render(
     service_tags: a path, or what `load_service_tags` returned.
     out_dir: the directory the files are for. Headers name the description relative to it, as
       `render --out DIR` writes them; None: relative to the working directory, as `--out -`.
+
+    What the CLI says besides the files (targets skipped for want of service_tags, a Service Tags file
+    more than 14 days old) comes as `acrrules.AcrrulesWarning` (the `warnings` module).
     """
     if isinstance(targets, str):
         raise TypeError("targets is a list of target ids, such as ['nsg-arm'], not a string")
@@ -98,7 +101,21 @@ def render(
             raise
     except UsageError as e:
         raise ValueError(str(e)) from None
+    _warn(run)
     return run.files
+
+
+def _warn(run: pipeline.Run) -> None:
+    """The notes `acrrules render` prints on stderr, as AcrrulesWarning: the same policies (project.py)."""
+    import warnings
+
+    from . import project
+    from .errors import AcrrulesWarning
+
+    notes = project.skipped_notes(run)
+    stale = project.stale_note(run, None)
+    for note in [*notes, *([stale] if stale else [])]:
+        warnings.warn(AcrrulesWarning(note.replace("add --service-tags", "pass service_tags=")), stacklevel=3)
 
 
 def _document(description: Description, tags_file: ServiceTagsFile | None) -> SourceDocument | None:

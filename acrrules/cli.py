@@ -69,9 +69,17 @@ def _err(text: str) -> None:
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
+_PROJECT_OPTION: Any = typer.Option(
+    None,
+    "--project",
+    metavar="FILE",
+    help="The project file, when no SPEC is given (default: acrrules.toml here or in the nearest parent).",
+)
+
+
 @app.command()
 def validate(
-    specs: list[str] = typer.Argument(..., metavar="SPEC", hidden=True),  # hidden: typer shows its type
+    specs: list[str] | None = typer.Argument(None, metavar="SPEC", hidden=True),  # hidden: typer shows its type
     target: list[str] | None = typer.Option(
         None,
         "--target",
@@ -80,12 +88,22 @@ def validate(
         help=f"Check only this target (repeatable): {', '.join(TARGETS)}. "
         "Default: the description's outputs, else every target.",
     ),
+    project_file: str | None = _PROJECT_OPTION,
 ) -> None:
     """Check the registry descriptions SPEC..., including the platform limits of their targets; print every
-    problem as FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)"""
+    problem as FILE:LINE:COLUMN: message. (The IP prefixes are checked by `render --service-tags`.)
+    Without SPEC: every description of the project (acrrules.toml)."""
     for name in target or ():
         if name not in TARGETS:
             raise UsageError(hints.unknown("target", name, TARGETS))
+    if not specs:
+        from . import project
+
+        for spec, loaded, chosen, rule_plan in project.validate_all(project.load(project_file), target):
+            for warning in pipeline.limit_warnings(rule_plan, chosen, loaded.doc):
+                _err(str(warning))
+            _out(_validated(spec, loaded.description, rule_plan, chosen))
+        return
     failed = False
     valid: list[pipeline.Loaded] = []
     plans: list[planning.RulePlan] = []
@@ -107,11 +125,7 @@ def validate(
             continue
         valid.append(loaded)
         plans.append(rule_plan)
-        _out(
-            f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
-            f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud}; "
-            f"targets {', '.join(chosen)})\n"
-        )
+        _out(_validated(spec, d, rule_plan, chosen))
     from . import clashes
 
     clash = clashes.check(valid, target, plans)  # what two descriptions must not share (spec §8)
@@ -119,6 +133,14 @@ def validate(
         raise InputError(clash)
     if failed:
         raise typer.Exit(EXIT_INVALID)
+
+
+def _validated(spec: str, d: Any, rule_plan: planning.RulePlan, chosen: list[str]) -> str:
+    return (
+        f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
+        f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud}; "
+        f"targets {', '.join(chosen)})\n"
+    )
 
 
 @app.command()
@@ -142,7 +164,7 @@ def endpoints(
 
 @app.command()
 def render(
-    spec: str = typer.Argument(..., metavar="SPEC"),
+    spec: str | None = typer.Argument(None, metavar="SPEC"),
     target: list[str] | None = typer.Option(
         None,
         "--target",
@@ -150,9 +172,15 @@ def render(
         metavar="T",
         help=f"Target to render (repeatable): {', '.join(TARGETS)}. Default: all that the inputs allow.",
     ),
-    out: str = typer.Option(".", "--out", "-o", metavar="DIR|-", help="Output directory (created), or - for stdout."),
+    out: str | None = typer.Option(
+        None, "--out", "-o", metavar="DIR|-", help="Output directory (created), or - for stdout. Needed with SPEC."
+    ),
     service_tags: str | None = typer.Option(
-        None, "--service-tags", metavar="FILE", help="Microsoft Service Tags JSON (needed by nftables, iptables)."
+        None,
+        "--service-tags",
+        metavar="FILE|DIR",
+        help="Microsoft Service Tags JSON (needed by nftables, iptables), or a directory of them: the newest "
+        "ServiceTags_<Cloud>_<date>.json of the description's cloud. In a project: its service-tags directory.",
     ),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff if files on disk differ."),
     max_age: int | None = typer.Option(
@@ -166,22 +194,40 @@ def render(
     out_follow_symlink: bool = typer.Option(
         False, "--out-follow-symlink", help="Allow --out (or a directory above it) to be a symbolic link."
     ),
+    project_file: str | None = _PROJECT_OPTION,
 ) -> None:
-    """Render the firewall rules of a description."""
-    from . import write
-    from .targets.nsg import nsg_place, removed_rules_of
+    """Render the firewall rules of a description into --out DIR; without SPEC, of every description of
+    the project (acrrules.toml) into its output directories. Files acrrules wrote earlier that no target
+    writes now are removed (--check: reported)."""
+    from . import project
+    from .targets.nsg import nsg_place
 
+    if spec is None:
+        if out is not None:
+            raise UsageError("a project names the output directory of each description: drop --out, or give SPEC")
+        _render_project(project_file, target, service_tags, check, max_age, out_follow_symlink)
+        return
+    if out is None:  # a description of the project goes where the project says
+        found = project.find() if project_file is None else project_file
+        out = project.out_for(project.load(found), spec) if found is not None else None
+    if out is None:
+        raise UsageError(
+            f"where should the rules of {spec} go? give --out DIR (a directory, created when missing), "
+            "or --out - for standard output; acrrules does not write into the working directory unasked"
+        )
+    service_tags = project.service_tags_file(service_tags, spec)
     if max_age is not None and service_tags is None:
         raise UsageError(
             "--max-age DAYS limits the age of the Service Tags file, and none is given: add --service-tags "
             "FILE (the IP targets need it), or drop --max-age"
         )
-
     result = pipeline.run(spec, target, service_tags, out_dir=None if out == "-" else out)
     files = result.files
     for warning in pipeline.run_warnings(result):
         _err(str(warning))
-    _check_freshness(service_tags, files, max_age)
+    stale = project.stale_note(result, max_age)
+    if stale:
+        _err(stale)
     if out == "-":
         if check:
             raise AcrrulesError("--check compares files in a directory: give --out DIR")
@@ -190,41 +236,97 @@ def render(
             if many:
                 _out(f"# ==> {name} <==\n")
             _out(text)
-        _skipped(result.skipped)
+        _skipped(result)
         return
     place = nsg_place(result.plan, "nsg-arm")
-    with write.locked(out, exclusive=not check, create=not check, follow_symlink=out_follow_symlink) as dir_fd:
-        new_nsg = files.get("nsg.json")
-        old_nsg = None if new_nsg is None else write.read_text(dir_fd, "nsg.json", write.read_limit(new_nsg))
-        gone = removed_rules_of(old_nsg, new_nsg)
-        if check:
-            diffs = write.drift_in(out, dir_fd, files)
-        else:
-            written = write.write_files(out, files, dir_fd=dir_fd)
+    done = project.apply(out, files, project.keep_names(result, target), check=check, follow_symlink=out_follow_symlink)
     if check:
-        for d in diffs:
+        for d in done.diffs:
             _out(d)
-        if diffs:
+        _orphans(out, done.orphans)
+        if done.diffs or done.orphans:
             _err(
-                f"{len(diffs)} of {len(files)} file(s) in {out} differ from {spec}: run `acrrules render` "
-                "without --check to update them"
+                f"{len(done.diffs)} of {done.files} file(s) in {out} differ from {spec}"
+                + (f" and {len(done.orphans)} are left over" if done.orphans else "")
+                + ": run `acrrules render` without --check to update them"
             )
         else:
             _err(f"{len(files)} file(s) in {out} are up to date")
-        _announce_removed(gone, place, would=True)
-        _skipped(result.skipped)
-        if diffs:
+        _announce_removed(done.gone, place, would=True)
+        _skipped(result)
+        if done.diffs or done.orphans:
             raise typer.Exit(EXIT_CHANGES)
         return
-    for path, changed in written:
-        _err(f"{'wrote' if changed else 'unchanged'} {path}")
-    _announce_removed(gone, place, would=False)
-    _skipped(result.skipped)
+    for path, changed in done.written:
+        if path.name != project.MANIFEST:
+            _err(f"{'wrote' if changed else 'unchanged'} {path}")
+    for path in done.removed:
+        _err(f"removed {path}: acrrules wrote it earlier, and no target writes it now")
+    _announce_removed(done.gone, place, would=False)
+    _skipped(result)
 
 
-def _skipped(skipped: list[tuple[str, str]]) -> None:
-    for name, why in skipped:
-        _err(f"skipped {name}: {why}")
+def _orphans(directory: str, names: list[str]) -> None:
+    for name in names:
+        _err(
+            f"{os.path.join(directory, name)}: acrrules wrote it earlier, but no target writes it now: "
+            "`acrrules render` removes it"
+        )
+
+
+def _render_project(
+    project_file: str | None,
+    target: list[str] | None,
+    service_tags: str | None,
+    check: bool,
+    max_age: int | None,
+    out_follow_symlink: bool,
+) -> None:
+    """`render` without SPEC: every description of the project, validated and rendered before anything is
+    written; then each output directory written (or compared, with --check)."""
+    from . import project
+    from .targets.nsg import nsg_place
+
+    jobs = project.run(project.load(project_file), target, service_tags=service_tags, max_age=max_age)
+    drifted = orphaned = unchanged = 0
+    said: set[str] = set()
+    for job in jobs:
+        for warning in pipeline.run_warnings(job.run):
+            _err(str(warning))
+        done = project.apply(job.directory, job.run.files, job.keep, check=check, follow_symlink=out_follow_symlink)
+        if check:
+            for d in done.diffs:
+                _out(d)
+            _orphans(job.directory, done.orphans)
+            drifted += len(done.diffs)
+            orphaned += len(done.orphans)
+            unchanged += done.files - len(done.diffs)
+        else:
+            for path, changed in done.written:
+                if changed and path.name != project.MANIFEST:
+                    _err(f"wrote {path}")
+                unchanged += not changed
+            for path in done.removed:
+                _err(f"removed {path}: acrrules wrote it earlier, and no target writes it now")
+        _announce_removed(done.gone, nsg_place(job.run.plan, "nsg-arm"), would=check)
+        for note in job.notes:
+            if note not in said:  # the age of a Service Tags file, once for all its descriptions
+                said.add(note)
+                _err(note)
+    if check and (drifted or orphaned):
+        _err(
+            f"{drifted} file(s) differ and {orphaned} file(s) are left over, in the output directories of "
+            f"{len(jobs)} description(s): run `acrrules render` without --check to update them"
+        )
+        raise typer.Exit(EXIT_CHANGES)
+    _err(f"{len(jobs)} description(s): " + ("all files up to date" if check else f"{unchanged} file(s) unchanged"))
+
+
+def _skipped(result: pipeline.Run) -> None:
+    from .project import skipped_notes
+
+    for note in skipped_notes(result):
+        _err(note)
 
 
 def _announce_removed(gone: list[DeployedRule], place: NsgPlace, *, would: bool) -> None:
@@ -260,7 +362,7 @@ class ReportFormat(StrEnum):
 
 @app.command()
 def report(
-    spec: str = typer.Argument(..., metavar="SPEC"),
+    spec: str | None = typer.Argument(None, metavar="SPEC"),
     target: list[str] | None = typer.Option(
         None,
         "--target",
@@ -304,6 +406,7 @@ def report(
     out_follow_symlink: bool = typer.Option(
         False, "--out-follow-symlink", help="Allow --out (or a directory above it) to be a symbolic link."
     ),
+    project_file: str | None = _PROJECT_OPTION,
 ) -> None:
     """A review summary of the rules, for a pull request: endpoints and service tags per registry
     region; per tag its changeNumber and merged prefix counts, and the totals; the NSG rules with
@@ -326,10 +429,16 @@ def report(
     """
     from . import report as reporting
 
+    if spec is None:
+        _report_project(project_file, target, service_tags, since, out, format is ReportFormat.json)
+        return
     if out == "-":
         raise UsageError(
             "report --out takes the directory the rules are rendered into (the report itself goes to standard output)"
         )
+    from . import project
+
+    service_tags = project.service_tags_file(service_tags, spec)
     result = reporting.build(spec, target, service_tags, since, out, base, out_follow_symlink)
     for name, what in result.out.not_regular if result.out is not None else ():
         _err(f"warning: {os.path.join(str(out), name)} is {what}, not a regular file: not read; render replaces it")
@@ -345,6 +454,27 @@ def report(
     _out(reporting.format_json(result) if format is ReportFormat.json else reporting.markdown(result))
 
 
+def _report_project(
+    project_file: str | None,
+    target: list[str] | None,
+    service_tags: str | None,
+    since: str | None,
+    out: str | None,
+    as_json: bool,
+) -> None:
+    """`report` without SPEC: one report for every description of the project."""
+    from . import project
+
+    if since is not None or out is not None:
+        raise UsageError(
+            "in a project, report compares with the previous Service Tags file of each cloud in its directory "
+            "and with each description's output directory: drop --since and --out, or give SPEC"
+        )
+    proj = project.load(project_file)
+    reports = project.report_all(proj, target, service_tags)
+    _out(project.report_json(proj, reports) if as_json else project.report_markdown(proj, reports))
+
+
 tags_app = typer.Typer(no_args_is_help=True, help="Work with Microsoft's weekly Service Tags files.")
 app.add_typer(tags_app, name="tags")
 
@@ -356,11 +486,15 @@ class DiffFormat(StrEnum):
 
 @tags_app.command("diff")
 def tags_diff(
-    old: str = typer.Argument(..., metavar="OLD", help="The Service Tags file the rules were rendered from."),
-    new: str = typer.Argument(..., metavar="NEW", help="The newer Service Tags file."),
-    spec: str | None = typer.Option(
-        None, "--spec", metavar="SPEC", help="Compare only the tags this description needs (named as in NEW)."
+    old: str | None = typer.Argument(None, metavar="OLD", help="The Service Tags file the rules were rendered from."),
+    new: str | None = typer.Argument(None, metavar="NEW", help="The newer Service Tags file."),
+    spec: list[str] | None = typer.Option(
+        None,
+        "--spec",
+        metavar="SPEC",
+        help="Compare only the tags this description needs (named as in NEW); repeatable: the tags any of them needs.",
     ),
+    project_file: str | None = _PROJECT_OPTION,
     format: DiffFormat = typer.Option(
         DiffFormat.text, "--format", **_formats(DiffFormat), help="text for people, json for programs."
     ),
@@ -373,9 +507,18 @@ def tags_diff(
     "changed": [{"tag", "status": added|removed|changed, "changeNumber": [OLD, NEW],
     "added": [...], "removed": [...]}], "renumbered": [{"tag", "changeNumber"}],
     "unchanged", "missingInNew"}; tags sorted by name, prefixes IPv4 first, by address.
+
+    Without OLD and NEW, in a project: for each cloud its descriptions use, the previous and the newest
+    file in its Service Tags directory, on the tags of those descriptions (JSON: one object per cloud,
+    in a list).
     """
     from . import tagsdiff
 
+    if old is None:
+        _tags_diff_project(project_file, spec, format is DiffFormat.json)
+        return
+    if new is None:
+        raise UsageError("give OLD and NEW (two Service Tags files), or neither in a project")
     result = tagsdiff.diff(old, new, spec)
     _out(tagsdiff.format_json(result) if format is DiffFormat.json else tagsdiff.format_text(result))
     if result.new.change_number < result.old.change_number:
@@ -387,6 +530,28 @@ def tags_diff(
         )
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _tags_diff_project(project_file: str | None, spec: list[str] | None, as_json: bool) -> None:
+    from . import project, tagsdiff
+
+    if spec:
+        raise UsageError("--spec chooses the tags of OLD NEW; a project compares the tags of its descriptions")
+    results = project.tags_diffs(project.load(project_file))
+    changed = False
+    parts = []
+    for cloud, newest, result in results:
+        if result is None:
+            _err(f"{newest} is the only Service Tags file of {cloud} in its directory: nothing to compare")
+            continue
+        changed = changed or bool(result.exit_code)
+        parts.append(result)
+    if as_json:
+        _out(json.dumps([tagsdiff.as_json(r) for r in parts], indent=2, ensure_ascii=False) + "\n")
+    else:
+        _out("\n".join(tagsdiff.format_text(r) for r in parts))
+    if changed:
+        raise typer.Exit(EXIT_CHANGES)
 
 
 # Built from the catalog; mypy cannot see the members of a functional Enum with computed values.
@@ -402,13 +567,16 @@ def tags_fetch(
         help="The cloud whose file to fetch (default: SPEC's cloud, else AzureCloud).",
     ),
     spec: str | None = typer.Option(None, "--spec", metavar="SPEC", help="Take the cloud from this description."),
-    directory: str = typer.Option(".", "--dir", metavar="DIR", help="Where to save the file (created)."),
+    directory: str | None = typer.Option(
+        None, "--dir", metavar="DIR", help="Where to save the file (created). Default: the project's, else ."
+    ),
     page_url: str | None = typer.Option(
         None,
         "--page-url",
         metavar="URL",
         help="Another download page (its own host's links are taken too), or a direct link to the .json file.",
     ),
+    project_file: str | None = _PROJECT_OPTION,
 ) -> None:
     """Download the cloud's current ServiceTags_<Cloud>_<YYYYMMDD>.json from Microsoft into DIR.
 
@@ -418,11 +586,31 @@ def tags_fetch(
     link's name. Prints the file's path on stdout, also when the same bytes were
     already there (then nothing is written). Any failure: exit 2, nothing written.
     Honours HTTPS_PROXY/HTTP_PROXY/NO_PROXY; gives up after 60 s.
+
+    Without --cloud and --spec, in a project (acrrules.toml): the file of each cloud its descriptions
+    use, into its service-tags directory. Older files stay until `acrrules tags prune`.
     """
     from . import fetch
 
     if cloud is not None and spec is not None:
         raise UsageError("give --cloud or --spec, not both: --spec takes the cloud from the description")
+    if cloud is None and spec is None:
+        from . import project
+
+        found = project_file or project.find()
+        if found is not None:
+            proj = project.load(found)
+            where = directory or proj.service_tags
+            if where is None:
+                raise proj.error(
+                    (), 'the project names no service-tags directory: add service-tags = "servicetags"', value=False
+                )
+            for cloud_name in project.clouds(proj):
+                path, changed = fetch.fetch(cloud_name, where, page_url)
+                _err(f"wrote {path}" if changed else f"{path} is already here with the same bytes: nothing written")
+                _out(f"{path}\n")
+            return
+    directory = directory or "."
     if spec is not None:
         cloud_name = pipeline.load_description(spec).description.cloud
     else:
@@ -430,6 +618,31 @@ def tags_fetch(
     path, changed = fetch.fetch(cloud_name, directory, page_url)
     _err(f"wrote {path}" if changed else f"{path} is already here with the same bytes: nothing written")
     _out(f"{path}\n")
+
+
+@tags_app.command("prune")
+def tags_prune(
+    directory: str | None = typer.Option(
+        None, "--dir", metavar="DIR", help="Default: the project's service-tags directory."
+    ),
+    project_file: str | None = _PROJECT_OPTION,
+) -> None:
+    """Remove every ServiceTags_<Cloud>_<date>.json in DIR but the newest of its cloud: the weekly bot
+    runs it after `render`, so the repository keeps the one file per cloud its rules come from."""
+    from . import project
+    from .catalog import CLOUDS as clouds
+
+    if directory is None:
+        proj = project.load(project_file)
+        if proj.service_tags is None:
+            raise proj.error(
+                (), 'the project names no service-tags directory: add service-tags = "servicetags"', value=False
+            )
+        directory = proj.service_tags
+    if not os.path.isdir(directory):
+        raise UsageError(f"{directory}: no such directory")
+    for path in project.prune(directory, sorted({c.servicetags_cloud for c in clouds.values()})):
+        _err(f"removed {path}")
 
 
 @app.command()
@@ -523,8 +736,17 @@ def probe(
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    project_schema: bool = typer.Option(
+        False, "--project", help="The schema of the project file (acrrules.toml) instead."
+    ),
+) -> None:
     """Print the JSON Schema of the description format (for yaml-language-server)."""
+    if project_schema:
+        from .project import schema_text as project_schema_text
+
+        _out(project_schema_text())
+        return
     from .validate import schema_text
 
     _out(schema_text())

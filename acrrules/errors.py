@@ -62,5 +62,10 @@ class WriteError(AcrrulesError):
     exit_code = EXIT_WRITE
 
 
+class AcrrulesWarning(UserWarning):
+    """What a render says besides its files (the Python API issues these; the CLI prints them on
+    stderr): a target it skipped and why, or the age of the Service Tags file."""
+
+
 class FetchError(AcrrulesError):
     """`tags fetch` could not download or accept the file; nothing was written."""

@@ -207,6 +207,9 @@ def header_lines(plan: RulePlan, source: str | None = None, *, with_service_tags
         + (f" and {len(desc.registries) - 10} more." if len(desc.registries) > 10 else "."),
     ]
     if with_service_tags and plan.prefixes is not None:
+        # The cloud and the changeNumber of each tag used, not the file's name, date or changeNumber:
+        # a weekly file in which none of these tags changed renders the same bytes.
         p = plan.prefixes
-        lines.append(f"Service Tags file: {p.file_name} (cloud {p.cloud}, changeNumber {p.change_number}).")
+        lines.append(f"Service Tags of cloud {p.cloud}, with the changeNumber of each tag used:")
+        lines.extend(f"  {tag} {change}" for tag, change in p.tag_change_numbers)
     return lines

@@ -270,8 +270,36 @@ def _explain(e: jsonschema.ValidationError) -> str:
     return schema_errors.explain(e, schema_errors.JSON)[0][1]
 
 
+_LOADED: dict[tuple[str, str, int, int, int], ServiceTagsFile] = {}
+
+
 def load(path: str) -> ServiceTagsFile:
-    """Read and check a Service Tags file; every problem is an InputError naming the file."""
+    """Read and check a Service Tags file; every problem is an InputError naming the file.
+
+    A file is read once per process: a project's descriptions of one cloud, and `report` (which
+    renders and compares), share what the first read parsed, while the file is unchanged on disk."""
+    try:
+        st = os.stat(path)
+        key: tuple[str, str, int, int, int] | None = (
+            path,
+            os.path.realpath(path),
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+        )
+    except OSError:
+        key = None
+    if key is not None and key in _LOADED:
+        return _LOADED[key]
+    loaded = _read(path)
+    if key is not None:
+        if len(_LOADED) >= 4:  # one per cloud and an older one (`--since`) is all a run uses
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = loaded
+    return loaded
+
+
+def _read(path: str) -> ServiceTagsFile:
     raw = read_bytes(
         path,
         max_bytes=MAX_BYTES,

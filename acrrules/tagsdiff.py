@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,13 +118,14 @@ def _spec_tags(spec: str, old: ServiceTagsFile, new: ServiceTagsFile) -> tuple[l
         return names, [n for n in names if n not in new.entries]
 
 
-def diff(old_path: str, new_path: str, spec: str | None = None) -> TagsDiff:
+def diff(old_path: str, new_path: str, spec: str | Sequence[str] | None = None) -> TagsDiff:
     """Compare two Service Tags files; every input problem is an InputError naming its file."""
     return compare(load(old_path), load(new_path), spec)
 
 
-def compare(old: ServiceTagsFile, new: ServiceTagsFile, spec: str | None = None) -> TagsDiff:
-    """`diff` of two loaded files (`report --since` has NEW loaded already)."""
+def compare(old: ServiceTagsFile, new: ServiceTagsFile, spec: str | Sequence[str] | None = None) -> TagsDiff:
+    """`diff` of two loaded files (`report --since` has NEW loaded already); with several specs, the
+    tags that any of them needs (`tags diff --spec A --spec B`, a project)."""
     if old.cloud != new.cloud:
         raise InputError(
             [
@@ -137,16 +139,21 @@ def compare(old: ServiceTagsFile, new: ServiceTagsFile, spec: str | None = None)
             ]
         )
     missing: list[str] = []
-    if spec is None:
+    specs = [spec] if isinstance(spec, str) else list(spec or ())
+    if not specs:
         names = sorted(set(old.entries) | set(new.entries))
     else:
-        needed, missing = _spec_tags(spec, old, new)
-        names = sorted(set(needed))
+        wanted: set[str] = set()
+        for one in specs:
+            needed, lacking = _spec_tags(one, old, new)
+            wanted |= set(needed)
+            missing += [m for m in lacking if m not in missing]
+        names = sorted(wanted)
     changes = [c for c in (_compare(old, new, n) for n in names) if c is not None]
     return TagsDiff(
         old=old,
         new=new,
-        spec=spec,
+        spec=", ".join(specs) if specs else None,
         compared=len(names),
         changed=tuple(c for c in changes if c.prefixes_changed or c.status != CHANGED),
         renumbered=tuple(c for c in changes if not c.prefixes_changed and c.status == CHANGED),

@@ -225,8 +225,9 @@ def test_directories_given_as_files(tmp_path, out_dir):
     assert_reported(r, str(tmp_path), [[None, None, "is a directory, not a file"]])
     spec = tmp_path / "spec.yaml"
     spec.write_text(PREVIOUS_SPEC, encoding="utf-8")
+    # A directory of Service Tags files is taken (its newest file of the spec's cloud): this one has none.
     r = run_cli("render", spec, "--service-tags", tmp_path, "--out", out_dir)
-    assert_reported(r, str(tmp_path), [[None, None, "is a directory"]])
+    assert_reported(r, str(tmp_path), [[None, None, "has no ServiceTags_Public_<YYYYMMDD>.json"]])
     assert snapshot(out_dir) == before
 
 
@@ -361,7 +362,11 @@ def test_file_names_that_are_not_utf8(tmp_path):
         cwd=REPO,
     )
     assert p.returncode == 0 and b"Traceback" not in p.stderr, p.stderr
-    files = {name: Path(os.fsdecode(os.path.join(out, name))).read_bytes() for name in os.listdir(out)}
+    files = {
+        name: Path(os.fsdecode(os.path.join(out, name))).read_bytes()
+        for name in os.listdir(out)
+        if name != b".acrrules-manifest"
+    }
     assert len(files) >= 3
     plain = {name.encode() for t in TARGETS.values() for name in t.plain_files}
     for name, data in files.items():

@@ -101,7 +101,7 @@ def test_show_completion_prints_a_script_that_completes():
     # What the script asks the CLI for on <TAB>: commands, then the formats of --format.
     for words, cword, want in (
         ("acrrules ren", 1, ["render"]),
-        ("acrrules tags ", 2, ["diff", "fetch"]),
+        ("acrrules tags ", 2, ["diff", "fetch", "prune"]),
         (f"acrrules endpoints {SPEC} --format ", 4, ["table", "json"]),
     ):
         env = dict(os.environ, COMP_WORDS=words, COMP_CWORD=str(cword), _ACRRULES_COMPLETE="complete_bash")

@@ -195,11 +195,20 @@ def test_headers_name_the_service_tags_file_cloud_and_change_number(real_outputs
 
     files, tags = real_outputs["AzureChinaCloud", "standalone"]
     data = json.loads(tags.read_text(encoding="utf-8"))
-    wanted = f"# Service Tags file: {tags.name} (cloud {data['cloud']}, changeNumber {data['changeNumber']})."
+    wanted = f"# Service Tags of cloud {data['cloud']}, with the changeNumber of each tag used:"
+    changes = {v["name"]: int(v["properties"]["changeNumber"]) for v in data["values"]}
     for path in files.values():
         text = path.read_text(encoding="utf-8")
-        assert wanted in text.splitlines(), path.name
-        assert str(tags.parent) not in text
+        lines = text.splitlines()
+        at = lines.index(wanted)
+        listed = []
+        for line in lines[at + 1 :]:
+            if not line.startswith("#   "):
+                break
+            tag, n = line[4:].rsplit(" ", 1)
+            listed.append((tag, int(n)))
+        assert listed and all(changes[tag] == n for tag, n in listed), (path.name, listed)
+        assert tags.name not in text and str(tags.parent) not in text
 
 
 # ---- reload semantics -----------------------------------------------------------------------

@@ -161,9 +161,14 @@ def test_header_names_the_service_tags_file_cloud_and_change_number(real_outputs
     data = json.loads(tags.read_text(encoding="utf-8"))
     header = [line for line in nft_file.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     assert header[0] == "#!/usr/sbin/nft -f"
-    wanted = f"Service Tags file: {tags.name} (cloud {data['cloud']}, changeNumber {data['changeNumber']})."
-    assert f"# {wanted}" in header
-    assert str(tags.parent) not in nft_file.read_text(encoding="utf-8")  # no path the user did not type
+    # The cloud and each tag used with its changeNumber, never the file's name or date (quiet weeks).
+    at = header.index(f"# Service Tags of cloud {data['cloud']}, with the changeNumber of each tag used:")
+    changes = {v["name"]: int(v["properties"]["changeNumber"]) for v in data["values"]}
+    listed = [line[4:].rsplit(" ", 1) for line in header[at + 1 :] if line.startswith("#   ") and line[4:5] != " "]
+    listed = listed[: next((i for i, x in enumerate(listed) if len(x) != 2 or not x[1].isdigit()), len(listed))]
+    assert listed and all(changes[tag] == int(n) for tag, n in listed), listed
+    text = nft_file.read_text(encoding="utf-8")
+    assert tags.name not in text and str(tags.parent) not in text  # no file name, no path
 
 
 # ---- reload semantics: switching modes, host objects ------------------------------------------

@@ -10,8 +10,10 @@ session's tmp dir; ~15 s, from PyPI or local wheels) and shared by the cases.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -364,3 +366,142 @@ def test_linked_outputs_fail_without_showing_their_targets(tmp_path, hook_repo):
         assert f"rules/{name}: differs: it is a symbolic link to {target}, not a regular file" in run.output, explain(
             run, hook_repo
         )
+
+
+# --- a project (acrrules.toml): the hook needs no args, across weekly fetches ----------
+
+
+def _commit(root: Path, message: str) -> None:
+    env = _clean_env()
+    for args in (
+        ["add", "-A"],
+        [
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "-q",
+            "--no-verify",
+            "--allow-empty",
+            "-m",
+            message,
+        ],
+    ):
+        r = _git(*args, cwd=root, env=env)
+        assert r.returncode == 0, f"git {' '.join(args)}: {r.stderr}"
+
+
+def _changed_files(root: Path, rev: str) -> list[str]:
+    r = _git("diff", "--name-only", rev, "HEAD", cwd=root, env=_clean_env())
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_project_hook_without_args_across_three_weeks(tmp_path, hook_repo, monkeypatch):
+    """Issue 14, problem 1 and the hook's promise: `acrrules-check` with no args checks every description
+    of the project, IP outputs included, and its config never changes while the weekly loop
+    (`tags fetch` from a local page, render, prune) replaces the Service Tags files."""
+    from test_fetch import Site, page_html
+    from test_project import GOV, PUBLIC, make_project, tag, week
+
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    weeks = tmp_path / "published"
+    weeks.mkdir()
+
+    def add_prefix(d):
+        t = tag(d, "AzureContainerRegistry.EastUS")["properties"]
+        t["addressPrefixes"] = [*t["addressPrefixes"], "203.0.113.0/24"]
+        t["changeNumber"] = int(t["changeNumber"]) + 1
+
+    quiet = lambda d: tag(d, "Sql")["properties"].update(changeNumber=999)  # noqa: E731
+    published = {  # the weeks Microsoft publishes: (Public, AzureGovernment), each derived from a real file
+        "20251110": (
+            week(PUBLIC, "ServiceTags_Public_20251110.json", weeks, quiet),
+            week(GOV, "ServiceTags_AzureGovernment_20251110.json", weeks),
+        ),
+    }
+    w2 = json.loads(published["20251110"][0].read_text())
+    w2["changeNumber"] += 1
+    tag(w2, "Sql")["properties"]["changeNumber"] = 1000
+    (weeks / "ServiceTags_Public_20251117.json").write_text(json.dumps(w2))
+    g2 = json.loads(published["20251110"][1].read_text())
+    g2["changeNumber"] += 1
+    (weeks / "ServiceTags_AzureGovernment_20251117.json").write_text(json.dumps(g2))
+    published["20251117"] = (
+        weeks / "ServiceTags_Public_20251117.json",
+        weeks / "ServiceTags_AzureGovernment_20251117.json",
+    )
+    w3 = json.loads(published["20251117"][0].read_text())
+    w3["changeNumber"] += 1
+    add_prefix(w3)
+    (weeks / "ServiceTags_Public_20251124.json").write_text(json.dumps(w3))
+    g3 = dict(g2, changeNumber=g2["changeNumber"] + 1)
+    (weeks / "ServiceTags_AzureGovernment_20251124.json").write_text(json.dumps(g3))
+    published["20251124"] = (
+        weeks / "ServiceTags_Public_20251124.json",
+        weeks / "ServiceTags_AzureGovernment_20251124.json",
+    )
+
+    root = make_project(tmp_path / "project")
+    for link in (root / "servicetags").iterdir():  # a repository commits files, not links
+        target = link.resolve()
+        link.unlink()
+        shutil.copyfile(target, link)
+    assert run_cli("render", cwd=root).code == 0
+    config = {
+        "repos": [
+            {"repo": str(REPO), "rev": hook_repo.rev, "hooks": [{"id": "acrrules-check"}, {"id": "acrrules-validate"}]}
+        ]
+    }
+    config_text = yaml.safe_dump(config, sort_keys=False)
+    (root / ".pre-commit-config.yaml").write_text(config_text, encoding="utf-8")
+    assert _git("init", "-q", ".", cwd=root, env=_clean_env()).returncode == 0
+    _commit(root, "week 0")
+    run = run_hooks(root, hook_repo)
+    assert run.code == 0 and run.status == {"acrrules-check": "Passed", "acrrules-validate": "Passed"}, explain(
+        run, hook_repo
+    )
+
+    site = Site()
+    try:
+        for date, (public, gov) in published.items():
+            before = _git("rev-parse", "HEAD", cwd=root, env=_clean_env()).stdout.strip()
+            for f in (public, gov):
+                site.serve(f"/files/{f.name}", f.read_bytes())
+            site.serve("/page", page_html(site.url(f"/files/{public.name}"), site.url(f"/files/{gov.name}")))
+            r = run_cli("tags", "fetch", "--page-url", site.url("/page"), cwd=root)
+            assert r.code == 0, r.err
+            assert sorted(Path(p).name for p in r.out.split()) == sorted([public.name, gov.name])
+            diff = run_cli("tags", "diff", cwd=root)
+            assert diff.code == (1 if date == "20251124" else 0), diff.out + diff.err
+            assert run_cli("render", cwd=root).code == 0
+            assert run_cli("tags", "prune", cwd=root).code == 0
+            _commit(root, f"Service Tags of {date}")
+            assert (root / ".pre-commit-config.yaml").read_text(encoding="utf-8") == config_text
+            changed = _changed_files(root, before)
+            outputs = [c for c in changed if c.startswith("rules/")]
+            if date == "20251124":  # AzureContainerRegistry.EastUS gained a prefix: prod and batch change
+                assert sorted(outputs) == sorted(
+                    f"rules/{n}/{f}" for n in ("prod", "batch") for f in ("acrrules.nft", "edl-ipv4.txt")
+                ), changed
+            else:  # a quiet week: only the Service Tags files (renamed) changed
+                assert outputs == [], changed
+            assert sorted(p.name for p in (root / "servicetags").iterdir()) == sorted([public.name, gov.name])
+            run = run_hooks(root, hook_repo)
+            assert run.code == 0, explain(run, hook_repo)
+    finally:
+        site.close()
+
+    # A sources change committed without rendering: the hook fails, for the IP outputs too.
+    spec = root / "acr" / "gov.acr.yaml"
+    spec.write_text(spec.read_text().replace('["192.168.40.0/24"]', '["192.168.40.0/24", "192.168.41.0/24"]'))
+    _commit(root, "a new build subnet")
+    run = run_hooks(root, hook_repo)
+    assert run.code != 0 and run.status["acrrules-check"] == "Failed", explain(run, hook_repo)
+    for name in ("acrrules.nft", "iptables.rules"):
+        assert re.search(rf"^\+\+\+ rules/gov/{re.escape(name)}$", run.output, re.M), explain(run, hook_repo)
+    assert "192.168.41.0/24" in run.output

@@ -204,7 +204,9 @@ def test_random_descriptions_pass_the_real_consumers(tmp_path_factory, tags_by_c
 def run_consumers(root: Path, examples: list[Example]) -> None:
     """Every file of every kept example through the real consumer tests/consumers.py names for it, in
     batches (one per consumer; squid one file at a time, the kernel loads one namespace per example)."""
-    batches = consumers.check(p for ex in examples for p in ex.folder.iterdir() if p.name != "description.yaml")
+    batches = consumers.check(
+        p for ex in examples for p in ex.folder.iterdir() if p.name not in ("description.yaml", ".acrrules-manifest")
+    )
     rendered = {tid for ex in examples for tid in ex.targets}
     for tid in rendered:  # every rendered target's files reached their consumer
         for f in CONSUMERS[tid].files:

@@ -30,7 +30,7 @@ def rendered(tmp_path_factory) -> dict[str, Path]:
         d = tmp_path_factory.mktemp(spec.stem)
         r = run_cli("render", spec, "--out", d)
         assert r.code == 0, r.err
-        assert sorted(p.name for p in d.iterdir()) == sorted(FQDN_FILES), spec
+        assert sorted(p.name for p in d.iterdir() if p.name != ".acrrules-manifest") == sorted(FQDN_FILES), spec
         out[spec.stem] = d
     return out
 
@@ -43,7 +43,12 @@ def _resources(doc, rtype):
 def test_every_output_passes_its_real_consumer(rendered, checker):
     """Each consumer tests/consumers.py names (terraform fmt + tf_schema_check --strict, strict arm_check,
     squid_check, k8s_check --strict, ...) over its files of every sample, in one batch."""
-    files = sorted(p for d in rendered.values() for p in d.iterdir() if consumers.checker_of(p) is checker)
+    files = sorted(
+        p
+        for d in rendered.values()
+        for p in d.iterdir()
+        if p.name != ".acrrules-manifest" and consumers.checker_of(p) is checker
+    )
     assert len(files) == sum(consumers.FILES[n].checker is checker for n in FQDN_FILES) * len(rendered)
     checker.need()
     checker.run(files)
@@ -116,7 +121,7 @@ def test_output_is_byte_identical_across_hash_seeds(tmp_path):
         d = tmp_path / seed
         r = run_cli_process("render", spec, "--out", d, env={"PYTHONHASHSEED": seed})
         assert r.code == 0, r.err
-        outs.append({p.name: p.read_bytes() for p in d.iterdir()})
+        outs.append({p.name: p.read_bytes() for p in d.iterdir() if p.name != ".acrrules-manifest"})
     assert outs[0] == outs[1] == outs[2]
 
 
@@ -256,7 +261,7 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
         env=env,
     )
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in (elsewhere / "out").iterdir()) == sorted(FQDN_FILES)
+    assert sorted(p.name for p in (elsewhere / "out").iterdir() if p.name != ".acrrules-manifest") == sorted(FQDN_FILES)
     s = subprocess.run(
         [sys.executable, "-m", "acrrules", "schema"], capture_output=True, text=True, cwd=elsewhere, env=env
     )
@@ -266,7 +271,7 @@ def test_installed_wheel_ships_templates_and_schemas(tmp_path):
 def test_rerender_leaves_unchanged_files_alone_and_replaces_changed_ones(tmp_path):
     spec = REPO / "samples" / "basic.yaml"
     assert run_cli("render", spec, "--out", tmp_path).code == 0
-    before = {p.name: p.stat() for p in tmp_path.iterdir()}
+    before = {p.name: p.stat() for p in tmp_path.iterdir() if p.name != ".acrrules-manifest"}
     (tmp_path / "nsg.tf").write_text("stale\n")
     stale_inode = (tmp_path / "nsg.tf").stat().st_ino
     r = run_cli("render", spec, "--out", tmp_path)

@@ -188,9 +188,11 @@ def life(tmp_path_factory) -> list[dict]:
     history = []
     for title, data in _steps():
         spec.write_text(yaml.safe_dump(data, sort_keys=False))
-        before = {p.name: p.read_text() for p in out.iterdir()} if out.exists() else {}
+        before = (
+            {p.name: p.read_text() for p in out.iterdir() if p.name != ".acrrules-manifest"} if out.exists() else {}
+        )
         r = render(spec, out, "--service-tags", tags, cwd=repo)
-        after = {p.name: p.read_text() for p in out.iterdir()}
+        after = {p.name: p.read_text() for p in out.iterdir() if p.name != ".acrrules-manifest"}
         fresh = repo / f"fresh{len(history)}"
         render(spec, fresh, "--service-tags", tags, cwd=repo)
         git(repo, "add", "-A")
@@ -203,7 +205,7 @@ def life(tmp_path_factory) -> list[dict]:
                 "after": after,
                 "err": r.err,
                 "diff": diff,
-                "fresh": {p.name: p.read_text() for p in fresh.iterdir()},
+                "fresh": {p.name: p.read_text() for p in fresh.iterdir() if p.name != ".acrrules-manifest"},
                 "out": out,
                 "tags": tags,
                 "data": data,
@@ -343,13 +345,16 @@ def test_fqdn_and_tag_outputs_do_not_depend_on_the_service_tags_file(tmp_path):
         out = tmp_path / "rules" if i == 0 else tmp_path / f"rules{i}"
         render(spec, out, *(["--service-tags", tags] if tags else []))
         outs.append({n: (out / n).read_bytes() for n in FQDN_TAG_FILES})
-        if tags:  # the IP outputs name the file they were built from, in their headers
-            assert sorted(p.name for p in out.iterdir()) == sorted(consumers.output_files())
+        if tags:  # the IP outputs name the tags they were built from, with their changeNumbers, not the file
+            assert sorted(p.name for p in out.iterdir() if p.name != ".acrrules-manifest") == sorted(
+                consumers.output_files()
+            )
             for name in set(consumers.output_files()) - set(FQDN_TAG_FILES):
-                assert consumers.FILES[name].plain or tags.name in (out / name).read_text(), name
+                assert consumers.FILES[name].plain or "changeNumber of each tag used" in (out / name).read_text(), name
+                assert tags.name not in (out / name).read_text(), name
             assert all(tags.name.encode() not in b for b in outs[-1].values())
         else:
-            assert sorted(p.name for p in out.iterdir()) == sorted(FQDN_TAG_FILES)
+            assert sorted(p.name for p in out.iterdir() if p.name != ".acrrules-manifest") == sorted(FQDN_TAG_FILES)
     assert all(o == outs[0] for o in outs)
     # a weekly job that renders with the next file reports no drift for these files
     r = run_cli("render", spec, "--out", tmp_path / "rules", "--check")
@@ -361,7 +366,7 @@ def test_headers_do_not_depend_on_working_directory_or_path_spelling(tmp_path):
     (repo / "net" / "acr").mkdir(parents=True)
     shutil.copy(SAMPLE, repo / "net" / "acr.yaml")
     render(Path("net/acr.yaml"), Path("net/acr"), cwd=repo)
-    want = {p.name: p.read_bytes() for p in (repo / "net" / "acr").iterdir()}
+    want = {p.name: p.read_bytes() for p in (repo / "net" / "acr").iterdir() if p.name != ".acrrules-manifest"}
     assert b"from ../acr.yaml;" in want["nsg.tf"]
     spellings = [
         (repo / "net" / "acr.yaml", repo / "net" / "acr", tmp_path),
@@ -530,9 +535,9 @@ def test_a_dual_stack_description_without_azure_firewall_is_valid(tmp_path):
         "skipped iptables: it needs IP prefixes: add --service-tags ServiceTags_<Cloud>_<date>.json",
     ]
     r = run_cli("render", spec, "--out", tmp_path / "out", "--service-tags", latest_servicetags("Public"))
-    assert r.code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        consumers.output_files(["nftables", "iptables"])
-    )
+    assert r.code == 0 and sorted(
+        p.name for p in (tmp_path / "out").iterdir() if p.name != ".acrrules-manifest"
+    ) == sorted(consumers.output_files(["nftables", "iptables"]))
     bad = run_cli("validate", spec, "--target", "azure-firewall")
     assert bad.code == 2 and f"{spec}:4:25: Azure Firewall does not support IPv6 sources" in bad.err
 

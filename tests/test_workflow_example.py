@@ -59,11 +59,16 @@ BROKEN = {
         r'unexpected key "timeout-minute"',
     ),
     "unknown-event": ("  workflow_dispatch:\n", "  workflow_dispatsh:\n", "events", r'"workflow_dispatsh"'),
-    "unquoted-variable": ('run: acrrules render "$SPEC"', "run: acrrules render $SPEC", "shellcheck", r"SC2086"),
+    "unquoted-variable": (
+        'acrrules tags fetch --page-url "$PAGE_URL"',
+        "acrrules tags fetch --page-url $PAGE_URL",
+        "shellcheck",
+        r"SC2086",
+    ),
     "deprecated-runtime": ("actions/checkout@v7", "actions/checkout@v4", "action", r'"node20" is deprecated'),
     "unknown-step-output": (
-        "steps.diff.outputs.changed == 'true'\n        env:\n          NEW:",
-        "steps.dif.outputs.changed == 'true'\n        env:\n          NEW:",
+        "CHANGED: ${{ steps.diff.outputs.changed }}",
+        "CHANGED: ${{ steps.dif.outputs.changed }}",
         "expression",
         r'property "dif" is not defined',
     ),
@@ -101,37 +106,21 @@ def test_shape():
     assert "gh pr create" in scripts and "--body-file" in scripts
 
 
-# --- the shell steps, run in order ------------------------------------------------------
+# --- the shell steps, run in order, with the real acrrules on a copy of samples/project ---------
 
-OLD = "ServiceTags_Public_20261130.json"
-NEW = "ServiceTags_Public_20261207.json"
-
-# Stand-in for acrrules: logs its arguments, behaves as §5 of the spec says, driven by STUB_*.
+# The real acrrules, except that a test may make `tags diff` exit with STUB_DIFF_EXIT or `report`
+# print STUB_REPORT; every call is logged.
 STUB_ACRRULES = r"""
-import os, sys
-from pathlib import Path
+import os, subprocess, sys
 args = sys.argv[1:]
 with open(os.environ["STUB_LOG"], "a") as log:
     log.write("acrrules " + " ".join(args) + "\n")
-def opt(name):
-    return args[args.index(name) + 1]
-if args[:2] == ["tags", "fetch"]:
-    path = Path(opt("--dir")) / os.environ["STUB_FETCHED"]
-    if not path.exists():
-        path.write_text("new tags\n")
-    else:
-        print(f"{path} is already there", file=sys.stderr)
-    print("fetched from https://download.microsoft.com/...", file=sys.stderr)
-    print(path)
-elif args[:2] == ["tags", "diff"]:
-    print("AzureContainerRegistry.WestEurope: +1 -0")
+if args[:2] == ["tags", "diff"] and os.environ.get("STUB_DIFF_EXIT"):
     sys.exit(int(os.environ["STUB_DIFF_EXIT"]))
-elif args[0] == "report":
-    sys.stdout.write(os.environ.get("STUB_REPORT", "# acrrules report\n\n| tag | + | - |\n"))
-elif args[0] == "render":
-    (Path(opt("--out")) / "nsg.json").write_text("rules from " + opt("--service-tags") + "\n")
-else:
-    sys.exit(2)
+if args[:1] == ["report"] and os.environ.get("STUB_REPORT"):
+    sys.stdout.write(os.environ["STUB_REPORT"])
+    sys.exit(0)
+sys.exit(subprocess.run([os.environ["REAL_PYTHON"], "-m", "acrrules", *args]).returncode)
 """
 
 STUB_GH = r"""
@@ -145,6 +134,9 @@ if args[:2] == ["pr", "list"]:
 elif args[:2] in (["pr", "create"], ["pr", "edit"]):
     shutil.copy(args[args.index("--body-file") + 1], os.environ["STUB_BODY"])
 """
+
+WEEK1 = ("ServiceTags_Public_20251103.json", "ServiceTags_AzureGovernment_20251103.json")
+WEEK2 = ("ServiceTags_Public_20251110.json", "ServiceTags_AzureGovernment_20251110.json")
 
 
 @dataclass
@@ -163,6 +155,16 @@ class Job:
     def show(self, rev_path: str) -> str | None:
         p = subprocess.run(["git", "show", rev_path], cwd=self.remote, capture_output=True, text=True)
         return p.stdout if p.returncode == 0 else None
+
+    def changed(self) -> list[str]:
+        p = subprocess.run(
+            ["git", "diff", "--no-renames", "--name-only", "main", "acrrules/service-tags"],
+            cwd=self.remote,
+            capture_output=True,
+            text=True,
+        )
+        assert p.returncode == 0, p.stderr
+        return sorted(p.stdout.split())
 
 
 def _write_script(path: Path, text: str) -> None:
@@ -186,37 +188,76 @@ def _condition(expr: str, outputs: dict) -> bool:
     return equal if m.group(2) == "==" else not equal
 
 
+def _used_tag_gains_a_prefix(d: dict) -> None:
+    from test_project import tag
+
+    t = tag(d, "AzureContainerRegistry.EastUS")["properties"]
+    t["addressPrefixes"] = [*t["addressPrefixes"], "203.0.113.0/24"]
+    t["changeNumber"] = int(t["changeNumber"]) + 1
+
+
+def _quiet(d: dict) -> None:
+    from test_project import tag
+
+    tag(d, "Sql")["properties"]["changeNumber"] = 999
+
+
 def run_job(
     tmp_path: Path,
     *,
-    committed: list[str] = (OLD,),
-    fetched: str = NEW,
-    diff_exit: int = 1,
+    published: tuple[str, str] = WEEK2,
+    change=_used_tag_gains_a_prefix,
+    diff_exit: int | None = None,
     open_pr: str = "",
     report: str | None = None,
 ) -> Job:
+    """The workflow's shell steps on a repository holding samples/project, rendered from the files of
+    WEEK1, while the local download page links `published` (derived from WEEK1 by `change`)."""
+    from test_fetch import Site, page_html
+    from test_project import GOV, PUBLIC, make_project, week
+
     need_tool("git", "bash")
     wf = workflow()
     (job,) = wf["jobs"].values()
     assert job["defaults"]["run"]["shell"] == "bash"
     env_vars = {**wf.get("env", {}), **job.get("env", {})}
 
-    # The user's repository: a bare remote, and the runner's checkout of it.
     git_env = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
-    for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+    for key in (
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
         git_env.pop(key, None)
 
     def git(*args, cwd):
         r = subprocess.run(["git", *args], cwd=cwd, env=git_env, capture_output=True, text=True)
         assert r.returncode == 0, f"git {args}: {r.stderr}"
 
+    # The user's repository: the project with last week's files and rules; a bare remote; the runner's checkout.
     seed, remote, work = tmp_path / "seed", tmp_path / "remote.git", tmp_path / "work"
-    (seed / env_vars["TAGS_DIR"]).mkdir(parents=True)
-    (seed / env_vars["RULES_DIR"]).mkdir()
-    (seed / env_vars["SPEC"]).write_text("version: 1\n", encoding="utf-8")
-    for name in committed:
-        (seed / env_vars["TAGS_DIR"] / name).write_text(f"{name}\n", encoding="utf-8")
-    (seed / env_vars["RULES_DIR"] / "nsg.json").write_text(f"rules from {OLD}\n", encoding="utf-8")
+    make_project(seed, tags=())
+    week(PUBLIC, WEEK1[0], seed / "servicetags")
+    week(GOV, WEEK1[1], seed / "servicetags")
+    r = subprocess.run([sys.executable, "-m", "acrrules", "render"], cwd=seed, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    served = tmp_path / "published"
+    served.mkdir()
+    for source, name in zip(WEEK1, published, strict=True):
+        if name in WEEK1:
+            (served / name).write_bytes((seed / "servicetags" / name).read_bytes())
+        else:
+            data = json.loads((seed / "servicetags" / source).read_text())
+            data["changeNumber"] += 1
+            if "Public" in name:
+                change(data)
+            (served / name).write_text(json.dumps(data))
     git("init", "-q", "-b", "main", str(seed), cwd=tmp_path)
     git("add", "-A", cwd=seed)
     git("-c", "user.name=u", "-c", "user.email=u@example.invalid", "commit", "-q", "-m", "rules", cwd=seed)
@@ -232,6 +273,10 @@ def run_job(
     log, summary = tmp_path / "calls.log", tmp_path / "summary.md"
     log.touch()
     summary.touch()
+    site = Site()
+    for name in published:
+        site.serve(f"/files/{name}", (served / name).read_bytes())
+    site.serve("/page", page_html(*(site.url(f"/files/{n}") for n in published)))
     base_env = dict(
         git_env,
         PATH=f"{stubs}{os.pathsep}{os.environ['PATH']}",
@@ -242,50 +287,52 @@ def run_job(
         GITHUB_SERVER_URL="https://github.com",
         GITHUB_REPOSITORY="contoso/firewall",
         GITHUB_RUN_ID="42",
+        REAL_PYTHON=sys.executable,
         STUB_LOG=str(log),
-        STUB_FETCHED=fetched,
-        STUB_DIFF_EXIT=str(diff_exit),
+        STUB_DIFF_EXIT="" if diff_exit is None else str(diff_exit),
         STUB_OPEN_PR=open_pr,
         STUB_BODY=str(tmp_path / "body.md"),
-        **env_vars,
+        STUB_REPORT=report or "",
+        **{**env_vars, "PAGE_URL": site.url("/page")},  # the test's mirror of the download page
     )
-    if report is not None:
-        base_env["STUB_REPORT"] = report
 
     outputs: dict[str, dict] = {}
     ran, logs, failed = [], {}, None
-    for i, step in enumerate(job["steps"]):
-        if "run" not in step:
-            continue  # actions/checkout (done above) and actions/setup-python
-        name = step.get("name", f"step {i}")
-        if "if" in step and not _condition(step["if"], outputs):
-            continue
-        out_file = tmp_path / f"output-{i}"
-        out_file.touch()
-        env = dict(base_env, GITHUB_OUTPUT=str(out_file))
-        env.update(
-            {
-                k: re.sub(r"\$\{\{(.*?)\}\}", lambda m: _expression(m.group(1), outputs), str(v))
-                for k, v in step.get("env", {}).items()
-            }
-        )
-        script = tmp_path / f"step-{i}.sh"
-        script.write_text(step["run"], encoding="utf-8")
-        p = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        ran.append(name)
-        logs[name] = f"exit {p.returncode}\n{p.stdout}{p.stderr}"
-        if "id" in step:
-            outputs[step["id"]] = dict(line.split("=", 1) for line in out_file.read_text().splitlines() if line)
-        if p.returncode != 0:
-            failed = name
-            break
+    try:
+        for i, step in enumerate(job["steps"]):
+            if "run" not in step:
+                continue  # actions/checkout (done above) and actions/setup-python
+            name = step.get("name", f"step {i}")
+            if "if" in step and not _condition(step["if"], outputs):
+                continue
+            out_file = tmp_path / f"output-{i}"
+            out_file.touch()
+            env = dict(base_env, GITHUB_OUTPUT=str(out_file))
+            env.update(
+                {
+                    k: re.sub(r"\$\{\{(.*?)\}\}", lambda m: _expression(m.group(1), outputs), str(v))
+                    for k, v in step.get("env", {}).items()
+                }
+            )
+            script = tmp_path / f"step-{i}.sh"
+            script.write_text(step["run"], encoding="utf-8")
+            p = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            ran.append(name)
+            logs[name] = f"exit {p.returncode}\n{p.stdout}{p.stderr}"
+            if "id" in step:
+                outputs[step["id"]] = dict(line.split("=", 1) for line in out_file.read_text().splitlines() if line)
+            if p.returncode != 0:
+                failed = name
+                break
+    finally:
+        site.close()
     body = tmp_path / "body.md"
     return Job(
         failed,
@@ -300,82 +347,59 @@ def run_job(
 
 def _acrrules_calls(job: Job) -> list[str]:
     return [
-        c.split()[1] if not c.startswith("acrrules tags") else " ".join(c.split()[1:3])
+        " ".join(c.split()[1:3]) if c.startswith("acrrules tags") else c.split()[1]
         for c in job.calls
         if c.startswith("acrrules ")
     ]
 
 
-def test_changed_tags_open_a_pull_request_with_the_report(tmp_path):
-    job = run_job(tmp_path, diff_exit=1)
+def test_changed_tags_open_one_pull_request_for_the_project(tmp_path):
+    job = run_job(tmp_path)
     assert job.failed_step is None, job.explain()
-    old, new = f"servicetags/{OLD}", f"servicetags/{NEW}"
-    acr = [c for c in job.calls if c.startswith("acrrules ")]
-    assert acr == [
-        "acrrules tags fetch --spec acr.yaml --dir servicetags",
-        f"acrrules tags diff {old} {new} --spec acr.yaml",
-        f"acrrules report acr.yaml --service-tags {new} --since {old} --out rules --format markdown",
-        f"acrrules render acr.yaml --service-tags {new} --out rules",
-    ], job.explain()
+    assert _acrrules_calls(job) == ["tags fetch", "tags diff", "report", "render", "tags prune"], job.explain()
     gh = [c for c in job.calls if c.startswith("gh ")]
     assert gh[0].startswith("gh pr list --head acrrules/service-tags --state open"), gh
     assert gh[1] == (
-        f"gh pr create --base main --head acrrules/service-tags --title acrrules: rules for {NEW} "
-        f"--body-file {tmp_path / 'runner-temp' / 'report.md'}"
+        "gh pr create --base main --head acrrules/service-tags --title acrrules: this week's Service Tags "
+        f"and the rules they change --body-file {tmp_path / 'runner-temp' / 'report.md'}"
     ), gh
-    assert job.body == "# acrrules report\n\n| tag | + | - |\n"
-    assert "# acrrules report" in job.summary
-    # The branch on the remote: the new Service Tags file replaces the old, the rules are re-rendered.
-    assert job.show(f"acrrules/service-tags:{new}") == "new tags\n"
-    assert job.show(f"acrrules/service-tags:{old}") is None
-    assert job.show("acrrules/service-tags:rules/nsg.json") == f"rules from {new}\n"
-    assert job.show(f"main:{old}") is not None  # main untouched
+    assert job.body.startswith("# acrrules report: project `acrrules.toml`"), job.body[:300]
+    assert "203.0.113.0/24" in job.body  # the prefix added since the previous file
+    assert job.body in job.summary
+    # The branch: the new files replace last week's (one per cloud), the rules that use the tag change.
+    assert job.changed() == sorted(
+        [f"servicetags/{n}" for n in WEEK1 + WEEK2]
+        + [f"rules/{d}/{f}" for d in ("prod", "batch") for f in ("acrrules.nft", "edl-ipv4.txt")]
+    ), job.explain()
+    assert job.show(f"acrrules/service-tags:servicetags/{WEEK1[0]}") is None
+    assert "203.0.113.0/24" in job.show("acrrules/service-tags:rules/prod/acrrules.nft")
+    assert job.show(f"main:servicetags/{WEEK1[0]}") is not None  # main untouched
+
+
+def test_a_quiet_week_commits_the_new_files_and_changes_no_rule(tmp_path):
+    job = run_job(tmp_path, change=_quiet)
+    assert job.failed_step is None, job.explain()
+    assert "No prefix of a tag the project uses changed" in job.logs["Compare the tags the project uses"]
+    gh = [c for c in job.calls if c.startswith("gh ")]
+    assert "--title acrrules: this week's Service Tags --body-file" in gh[1], gh
+    assert job.changed() == sorted(f"servicetags/{n}" for n in WEEK1 + WEEK2), job.explain()
 
 
 @pytest.mark.parametrize("diff_exit", [2, 3, 70])
 def test_tags_diff_failing_fails_the_job(tmp_path, diff_exit):
     job = run_job(tmp_path, diff_exit=diff_exit)
-    assert job.failed_step == "Compare the tags that acr.yaml uses", job.explain()
-    assert f"exit {diff_exit}\n" in job.logs[job.failed_step]
+    assert job.failed_step == "Compare the tags the project uses", job.explain()
     assert f"::error::acrrules tags diff failed (exit {diff_exit})" in job.logs[job.failed_step]
     assert _acrrules_calls(job) == ["tags fetch", "tags diff"]
     assert not [c for c in job.calls if c.startswith("gh ")]
 
 
-def test_unchanged_tags_do_nothing(tmp_path):
-    job = run_job(tmp_path, diff_exit=0)
-    assert job.failed_step is None, job.explain()
-    assert job.ran[-1] == "Compare the tags that acr.yaml uses"
-    assert _acrrules_calls(job) == ["tags fetch", "tags diff"]
-    assert not [c for c in job.calls if c.startswith("gh ")]
-    assert job.show("acrrules/service-tags") is None
-
-
 def test_no_newer_file_does_nothing(tmp_path):
-    job = run_job(tmp_path, committed=["ServiceTags_Public_20261123.json", OLD], fetched=OLD)
+    job = run_job(tmp_path, published=WEEK1)
     assert job.failed_step is None, job.explain()
     assert _acrrules_calls(job) == ["tags fetch"]
-    assert "still the newest" in job.logs["Fetch the newest Service Tags file"]
-
-
-def test_old_file_is_the_newest_committed_one_of_the_same_cloud(tmp_path):
-    committed = ["ServiceTags_China_20261201.json", "ServiceTags_Public_20261116.json", OLD]
-    job = run_job(tmp_path, committed=committed)
-    assert job.failed_step is None, job.explain()
-    assert f"acrrules tags diff servicetags/{OLD} servicetags/{NEW} --spec acr.yaml" in job.calls
-
-
-def test_no_committed_service_tags_file_fails(tmp_path):
-    job = run_job(tmp_path, committed=[])
-    assert job.failed_step == "Fetch the newest Service Tags file", job.explain()
-    assert "::error::no ServiceTags_*.json in servicetags: commit" in job.logs[job.failed_step]
-    assert _acrrules_calls(job) == []  # before any download
-
-
-def test_no_committed_file_of_the_cloud_fails(tmp_path):
-    job = run_job(tmp_path, committed=["ServiceTags_China_20261201.json"])
-    assert job.failed_step == "Fetch the newest Service Tags file", job.explain()
-    assert "::error::no committed ServiceTags_Public_*.json in servicetags" in job.logs[job.failed_step]
+    assert "nothing to do" in job.logs["Fetch this week's Service Tags files"]
+    assert not [c for c in job.calls if c.startswith("gh ")]
 
 
 def test_open_pull_request_is_updated_and_a_long_report_cut(tmp_path):
