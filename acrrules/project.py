@@ -545,16 +545,14 @@ def _written_by_acrrules(dir_fd: int, name: str, manifest: frozenset[str]) -> bo
     if name not in known_names():
         return False
     try:
-        existing = write.read_existing(dir_fd, name, 1 << 30 if name in _plain_names() else _HEADER_LIMIT)
+        existing = write.read_existing(dir_fd, name, _HEADER_LIMIT, head=True)
     except OSError:
         return False
-    if existing.kind == write.TOO_LARGE and name not in _plain_names():
-        return False  # the header of a file this size is not ours to judge; leave it
-    if existing.kind not in (write.FILE, write.TOO_LARGE):
-        return False
+    if existing.kind != write.FILE:
+        return False  # a link, a FIFO, a directory: never provably ours
     if name in _plain_names():
         return name in manifest
-    return existing.data is not None and _HEADER_MARK in existing.data[:_HEADER_LIMIT]
+    return existing.data is not None and _HEADER_MARK in existing.data
 
 
 def orphans(dir_fd: int | None, keep: frozenset[str], manifest: frozenset[str]) -> list[str]:

@@ -247,13 +247,14 @@ def _special(mode: int) -> Existing:
     return Existing(SPECIAL, what=what)
 
 
-def read_existing(dir_fd: int | None, name: str, limit: int) -> Existing:
+def read_existing(dir_fd: int | None, name: str, limit: int, *, head: bool = False) -> Existing:
     """The file `name` in the directory `dir_fd` (None: a directory that does not exist), read safely.
 
     Never follows a symbolic link (O_NOFOLLOW, the link itself is reported), never opens anything
     but a regular file (checked before opening, so no device is opened, and again on the open
     descriptor; O_NONBLOCK, so a FIFO swapped in meanwhile does not block), and never reads more
-    than `limit` bytes (a larger file is TOO_LARGE, its content unread).  OSError for anything else
+    than `limit` bytes (a larger file is TOO_LARGE, its content unread; with `head`, FILE with its
+    first `limit` bytes, for a look at its header).  OSError for anything else
     (permission denied, ...): the caller says what it was doing.
     """
     if dir_fd is None:
@@ -283,6 +284,8 @@ def read_existing(dir_fd: int | None, name: str, limit: int) -> Existing:
         if not stat.S_ISREG(st.st_mode):
             return _special(st.st_mode)
         too_large = Existing(TOO_LARGE, what=f"larger than {limit} bytes")
+        if head:
+            return Existing(FILE, os.read(fd, limit))
         if st.st_size > limit:
             return too_large
         chunks, got = [], 0

@@ -116,7 +116,10 @@ def test_service_tags_file_of_each_cloud_is_read_once(tmp_path, monkeypatch):
     spec = root / "acr" / "prod.acr.yaml"
     for i in range(3):  # six descriptions of the Public cloud
         (root / "acr" / f"more{i}.acr.yaml").write_text(
-            spec.read_text().replace("name: prod", f"name: more{i}").replace("priority: 300", f"priority: {320 + i}")
+            spec.read_text()
+            .replace("name: prod", f"name: more{i}")
+            .replace("priority: 300", f"priority: {320 + i}")
+            .replace("priority: 100", f"priority: {700 + 300 * i}")  # an NSG block of its own
         )
     reads = []
     real = servicetags._read
@@ -416,7 +419,7 @@ def test_the_api_gives_what_render_says_as_warnings(monkeypatch):
     with pytest.warns(acrrules.AcrrulesWarning) as caught:
         files = acrrules.render(d)
     said = [str(w.message) for w in caught]
-    assert "skipped nftables: it needs IP prefixes: pass service_tags= ServiceTags_<Cloud>_<date>.json" in said
+    assert any(w.startswith("skipped nftables: it needs IP prefixes: pass service_tags=") for w in said)
     assert "acrrules.nft" not in files
     monkeypatch.setenv("ACRRULES_TODAY", "2025-12-01")
     with pytest.warns(acrrules.AcrrulesWarning, match="28 days old"):
