@@ -561,11 +561,11 @@ def _locate_result(tmp_path, tags_path, description: str, fqdn: str, address: st
     inputs = probing.load_inputs(str(spec), str(tags_path))
     prober = probing.Prober(inputs, probing.Options(), probing.Budget(5, 30))
     result = probing.Result(Endpoint(fqdn, "data", "contosoprod", "eastus"), fqdn)
-    probing.resolve, saved = (lambda name, options, budget: ([name], [address])), probing.resolve
+    probing.lookup, saved = (lambda name, options, budget: ([name], [address], "dns")), probing.lookup
     try:
         prober._dns_and_tag(result, fqdn)
     finally:
-        probing.resolve = saved
+        probing.lookup = saved
     return result
 
 
