@@ -613,6 +613,8 @@ def hosts_lookup(name: str, hosts_path: str = HOSTS_PATH) -> tuple[str, list[str
         if len(fields) < 2 or want not in (n.rstrip(".").lower() for n in fields[1:]):
             continue
         try:
+            if "%" in fields[0]:
+                continue
             address = str(ipaddress.ip_address(fields[0]))
         except ValueError:
             continue
@@ -998,7 +1000,7 @@ class Prober:
                     )
                     resp = conn.getresponse()
                     body = resp.read(MAX_BODY)
-                    got = resp.status, {k.lower(): _clip(v, 2048) for k, v in resp.getheaders()}, body
+                    got = resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
                 except (OSError, http.client.HTTPException, ValueError):
                     if watchdog.fired:
                         raise TimeoutError from None
@@ -1187,14 +1189,15 @@ class Prober:
                     "http",
                     "wrong-registry",
                     "other realm",
-                    f"/v2/ asks for a token from {realm_host or 'no realm'}, not from {name}: another service answers",
+                    f"/v2/ asks for a token from {_clip(realm_host, 80) or 'no realm'}, not from {name}: "
+                    "another service answers",
                     "check DNS and any proxy in the path for this name",
                 )
             detail = "401 Bearer"
         elif status == 200 and api.startswith("registry/2"):
             detail = "200 registry"
         else:
-            kind = headers.get("content-type", "no content type").split(";")[0]
+            kind = _clip(headers.get("content-type", "no content type").split(";")[0].strip(), 60)
             title = re.search(rb"(?is)<title>(.*?)</title>", body)
             shown = f' "{title.group(1).decode("utf-8", "replace").strip()[:60]}"' if title else ""
             raise HopFailure(
@@ -1215,7 +1218,7 @@ class Prober:
         digest = self._manifest(result, name, repository, reference, auth)
         status, headers, _ = self.request(result, name, f"/v2/{repository}/blobs/{digest}", auth)
         if status in (301, 302, 303, 307, 308) and "location" in headers:
-            location = urllib.parse.urljoin(f"https://{name}/", headers["location"])
+            location = _checked_redirect(name, headers["location"])
             result.redirects.append(location)
             host = urllib.parse.urlsplit(location).hostname or "?"
             result.hops["http"] = Hop("ok", f"{detail}; manifest; blob {status} > {host}")
@@ -1257,11 +1260,8 @@ class Prober:
         if creds is not None:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
         status, _, body = self.request(result, name, f"{realm.path or '/'}?{query}", headers)
-        try:
-            token = json.loads(body)
-            value = token.get("access_token") or token.get("token") if isinstance(token, dict) else None
-        except ValueError:
-            value = None
+        token = _json_object(body)
+        value = token.get("access_token") or token.get("token") if token is not None else None
         if status != 200 or not isinstance(value, str):
             raise HopFailure(
                 "http",
@@ -1279,11 +1279,8 @@ class Prober:
             status, _, body = self.request(
                 result, name, f"/v2/{repository}/manifests/{reference}", {**auth, "Accept": MANIFEST_TYPES}
             )
-            try:
-                doc = json.loads(body) if status == 200 else None
-            except ValueError:
-                doc = None
-            if not isinstance(doc, dict):
+            doc = _json_object(body) if status == 200 else None
+            if doc is None:
                 raise HopFailure(
                     "http",
                     "manifest-error",
@@ -1293,20 +1290,25 @@ class Prober:
                 )
             manifests = doc.get("manifests")
             if isinstance(manifests, list) and manifests:
-                linux = [m for m in manifests if isinstance(m, dict) and m.get("platform", {}).get("os") == "linux"]
-                reference = str((linux or manifests)[0].get("digest", ""))
+                entries = [m for m in manifests if isinstance(m, dict)]
+                linux = [
+                    m for m in entries if isinstance(m.get("platform"), dict) and m["platform"].get("os") == "linux"
+                ]
+                reference = str((linux or entries or [{}])[0].get("digest", ""))
+                if not _DIGEST.fullmatch(reference):
+                    break
                 continue
             config = doc.get("config")
             layers = doc.get("layers")
             blob = config if isinstance(config, dict) else (layers[0] if isinstance(layers, list) and layers else None)
-            if isinstance(blob, dict) and isinstance(blob.get("digest"), str):
+            if isinstance(blob, dict) and isinstance(blob.get("digest"), str) and _DIGEST.fullmatch(blob["digest"]):
                 return str(blob["digest"])
             break
         raise HopFailure(
             "http",
             "manifest-error",
             "manifest",
-            f"the manifest of {repository} names no blob",
+            f"the manifest of {repository} names no blob by a valid digest",
             "check the image",
         )
 
@@ -1323,6 +1325,44 @@ class Prober:
                 "check the proxy or firewall in front of this data endpoint",
             )
         result.hops["http"] = Hop("ok", f"blob {status}")
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """A JSON object from the network, or None (not JSON, not an object, or nested too deep to parse)."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _checked_redirect(name: str, location: str) -> str:
+    """The absolute URL of a registry's blob redirect, which a client follows on the same terms as the
+    registry: https, port 443 (the only port the rules allow), a host name, no user information."""
+    url = urllib.parse.urljoin(f"https://{name}/", location.strip())
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    host = (parts.hostname or "").rstrip(".")
+    if parts.scheme.lower() != "https":
+        why = f"{parts.scheme or 'no'} scheme, not https: the blob would not travel over TLS on port 443"
+    elif port not in (None, 443):
+        why = f"port {port if port != -1 else 'invalid'}: the rules allow only 443"
+    elif parts.username is not None or parts.password is not None:
+        why = "user information in the URL"
+    elif not _HOSTNAME.fullmatch(host):
+        why = "its host is no DNS name"
+    else:
+        return url
+    raise HopFailure(
+        "http",
+        "bad-redirect",
+        "bad redirect",
+        f"the blob request redirects to {_clip(url, 120)!r}: {why}",
+        f"something other than the registry answers for {name}: check DNS and any proxy in the path",
+    )
 
 
 def _bearer(challenge: str) -> dict[str, str] | None:
@@ -1455,6 +1495,11 @@ def _verdict_text(r: Result) -> str:
     return text + (f" ({', '.join(failing)})" if len(r.paths) > 1 and failing else "")
 
 
+def _dns_cell(r: Result) -> str:
+    """The DNS column says where a working answer came from when it is the hosts file."""
+    return "hosts file" if r.hops["dns"].status == "ok" and r.source == "hosts" else _short(r.hops["dns"])
+
+
 def _tag_cell(tag: str | None, in_rules: bool | None) -> str:
     return "-" if not tag else tag + (" (not in rules)" if in_rules is False else "")
 
@@ -1482,7 +1527,7 @@ def format_table(report: Report) -> str:
             notes.append(f"not used: {', '.join(r.unused)} (this host has no IPv6 route to them)")
         if len(r.paths) <= 1:
             address = r.address or (f"via {r.proxy}" if r.proxy else "-")
-            hops = (_short(r.hops[h]) for h in ("dns", "tcp", "tls", "http"))
+            hops = (_dns_cell(r), *(_short(r.hops[h]) for h in ("tcp", "tls", "http")))
             cells: tuple[str, ...] = (fqdn, address, _tag_cell(r.tag, r.in_rules), *hops, _verdict_text(r))
             rows.append((tuple(printable(c) for c in cells), [printable(n) for n in notes]))
             continue
@@ -1492,7 +1537,7 @@ def format_table(report: Report) -> str:
                 fqdn if first else "",
                 p.address or "-",
                 _tag_cell(p.tag, p.in_rules),
-                _short(r.hops["dns"]) if first else "",
+                _dns_cell(r) if first else "",
                 *(_short(p.hops[h]) for h in ("tcp", "tls", "http")),
                 _verdict_text(r) if first else "",
             )

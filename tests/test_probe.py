@@ -474,6 +474,255 @@ def test_a_redirect_to_a_host_the_description_lacks_is_a_failure(faults):
     }
 
 
+# ---- the system resolver: nsswitch order, the hosts file, every address ---------------------------
+
+RESOLVER_SPEC = """version: 1
+registries:
+  - {name: pinnedreg, sku: Premium, location: eastus, private_link: true}
+  - {name: tworeg, sku: Basic, location: eastus}
+  - {name: outsidereg, sku: Basic, location: eastus}
+sources: ["203.0.113.0/24"]
+targets:
+  nftables: {mode: standalone, resolvers: ["203.0.113.53"]}
+"""
+# The rendered tags hold 192.0.2.0/28 and 192.0.2.16/28; 192.0.2.128/28 is a tag the rules lack.
+RESOLVER_TAGS = {
+    "AzureContainerRegistry.EastUS": ["192.0.2.0/28"],
+    "Storage.EastUS": ["192.0.2.16/28"],
+    "AzureContainerRegistry.JapanEast": ["192.0.2.128/28"],
+}
+PINNED_HOSTS = """# private endpoints, pinned as private-link setups do
+192.0.2.5    pinnedreg.privatelink.azurecr.io pinnedreg.azurecr.io
+192.0.2.21   pinnedreg.eastus.data.azurecr.io   # the data endpoint
+192.0.2.135  outsidereg.azurecr.io
+"""
+
+
+def with_system_files(files: dict[str, Path], cmd: list[str]) -> list[str]:
+    """`cmd` in a mount namespace of its own where each of `files` (target -> source) is bind-mounted."""
+    mounts = [f'mount --bind "${i}" {t}' for i, t in enumerate(files)]
+    script = " && ".join([*mounts, f"shift {len(files) - 1}", 'exec "$@"'])
+    return ["unshare", "-m", "sh", "-c", script, *(str(v) for v in files.values()), *cmd]
+
+
+@pytest.fixture(scope="module")
+def resolver(tmp_path_factory):
+    need_world()
+    need_shared()
+    from probe_world import run
+
+    tmp = tmp_path_factory.mktemp("resolver")
+    certs = Certs(tmp)
+    spec = tmp / "resolver.yaml"
+    spec.write_text(RESOLVER_SPEC, encoding="utf-8")
+    tags = write_service_tags(tmp / "ServiceTags_Public_20990101.json", RESOLVER_TAGS)
+    out = tmp / "out"
+    r = run_cli("render", spec, "--target", "nftables", "--service-tags", tags, "--out", out)
+    assert r.code == 0, r.err
+    public = real_public_address()
+    dns = {
+        # DNS alone would give the private-link name a public address, and outsidereg one inside the rules.
+        "pinnedreg.azurecr.io": {"cname": "pinnedreg.privatelink.azurecr.io"},
+        "pinnedreg.privatelink.azurecr.io": {"a": [public]},
+        "outsidereg.azurecr.io": {"a": ["192.0.2.6"]},
+        "azurecr.io": {"a": ["192.0.2.2"]},
+        "tworeg.azurecr.io": {"a": ["192.0.2.3", "192.0.2.131"]},
+    }
+    servers = [
+        server(certs, "azurecr.io", "192.0.2.2", "data"),
+        server(certs, "pinnedreg.azurecr.io", "192.0.2.5", "acr"),
+        server(certs, "pinnedreg.eastus.data.azurecr.io", "192.0.2.21", "data"),
+        server(certs, "outsidereg.azurecr.io", "192.0.2.135", "acr"),
+        server(certs, "tworeg.azurecr.io", "192.0.2.3", "acr"),
+        server(certs, "tworeg.azurecr.io", "192.0.2.131", "acr"),
+    ]
+    files = {}
+    for target, text in (
+        ("/etc/resolv.conf", "nameserver 203.0.113.53\n"),
+        ("/etc/hosts", PINNED_HOSTS),
+        ("/etc/nsswitch.conf", "passwd: files\nhosts:          files dns\n"),
+    ):
+        path = tmp / Path(target).name
+        path.write_text(text, encoding="utf-8")
+        files[target] = path
+    ca = ("--ca-bundle", str(certs.bundle), "--timeout", "2", "--deadline", "20")
+
+    def system(*extra: str) -> dict:
+        return {"cmd": with_system_files(files, probe_cmd(spec, *ca, *extra)), "env": {}, "timeout": 90}
+
+    results = run(
+        {"dns": dns, "servers": servers},
+        [
+            system("--service-tags", str(tags)),  # 0: where each address lies, no rules
+            {"nft": (out / "acrrules.nft").read_text(encoding="utf-8")},  # 1: the rendered rules
+            system(),  # 2: JSON, with the rules
+            system("--format", "table"),  # 3: the table, with the rules
+        ],
+    )
+    assert results[1]["rc"] == 0, results[1]["err"]
+    return results
+
+
+def by_name(data: dict) -> dict[str, dict]:
+    return {e["probedName"] or e["fqdn"]: e for e in data["endpoints"]}
+
+
+@world
+def test_a_private_link_name_pinned_in_the_hosts_file_passes(resolver):
+    """nsswitch says files before dns: the hosts file's private address wins over DNS's public one,
+    and the output says the answer came from the hosts file."""
+    got = by_name(report(resolver[0]))
+    for name, address in (("pinnedreg.azurecr.io", "192.0.2.5"), ("pinnedreg.eastus.data.azurecr.io", "192.0.2.21")):
+        e = got[name]
+        assert (e["verdict"], e["dnsSource"], e["addresses"]) == ("working", "hosts", [address]), e
+        assert e["hops"]["dns"]["detail"].startswith("hosts file")
+    assert got["pinnedreg.azurecr.io"]["cname"] == ["pinnedreg.azurecr.io", "pinnedreg.privatelink.azurecr.io"]
+    assert got["tworeg.azurecr.io"]["dnsSource"] == "dns"
+
+
+@world
+def test_a_hosts_entry_outside_the_rendered_tags_fails_at_the_tag(resolver):
+    e = by_name(report(resolver[0]))["outsidereg.azurecr.io"]
+    assert (e["verdict"], e["failedHop"], e["problem"]) == ("failed", "tag", "outside-rules")
+    assert (e["address"], e["tag"], e["dnsSource"]) == ("192.0.2.135", "AzureContainerRegistry.JapanEast", "hosts")
+    assert "pinned in /etc/hosts" in e["cause"] and "AzureContainerRegistry.JapanEast" in e["cause"]
+
+
+@world
+def test_every_address_is_located_and_the_one_outside_is_named(resolver):
+    e = by_name(report(resolver[0]))["tworeg.azurecr.io"]
+    assert [p["address"] for p in e["paths"]] == ["192.0.2.3", "192.0.2.131"]
+    assert (e["verdict"], e["failedHop"], e["failedAddresses"]) == ("failed", "tag", ["192.0.2.131"])
+    assert [p["verdict"] for p in e["paths"]] == ["working", "failed"]
+    assert "192.0.2.131" in e["cause"] and e["tag"] == "AzureContainerRegistry.JapanEast"
+
+
+@world
+def test_a_name_with_one_address_blocked_by_the_rendered_rules_fails_naming_it(resolver):
+    data = report(resolver[2])
+    assert resolver[2]["rc"] == 1
+    got = by_name(data)
+    e = got["tworeg.azurecr.io"]
+    assert (e["verdict"], e["failedHop"], e["problem"]) == ("failed", "tcp", "tcp-timeout")
+    assert e["failedAddresses"] == ["192.0.2.131"] and e["address"] == "192.0.2.131"
+    first, second = e["paths"]
+    assert (first["hops"]["tcp"]["status"], first["hops"]["tls"]["status"]) == ("ok", "ok")
+    assert first["hops"]["http"] == {"status": "ok", "detail": "401 Bearer"}  # the client falls back to it
+    assert second["hops"]["tcp"]["status"] == "fail" and "192.0.2.131" in e["cause"]
+    assert {n: v["verdict"] for n, v in got.items()} == {
+        "pinnedreg.azurecr.io": "working",
+        "azurecr.io": "working",
+        "pinnedreg.eastus.data.azurecr.io": "working",
+        "*.blob.core.windows.net": "not probed",
+        "tworeg.azurecr.io": "failed",
+        "outsidereg.azurecr.io": "failed",
+    }
+
+
+@world
+def test_the_table_has_a_row_per_address_and_names_the_blocked_one(resolver):
+    out = resolver[3]["out"]
+    assert resolver[3]["rc"] == 1, resolver[3]["err"]
+    lines = out.splitlines()
+    (i,) = [n for n, line in enumerate(lines) if line.startswith("tworeg.azurecr.io ")]
+    assert lines[i].split()[1] == "192.0.2.3" and lines[i].endswith("FAIL TCP (192.0.2.131)")
+    assert lines[i + 1].split()[0] == "192.0.2.131" and "FAIL timeout" in lines[i + 1]
+    pinned = next(line for line in lines if line.startswith("pinnedreg.azurecr.io "))
+    assert "hosts file" in pinned and pinned.endswith("working")
+
+
+def _lookup_files(tmp_path, hosts: str, nsswitch: str | None) -> probing.Options:
+    (tmp_path / "hosts").write_text(hosts, encoding="utf-8")
+    ns = tmp_path / "nsswitch.conf"
+    if nsswitch is not None:
+        ns.write_text(nsswitch, encoding="utf-8")
+    return probing.Options(hosts_path=str(tmp_path / "hosts"), nsswitch_path=str(ns))
+
+
+@pytest.mark.parametrize(
+    ("nsswitch", "order"),
+    [
+        ("hosts: files dns\n", ("files", "dns")),
+        ("hosts: dns files\n", ("dns", "files")),
+        ("hosts: files mdns4_minimal [NOTFOUND=return] dns myhostname\n", ("files", "dns")),
+        ("hosts: resolve [!UNAVAIL=return] dns\n", ("files", "dns")),
+        ("hosts: dns\n", ("dns",)),
+        ("passwd: files\n", ("files", "dns")),  # no hosts: line
+        (None, ("files", "dns")),  # no file: Go's and musl's order
+    ],
+)
+def test_nsswitch_hosts_order(tmp_path, nsswitch, order):
+    options = _lookup_files(tmp_path, "", nsswitch)
+    assert probing.lookup_order(options.nsswitch_path) == order
+
+
+def test_the_hosts_file_is_read_as_glibc_reads_it(tmp_path):
+    options = _lookup_files(
+        tmp_path,
+        "192.0.2.9 Other.example\n"
+        "# 192.0.2.1 reg.azurecr.io\n"
+        "192.0.2.7\treg.privatelink.azurecr.io REG.azurecr.io.  # comment\n"
+        "not-an-address reg.azurecr.io\n"
+        "fe80::1%eth0 reg.azurecr.io\n"
+        "2001:db8::7 reg.azurecr.io\n"
+        "192.0.2.7 reg.azurecr.io\n",
+        "hosts: files dns\n",
+    )
+    assert probing.hosts_lookup("reg.azurecr.io", options.hosts_path) == (
+        "reg.privatelink.azurecr.io",
+        ["192.0.2.7", "2001:db8::7"],
+    )
+    assert probing.hosts_lookup("absent.azurecr.io", options.hosts_path) == ("absent.azurecr.io", [])
+
+
+def test_the_hosts_file_is_read_up_to_its_bound(tmp_path):
+    filler = "#" * 100 + "\n"
+    big = filler * (probing.MAX_HOSTS_BYTES // len(filler) + 1) + "192.0.2.7 late.azurecr.io\n"
+    options = _lookup_files(tmp_path, "192.0.2.8 early.azurecr.io\n" + big, None)
+    assert probing.hosts_lookup("early.azurecr.io", options.hosts_path)[1] == ["192.0.2.8"]
+    assert probing.hosts_lookup("late.azurecr.io", options.hosts_path)[1] == []
+
+
+@pytest.mark.parametrize(
+    ("nsswitch", "dns_answer", "want"),
+    [
+        ("hosts: files dns\n", "dns", ("hosts", ["192.0.2.7"])),
+        ("hosts: dns files\n", "dns", ("dns", ["198.51.100.7"])),
+        ("hosts: dns files\n", "nxdomain", ("hosts", ["192.0.2.7"])),  # DNS does not know it: the file does
+        ("hosts: files dns\n", "nxdomain", ("hosts", ["192.0.2.7"])),
+    ],
+)
+def test_the_sources_are_asked_in_nsswitch_order(tmp_path, monkeypatch, nsswitch, dns_answer, want):
+    options = _lookup_files(tmp_path, "192.0.2.7 reg.azurecr.io\n", nsswitch)
+
+    def fake_resolve(name, options, budget):
+        if dns_answer == "nxdomain":
+            raise probing.HopFailure("dns", "nxdomain", "NXDOMAIN", "no", "fix")
+        return [name], ["198.51.100.7"]
+
+    monkeypatch.setattr(probing, "resolve", fake_resolve)
+    _, addresses, source = probing.lookup("reg.azurecr.io", options, probing.Budget(5, 30))
+    assert (source, addresses) == want
+    if dns_answer == "nxdomain":  # in neither source: DNS's own failure is the verdict
+        with pytest.raises(probing.HopFailure) as e:
+            probing.lookup("absent.azurecr.io", options, probing.Budget(5, 30))
+        assert e.value.detail == "NXDOMAIN"
+
+
+def test_a_name_with_more_addresses_than_the_bound_probes_the_first_ones(tmp_path, monkeypatch):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(EASTUS, encoding="utf-8")
+    inputs = probing.load_inputs(str(spec), None)
+    many = [f"192.0.2.{i}" for i in range(1, 21)]
+    monkeypatch.setattr(probing, "lookup", lambda name, options, budget: ([name], many, "dns"))
+    prober = probing.Prober(inputs, probing.Options(), probing.Budget(5, 30))
+    result = probing.Result(Endpoint("contosoprod.azurecr.io", "login", "contosoprod", "eastus"), "x")
+    prober._dns_and_tag(result, "contosoprod.azurecr.io")
+    assert [p.address for p in result.paths] == many[: probing.MAX_ADDRESSES]
+    assert result.unprobed == many[probing.MAX_ADDRESSES :]
+    assert "not probed: 12 more addresses" in probing.format_table(probing.Report("s", None, [result], 0, 5, 30))
+
+
 # ---- bounds --------------------------------------------------------------------------------------
 
 TWELVE = """version: 1
