@@ -723,6 +723,134 @@ def test_a_name_with_more_addresses_than_the_bound_probes_the_first_ones(tmp_pat
     assert "not probed: 12 more addresses" in probing.format_table(probing.Report("s", None, [result], 0, 5, 30))
 
 
+# ---- what a hostile network answer can do ----------------------------------------------------------
+
+HOSTILE_SPEC = """version: 1
+registries:
+  - {name: endlessreg, sku: Basic, location: eastus}
+  - {name: tricklereg, sku: Basic, location: eastus}
+  - {name: hugereg, sku: Basic, location: eastus}
+  - {name: deepreg, sku: Basic, location: eastus}
+  - {name: plainreg, sku: Basic, location: eastus}
+  - {name: portreg, sku: Basic, location: eastus}
+"""
+GARBAGE_PROXY = "192.0.2.60"
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    need_world()
+    from probe_world import run
+
+    tmp = tmp_path_factory.mktemp("hostile")
+    certs = Certs(tmp)
+    spec = tmp / "hostile.yaml"
+    spec.write_text(HOSTILE_SPEC, encoding="utf-8")
+    names = {
+        "azurecr.io": ("192.0.2.2", "data", {}),
+        "endlessreg.azurecr.io": ("192.0.2.41", "endless", {}),
+        "tricklereg.azurecr.io": ("192.0.2.42", "trickle", {}),
+        "hugereg.azurecr.io": ("192.0.2.43", "hugeheader", {}),
+        # A manifest nested deeper than any JSON parser's stack.
+        "deepreg.azurecr.io": ("192.0.2.44", "acr", {"manifest_body": "[" * 200000 + "]" * 200000}),
+        "plainreg.azurecr.io": ("192.0.2.45", "acr", {"location": "http://plainreg.blob.core.windows.net/x"}),
+        "portreg.azurecr.io": ("192.0.2.46", "acr", {"location": "https://portreg.blob.core.windows.net:8443/x"}),
+    }
+    servers = [{**server(certs, n, a, role), **extra} for n, (a, role, extra) in names.items()]
+    servers.append(server(certs, "proxy", GARBAGE_PROXY, "garbageproxy"))
+    common = ("--nameserver", "203.0.113.53", "--ca-bundle", str(certs.bundle), "--timeout", "2", "--deadline", "20")
+    creds = {"ACRRULES_PROBE_USERNAME": CREDS[0], "ACRRULES_PROBE_PASSWORD": CREDS[1]}
+
+    def probe(*extra: str, env: dict | None = None) -> dict:
+        return {**probe_action(spec, *common, *extra, env=env), "timeout": 60}
+
+    return run(
+        {"dns": {n: {"a": [a]} for n, (a, _, _) in names.items()}, "servers": servers, "credentials": CREDS},
+        [
+            probe("--format", "json"),  # 0
+            probe("--image", "deepreg.azurecr.io/app/web:1.0", env=creds),  # 1
+            probe("--image", "plainreg.azurecr.io/app/web:1.0", env=creds),  # 2
+            probe("--image", "portreg.azurecr.io/app/web:1.0", env=creds),  # 3
+            probe(env={"HTTPS_PROXY": f"http://{GARBAGE_PROXY}:3128"}),  # 4
+        ],
+    )
+
+
+@world
+def test_a_peer_that_streams_forever_is_cut_at_the_hop_timeout(hostile):
+    """`100 Continue` every 50 ms, or a body byte every 0.5 s: each read gets bytes before the socket
+    timeout, so only a bound on the whole hop ends them; the process exits instead of hanging."""
+    assert hostile[0]["rc"] == 1, hostile[0]["err"]
+    got = by_name(report(hostile[0]))
+    for name in ("endlessreg.azurecr.io", "tricklereg.azurecr.io"):
+        assert (got[name]["failedHop"], got[name]["problem"]) == ("http", "http-timeout"), got[name]
+    assert got["azurecr.io"]["verdict"] == "working"
+
+
+@world
+def test_a_huge_header_is_cut_in_the_verdict(hostile):
+    e = by_name(report(hostile[0]))["hugereg.azurecr.io"]
+    assert e["problem"] == "not-a-registry"
+    assert "text/xxxx" in e["cause"] and len(e["cause"]) < 400
+
+
+@world
+def test_a_manifest_nested_too_deep_is_a_manifest_error_not_a_crash(hostile):
+    assert hostile[1]["rc"] == 1, hostile[1]["err"]
+    e = by_name(report(hostile[1]))["deepreg.azurecr.io"]
+    assert (e["failedHop"], e["problem"]) == ("http", "manifest-error")
+
+
+@world
+@pytest.mark.parametrize(("run", "name", "why"), [(2, "plainreg", "not https"), (3, "portreg", "port 8443")])
+def test_a_blob_redirect_off_https_443_is_its_own_failure(hostile, run, name, why):
+    assert hostile[run]["rc"] == 1, hostile[run]["err"]
+    data = report(hostile[run])
+    e = by_name(data)[f"{name}.azurecr.io"]
+    assert (e["failedHop"], e["problem"]) == ("http", "bad-redirect") and why in e["cause"], e
+    assert not [x for x in data["endpoints"] if x["kind"] == "redirect"]  # not followed
+
+
+@world
+def test_a_proxy_that_answers_connect_with_garbage(hostile):
+    data = report(hostile[4])
+    assert hostile[4]["rc"] == 1
+    assert {(e["failedHop"], e["problem"]) for e in data["endpoints"] if e["verdict"] != "not probed"} == {
+        ("tcp", "proxy-garbage")
+    }
+    assert all("bytes after its answer" in e["cause"] for e in data["endpoints"] if e["cause"] and e["probedName"])
+
+
+def test_a_connect_answer_without_an_end_is_bounded_and_cut():
+    """A proxy that sends an endless status line: at most MAX_CONNECT_HEAD bytes are read, and the
+    verdict quotes a cut of it (a loopback proxy, no namespace needed)."""
+    import contextlib
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            with contextlib.suppress(OSError):
+                conn.sendall(b"HTTP/1.1 200 " + b"A" * (4 * probing.MAX_CONNECT_HEAD))
+
+    threading.Thread(target=serve, daemon=True).start()
+    spec_inputs = probing.load_inputs(SPEC, None)
+    options = probing.Options(env={"HTTPS_PROXY": f"http://127.0.0.1:{port}"})
+    prober = probing.Prober(spec_inputs, options, probing.Budget(5, 30))
+    result = probing.Result(Endpoint(LOGIN, "login", "contosoprod"), LOGIN)
+    result.proxy = f"127.0.0.1:{port}"
+    with pytest.raises(probing.HopFailure) as e:
+        prober._tcp(result, probing.AddressPath(None), LOGIN)
+    listener.close()
+    assert (e.value.hop, e.value.problem) == ("tcp", "proxy-garbage")
+    assert "does not end within" in e.value.cause and len(e.value.cause) < 400
+
+
 # ---- bounds --------------------------------------------------------------------------------------
 
 TWELVE = """version: 1
