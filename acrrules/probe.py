@@ -883,11 +883,17 @@ class Prober:
 
     def _tcp_fix(self, result: Result, path: AddressPath) -> str:
         tag = f" ({path.tag})" if path.tag else ""
+        others = (
+            "; the name's other addresses may pass: --service-tags shows which tag holds this one"
+            if len(result.paths) > 1 and path.tag is None
+            else ""
+        )
         return (
             f"allow TCP 443 to {path.address}{tag} in the firewall, NSG or host rules: re-render them from "
             f"a description that lists this endpoint ({result.endpoint.kind}"
             + (f", region {result.endpoint.region}" if result.endpoint.region else "")
             + ") and deploy them"
+            + others
         )
 
     def _tls(self, result: Result, path: AddressPath, raw: socket.socket, name: str) -> ssl.SSLSocket:

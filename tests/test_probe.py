@@ -709,6 +709,22 @@ def test_the_sources_are_asked_in_nsswitch_order(tmp_path, monkeypatch, nsswitch
         assert e.value.detail == "NXDOMAIN"
 
 
+def test_an_ipv6_address_without_a_route_is_listed_not_probed(tmp_path, monkeypatch):
+    """getaddrinfo's AI_ADDRCONFIG and Happy Eyeballs: a client without an IPv6 route uses the IPv4
+    addresses; an AAAA answer it cannot reach is not a failure, and is shown."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(EASTUS, encoding="utf-8")
+    inputs = probing.load_inputs(str(spec), None)
+    monkeypatch.setattr(probing, "lookup", lambda name, options, budget: ([name], ["192.0.2.1", "2001:db8::1"], "dns"))
+    monkeypatch.setattr(probing, "_routable", lambda address: ":" not in address)
+    prober = probing.Prober(inputs, probing.Options(), probing.Budget(5, 30))
+    result = probing.Result(Endpoint("contosoprod.azurecr.io", "login", "contosoprod", "eastus"), "x")
+    prober._dns_and_tag(result, "contosoprod.azurecr.io")
+    assert [p.address for p in result.paths] == ["192.0.2.1"] and result.unused == ["2001:db8::1"]
+    assert result.as_json()["unusedAddresses"] == ["2001:db8::1"]
+    assert "not used: 2001:db8::1" in probing.format_table(probing.Report("s", None, [result], 0, 5, 30))
+
+
 def test_a_name_with_more_addresses_than_the_bound_probes_the_first_ones(tmp_path, monkeypatch):
     spec = tmp_path / "spec.yaml"
     spec.write_text(EASTUS, encoding="utf-8")
