@@ -420,7 +420,7 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        if self.failed_hop is not None or self.problem == "deadline":
+        if self.failed_hop is not None or self.problem in ("deadline", "probe-error"):
             return FAILED
         if self.name is None:
             return NOT_PROBED
@@ -1204,8 +1204,8 @@ class Prober:
             detail = "200 registry"
         else:
             kind = _clip(headers.get("content-type", "no content type").split(";")[0].strip(), 60)
-            title = re.search(rb"(?is)<title>(.*?)</title>", body)
-            shown = f' "{title.group(1).decode("utf-8", "replace").strip()[:60]}"' if title else ""
+            title = _title(body)
+            shown = f' "{title}"' if title else ""
             raise HopFailure(
                 "http",
                 "not-a-registry",
@@ -1331,6 +1331,13 @@ class Prober:
                 "check the proxy or firewall in front of this data endpoint",
             )
         result.hops["http"] = Hop("ok", f"blob {status}")
+
+
+def _title(body: bytes) -> str | None:
+    """The <title> of an HTML page, for naming a block page: looked for in the first 64 KiB, at most
+    200 bytes long (an unbounded lazy match over a page of unclosed <title>s takes quadratic time)."""
+    m = re.search(rb"(?is)<title>(.{0,200}?)</title>", body[:65536])
+    return _clip(m.group(1).decode("utf-8", "replace").strip(), 60) if m else None
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -1470,7 +1477,16 @@ def _run_phase(
     futures = {pool.submit(prober.probe, e, n, u): (e, n) for e, n, u in work}
     finished, _ = concurrent.futures.wait(futures, timeout=max(0.0, budget.remaining()) + 0.5)
     for fut, (e, n) in futures.items():
-        if fut in finished:
+        if fut in finished and fut.exception() is not None:
+            # An answer no hop foresaw must not end the run with a traceback and no report.
+            exc = fut.exception()
+            r = Result(e, n)
+            r.problem = "probe-error"
+            r.cause = f"the probe failed on this endpoint's answers: {type(exc).__name__}: {_clip(exc)}"
+            r.fix = "report it as an acrrules bug, with the --format json output"
+            results[e.fqdn, n] = r
+            tick()
+        elif fut in finished:
             results[e.fqdn, n] = fut.result()
             tick()
         else:
@@ -1493,8 +1509,8 @@ def _verdict_text(r: Result) -> str:
         return "working"
     if r.verdict == NOT_PROBED:
         return "not probed"
-    if r.problem == "deadline" and r.failed_hop is None:
-        return "FAIL deadline"
+    if r.problem in ("deadline", "probe-error") and r.failed_hop is None:
+        return "FAIL " + ("deadline" if r.problem == "deadline" else "probe error")
     hop = r.failed_hop or "?"
     text = f"FAIL {'CONNECT' if hop == 'tcp' and r.proxy else hop.upper()}"
     failing = [p.address for p in r.paths if p.failed and p.address is not None]

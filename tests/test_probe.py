@@ -837,6 +837,31 @@ def test_a_proxy_that_answers_connect_with_garbage(hostile):
     assert all("bytes after its answer" in e["cause"] for e in data["endpoints"] if e["cause"] and e["probedName"])
 
 
+def test_an_answer_no_hop_foresaw_is_a_failed_row_not_a_traceback(monkeypatch):
+    inputs = probing.load_inputs(SPEC, None)
+    real = probing.Prober.probe
+
+    def probe(self, endpoint, name, url=None):
+        if endpoint.kind == "certificate":
+            raise AttributeError("'str' object has no attribute 'get'")
+        result = real(self, endpoint, None, url)  # nothing sent: every endpoint "not probed"
+        return result
+
+    monkeypatch.setattr(probing.Prober, "probe", probe)
+    report = probing.run(inputs, probing.Options(env={}))
+    (bad,) = [r for r in report.results if r.verdict == probing.FAILED]
+    assert (bad.endpoint.kind, bad.problem) == ("certificate", "probe-error") and "AttributeError" in bad.cause
+    assert report.exit_code == 1 and "FAIL probe error" in probing.format_table(report)
+
+
+def test_a_block_page_title_is_found_in_bounded_work():
+    """A 1 MiB page of unclosed <title>s: the lazy match is bounded per start, so this is linear work
+    (an unbounded `<title>(.*?)</title>` scans to the end from each of 150000 starts)."""
+    assert probing._title(b"<title>" * 150000) is None
+    assert probing._title(b"<html><TITLE> Access denied </title>") == "Access denied"
+    assert probing._title(b"<title>" + b"x" * 300 + b"</title>") is None
+
+
 def test_a_connect_answer_without_an_end_is_bounded_and_cut():
     """A proxy that sends an endless status line: at most MAX_CONNECT_HEAD bytes are read, and the
     verdict quotes a cut of it (a loopback proxy, no namespace needed)."""
