@@ -1147,11 +1147,14 @@ class Prober:
         if len(result.paths) == 1:
             one(result.paths[0])
         else:
-            threads = [threading.Thread(target=one, args=(p,), daemon=True) for p in result.paths]
-            for th in threads:
+            threads = [(threading.Thread(target=one, args=(p,), daemon=True), p) for p in result.paths]
+            for th, _ in threads:
                 th.start()
-            for th in threads:
-                th.join(max(0.0, self.budget.remaining()) + 0.5)
+            end = time.monotonic() + max(0.0, self.budget.remaining()) + 0.5
+            for th, path in threads:
+                th.join(max(0.0, end - time.monotonic()))
+                if th.is_alive():  # past the deadline: this address is not known to work
+                    path.problem = "deadline"
         working = next((p for p in result.paths if p.hops["tls"].status == "ok"), None)
         result.http_address = working.address if working else None
         self._sum_up(result)

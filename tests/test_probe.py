@@ -725,6 +725,39 @@ def test_an_ipv6_address_without_a_route_is_listed_not_probed(tmp_path, monkeypa
     assert "not used: 2001:db8::1" in probing.format_table(probing.Report("s", None, [result], 0, 5, 30))
 
 
+def test_an_address_still_connecting_at_the_deadline_fails_the_name(tmp_path, monkeypatch):
+    """One address answers, the other has not when the deadline comes: the name is not working."""
+    import threading
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(EASTUS, encoding="utf-8")
+    inputs = probing.load_inputs(str(spec), None)
+    monkeypatch.setattr(probing, "lookup", lambda name, options, budget: ([name], ["192.0.2.1", "192.0.2.2"], "dns"))
+    release = threading.Event()
+
+    class Conn:
+        def close(self):
+            pass
+
+    def connect(self, result, path, name, record):
+        if path.address == "192.0.2.2":
+            release.wait(60)  # hangs past the deadline (a hop the watchdog has not cut yet)
+        path.hops["tcp"] = path.hops["tls"] = probing.Hop("ok", "ok")
+        return Conn()
+
+    monkeypatch.setattr(probing.Prober, "connect", connect)
+    prober = probing.Prober(inputs, probing.Options(deadline=0.2), probing.Budget(5, 0.2))
+    result = probing.Result(Endpoint("contosoprod.eastus.data.azurecr.io", "data", "contosoprod", "eastus"), "x")
+    try:
+        prober._dns_and_tag(result, "contosoprod.eastus.data.azurecr.io")
+        prober._connect_every_address(result, "contosoprod.eastus.data.azurecr.io")
+    finally:
+        release.set()
+    assert [p.failed for p in result.paths] == [False, True]
+    assert (result.verdict, result.problem, result.address) == ("failed", "deadline", "192.0.2.2")
+    assert "192.0.2.2" in result.cause
+
+
 def test_a_name_with_more_addresses_than_the_bound_probes_the_first_ones(tmp_path, monkeypatch):
     spec = tmp_path / "spec.yaml"
     spec.write_text(EASTUS, encoding="utf-8")
