@@ -1,7 +1,9 @@
 """`acrrules probe`: the live path from this machine to every endpoint of a description (spec §9).
 
-Per endpoint, in hop order: DNS (A/AAAA with the CNAME chain, through dnspython and the system
-resolver's configuration), where the address lies (with a Service Tags file: which tag holds it and
+Per endpoint, in hop order: DNS (as the system resolves it: the hosts file and DNS in the order of
+nsswitch.conf's `hosts:` line; DNS is A/AAAA with the CNAME chain through dnspython and resolv.conf;
+--nameserver asks one server), then for every address a client may use (at most MAX_ADDRESSES): where
+it lies (with a Service Tags file: which tag holds it and
 whether the description's rendered tags include it), TCP 443 (directly, or a CONNECT through
 HTTPS_PROXY unless NO_PROXY covers the name, as curl decides), TLS (SNI, the certificate covers the
 name and chains to the trust store; an issuer other than the registry's is TLS interception), and
@@ -9,7 +11,9 @@ HTTP (a login server answers `/v2/` like a registry; MCR, and a registry with `-
 credentials, serve a manifest and redirect a blob to a data endpoint, which is then fetched).
 
 Endpoints are probed in parallel; every network wait is bounded by the per-hop timeout and by what
-is left of the overall deadline.  The verdict of an endpoint is its first failing hop.
+is left of the overall deadline, and a watchdog ends a hop whose peer trickles bytes.  The verdict of
+an endpoint is its first failing hop on any of its addresses; HTTP goes over the first address whose
+TCP and TLS work, as a client falls back to it.  Strings from the network are cut (MAX_TEXT).
 Nothing here prints: the CLI formats a Report with format_table or format_json.
 """
 
@@ -376,8 +380,10 @@ class AddressPath:
         return self.failed_hop is not None or self.problem == "deadline"
 
     def fail(self, f: HopFailure) -> None:
+        """Note a failing hop; the earliest failing hop's problem, cause and fix are the path's."""
+        before = self.failed_hop
         self.hops[f.hop] = Hop("fail", f.detail)
-        if self.problem is None or HOPS.index(f.hop) < HOPS.index(self.failed_hop or "http"):
+        if self.problem is None or before is None or HOPS.index(f.hop) < HOPS.index(before):
             self.problem, self.cause, self.fix = f.problem, f.cause, f.fix
 
     def as_json(self) -> dict[str, Any]:

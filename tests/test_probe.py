@@ -758,6 +758,14 @@ def test_an_address_still_connecting_at_the_deadline_fails_the_name(tmp_path, mo
     assert "192.0.2.2" in result.cause
 
 
+def test_a_paths_problem_is_its_earliest_failing_hops_whatever_the_order_noted():
+    path = probing.AddressPath("192.0.2.1")
+    path.fail(probing.HopFailure("tcp", "tcp-timeout", "timeout", "late", "fix tcp"))
+    path.fail(probing.HopFailure("tag", "outside-rules", "outside", "early", "fix tag"))
+    path.fail(probing.HopFailure("tls", "tls-error", "error", "later", "fix tls"))
+    assert (path.failed_hop, path.problem, path.cause) == ("tag", "outside-rules", "early")
+
+
 def test_a_name_with_more_addresses_than_the_bound_probes_the_first_ones(tmp_path, monkeypatch):
     spec = tmp_path / "spec.yaml"
     spec.write_text(EASTUS, encoding="utf-8")
