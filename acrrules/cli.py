@@ -667,7 +667,10 @@ def probe(
         help="Pull this image's manifest and a blob through its redirect (credentials from the environment).",
     ),
     nameserver: list[str] | None = typer.Option(
-        None, "--nameserver", metavar="ADDR[:PORT]", help="Ask this DNS server instead of /etc/resolv.conf's."
+        None,
+        "--nameserver",
+        metavar="ADDR[:PORT]",
+        help="Ask this DNS server instead of the system resolver (/etc/hosts, resolv.conf, in nsswitch order).",
     ),
     format: Format = typer.Option(
         Format.table, "--format", **_formats(Format), help="table for people, json for programs."

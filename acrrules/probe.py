@@ -1,7 +1,9 @@
 """`acrrules probe`: the live path from this machine to every endpoint of a description (spec §9).
 
-Per endpoint, in hop order: DNS (A/AAAA with the CNAME chain, through dnspython and the system
-resolver's configuration), where the address lies (with a Service Tags file: which tag holds it and
+Per endpoint, in hop order: DNS (as the system resolves it: the hosts file and DNS in the order of
+nsswitch.conf's `hosts:` line; DNS is A/AAAA with the CNAME chain through dnspython and resolv.conf;
+--nameserver asks one server), then for every address a client may use (at most MAX_ADDRESSES): where
+it lies (with a Service Tags file: which tag holds it and
 whether the description's rendered tags include it), TCP 443 (directly, or a CONNECT through
 HTTPS_PROXY unless NO_PROXY covers the name, as curl decides), TLS (SNI, the certificate covers the
 name and chains to the trust store; an issuer other than the registry's is TLS interception), and
@@ -9,7 +11,9 @@ HTTP (a login server answers `/v2/` like a registry; MCR, and a registry with `-
 credentials, serve a manifest and redirect a blob to a data endpoint, which is then fetched).
 
 Endpoints are probed in parallel; every network wait is bounded by the per-hop timeout and by what
-is left of the overall deadline.  The verdict of an endpoint is its first failing hop.
+is left of the overall deadline, and a watchdog ends a hop whose peer trickles bytes.  The verdict of
+an endpoint is its first failing hop on any of its addresses; HTTP goes over the first address whose
+TCP and TLS work, as a client falls back to it.  Strings from the network are cut (MAX_TEXT).
 Nothing here prints: the CLI formats a Report with format_table or format_json.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import glob
 import http.client
 import ipaddress
@@ -66,6 +71,16 @@ MANIFEST_TYPES = ", ".join(
 )
 MAX_BODY = 1 << 20
 _REGISTRY_KINDS = ("login", "mcr")
+# The system resolver's files, as glibc, musl and Go (docker, containerd) read them.
+HOSTS_PATH, NSSWITCH_PATH = "/etc/hosts", "/etc/nsswitch.conf"
+MAX_HOSTS_BYTES = 1 << 20  # a hosts file is read up to this size; lines past it are not seen
+# A client may use any address a name resolves to (and falls back between them): TCP and TLS are
+# probed on each, up to this many per name; the rest are listed as not probed.
+MAX_ADDRESSES = 8
+MAX_TEXT = 160  # a string from the network (status line, header, issuer) is cut to this length
+MAX_CONNECT_HEAD = 16384  # a proxy's answer to CONNECT: its header ends within this many bytes
+_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[A-Za-z0-9=_-]{32,256}")
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 # ---- inputs ---------------------------------------------------------------------------------------
@@ -83,7 +98,9 @@ class Options:
     timeout: float = DEFAULT_TIMEOUT
     deadline: float = DEFAULT_DEADLINE
     ca_bundle: str | None = None
-    nameservers: tuple[tuple[str, int], ...] = ()  # empty: the system resolver (/etc/resolv.conf)
+    nameservers: tuple[tuple[str, int], ...] = ()  # empty: the system resolver (nsswitch, hosts, resolv.conf)
+    hosts_path: str = HOSTS_PATH
+    nsswitch_path: str = NSSWITCH_PATH
     data_hosts: tuple[str, ...] = ()
     image: Image | None = None
     credentials: tuple[str, str] | None = None
@@ -338,14 +355,62 @@ class Hop:
     detail: str = "-"
 
 
+PATH_HOPS = ("tag", "tcp", "tls", "http")
+
+
+@dataclass
+class AddressPath:
+    """One address of a name (None: through the proxy, which resolves it): where it lies, TCP and
+    TLS to it, and HTTP on the one address the registry conversation used."""
+
+    address: str | None
+    tag: str | None = None
+    in_rules: bool | None = None
+    hops: dict[str, Hop] = field(default_factory=lambda: {h: Hop() for h in PATH_HOPS})
+    problem: str | None = None
+    cause: str | None = None
+    fix: str | None = None
+
+    @property
+    def failed_hop(self) -> str | None:
+        return next((h for h in PATH_HOPS if self.hops[h].status == "fail"), None)
+
+    @property
+    def failed(self) -> bool:
+        return self.failed_hop is not None or self.problem == "deadline"
+
+    def fail(self, f: HopFailure) -> None:
+        """Note a failing hop; the earliest failing hop's problem, cause and fix are the path's."""
+        before = self.failed_hop
+        self.hops[f.hop] = Hop("fail", f.detail)
+        if self.problem is None or before is None or HOPS.index(f.hop) < HOPS.index(before):
+            self.problem, self.cause, self.fix = f.problem, f.cause, f.fix
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "tag": self.tag,
+            "inRules": self.in_rules,
+            "hops": {h: {"status": self.hops[h].status, "detail": self.hops[h].detail} for h in PATH_HOPS},
+            "verdict": FAILED if self.failed else WORKING,
+            "failedHop": self.failed_hop,
+            "problem": self.problem,
+        }
+
+
 @dataclass
 class Result:
     endpoint: Endpoint
     name: str | None  # the name probed (a wildcard's concrete name); None: not probed
     private_link: bool = False
     cname: list[str] = field(default_factory=list)
+    source: str | None = None  # where the addresses came from: "hosts" (file) or "dns"; None: the proxy's
     addresses: list[str] = field(default_factory=list)
-    address: str | None = None
+    paths: list[AddressPath] = field(default_factory=list)  # one per probed address
+    unprobed: list[str] = field(default_factory=list)  # addresses past MAX_ADDRESSES
+    unused: list[str] = field(default_factory=list)  # IPv6 addresses this host has no route to
+    address: str | None = None  # the address the verdict is about: a failing one, else the one HTTP used
+    http_address: str | None = None  # the path the registry conversation used (None: the proxy's, or none)
     tag: str | None = None
     in_rules: bool | None = None
     proxy: str | None = None
@@ -361,7 +426,7 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        if self.failed_hop is not None or self.problem == "deadline":
+        if self.failed_hop is not None or self.problem in ("deadline", "probe-error"):
             return FAILED
         if self.name is None:
             return NOT_PROBED
@@ -376,8 +441,13 @@ class Result:
             "probedName": self.name,
             "privateLink": self.private_link,
             "cname": self.cname,
+            "dnsSource": self.source,
             "addresses": self.addresses,
             "address": self.address,
+            "paths": [p.as_json() for p in self.paths],
+            "failedAddresses": [p.address for p in self.paths if p.failed and p.address is not None],
+            "unprobedAddresses": self.unprobed,
+            "unusedAddresses": self.unused,
             "proxy": self.proxy,
             "tag": self.tag,
             "inRules": self.in_rules,
@@ -508,6 +578,101 @@ def resolve(name: str, options: Options, budget: Budget) -> tuple[list[str], lis
     return chain, addresses
 
 
+def lookup_order(nsswitch_path: str = NSSWITCH_PATH) -> tuple[str, ...]:
+    """The sources the system resolver asks for a host name, in order: "files" (the hosts file) and
+    "dns", from the `hosts:` line of nsswitch.conf.  `resolve` (systemd-resolved, which reads the
+    hosts file, then DNS) counts as both; other sources (myhostname, mdns*, mymachines) answer no
+    registry name and are skipped; action items such as [NOTFOUND=return] are ignored.  Without the
+    file or a `hosts:` line naming files or dns: files, then dns, as Go's resolver (docker,
+    containerd) and musl decide."""
+    order: list[str] = []
+    try:
+        with open(nsswitch_path, "rb") as f:
+            text = f.read(MAX_HOSTS_BYTES).decode("utf-8", "replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if fields and fields[0] == "hosts:":
+            for source in re.sub(r"\[[^\]]*\]", " ", " ".join(fields[1:])).split():
+                for s in {"files": ("files",), "dns": ("dns",), "resolve": ("files", "dns")}.get(source, ()):
+                    if s not in order:
+                        order.append(s)
+    return tuple(order) or ("files", "dns")
+
+
+def hosts_lookup(name: str, hosts_path: str = HOSTS_PATH) -> tuple[str, list[str]]:
+    """(canonical name, addresses) of `name` in a hosts file, as glibc's getaddrinfo reads it: each
+    line `ADDRESS NAME [ALIAS...]`, `#` to the end of a line a comment; names compared without case
+    and a trailing dot; the addresses of every line that names it, in file order (the canonical name
+    is the first name of the first such line).  A line whose address does not parse, or carries a
+    zone (fe80::1%eth0), is skipped.  At most MAX_HOSTS_BYTES of the file are read."""
+    want = name.rstrip(".").lower()
+    canonical, addresses = name, list[str]()
+    try:
+        with open(hosts_path, "rb") as f:
+            text = f.read(MAX_HOSTS_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return canonical, []
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2 or want not in (n.rstrip(".").lower() for n in fields[1:]):
+            continue
+        try:
+            if "%" in fields[0]:
+                continue
+            address = str(ipaddress.ip_address(fields[0]))
+        except ValueError:
+            continue
+        if not addresses:
+            canonical = fields[1].rstrip(".").lower()
+        if address not in addresses:
+            addresses.append(address)
+    return canonical, addresses
+
+
+def lookup(name: str, options: Options, budget: Budget) -> tuple[list[str], list[str], str]:
+    """(CNAME chain, addresses, source) as this machine's clients resolve `name`: with --nameserver,
+    that DNS server; else the system resolver's sources in nsswitch order, the hosts file before DNS
+    where `files` comes first (source "hosts"; its chain is the name and the canonical name of its
+    line).  A source that does not know the name passes it to the next, as glibc does."""
+    if options.nameservers:
+        return (*resolve(name, options, budget), "dns")
+    failure: HopFailure | None = None
+    for source in lookup_order(options.nsswitch_path):
+        if source == "files":
+            canonical, addresses = hosts_lookup(name, options.hosts_path)
+            if addresses:
+                return [name, *([canonical] if canonical != name.lower() else [])], addresses, "hosts"
+        else:
+            try:
+                return (*resolve(name, options, budget), "dns")
+            except HopFailure as f:
+                failure = failure or f
+    if failure is not None:
+        raise failure
+    raise HopFailure(
+        "dns",
+        "nxdomain",
+        "not in hosts",
+        f"{name} is not in {options.hosts_path}, and the hosts: line of {options.nsswitch_path} asks no DNS",
+        f"add dns to the hosts: line of {options.nsswitch_path}, or pin {name} in {options.hosts_path}",
+    )
+
+
+def _routable(address: str) -> bool:
+    """Whether this host has a route to `address`: connecting a UDP socket looks one up and sends
+    nothing.  An IPv6 address without one is not used by a client (getaddrinfo's AI_ADDRCONFIG,
+    Happy Eyeballs), so it is listed, not probed."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect((address, catalog.PORT))
+        return True
+    except OSError:
+        return False
+
+
 def _address_key(a: str) -> tuple[int, int]:
     ip = ipaddress.ip_address(a)
     return ip.version, int(ip)
@@ -532,14 +697,46 @@ def check_ca_bundle(path: str) -> None:
         raise UsageError(f"--ca-bundle {printable(path)}: holds no CA certificate: give a PEM file of the CAs to trust")
 
 
-def _recv_headers(sock: socket.socket) -> bytes:
+def _clip(text: object, limit: int = MAX_TEXT) -> str:
+    """A string from the network, cut to `limit` characters (the table escapes it, JSON encodes it)."""
+    s = str(text)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+class _Watchdog:
+    """Shuts a socket down when a hop outlasts its time.  A socket timeout bounds each read, not a
+    peer that trickles a byte at a time or streams `100 Continue` forever; this bounds the hop."""
+
+    def __init__(self, sock: socket.socket, seconds: float):
+        self.sock = sock
+        self.fired = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)  # the descriptor, under any TLS layer
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _recv_headers(sock: socket.socket) -> tuple[bytes, bytes]:
+    """(a proxy's answer to CONNECT up to its blank line, any bytes after it), reading at most
+    MAX_CONNECT_HEAD bytes; without a blank line in them the first part is all that came."""
     buf = b""
-    while b"\r\n\r\n" not in buf and len(buf) < 65536:
+    while b"\r\n\r\n" not in buf and len(buf) < MAX_CONNECT_HEAD:
         chunk = sock.recv(4096)
         if not chunk:
             break
         buf += chunk
-    return buf
+    head, sep, rest = buf.partition(b"\r\n\r\n")
+    return (head + sep, rest) if sep else (buf, b"")
 
 
 def _der_issuer(der: bytes) -> str:
@@ -597,12 +794,12 @@ class Prober:
 
     # -- connections --
 
-    def _tcp(self, result: Result, name: str) -> socket.socket:
+    def _tcp(self, result: Result, path: AddressPath, name: str) -> socket.socket:
         proxy = proxy_for(name, self.options.env)
         t = self.budget.hop()
         if proxy is None:
-            assert result.address is not None
-            target = (result.address, catalog.PORT)
+            assert path.address is not None
+            target = (path.address, catalog.PORT)
             try:
                 return socket.create_connection(target, timeout=t)
             except TimeoutError:
@@ -610,8 +807,8 @@ class Prober:
                     "tcp",
                     "tcp-timeout",
                     "timeout",
-                    f"no answer from {result.address} port 443 within {t:g} s: a firewall drops the packets",
-                    self._tcp_fix(result),
+                    f"no answer from {path.address} port 443 within {t:g} s: a firewall drops the packets",
+                    self._tcp_fix(result, path),
                 ) from None
             except OSError as e:
                 what = "refused" if isinstance(e, ConnectionRefusedError) else (e.strerror or str(e))
@@ -619,8 +816,8 @@ class Prober:
                     "tcp",
                     "tcp-refused" if isinstance(e, ConnectionRefusedError) else "tcp-error",
                     what.lower(),
-                    f"connecting to {result.address} port 443 failed: {what}",
-                    self._tcp_fix(result),
+                    f"connecting to {path.address} port 443 failed: {what}",
+                    self._tcp_fix(result, path),
                 ) from None
         try:
             sock = socket.create_connection((proxy.host, proxy.port), timeout=t)
@@ -632,34 +829,54 @@ class Prober:
                 f"the proxy {proxy} (HTTPS_PROXY) does not accept connections: {e.strerror or e}",
                 "check HTTPS_PROXY, or that the proxy runs and this client may reach it",
             ) from None
+        t = self.budget.hop()
         try:
-            sock.settimeout(self.budget.hop())
+            sock.settimeout(t)
             request = f"CONNECT {name}:443 HTTP/1.1\r\nHost: {name}:443\r\n"
             if proxy.authorization:
                 request += f"Proxy-Authorization: {proxy.authorization}\r\n"
-            sock.sendall((request + "\r\n").encode("ascii"))
-            head = _recv_headers(sock).decode("latin-1")
+            with _Watchdog(sock, t) as watchdog:
+                sock.sendall((request + "\r\n").encode("ascii"))
+                raw_head, extra = _recv_headers(sock)
+            if watchdog.fired:
+                raise TimeoutError(f"no complete answer within {t:g} s")
+            head = raw_head.decode("latin-1")
         except (TimeoutError, OSError) as e:
             sock.close()
             raise HopFailure(
                 "tcp",
                 "proxy-timeout",
                 "CONNECT timeout",
-                f"the proxy {proxy} did not answer CONNECT {name}:443: {e}",
+                f"the proxy {proxy} did not answer CONNECT {name}:443: {_clip(e)}",
                 "check the proxy's upstream connectivity to this endpoint",
             ) from None
-        status_line = head.split("\r\n", 1)[0]
-        m = re.match(r"HTTP/1\.[01] ([0-9]{3})", status_line)
+        status_line = _clip(head.split("\r\n", 1)[0].strip(), 80)
+        m = re.match(r"HTTP/1\.[01] ([0-9]{3})(?: |\r|$)", head)
+        if m and m.group(1) == "200" and (extra or not head.endswith("\r\n\r\n")):
+            sock.close()
+            what = (
+                f"{len(extra)} bytes after its answer, before the TLS handshake began"
+                if extra
+                else f"an answer whose header does not end within {MAX_CONNECT_HEAD} bytes"
+            )
+            raise HopFailure(
+                "tcp",
+                "proxy-garbage",
+                "CONNECT garbage",
+                f"the proxy {proxy} answered CONNECT {name}:443 with {status_line!r} and then {what}: "
+                "not a tunnel a client can use",
+                "check what listens at HTTPS_PROXY: it must be an HTTP proxy that tunnels CONNECT",
+            )
         if not m or m.group(1) != "200":
             sock.close()
-            code = m.group(1) if m else "no answer"
+            code = m.group(1) if m else "no answer" if not head.strip() else "garbage"
             error = re.search(r"(?im)^X-Squid-Error:\s*(.+)$", head)
             raise HopFailure(
                 "tcp",
-                "proxy-refused",
+                "proxy-refused" if m or not head.strip() else "proxy-garbage",
                 f"CONNECT {code}",
-                f"the proxy {proxy} refused CONNECT {name}:443 ({status_line.strip() or 'no answer'}"
-                + (f"; {error.group(1).strip()}" if error else "")
+                f"the proxy {proxy} refused CONNECT {name}:443 ({status_line or 'no answer'}"
+                + (f"; {_clip(error.group(1).strip(), 80)}" if error else "")
                 + ")",
                 f"allow {self._allow_name(result)} in the proxy (e.g. the rendered acrrules-squid.conf), "
                 "or add it to NO_PROXY if this client reaches it directly",
@@ -670,19 +887,33 @@ class Prober:
         fqdn = result.endpoint.fqdn
         return f"{fqdn} ({result.name})" if fqdn != result.name else fqdn
 
-    def _tcp_fix(self, result: Result) -> str:
-        tag = f" ({result.tag})" if result.tag else ""
+    def _tcp_fix(self, result: Result, path: AddressPath) -> str:
+        tag = f" ({path.tag})" if path.tag else ""
+        others = (
+            "; the name's other addresses may pass: --service-tags shows which tag holds this one"
+            if len(result.paths) > 1 and path.tag is None
+            else ""
+        )
         return (
-            f"allow TCP 443 to {result.address}{tag} in the firewall, NSG or host rules: re-render them from "
+            f"allow TCP 443 to {path.address}{tag} in the firewall, NSG or host rules: re-render them from "
             f"a description that lists this endpoint ({result.endpoint.kind}"
             + (f", region {result.endpoint.region}" if result.endpoint.region else "")
             + ") and deploy them"
+            + others
         )
 
-    def _tls(self, result: Result, raw: socket.socket, name: str) -> ssl.SSLSocket:
-        raw.settimeout(self.budget.hop())
+    def _tls(self, result: Result, path: AddressPath, raw: socket.socket, name: str) -> ssl.SSLSocket:
+        t = self.budget.hop()
+        raw.settimeout(t)
+        at = f" at {path.address}" if path.address and len(result.paths) > 1 else ""
         try:
-            sock = self.ctx.wrap_socket(raw, server_hostname=name)
+            with _Watchdog(raw, t) as watchdog:
+                try:
+                    sock = self.ctx.wrap_socket(raw, server_hostname=name)
+                except (ssl.SSLError, OSError):
+                    if watchdog.fired:
+                        raise TimeoutError from None
+                    raise
         except ssl.SSLCertVerificationError as e:
             raw.close()
             if e.verify_code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
@@ -690,17 +921,17 @@ class Prober:
                     "tls",
                     "tls-name-mismatch",
                     "wrong name",
-                    f"the certificate does not cover {name}: {e.verify_message}",
+                    f"the certificate{at} does not cover {name}: {_clip(e.verify_message)}",
                     "something other than the registry answers on this address: check DNS and any proxy in the path",
                 ) from None
-            issuer = self._unverified_issuer(result, name)
+            issuer = self._unverified_issuer(result, path, name)
             trust = f"--ca-bundle {self.options.ca_bundle}" if self.options.ca_bundle else "the system trust store"
             raise HopFailure(
                 "tls",
                 "tls-interception",
                 "intercepted",
-                f"TLS interception: the certificate for {name} is issued by {issuer}, which {trust} does not "
-                f"trust ({e.verify_message})",
+                f"TLS interception{at}: the certificate for {name} is issued by {issuer}, which {trust} does not "
+                f"trust ({_clip(e.verify_message)})",
                 f"exempt {result.endpoint.fqdn} from TLS inspection in the proxy or firewall, or, if this CA is "
                 "yours, trust it on every client (and in the container runtime)",
             ) from None
@@ -711,7 +942,7 @@ class Prober:
                 "tls",
                 "tls-timeout" if timeout else "tls-error",
                 "timeout" if timeout else "error",
-                f"the TLS handshake with {name} " + ("got no answer in time" if timeout else f"failed: {e}"),
+                f"the TLS handshake with {name}{at} " + ("got no answer in time" if timeout else f"failed: {_clip(e)}"),
                 "a device in the path accepts the connection but does not pass TLS through: "
                 "check the firewall's or proxy's TLS policy for this name",
             ) from None
@@ -723,67 +954,80 @@ class Prober:
                     "tls",
                     "tls-interception",
                     "intercepted",
-                    f"TLS interception: the certificate for {name} is issued by {text}, not by the registry's "
-                    f"issuers ({', '.join(REGISTRY_ISSUERS)}); the client trusts it, but a runtime that does not "
-                    "will fail",
+                    f"TLS interception{at}: the certificate for {name} is issued by {_clip(text)}, not by the "
+                    f"registry's issuers ({', '.join(REGISTRY_ISSUERS)}); the client trusts it, but a runtime that "
+                    "does not will fail",
                     f"exempt {result.endpoint.fqdn} from TLS inspection in the proxy, or give --ca-bundle with the CAs you expect",
                 )
         return sock
 
-    def _unverified_issuer(self, result: Result, name: str) -> str:
+    def _unverified_issuer(self, result: Result, path: AddressPath, name: str) -> str:
         """The issuer of the certificate the path presents, from a second, unverified handshake."""
         try:
-            raw = self._tcp(result, name)
+            raw = self._tcp(result, path, name)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-            raw.settimeout(self.budget.hop())
-            with ctx.wrap_socket(raw, server_hostname=name) as sock:
+            t = self.budget.hop()
+            raw.settimeout(t)
+            with _Watchdog(raw, t), ctx.wrap_socket(raw, server_hostname=name) as sock:
                 der = sock.getpeercert(binary_form=True)
-            return _der_issuer(der) if der else "an unknown issuer"
+            return _clip(_der_issuer(der)) if der else "an unknown issuer"
         except (HopFailure, DeadlineReached, OSError):
             return "an unknown issuer"
 
-    def connect(self, result: Result, name: str, record: bool) -> ssl.SSLSocket:
-        """A TLS connection to `name` on the result's path; with `record`, the hops are noted."""
-        raw = self._tcp(result, name)
+    def connect(self, result: Result, path: AddressPath, name: str, record: bool) -> ssl.SSLSocket:
+        """A TLS connection to `name` on one address (or through the proxy); with `record`, the path's
+        hops are noted."""
+        raw = self._tcp(result, path, name)
         if record:
-            result.hops["tcp"] = Hop("ok", "CONNECT 200" if result.proxy else "ok")
-        sock = self._tls(result, raw, name)
+            path.hops["tcp"] = Hop("ok", "CONNECT 200" if result.proxy else "ok")
+        sock = self._tls(result, path, raw, name)
         if record:
             _, text = _issuer_of(sock.getpeercert() or {})
-            result.hops["tls"] = Hop("ok", text)
+            path.hops["tls"] = Hop("ok", _clip(text))
         return sock
 
     def request(
-        self, result: Result, name: str, target: str, headers: Mapping[str, str] | None = None, record: bool = False
+        self, result: Result, name: str, target: str, headers: Mapping[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
-        sock = self.connect(result, name, record)
+        """GET `target` on the address the registry conversation uses; headers, body and time bounded."""
+        sock = self.connect(result, self._http_path(result), name, record=False)
         conn = http.client.HTTPConnection(name, catalog.PORT)
         conn.sock = sock
+        t = self.budget.hop()
         try:
-            sock.settimeout(self.budget.hop())
-            conn.request(
-                "GET",
-                target,
-                headers={
-                    "Host": name,
-                    "User-Agent": f"acrrules-probe/{__version__}",
-                    "Connection": "close",
-                    **(headers or {}),
-                },
-            )
-            resp = conn.getresponse()
-            body = resp.read(MAX_BODY)
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
-        except (TimeoutError, OSError, http.client.HTTPException) as e:
+            sock.settimeout(t)
+            with _Watchdog(sock, t) as watchdog:
+                try:
+                    conn.request(
+                        "GET",
+                        target,
+                        headers={
+                            "Host": name,
+                            "User-Agent": f"acrrules-probe/{__version__}",
+                            "Connection": "close",
+                            **(headers or {}),
+                        },
+                    )
+                    resp = conn.getresponse()
+                    body = resp.read(MAX_BODY)
+                    got = resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+                except (OSError, http.client.HTTPException, ValueError):
+                    if watchdog.fired:
+                        raise TimeoutError from None
+                    raise
+            if watchdog.fired:
+                raise TimeoutError
+            return got
+        except (TimeoutError, OSError, http.client.HTTPException, ValueError) as e:
             timeout = isinstance(e, TimeoutError)
             raise HopFailure(
                 "http",
                 "http-timeout" if timeout else "http-error",
                 "timeout" if timeout else "error",
-                f"GET https://{name}{target.split('?', maxsplit=1)[0]} "
-                + ("got no answer in time" if timeout else f"failed: {e}"),
+                f"GET https://{name}{_clip(target.split('?', maxsplit=1)[0], 80)} "
+                + (f"got no complete answer within {t:g} s" if timeout else f"failed: {_clip(e)}"),
                 "something in the path accepts TLS but does not answer HTTP: check the proxy or firewall",
             ) from None
         finally:
@@ -802,14 +1046,18 @@ class Prober:
             return result
         try:
             self._dns_and_tag(result, name)
-            if endpoint.kind in _REGISTRY_KINDS:
-                self._registry(result, name)
-            elif url is not None:
-                self._blob(result, name, url)
-            else:
-                self.connect(result, name, record=True).close()
+            if self._connect_every_address(result, name):
+                try:
+                    if endpoint.kind in _REGISTRY_KINDS:
+                        self._registry(result, name)
+                    elif url is not None:
+                        self._blob(result, name, url)
+                finally:
+                    self._http_path(result).hops["http"] = result.hops["http"]
         except HopFailure as f:
             result.hops[f.hop] = Hop("fail", f.detail)
+            if f.hop == "http":
+                self._http_path(result).hops["http"] = result.hops["http"]
             if result.problem is None or HOPS.index(f.hop) < HOPS.index(result.failed_hop or "http"):
                 result.problem, result.cause, result.fix = f.problem, f.cause, f.fix
         except DeadlineReached:
@@ -821,60 +1069,131 @@ class Prober:
         return result
 
     def _dns_and_tag(self, result: Result, name: str) -> None:
+        """DNS (or the proxy, which resolves the name itself), then one path per address a client
+        may use, each located in the Service Tags file."""
         proxy = proxy_for(name, self.options.env)
         if proxy is not None:
             result.proxy = str(proxy)
             result.hops["dns"] = Hop("skip", "by proxy")
+            result.paths = [AddressPath(None)]
+            result.paths[0].hops["tag"] = Hop("skip", "by proxy")
             return
-        result.cname, result.addresses = resolve(name, self.options, self.budget)
-        result.address = result.addresses[0]
-        public = [a for a in result.addresses if ipaddress.ip_address(a).is_global]
+        result.cname, addresses, result.source = lookup(name, self.options, self.budget)
+        result.cname = [_clip(n, 253) for n in result.cname]
+        result.addresses = addresses
+        result.unused = [a for a in addresses if ":" in a and not _routable(a)]
+        usable = [a for a in addresses if a not in result.unused] or addresses
+        result.unprobed = usable[MAX_ADDRESSES:]
+        result.paths = [AddressPath(a) for a in usable[:MAX_ADDRESSES]]
+        result.address = result.paths[0].address
+        pinned = result.source == "hosts"
+        public = [a for a in addresses if ipaddress.ip_address(a).is_global]
         link = next((n for n in result.cname if ".privatelink." in n), None)
         if (result.private_link or link) and public:
             via = f" (via {link})" if link else ""
+            where = f"the {self.options.hosts_path} entry" if pinned else "the private DNS zone"
             raise HopFailure(
                 "dns",
                 "public-address-for-private-link",
                 "public",
-                f"{name} is a private-link name but resolves to the public address {public[0]}{via}: "
-                "the private DNS zone is missing on this client's resolver",
-                f"link the private DNS zone privatelink.{self.inputs.description.cloud_info.login_suffix} to the "
-                "client's virtual network, or forward it from the on-premises DNS to Azure DNS (168.63.129.16)",
+                f"{name} is a private-link name but resolves to the public address {public[0]}{via}"
+                + (f" from {self.options.hosts_path}" if pinned else "")
+                + f": {where} is missing or wrong on this client",
+                f"pin {name} to its private endpoint's address in {self.options.hosts_path}"
+                if pinned
+                else f"link the private DNS zone privatelink.{self.inputs.description.cloud_info.login_suffix} to "
+                "the client's virtual network, or forward it from the on-premises DNS to Azure DNS (168.63.129.16)",
             )
-        result.hops["dns"] = Hop("ok", " > ".join(result.cname[1:]) if len(result.cname) > 1 else "ok")
+        chain = " > ".join(result.cname[1:]) if len(result.cname) > 1 else "ok"
+        result.hops["dns"] = Hop("ok", f"hosts file{': ' + chain if chain != 'ok' else ''}" if pinned else chain)
         locator = self.inputs.locator
-        if locator is None or result.private_link:
-            result.hops["tag"] = Hop("skip", "private link" if result.private_link else "-")
-            return
-        outside = []
-        for a in result.addresses:
-            tag, inside = locator.locate(a)
-            if a == result.address:
-                result.tag, result.in_rules = tag, inside
-            if not inside:
-                outside.append((a, tag))
-        if outside:
-            a, tag = outside[0]
+        for path in result.paths:
+            if locator is None or result.private_link:
+                path.hops["tag"] = Hop("skip", "private link" if result.private_link else "-")
+                continue
+            assert path.address is not None
+            path.tag, path.in_rules = locator.locate(path.address)
+            if path.in_rules:
+                path.hops["tag"] = Hop("ok", path.tag or "-")
+                continue
+            a, tag = path.address, path.tag
             held = f"tag {tag}, which the rules do not include" if tag else "no tag of the Service Tags file"
-            result.hops["tag"] = Hop("fail", f"outside ({tag or 'no tag'})")
-            result.problem = "outside-rules"
-            result.cause = (
-                f"{name} resolves to {a}, held by {held}: the NSG, nftables, iptables and Calico rules "
-                "rendered from this description block it"
+            pin = f" (pinned in {self.options.hosts_path})" if pinned else ""
+            path.fail(
+                HopFailure(
+                    "tag",
+                    "outside-rules",
+                    f"outside ({tag or 'no tag'})",
+                    f"{name} resolves to {a}{pin}, held by {held}: the NSG, nftables, iptables and Calico rules "
+                    "rendered from this description block it",
+                    f"if {a} is right, the description lacks the region or option behind {tag}; re-render with a "
+                    "current Service Tags file and deploy"
+                    if tag
+                    else f"check {self.options.hosts_path if pinned else 'DNS'} for {name}; "
+                    f"if {a} is right, use a newer Service Tags file",
+                )
             )
-            result.fix = (
-                f"if {a} is right, the description lacks the region or option behind {tag}; re-render with a "
-                "current Service Tags file and deploy"
-                if tag
-                else f"check DNS for {name}; if {a} is right, use a newer Service Tags file"
-            )
+        self._sum_up(result)
+
+    def _http_path(self, result: Result) -> AddressPath:
+        return next((p for p in result.paths if p.address == result.http_address), result.paths[0])
+
+    def _connect_every_address(self, result: Result, name: str) -> bool:
+        """TCP and TLS on every path, in parallel; HTTP then goes over the first that works (a client
+        falls back to it: True), and the name fails when any path does."""
+
+        def one(path: AddressPath) -> None:
+            try:
+                self.connect(result, path, name, record=True).close()
+            except HopFailure as f:
+                path.fail(f)
+            except DeadlineReached:
+                path.problem = "deadline"
+
+        if len(result.paths) == 1:
+            one(result.paths[0])
         else:
-            result.hops["tag"] = Hop("ok", result.tag or "-")
+            threads = [(threading.Thread(target=one, args=(p,), daemon=True), p) for p in result.paths]
+            for th, _ in threads:
+                th.start()
+            end = time.monotonic() + max(0.0, self.budget.remaining()) + 0.5
+            for th, path in threads:
+                th.join(max(0.0, end - time.monotonic()))
+                if th.is_alive():  # past the deadline: this address is not known to work
+                    path.problem = "deadline"
+        working = next((p for p in result.paths if p.hops["tls"].status == "ok"), None)
+        result.http_address = working.address if working else None
+        self._sum_up(result)
+        if working is None and any(p.problem == "deadline" for p in result.paths):
+            raise DeadlineReached
+        return working is not None
+
+    def _sum_up(self, result: Result) -> None:
+        """The name's tag, TCP and TLS hops from its paths: the first failing path (by hop, then
+        address order) gives the verdict, its address and cause."""
+        failing = [p for p in result.paths if p.failed]
+        for hop in ("tag", "tcp", "tls"):
+            bad = next((p for p in result.paths if p.hops[hop].status == "fail"), None)
+            if bad is not None:
+                several = len(result.paths) > 1 and bad.address is not None
+                result.hops[hop] = Hop("fail", bad.hops[hop].detail + (f" ({bad.address})" if several else ""))
+            else:
+                result.hops[hop] = self._http_path(result).hops[hop]
+        first = min(failing, key=lambda p: HOPS.index(p.failed_hop or "http"), default=None)
+        shown = first or self._http_path(result)
+        result.address, result.tag, result.in_rules = shown.address, shown.tag, shown.in_rules
+        if first is not None:
+            result.problem, result.cause, result.fix = first.problem, first.cause, first.fix
+            if first.problem == "deadline":
+                result.cause = (
+                    f"the overall deadline ({self.options.deadline:g} s) was reached before {first.address} answered"
+                )
+                result.fix = "raise --deadline, or look at the hops that time out"
 
     # -- registry conversations --
 
     def _registry(self, result: Result, name: str) -> None:
-        status, headers, body = self.request(result, name, "/v2/", record=True)
+        status, headers, body = self.request(result, name, "/v2/")
         api = headers.get("docker-distribution-api-version", "")
         challenge = headers.get("www-authenticate", "")
         realm = _bearer(challenge)
@@ -885,16 +1204,17 @@ class Prober:
                     "http",
                     "wrong-registry",
                     "other realm",
-                    f"/v2/ asks for a token from {realm_host or 'no realm'}, not from {name}: another service answers",
+                    f"/v2/ asks for a token from {_clip(realm_host, 80) or 'no realm'}, not from {name}: "
+                    "another service answers",
                     "check DNS and any proxy in the path for this name",
                 )
             detail = "401 Bearer"
         elif status == 200 and api.startswith("registry/2"):
             detail = "200 registry"
         else:
-            kind = headers.get("content-type", "no content type").split(";")[0]
-            title = re.search(rb"(?is)<title>(.*?)</title>", body)
-            shown = f' "{title.group(1).decode("utf-8", "replace").strip()[:60]}"' if title else ""
+            kind = _clip(headers.get("content-type", "no content type").split(";")[0].strip(), 60)
+            title = _title(body)
+            shown = f' "{title}"' if title else ""
             raise HopFailure(
                 "http",
                 "not-a-registry",
@@ -913,7 +1233,7 @@ class Prober:
         digest = self._manifest(result, name, repository, reference, auth)
         status, headers, _ = self.request(result, name, f"/v2/{repository}/blobs/{digest}", auth)
         if status in (301, 302, 303, 307, 308) and "location" in headers:
-            location = urllib.parse.urljoin(f"https://{name}/", headers["location"])
+            location = _checked_redirect(name, headers["location"])
             result.redirects.append(location)
             host = urllib.parse.urlsplit(location).hostname or "?"
             result.hops["http"] = Hop("ok", f"{detail}; manifest; blob {status} > {host}")
@@ -955,11 +1275,8 @@ class Prober:
         if creds is not None:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
         status, _, body = self.request(result, name, f"{realm.path or '/'}?{query}", headers)
-        try:
-            token = json.loads(body)
-            value = token.get("access_token") or token.get("token") if isinstance(token, dict) else None
-        except ValueError:
-            value = None
+        token = _json_object(body)
+        value = token.get("access_token") or token.get("token") if token is not None else None
         if status != 200 or not isinstance(value, str):
             raise HopFailure(
                 "http",
@@ -977,11 +1294,8 @@ class Prober:
             status, _, body = self.request(
                 result, name, f"/v2/{repository}/manifests/{reference}", {**auth, "Accept": MANIFEST_TYPES}
             )
-            try:
-                doc = json.loads(body) if status == 200 else None
-            except ValueError:
-                doc = None
-            if not isinstance(doc, dict):
+            doc = _json_object(body) if status == 200 else None
+            if doc is None:
                 raise HopFailure(
                     "http",
                     "manifest-error",
@@ -991,27 +1305,32 @@ class Prober:
                 )
             manifests = doc.get("manifests")
             if isinstance(manifests, list) and manifests:
-                linux = [m for m in manifests if isinstance(m, dict) and m.get("platform", {}).get("os") == "linux"]
-                reference = str((linux or manifests)[0].get("digest", ""))
+                entries = [m for m in manifests if isinstance(m, dict)]
+                linux = [
+                    m for m in entries if isinstance(m.get("platform"), dict) and m["platform"].get("os") == "linux"
+                ]
+                reference = str((linux or entries or [{}])[0].get("digest", ""))
+                if not _DIGEST.fullmatch(reference):
+                    break
                 continue
             config = doc.get("config")
             layers = doc.get("layers")
             blob = config if isinstance(config, dict) else (layers[0] if isinstance(layers, list) and layers else None)
-            if isinstance(blob, dict) and isinstance(blob.get("digest"), str):
+            if isinstance(blob, dict) and isinstance(blob.get("digest"), str) and _DIGEST.fullmatch(blob["digest"]):
                 return str(blob["digest"])
             break
         raise HopFailure(
             "http",
             "manifest-error",
             "manifest",
-            f"the manifest of {repository} names no blob",
+            f"the manifest of {repository} names no blob by a valid digest",
             "check the image",
         )
 
     def _blob(self, result: Result, name: str, url: str) -> None:
         parts = urllib.parse.urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        status, _, _ = self.request(result, name, target or "/", record=True)
+        status, _, _ = self.request(result, name, target or "/")
         if status not in (200, 206):
             raise HopFailure(
                 "http",
@@ -1021,6 +1340,51 @@ class Prober:
                 "check the proxy or firewall in front of this data endpoint",
             )
         result.hops["http"] = Hop("ok", f"blob {status}")
+
+
+def _title(body: bytes) -> str | None:
+    """The <title> of an HTML page, for naming a block page: looked for in the first 64 KiB, at most
+    200 bytes long (an unbounded lazy match over a page of unclosed <title>s takes quadratic time)."""
+    m = re.search(rb"(?is)<title>(.{0,200}?)</title>", body[:65536])
+    return _clip(m.group(1).decode("utf-8", "replace").strip(), 60) if m else None
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """A JSON object from the network, or None (not JSON, not an object, or nested too deep to parse)."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _checked_redirect(name: str, location: str) -> str:
+    """The absolute URL of a registry's blob redirect, which a client follows on the same terms as the
+    registry: https, port 443 (the only port the rules allow), a host name, no user information."""
+    url = urllib.parse.urljoin(f"https://{name}/", location.strip())
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    host = (parts.hostname or "").rstrip(".")
+    if parts.scheme.lower() != "https":
+        why = f"{parts.scheme or 'no'} scheme, not https: the blob would not travel over TLS on port 443"
+    elif port not in (None, 443):
+        why = f"port {port if port != -1 else 'invalid'}: the rules allow only 443"
+    elif parts.username is not None or parts.password is not None:
+        why = "user information in the URL"
+    elif not _HOSTNAME.fullmatch(host):
+        why = "its host is no DNS name"
+    else:
+        return url
+    raise HopFailure(
+        "http",
+        "bad-redirect",
+        "bad redirect",
+        f"the blob request redirects to {_clip(url, 120)!r}: {why}",
+        f"something other than the registry answers for {name}: check DNS and any proxy in the path",
+    )
 
 
 def _bearer(challenge: str) -> dict[str, str] | None:
@@ -1122,7 +1486,16 @@ def _run_phase(
     futures = {pool.submit(prober.probe, e, n, u): (e, n) for e, n, u in work}
     finished, _ = concurrent.futures.wait(futures, timeout=max(0.0, budget.remaining()) + 0.5)
     for fut, (e, n) in futures.items():
-        if fut in finished:
+        if fut in finished and fut.exception() is not None:
+            # An answer no hop foresaw must not end the run with a traceback and no report.
+            exc = fut.exception()
+            r = Result(e, n)
+            r.problem = "probe-error"
+            r.cause = f"the probe failed on this endpoint's answers: {type(exc).__name__}: {_clip(exc)}"
+            r.fix = "report it as an acrrules bug, with the --format json output"
+            results[e.fqdn, n] = r
+            tick()
+        elif fut in finished:
             results[e.fqdn, n] = fut.result()
             tick()
         else:
@@ -1145,24 +1518,32 @@ def _verdict_text(r: Result) -> str:
         return "working"
     if r.verdict == NOT_PROBED:
         return "not probed"
-    if r.problem == "deadline" and r.failed_hop is None:
-        return "FAIL deadline"
+    if r.problem in ("deadline", "probe-error") and r.failed_hop is None:
+        return "FAIL " + ("deadline" if r.problem == "deadline" else "probe error")
     hop = r.failed_hop or "?"
-    return f"FAIL {'CONNECT' if hop == 'tcp' and r.proxy else hop.upper()}"
+    text = f"FAIL {'CONNECT' if hop == 'tcp' and r.proxy else hop.upper()}"
+    failing = [p.address for p in r.paths if p.failed and p.address is not None]
+    return text + (f" ({', '.join(failing)})" if len(r.paths) > 1 and failing else "")
+
+
+def _dns_cell(r: Result) -> str:
+    """The DNS column says where a working answer came from when it is the hosts file."""
+    return "hosts file" if r.hops["dns"].status == "ok" and r.source == "hosts" else _short(r.hops["dns"])
+
+
+def _tag_cell(tag: str | None, in_rules: bool | None) -> str:
+    return "-" if not tag else tag + (" (not in rules)" if in_rules is False else "")
 
 
 def format_table(report: Report) -> str:
     """A table for people: every untrusted string (DNS names, addresses, certificate and HTTP details)
-    through the terminal escaper; below a failed or unprobed row, its cause and fix."""
+    through the terminal escaper; a name with several addresses has a row per address (its TAG, TCP,
+    TLS, and HTTP on the address the conversation used) below the name's row; below a failed or
+    unprobed name, its cause and fix."""
     head = ("FQDN", "ADDRESS", "TAG", "DNS", "TCP", "TLS", "HTTP", "VERDICT")
     rows: list[tuple[tuple[str, ...], list[str]]] = []
     for r in report.results:
         fqdn = r.endpoint.fqdn if r.name in (None, r.endpoint.fqdn) else f"{r.name} ({r.endpoint.fqdn})"
-        address = r.address or (f"via {r.proxy}" if r.proxy else "-")
-        tag = r.tag or "-"
-        if r.tag and r.in_rules is False:
-            tag += " (not in rules)"
-        cells = (fqdn, address, tag, *(_short(r.hops[h]) for h in ("dns", "tcp", "tls", "http")), _verdict_text(r))
         notes = []
         if r.verdict != WORKING:
             if r.cname and len(r.cname) > 1:
@@ -1171,7 +1552,27 @@ def format_table(report: Report) -> str:
                 notes.append(f"cause: {r.cause}")
             if r.fix:
                 notes.append(f"fix: {r.fix}")
-        rows.append((tuple(printable(c) for c in cells), [printable(n) for n in notes]))
+        if r.unprobed:
+            notes.append(f"not probed: {len(r.unprobed)} more addresses (at most {MAX_ADDRESSES} per name are)")
+        if r.unused:
+            notes.append(f"not used: {', '.join(r.unused)} (this host has no IPv6 route to them)")
+        if len(r.paths) <= 1:
+            address = r.address or (f"via {r.proxy}" if r.proxy else "-")
+            hops = (_dns_cell(r), *(_short(r.hops[h]) for h in ("tcp", "tls", "http")))
+            cells: tuple[str, ...] = (fqdn, address, _tag_cell(r.tag, r.in_rules), *hops, _verdict_text(r))
+            rows.append((tuple(printable(c) for c in cells), [printable(n) for n in notes]))
+            continue
+        for i, p in enumerate(r.paths):
+            first = i == 0
+            cells = (
+                fqdn if first else "",
+                p.address or "-",
+                _tag_cell(p.tag, p.in_rules),
+                _dns_cell(r) if first else "",
+                *(_short(p.hops[h]) for h in ("tcp", "tls", "http")),
+                _verdict_text(r) if first else "",
+            )
+            rows.append((tuple(printable(c) for c in cells), [printable(n) for n in notes] if p is r.paths[-1] else []))
     widths = [max(len(x) for x in col) for col in zip(head, *(c for c, _ in rows), strict=True)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)).rstrip()]
     for cells, notes in rows:

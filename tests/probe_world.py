@@ -13,8 +13,14 @@ vB).  The cloud side serves:
       data       any GET -> 200 (a blob)
       blockpage  any GET -> 200 text/html, as a proxy's or web filter's block page
       silent     a TCP listener that accepts and never answers
+      endless    any GET -> `100 Continue` every 50 ms, forever (each read gets bytes in time)
+      trickle    any GET -> 200 with a long Content-Length, then one body byte every 0.5 s
+      hugeheader any GET -> 200 with a 20000-character Content-Type
+      garbageproxy  (port 3128, no TLS) answers CONNECT with 200 and then bytes no tunnel sends
+    An acr server may override its manifest body ("manifest_body") and its blob Location ("location").
 The client side runs the actions in order and returns what each did:
-  {"cmd": [argv...], "env": {...}}  -> {"rc", "out", "err"}   (env is added to the environment)
+  {"cmd": [argv...], "env": {...}}  -> {"rc", "out", "err"}   (env is added to the environment;
+                                    "timeout": seconds, after which the command is killed: rc -9)
   {"nft": "ruleset text"}          -> {"rc", "out", "err"}   (nft -f -)
   {"squid": "acrrules-squid.conf text"} starts a real squid on 203.0.113.1:3128 with it (as
                                     ../shared/tools/validators/squid_check.sh wraps ACL files),
@@ -163,6 +169,23 @@ def _handler(server: dict, world: dict):
             path = self.path.split("?")[0]
             if role == "data":
                 return self.send(200, BLOB, [("Content-Type", "application/octet-stream")])
+            if role == "endless":
+                with contextlib.suppress(OSError):
+                    for _ in range(100000):
+                        self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                        time.sleep(0.05)
+                return None
+            if role == "trickle":
+                self.send_response(200)
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                with contextlib.suppress(OSError):
+                    for _ in range(100000):
+                        self.wfile.write(b"x")
+                        time.sleep(0.5)
+                return None
+            if role == "hugeheader":
+                return self.send(200, b"<html></html>", [("Content-Type", "text/" + "x" * 20000)])
             if role == "blockpage":
                 page = b"<html><head><title>Access denied by policy</title></head><body>Blocked</body></html>"
                 return self.send(200, page, [("Content-Type", "text/html")])
@@ -199,20 +222,48 @@ def _handler(server: dict, world: dict):
                         "config": {"digest": CONFIG_DIGEST, "size": len(BLOB)},
                         "layers": [],
                     }
-                body = json.dumps(doc).encode()
+                body = server["manifest_body"].encode() if server.get("manifest_body") else json.dumps(doc).encode()
                 return self.send(200, body, [("Content-Type", doc["mediaType"]), *self.registry_headers()])
             if ref != CONFIG_DIGEST:
                 return self.send(404, b"{}", self.registry_headers())
             return self.send(
-                307, b"", [("Location", f"https://{redirect}/{repo}/{ref}?sig=test"), *self.registry_headers()]
+                307,
+                b"",
+                [
+                    ("Location", server.get("location") or f"https://{redirect}/{repo}/{ref}?sig=test"),
+                    *self.registry_headers(),
+                ],
             )
 
     return Handler
 
 
+def _garbage_proxy(address: str) -> None:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((address, 3128))
+    s.listen(64)
+
+    def answer(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n<html>not a tunnel</html>")
+            time.sleep(5)
+
+    def serve() -> None:
+        while True:
+            conn, _ = s.accept()
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+
+
 def _https_server(server: dict, world: dict) -> None:
     if server["role"] == "silent":
         _silent_tcp(server["address"], 443)
+        return
+    if server["role"] == "garbageproxy":
+        _garbage_proxy(server["address"])
         return
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(server["pem"])
@@ -344,8 +395,14 @@ def client() -> None:
         for action in job["actions"]:
             if "cmd" in action:
                 env = dict(os.environ, **action.get("env", {}))
-                p = subprocess.run(action["cmd"], capture_output=True, text=True, env=env, timeout=120)
-                results.append({"rc": p.returncode, "out": p.stdout, "err": p.stderr})
+                try:
+                    p = subprocess.run(
+                        action["cmd"], capture_output=True, text=True, env=env, timeout=action.get("timeout", 120)
+                    )
+                    results.append({"rc": p.returncode, "out": p.stdout, "err": p.stderr})
+                except subprocess.TimeoutExpired as e:
+                    out = e.stdout.decode() if isinstance(e.stdout, bytes) else e.stdout or ""
+                    results.append({"rc": -9, "out": out, "err": f"killed after {e.timeout} s"})
             elif "nft" in action:
                 p = subprocess.run(["nft", "-f", "-"], input=action["nft"], capture_output=True, text=True)
                 results.append({"rc": p.returncode, "out": p.stdout, "err": p.stderr})

@@ -474,6 +474,465 @@ def test_a_redirect_to_a_host_the_description_lacks_is_a_failure(faults):
     }
 
 
+# ---- the system resolver: nsswitch order, the hosts file, every address ---------------------------
+
+RESOLVER_SPEC = """version: 1
+registries:
+  - {name: pinnedreg, sku: Premium, location: eastus, private_link: true}
+  - {name: tworeg, sku: Basic, location: eastus}
+  - {name: outsidereg, sku: Basic, location: eastus}
+sources: ["203.0.113.0/24"]
+targets:
+  nftables: {mode: standalone, resolvers: ["203.0.113.53"]}
+"""
+# The rendered tags hold 192.0.2.0/28 and 192.0.2.16/28; 192.0.2.128/28 is a tag the rules lack.
+RESOLVER_TAGS = {
+    "AzureContainerRegistry.EastUS": ["192.0.2.0/28"],
+    "Storage.EastUS": ["192.0.2.16/28"],
+    "AzureContainerRegistry.JapanEast": ["192.0.2.128/28"],
+}
+PINNED_HOSTS = """# private endpoints, pinned as private-link setups do
+192.0.2.5    pinnedreg.privatelink.azurecr.io pinnedreg.azurecr.io
+192.0.2.21   pinnedreg.eastus.data.azurecr.io   # the data endpoint
+192.0.2.135  outsidereg.azurecr.io
+"""
+
+
+def with_system_files(files: dict[str, Path], cmd: list[str]) -> list[str]:
+    """`cmd` in a mount namespace of its own where each of `files` (target -> source) is bind-mounted."""
+    mounts = [f'mount --bind "${i}" {t}' for i, t in enumerate(files)]
+    script = " && ".join([*mounts, f"shift {len(files) - 1}", 'exec "$@"'])
+    return ["unshare", "-m", "sh", "-c", script, *(str(v) for v in files.values()), *cmd]
+
+
+@pytest.fixture(scope="module")
+def resolver(tmp_path_factory):
+    need_world()
+    need_shared()
+    from probe_world import run
+
+    tmp = tmp_path_factory.mktemp("resolver")
+    certs = Certs(tmp)
+    spec = tmp / "resolver.yaml"
+    spec.write_text(RESOLVER_SPEC, encoding="utf-8")
+    tags = write_service_tags(tmp / "ServiceTags_Public_20990101.json", RESOLVER_TAGS)
+    out = tmp / "out"
+    r = run_cli("render", spec, "--target", "nftables", "--service-tags", tags, "--out", out)
+    assert r.code == 0, r.err
+    public = real_public_address()
+    dns = {
+        # DNS alone would give the private-link name a public address, and outsidereg one inside the rules.
+        "pinnedreg.azurecr.io": {"cname": "pinnedreg.privatelink.azurecr.io"},
+        "pinnedreg.privatelink.azurecr.io": {"a": [public]},
+        "outsidereg.azurecr.io": {"a": ["192.0.2.6"]},
+        "azurecr.io": {"a": ["192.0.2.2"]},
+        "tworeg.azurecr.io": {"a": ["192.0.2.3", "192.0.2.131"]},
+    }
+    servers = [
+        server(certs, "azurecr.io", "192.0.2.2", "data"),
+        server(certs, "pinnedreg.azurecr.io", "192.0.2.5", "acr"),
+        server(certs, "pinnedreg.eastus.data.azurecr.io", "192.0.2.21", "data"),
+        server(certs, "outsidereg.azurecr.io", "192.0.2.135", "acr"),
+        server(certs, "tworeg.azurecr.io", "192.0.2.3", "acr"),
+        server(certs, "tworeg.azurecr.io", "192.0.2.131", "acr"),
+    ]
+    files = {}
+    for target, text in (
+        ("/etc/resolv.conf", "nameserver 203.0.113.53\n"),
+        ("/etc/hosts", PINNED_HOSTS),
+        ("/etc/nsswitch.conf", "passwd: files\nhosts:          files dns\n"),
+    ):
+        path = tmp / Path(target).name
+        path.write_text(text, encoding="utf-8")
+        files[target] = path
+    ca = ("--ca-bundle", str(certs.bundle), "--timeout", "2", "--deadline", "20")
+
+    def system(*extra: str) -> dict:
+        return {"cmd": with_system_files(files, probe_cmd(spec, *ca, *extra)), "env": {}, "timeout": 90}
+
+    results = run(
+        {"dns": dns, "servers": servers},
+        [
+            system("--service-tags", str(tags)),  # 0: where each address lies, no rules
+            {"nft": (out / "acrrules.nft").read_text(encoding="utf-8")},  # 1: the rendered rules
+            system(),  # 2: JSON, with the rules
+            system("--format", "table"),  # 3: the table, with the rules
+        ],
+    )
+    assert results[1]["rc"] == 0, results[1]["err"]
+    return results
+
+
+def by_name(data: dict) -> dict[str, dict]:
+    return {e["probedName"] or e["fqdn"]: e for e in data["endpoints"]}
+
+
+@world
+def test_a_private_link_name_pinned_in_the_hosts_file_passes(resolver):
+    """nsswitch says files before dns: the hosts file's private address wins over DNS's public one,
+    and the output says the answer came from the hosts file."""
+    got = by_name(report(resolver[0]))
+    for name, address in (("pinnedreg.azurecr.io", "192.0.2.5"), ("pinnedreg.eastus.data.azurecr.io", "192.0.2.21")):
+        e = got[name]
+        assert (e["verdict"], e["dnsSource"], e["addresses"]) == ("working", "hosts", [address]), e
+        assert e["hops"]["dns"]["detail"].startswith("hosts file")
+    assert got["pinnedreg.azurecr.io"]["cname"] == ["pinnedreg.azurecr.io", "pinnedreg.privatelink.azurecr.io"]
+    assert got["tworeg.azurecr.io"]["dnsSource"] == "dns"
+
+
+@world
+def test_a_hosts_entry_outside_the_rendered_tags_fails_at_the_tag(resolver):
+    e = by_name(report(resolver[0]))["outsidereg.azurecr.io"]
+    assert (e["verdict"], e["failedHop"], e["problem"]) == ("failed", "tag", "outside-rules")
+    assert (e["address"], e["tag"], e["dnsSource"]) == ("192.0.2.135", "AzureContainerRegistry.JapanEast", "hosts")
+    assert "pinned in /etc/hosts" in e["cause"] and "AzureContainerRegistry.JapanEast" in e["cause"]
+
+
+@world
+def test_every_address_is_located_and_the_one_outside_is_named(resolver):
+    e = by_name(report(resolver[0]))["tworeg.azurecr.io"]
+    assert [p["address"] for p in e["paths"]] == ["192.0.2.3", "192.0.2.131"]
+    assert (e["verdict"], e["failedHop"], e["failedAddresses"]) == ("failed", "tag", ["192.0.2.131"])
+    assert [p["verdict"] for p in e["paths"]] == ["working", "failed"]
+    assert "192.0.2.131" in e["cause"] and e["tag"] == "AzureContainerRegistry.JapanEast"
+
+
+@world
+def test_a_name_with_one_address_blocked_by_the_rendered_rules_fails_naming_it(resolver):
+    data = report(resolver[2])
+    assert resolver[2]["rc"] == 1
+    got = by_name(data)
+    e = got["tworeg.azurecr.io"]
+    assert (e["verdict"], e["failedHop"], e["problem"]) == ("failed", "tcp", "tcp-timeout")
+    assert e["failedAddresses"] == ["192.0.2.131"] and e["address"] == "192.0.2.131"
+    first, second = e["paths"]
+    assert (first["hops"]["tcp"]["status"], first["hops"]["tls"]["status"]) == ("ok", "ok")
+    assert first["hops"]["http"] == {"status": "ok", "detail": "401 Bearer"}  # the client falls back to it
+    assert second["hops"]["tcp"]["status"] == "fail" and "192.0.2.131" in e["cause"]
+    assert {n: v["verdict"] for n, v in got.items()} == {
+        "pinnedreg.azurecr.io": "working",
+        "azurecr.io": "working",
+        "pinnedreg.eastus.data.azurecr.io": "working",
+        "*.blob.core.windows.net": "not probed",
+        "tworeg.azurecr.io": "failed",
+        "outsidereg.azurecr.io": "failed",
+    }
+
+
+@world
+def test_the_table_has_a_row_per_address_and_names_the_blocked_one(resolver):
+    out = resolver[3]["out"]
+    assert resolver[3]["rc"] == 1, resolver[3]["err"]
+    lines = out.splitlines()
+    (i,) = [n for n, line in enumerate(lines) if line.startswith("tworeg.azurecr.io ")]
+    assert lines[i].split()[1] == "192.0.2.3" and lines[i].endswith("FAIL TCP (192.0.2.131)")
+    assert lines[i + 1].split()[0] == "192.0.2.131" and "FAIL timeout" in lines[i + 1]
+    pinned = next(line for line in lines if line.startswith("pinnedreg.azurecr.io "))
+    assert "hosts file" in pinned and pinned.endswith("working")
+
+
+def _lookup_files(tmp_path, hosts: str, nsswitch: str | None) -> probing.Options:
+    (tmp_path / "hosts").write_text(hosts, encoding="utf-8")
+    ns = tmp_path / "nsswitch.conf"
+    if nsswitch is not None:
+        ns.write_text(nsswitch, encoding="utf-8")
+    return probing.Options(hosts_path=str(tmp_path / "hosts"), nsswitch_path=str(ns))
+
+
+@pytest.mark.parametrize(
+    ("nsswitch", "order"),
+    [
+        ("hosts: files dns\n", ("files", "dns")),
+        ("hosts: dns files\n", ("dns", "files")),
+        ("hosts: files mdns4_minimal [NOTFOUND=return] dns myhostname\n", ("files", "dns")),
+        ("hosts: resolve [!UNAVAIL=return] dns\n", ("files", "dns")),
+        ("hosts: dns\n", ("dns",)),
+        ("passwd: files\n", ("files", "dns")),  # no hosts: line
+        (None, ("files", "dns")),  # no file: Go's and musl's order
+    ],
+)
+def test_nsswitch_hosts_order(tmp_path, nsswitch, order):
+    options = _lookup_files(tmp_path, "", nsswitch)
+    assert probing.lookup_order(options.nsswitch_path) == order
+
+
+def test_the_hosts_file_is_read_as_glibc_reads_it(tmp_path):
+    options = _lookup_files(
+        tmp_path,
+        "192.0.2.9 Other.example\n"
+        "# 192.0.2.1 reg.azurecr.io\n"
+        "192.0.2.7\treg.privatelink.azurecr.io REG.azurecr.io.  # comment\n"
+        "not-an-address reg.azurecr.io\n"
+        "fe80::1%eth0 reg.azurecr.io\n"
+        "2001:db8::7 reg.azurecr.io\n"
+        "192.0.2.7 reg.azurecr.io\n",
+        "hosts: files dns\n",
+    )
+    assert probing.hosts_lookup("reg.azurecr.io", options.hosts_path) == (
+        "reg.privatelink.azurecr.io",
+        ["192.0.2.7", "2001:db8::7"],
+    )
+    assert probing.hosts_lookup("absent.azurecr.io", options.hosts_path) == ("absent.azurecr.io", [])
+
+
+def test_the_hosts_file_is_read_up_to_its_bound(tmp_path):
+    filler = "#" * 100 + "\n"
+    big = filler * (probing.MAX_HOSTS_BYTES // len(filler) + 1) + "192.0.2.7 late.azurecr.io\n"
+    options = _lookup_files(tmp_path, "192.0.2.8 early.azurecr.io\n" + big, None)
+    assert probing.hosts_lookup("early.azurecr.io", options.hosts_path)[1] == ["192.0.2.8"]
+    assert probing.hosts_lookup("late.azurecr.io", options.hosts_path)[1] == []
+
+
+@pytest.mark.parametrize(
+    ("nsswitch", "dns_answer", "want"),
+    [
+        ("hosts: files dns\n", "dns", ("hosts", ["192.0.2.7"])),
+        ("hosts: dns files\n", "dns", ("dns", ["198.51.100.7"])),
+        ("hosts: dns files\n", "nxdomain", ("hosts", ["192.0.2.7"])),  # DNS does not know it: the file does
+        ("hosts: files dns\n", "nxdomain", ("hosts", ["192.0.2.7"])),
+    ],
+)
+def test_the_sources_are_asked_in_nsswitch_order(tmp_path, monkeypatch, nsswitch, dns_answer, want):
+    options = _lookup_files(tmp_path, "192.0.2.7 reg.azurecr.io\n", nsswitch)
+
+    def fake_resolve(name, options, budget):
+        if dns_answer == "nxdomain":
+            raise probing.HopFailure("dns", "nxdomain", "NXDOMAIN", "no", "fix")
+        return [name], ["198.51.100.7"]
+
+    monkeypatch.setattr(probing, "resolve", fake_resolve)
+    _, addresses, source = probing.lookup("reg.azurecr.io", options, probing.Budget(5, 30))
+    assert (source, addresses) == want
+    if dns_answer == "nxdomain":  # in neither source: DNS's own failure is the verdict
+        with pytest.raises(probing.HopFailure) as e:
+            probing.lookup("absent.azurecr.io", options, probing.Budget(5, 30))
+        assert e.value.detail == "NXDOMAIN"
+
+
+def test_an_ipv6_address_without_a_route_is_listed_not_probed(tmp_path, monkeypatch):
+    """getaddrinfo's AI_ADDRCONFIG and Happy Eyeballs: a client without an IPv6 route uses the IPv4
+    addresses; an AAAA answer it cannot reach is not a failure, and is shown."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(EASTUS, encoding="utf-8")
+    inputs = probing.load_inputs(str(spec), None)
+    monkeypatch.setattr(probing, "lookup", lambda name, options, budget: ([name], ["192.0.2.1", "2001:db8::1"], "dns"))
+    monkeypatch.setattr(probing, "_routable", lambda address: ":" not in address)
+    prober = probing.Prober(inputs, probing.Options(), probing.Budget(5, 30))
+    result = probing.Result(Endpoint("contosoprod.azurecr.io", "login", "contosoprod", "eastus"), "x")
+    prober._dns_and_tag(result, "contosoprod.azurecr.io")
+    assert [p.address for p in result.paths] == ["192.0.2.1"] and result.unused == ["2001:db8::1"]
+    assert result.as_json()["unusedAddresses"] == ["2001:db8::1"]
+    assert "not used: 2001:db8::1" in probing.format_table(probing.Report("s", None, [result], 0, 5, 30))
+
+
+def test_an_address_still_connecting_at_the_deadline_fails_the_name(tmp_path, monkeypatch):
+    """One address answers, the other has not when the deadline comes: the name is not working."""
+    import threading
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(EASTUS, encoding="utf-8")
+    inputs = probing.load_inputs(str(spec), None)
+    monkeypatch.setattr(probing, "lookup", lambda name, options, budget: ([name], ["192.0.2.1", "192.0.2.2"], "dns"))
+    release = threading.Event()
+
+    class Conn:
+        def close(self):
+            pass
+
+    def connect(self, result, path, name, record):
+        if path.address == "192.0.2.2":
+            release.wait(60)  # hangs past the deadline (a hop the watchdog has not cut yet)
+        path.hops["tcp"] = path.hops["tls"] = probing.Hop("ok", "ok")
+        return Conn()
+
+    monkeypatch.setattr(probing.Prober, "connect", connect)
+    prober = probing.Prober(inputs, probing.Options(deadline=0.2), probing.Budget(5, 0.2))
+    result = probing.Result(Endpoint("contosoprod.eastus.data.azurecr.io", "data", "contosoprod", "eastus"), "x")
+    try:
+        prober._dns_and_tag(result, "contosoprod.eastus.data.azurecr.io")
+        prober._connect_every_address(result, "contosoprod.eastus.data.azurecr.io")
+    finally:
+        release.set()
+    assert [p.failed for p in result.paths] == [False, True]
+    assert (result.verdict, result.problem, result.address) == ("failed", "deadline", "192.0.2.2")
+    assert "192.0.2.2" in result.cause
+
+
+def test_a_paths_problem_is_its_earliest_failing_hops_whatever_the_order_noted():
+    path = probing.AddressPath("192.0.2.1")
+    path.fail(probing.HopFailure("tcp", "tcp-timeout", "timeout", "late", "fix tcp"))
+    path.fail(probing.HopFailure("tag", "outside-rules", "outside", "early", "fix tag"))
+    path.fail(probing.HopFailure("tls", "tls-error", "error", "later", "fix tls"))
+    assert (path.failed_hop, path.problem, path.cause) == ("tag", "outside-rules", "early")
+
+
+def test_a_name_with_more_addresses_than_the_bound_probes_the_first_ones(tmp_path, monkeypatch):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(EASTUS, encoding="utf-8")
+    inputs = probing.load_inputs(str(spec), None)
+    many = [f"192.0.2.{i}" for i in range(1, 21)]
+    monkeypatch.setattr(probing, "lookup", lambda name, options, budget: ([name], many, "dns"))
+    prober = probing.Prober(inputs, probing.Options(), probing.Budget(5, 30))
+    result = probing.Result(Endpoint("contosoprod.azurecr.io", "login", "contosoprod", "eastus"), "x")
+    prober._dns_and_tag(result, "contosoprod.azurecr.io")
+    assert [p.address for p in result.paths] == many[: probing.MAX_ADDRESSES]
+    assert result.unprobed == many[probing.MAX_ADDRESSES :]
+    assert "not probed: 12 more addresses" in probing.format_table(probing.Report("s", None, [result], 0, 5, 30))
+
+
+# ---- what a hostile network answer can do ----------------------------------------------------------
+
+HOSTILE_SPEC = """version: 1
+registries:
+  - {name: endlessreg, sku: Basic, location: eastus}
+  - {name: tricklereg, sku: Basic, location: eastus}
+  - {name: hugereg, sku: Basic, location: eastus}
+  - {name: deepreg, sku: Basic, location: eastus}
+  - {name: plainreg, sku: Basic, location: eastus}
+  - {name: portreg, sku: Basic, location: eastus}
+"""
+GARBAGE_PROXY = "192.0.2.60"
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    need_world()
+    from probe_world import run
+
+    tmp = tmp_path_factory.mktemp("hostile")
+    certs = Certs(tmp)
+    spec = tmp / "hostile.yaml"
+    spec.write_text(HOSTILE_SPEC, encoding="utf-8")
+    names = {
+        "azurecr.io": ("192.0.2.2", "data", {}),
+        "endlessreg.azurecr.io": ("192.0.2.41", "endless", {}),
+        "tricklereg.azurecr.io": ("192.0.2.42", "trickle", {}),
+        "hugereg.azurecr.io": ("192.0.2.43", "hugeheader", {}),
+        # A manifest nested deeper than any JSON parser's stack.
+        "deepreg.azurecr.io": ("192.0.2.44", "acr", {"manifest_body": "[" * 200000 + "]" * 200000}),
+        "plainreg.azurecr.io": ("192.0.2.45", "acr", {"location": "http://plainreg.blob.core.windows.net/x"}),
+        "portreg.azurecr.io": ("192.0.2.46", "acr", {"location": "https://portreg.blob.core.windows.net:8443/x"}),
+    }
+    servers = [{**server(certs, n, a, role), **extra} for n, (a, role, extra) in names.items()]
+    servers.append(server(certs, "proxy", GARBAGE_PROXY, "garbageproxy"))
+    common = ("--nameserver", "203.0.113.53", "--ca-bundle", str(certs.bundle), "--timeout", "2", "--deadline", "20")
+    creds = {"ACRRULES_PROBE_USERNAME": CREDS[0], "ACRRULES_PROBE_PASSWORD": CREDS[1]}
+
+    def probe(*extra: str, env: dict | None = None) -> dict:
+        return {**probe_action(spec, *common, *extra, env=env), "timeout": 60}
+
+    return run(
+        {"dns": {n: {"a": [a]} for n, (a, _, _) in names.items()}, "servers": servers, "credentials": CREDS},
+        [
+            probe("--format", "json"),  # 0
+            probe("--image", "deepreg.azurecr.io/app/web:1.0", env=creds),  # 1
+            probe("--image", "plainreg.azurecr.io/app/web:1.0", env=creds),  # 2
+            probe("--image", "portreg.azurecr.io/app/web:1.0", env=creds),  # 3
+            probe(env={"HTTPS_PROXY": f"http://{GARBAGE_PROXY}:3128"}),  # 4
+        ],
+    )
+
+
+@world
+def test_a_peer_that_streams_forever_is_cut_at_the_hop_timeout(hostile):
+    """`100 Continue` every 50 ms, or a body byte every 0.5 s: each read gets bytes before the socket
+    timeout, so only a bound on the whole hop ends them; the process exits instead of hanging."""
+    assert hostile[0]["rc"] == 1, hostile[0]["err"]
+    got = by_name(report(hostile[0]))
+    for name in ("endlessreg.azurecr.io", "tricklereg.azurecr.io"):
+        assert (got[name]["failedHop"], got[name]["problem"]) == ("http", "http-timeout"), got[name]
+    assert got["azurecr.io"]["verdict"] == "working"
+
+
+@world
+def test_a_huge_header_is_cut_in_the_verdict(hostile):
+    e = by_name(report(hostile[0]))["hugereg.azurecr.io"]
+    assert e["problem"] == "not-a-registry"
+    assert "text/xxxx" in e["cause"] and len(e["cause"]) < 400
+
+
+@world
+def test_a_manifest_nested_too_deep_is_a_manifest_error_not_a_crash(hostile):
+    assert hostile[1]["rc"] == 1, hostile[1]["err"]
+    e = by_name(report(hostile[1]))["deepreg.azurecr.io"]
+    assert (e["failedHop"], e["problem"]) == ("http", "manifest-error")
+
+
+@world
+@pytest.mark.parametrize(("run", "name", "why"), [(2, "plainreg", "not https"), (3, "portreg", "port 8443")])
+def test_a_blob_redirect_off_https_443_is_its_own_failure(hostile, run, name, why):
+    assert hostile[run]["rc"] == 1, hostile[run]["err"]
+    data = report(hostile[run])
+    e = by_name(data)[f"{name}.azurecr.io"]
+    assert (e["failedHop"], e["problem"]) == ("http", "bad-redirect") and why in e["cause"], e
+    assert not [x for x in data["endpoints"] if x["kind"] == "redirect"]  # not followed
+
+
+@world
+def test_a_proxy_that_answers_connect_with_garbage(hostile):
+    data = report(hostile[4])
+    assert hostile[4]["rc"] == 1
+    assert {(e["failedHop"], e["problem"]) for e in data["endpoints"] if e["verdict"] != "not probed"} == {
+        ("tcp", "proxy-garbage")
+    }
+    assert all("bytes after its answer" in e["cause"] for e in data["endpoints"] if e["cause"] and e["probedName"])
+
+
+def test_an_answer_no_hop_foresaw_is_a_failed_row_not_a_traceback(monkeypatch):
+    inputs = probing.load_inputs(SPEC, None)
+    real = probing.Prober.probe
+
+    def probe(self, endpoint, name, url=None):
+        if endpoint.kind == "certificate":
+            raise AttributeError("'str' object has no attribute 'get'")
+        result = real(self, endpoint, None, url)  # nothing sent: every endpoint "not probed"
+        return result
+
+    monkeypatch.setattr(probing.Prober, "probe", probe)
+    report = probing.run(inputs, probing.Options(env={}))
+    (bad,) = [r for r in report.results if r.verdict == probing.FAILED]
+    assert (bad.endpoint.kind, bad.problem) == ("certificate", "probe-error") and "AttributeError" in bad.cause
+    assert report.exit_code == 1 and "FAIL probe error" in probing.format_table(report)
+
+
+def test_a_block_page_title_is_found_in_bounded_work():
+    """A 1 MiB page of unclosed <title>s: the lazy match is bounded per start, so this is linear work
+    (an unbounded `<title>(.*?)</title>` scans to the end from each of 150000 starts)."""
+    assert probing._title(b"<title>" * 150000) is None
+    assert probing._title(b"<html><TITLE> Access denied </title>") == "Access denied"
+    assert probing._title(b"<title>" + b"x" * 300 + b"</title>") is None
+
+
+def test_a_connect_answer_without_an_end_is_bounded_and_cut():
+    """A proxy that sends an endless status line: at most MAX_CONNECT_HEAD bytes are read, and the
+    verdict quotes a cut of it (a loopback proxy, no namespace needed)."""
+    import contextlib
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            with contextlib.suppress(OSError):
+                conn.sendall(b"HTTP/1.1 200 " + b"A" * (4 * probing.MAX_CONNECT_HEAD))
+
+    threading.Thread(target=serve, daemon=True).start()
+    spec_inputs = probing.load_inputs(SPEC, None)
+    options = probing.Options(env={"HTTPS_PROXY": f"http://127.0.0.1:{port}"})
+    prober = probing.Prober(spec_inputs, options, probing.Budget(5, 30))
+    result = probing.Result(Endpoint(LOGIN, "login", "contosoprod"), LOGIN)
+    result.proxy = f"127.0.0.1:{port}"
+    with pytest.raises(probing.HopFailure) as e:
+        prober._tcp(result, probing.AddressPath(None), LOGIN)
+    listener.close()
+    assert (e.value.hop, e.value.problem) == ("tcp", "proxy-garbage")
+    assert "does not end within" in e.value.cause and len(e.value.cause) < 400
+
+
 # ---- bounds --------------------------------------------------------------------------------------
 
 TWELVE = """version: 1
@@ -561,11 +1020,11 @@ def _locate_result(tmp_path, tags_path, description: str, fqdn: str, address: st
     inputs = probing.load_inputs(str(spec), str(tags_path))
     prober = probing.Prober(inputs, probing.Options(), probing.Budget(5, 30))
     result = probing.Result(Endpoint(fqdn, "data", "contosoprod", "eastus"), fqdn)
-    probing.resolve, saved = (lambda name, options, budget: ([name], [address])), probing.resolve
+    probing.lookup, saved = (lambda name, options, budget: ([name], [address], "dns")), probing.lookup
     try:
         prober._dns_and_tag(result, fqdn)
     finally:
-        probing.resolve = saved
+        probing.lookup = saved
     return result
 
 
