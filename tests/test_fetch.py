@@ -44,6 +44,7 @@ def loopback_only(monkeypatch):
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(fetch.ENV_TIMEOUT, "10")
+    monkeypatch.setenv("ACRRULES_TODAY", "2026-12-07")  # the files below are dated up to then, not after
     real = socket.getaddrinfo
 
     def guarded(host, *args, **kwargs):
