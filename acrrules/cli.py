@@ -20,6 +20,7 @@ from . import __version__, pipeline
 from . import plan as planning
 from .catalog import CLOUDS, DEFAULT_CLOUD
 from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError, UsageError
+from .escape import terminal
 from .targets import TARGETS
 from .targets.nsg import DeployedRule
 
@@ -64,8 +65,10 @@ def _out(text: str) -> None:
 
 
 def _err(text: str) -> None:
+    """A message on stderr, each line through escape.terminal: messages quote paths, names and values
+    from untrusted input, which must not drive the terminal or issue CI workflow commands."""
     sys.stdout.flush()
-    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    sys.stderr.write("".join(terminal(line) + "\n" for line in text.removesuffix("\n").split("\n")))
 
 
 @app.command()
@@ -207,8 +210,8 @@ def _announce_removed(gone: list[DeployedRule], *, would: bool) -> None:
     )
     for rule in gone:
         _err(
-            f"  {rule.name} (priority {rule.priority}, {rule.tag}): "
-            f"az network nsg rule delete -g RG --nsg-name NSG -n {shlex.quote(rule.name)}"
+            f"  {terminal(rule.name)} (priority {rule.priority}, {terminal(rule.tag)}): "
+            f"az network nsg rule delete -g RG --nsg-name NSG -n {terminal(shlex.quote(rule.name))}"
         )
 
 
@@ -289,12 +292,15 @@ def report(
         )
     result = reporting.build(spec, target, service_tags, since, out)
     _check_freshness(service_tags, {name: "" for t in result.targets for name in t.files}, None)
-    if result.since is not None and result.since.new.change_number < result.since.old.change_number:
-        from .escape import comment as printable
+    if result.since is not None:
+        from .tagsdiff import warning_lines
 
+        for line in warning_lines(result.since):
+            _err(line)
+    if result.since is not None and result.since.new.change_number < result.since.old.change_number:
         _err(
-            f"warning: {printable(service_tags)} has changeNumber {result.since.new.change_number}, lower than "
-            f"--since {printable(since)}'s {result.since.old.change_number}: swapped? (--since OLD "
+            f"warning: {terminal(service_tags)} has changeNumber {result.since.new.change_number}, lower than "
+            f"--since {terminal(since)}'s {result.since.old.change_number}: swapped? (--since OLD "
             "--service-tags NEW)"
         )
     _out(reporting.format_json(result) if format is ReportFormat.json else reporting.markdown(result))
@@ -323,22 +329,26 @@ def tags_diff(
     """Per tag, the prefixes added and removed between OLD and NEW.
 
     Exit 1 when any compared tag's prefixes changed (tags added or removed
-    included), 0 when none did (a changeNumber-only change is reported, exit 0).
+    included), 0 when none did (a changeNumber-only change is reported, exit 0);
+    exit 3, with a warning on stderr, when a change needs a person's review: a tag
+    widens more than 8-fold, prefixes change under an unchanged changeNumber, or a
+    new tag differs from an old one only by case or look-alike characters.
     JSON: {"old"/"new": {"file", "cloud", "changeNumber"}, "spec", "compared",
     "changed": [{"tag", "status": added|removed|changed, "changeNumber": [OLD, NEW],
     "added": [...], "removed": [...]}], "renumbered": [{"tag", "changeNumber"}],
-    "unchanged", "missingInNew"}; tags sorted by name, prefixes IPv4 first, by address.
+    "unchanged", "missingInNew", "warnings": [{"tag", "kind", "message"}]}; tags sorted by name,
+    prefixes IPv4 first, by address.
     """
     from . import tagsdiff
 
     result = tagsdiff.diff(old, new, spec)
     _out(tagsdiff.format_json(result) if format is DiffFormat.json else tagsdiff.format_text(result))
+    for line in tagsdiff.warning_lines(result):
+        _err(line)
     if result.new.change_number < result.old.change_number:
-        from .escape import comment as printable
-
         _err(
-            f"warning: NEW {printable(new)} has changeNumber {result.new.change_number}, lower than OLD "
-            f"{printable(old)}'s {result.old.change_number}: arguments swapped? (acrrules tags diff OLD NEW)"
+            f"warning: NEW {terminal(new)} has changeNumber {result.new.change_number}, lower than OLD "
+            f"{terminal(old)}'s {result.old.change_number}: arguments swapped? (acrrules tags diff OLD NEW)"
         )
     if result.exit_code:
         raise typer.Exit(result.exit_code)

@@ -160,19 +160,29 @@ def parse_prefix(text: str) -> tuple[int, int, int]:
             raise ValueError
         packed = socket.inet_pton(family, addr)
         value, plen = int.from_bytes(packed, "big"), int(length)
-        if not 0 <= plen <= bits or value & ((1 << (bits - plen)) - 1) or socket.inet_ntop(family, packed) != addr:
+        if not 0 <= plen <= bits or value & ((1 << (bits - plen)) - 1) or _address_text(family, packed) != addr:
             raise ValueError
     except (OSError, ValueError):
         raise ValueError(_not_canonical(text)) from None
     return version, value, plen
 
 
+def _address_text(family: int, packed: bytes) -> str:
+    """The address as ipaddress writes it: inet_ntop's text, but IPv6 with an IPv4 tail in hex."""
+    text = socket.inet_ntop(family, packed)
+    return str(ipaddress.IPv6Address(packed)) if family == socket.AF_INET6 and "." in text else text
+
+
 def _not_canonical(text: str) -> str:
     """Why `text` is no canonical CIDR prefix, in ipaddress' words when it has some."""
+    if "%" in text:
+        return "an address with a zone id (%...) is no network prefix"
     try:
         net = ipaddress.ip_network(text, strict=True)
     except ValueError as e:
         return str(e)
+    if str(net) == text:
+        return "not a CIDR prefix"
     return f"not in canonical CIDR notation: the only form accepted for this network is {str(net)!r}"
 
 
@@ -484,7 +494,7 @@ def parse(path: str, raw: bytes) -> ServiceTagsFile:
             raise fail(f"not a valid Service Tags file: tag {name!r} appears twice", *_locate(text, _tag_name(name), 2))
         if len(name) > TAG_NAME_MAX or not _TAG_NAME.fullmatch(name):
             raise fail(
-                f"tag {name!r}: a tag name must be at most {TAG_NAME_MAX} ASCII letters, digits, '.', '-' or '_' "
+                f"tag {name!a}: a tag name must be at most {TAG_NAME_MAX} ASCII letters, digits, '.', '-' or '_' "
                 f"(as Microsoft's are), so that no look-alike can pose as a real tag: {_UNTRUSTED_FIX}",
                 *_locate(text, _tag_name(name)),
             )
