@@ -104,7 +104,7 @@ def validate(
                 _err(line)
             continue
         _out(
-            f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
+            f"{terminal(spec)}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
             f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud}; "
             f"targets {', '.join(chosen)})\n"
         )

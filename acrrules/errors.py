@@ -24,9 +24,12 @@ class Diagnostic(NamedTuple):
     message: str
 
     def __str__(self) -> str:
+        from .escape import terminal  # a file name is input too: one line, no escape sequence
+
+        file = terminal(self.file)
         if self.line is None:
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+            return f"{file}: {self.message}"
+        return f"{file}:{self.line}:{self.column}: {self.message}"
 
 
 class AcrrulesError(Exception):

@@ -432,3 +432,23 @@ def test_removal_notices_escape_rule_names_from_a_committed_nsg_json(tmp_path, s
         assert line.isprintable() and not line.lstrip().startswith(("::", "##[")), repr(line)
     assert "x\\x1b[31mred" in r.err and "abc\\u202edef" in r.err and "a\\nb" in r.err
     assert "\\x3a:error::pwned" in r.err
+
+
+def test_paths_from_input_are_escaped_on_stderr(tmp_path):
+    # A file name is input too (a pull request can add `a\n::error::x.yaml`): every stderr line is escaped.
+    spec = tmp_path / "a\n::error::x\x1b[31m.yaml"
+    spec.write_text("version: 1\nregistries: 7\n", encoding="utf-8")
+    r = run_cli("render", spec, "--out", tmp_path / "out")
+    assert r.code == 2, r.err
+    for line in r.err.splitlines():
+        assert line.isprintable() and not line.lstrip().startswith("::"), repr(line)
+    assert "a\\n::error::x\\x1b[31m.yaml" in r.err
+
+
+def test_a_file_over_the_size_cap_is_refused_before_parsing(tmp_path, spec):
+    # 8.4 million prefixes take more than 100 MB of JSON: refused by size, without reading it.
+    big = tmp_path / servicetags_name(1)
+    with open(big, "wb") as fh:
+        fh.truncate(servicetags.MAX_BYTES + 1)  # sparse: costs no disk
+    r = run_cli("render", spec, "--service-tags", big, "--out", tmp_path / "out")
+    assert r.code == 2 and "larger than 64 MiB" in r.err and not (tmp_path / "out").exists(), r.err
