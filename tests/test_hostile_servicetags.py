@@ -313,7 +313,9 @@ REAL_LOCATION = {"Public": "eastus", "AzureGovernment": "usgovvirginia", "China"
 REAL_CLOUD = {"Public": "AzureCloud", "AzureGovernment": "AzureUSGovernment", "China": "AzureChinaCloud"}
 
 
-@pytest.mark.parametrize("path", sorted(SERVICETAGS.glob("ServiceTags_*.json")) or [None], ids=str)
+@pytest.mark.parametrize(
+    "path", sorted(SERVICETAGS.glob("ServiceTags_*.json")) or [None], ids=lambda p: p.name if p else "none"
+)
 def test_every_real_file_still_renders(tmp_path, path):
     if path is None:
         servicetags_files()  # skips (or fails under ACRRULES_REQUIRE_TOOLS=1): no real files
