@@ -239,6 +239,50 @@ SERVICETAGS_DOWNLOAD_PAGES = MappingProxyType(
 )
 SERVICETAGS_DOWNLOAD_HOST = "download.microsoft.com"
 
+# A Service Tags file is untrusted input (a pull request can edit a 4 MB file nobody reads line
+# by line), so every file is checked against these bounds wherever it is read (README: "Security
+# model: Service Tags files"). Measured on the real files of every cloud, 2025-08 to 2025-11
+# (tests/test_hostile_servicetags.py measures them again): widest prefixes IPv4 /14 and IPv6 /39,
+# at most 13,155 prefixes in one tag and 95,823 in one file, changeNumbers up to 376.
+SERVICETAGS_MIN_PREFIXLEN = MappingProxyType({4: 12, 6: 32})  # a wider prefix is refused
+SERVICETAGS_MAX_PREFIXES_PER_TAG = 100_000
+SERVICETAGS_MAX_PREFIXES_PER_FILE = 1_000_000
+SERVICETAGS_MAX_CHANGE_NUMBER = 2**31 - 1
+SERVICETAGS_FUTURE_SKEW_DAYS = 1  # a file dated later than today plus this is refused
+# `tags diff` and `report --since` warn when a tag's address count (per family, merged) grows by
+# more than this factor from one file to the next; the real consecutive weeks grow by 4.4 at most.
+SERVICETAGS_WIDENING_FACTOR = 8
+# Special-purpose address space (RFC 6890 and its IANA registries) that a Service Tags file never
+# lists: private, shared, loopback, link-local, multicast, reserved, IPv4-embedding IPv6 ranges.
+# A prefix that overlaps one is refused. The documentation ranges (RFC 5737: 192.0.2.0/24,
+# 198.51.100.0/24, 203.0.113.0/24; RFC 3849: 2001:db8::/32) stay allowed: they route nowhere,
+# and tests load them into a kernel.
+SERVICETAGS_SPECIAL_RANGES = MappingProxyType(
+    {
+        "0.0.0.0/8": "'this network' and the unspecified address (RFC 791)",
+        "10.0.0.0/8": "private (RFC 1918)",
+        "100.64.0.0/10": "shared address space, carrier-grade NAT (RFC 6598)",
+        "127.0.0.0/8": "loopback (RFC 1122)",
+        "169.254.0.0/16": "link-local (RFC 3927)",
+        "172.16.0.0/12": "private (RFC 1918)",
+        "192.0.0.0/24": "IETF protocol assignments (RFC 6890)",
+        "192.88.99.0/24": "6to4 relay anycast (RFC 7526)",
+        "192.168.0.0/16": "private (RFC 1918)",
+        "198.18.0.0/15": "benchmarking (RFC 2544)",
+        "224.0.0.0/4": "multicast (RFC 5771)",
+        "240.0.0.0/4": "reserved and limited broadcast (RFC 1112, RFC 919)",
+        "::/8": "unspecified, loopback, IPv4-mapped, IPv4-translated and NAT64 addresses (RFC 4291, RFC 6052)",
+        "100::/64": "discard-only (RFC 6666)",
+        "2001::/23": "IETF protocol assignments: Teredo, benchmarking, ORCHID (RFC 2928, RFC 4380)",
+        "2002::/16": "6to4, which embeds any IPv4 address (RFC 3056)",
+        "5f00::/16": "SRv6 segment identifiers (RFC 9602)",
+        "fc00::/7": "unique local (RFC 4193)",
+        "fe80::/10": "link-local (RFC 4291)",
+        "fec0::/10": "site-local, deprecated (RFC 3879)",
+        "ff00::/8": "multicast (RFC 4291)",
+    }
+)
+
 
 # Platform limits, checked before anything is written.
 NSG_PRIORITY_MIN = 100

@@ -19,6 +19,7 @@ from . import __version__, hints, pipeline
 from . import plan as planning
 from .catalog import CLOUDS, DEFAULT_CLOUD
 from .errors import EXIT_CHANGES, EXIT_INVALID, AcrrulesError, InputError, UsageError
+from .escape import terminal
 from .targets import TARGETS
 from .targets.nsg import DeployedRule, NsgPlace, delete_command
 
@@ -65,8 +66,10 @@ def _out(text: str) -> None:
 
 
 def _err(text: str) -> None:
+    """A message on stderr, each line through escape.terminal: messages quote paths, names and values
+    from untrusted input, which must not drive the terminal or issue CI workflow commands."""
     sys.stdout.flush()
-    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    sys.stderr.write("".join(terminal(line) + "\n" for line in text.removesuffix("\n").split("\n")))
 
 
 _PROJECT_OPTION: Any = typer.Option(
@@ -137,7 +140,7 @@ def validate(
 
 def _validated(spec: str, d: Any, rule_plan: planning.RulePlan, chosen: list[str]) -> str:
     return (
-        f"{spec}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
+        f"{terminal(spec)}: ok ({len(d.registries)} registr{'y' if len(d.registries) == 1 else 'ies'}, "
         f"{len(rule_plan.endpoints)} endpoints, {len(rule_plan.tags)} service tags, cloud {d.cloud}; "
         f"targets {', '.join(chosen)})\n"
     )
@@ -340,7 +343,9 @@ def _announce_removed(gone: list[DeployedRule], place: NsgPlace, *, would: bool)
         f"keeps them in Azure, so delete each{where}:"
     )
     for rule in gone:
-        _err(f"  {rule.name} (priority {rule.priority}, {rule.tag}): {delete_command(rule, place)}")
+        _err(
+            f"  {terminal(rule.name)} (priority {rule.priority}, {terminal(rule.tag)}): {terminal(delete_command(rule, place))}"
+        )
 
 
 def _check_freshness(service_tags: str | None, files: dict[str, str], max_age: int | None) -> None:
@@ -443,12 +448,15 @@ def report(
     for name, what in result.out.not_regular if result.out is not None else ():
         _err(f"warning: {os.path.join(str(out), name)} is {what}, not a regular file: not read; render replaces it")
     _check_freshness(service_tags, {name: "" for t in result.targets for name in t.files}, None)
-    if result.since is not None and result.since.new.change_number < result.since.old.change_number:
-        from .escape import comment as printable
+    if result.since is not None:
+        from .tagsdiff import warning_lines
 
+        for line in warning_lines(result.since):
+            _err(line)
+    if result.since is not None and result.since.new.change_number < result.since.old.change_number:
         _err(
-            f"warning: {printable(service_tags)} has changeNumber {result.since.new.change_number}, lower than "
-            f"--since {printable(since)}'s {result.since.old.change_number}: swapped? (--since OLD "
+            f"warning: {terminal(service_tags)} has changeNumber {result.since.new.change_number}, lower than "
+            f"--since {terminal(since)}'s {result.since.old.change_number}: swapped? (--since OLD "
             "--service-tags NEW)"
         )
     _out(reporting.format_json(result) if format is ReportFormat.json else reporting.markdown(result))
@@ -502,11 +510,15 @@ def tags_diff(
     """Per tag, the prefixes added and removed between OLD and NEW.
 
     Exit 1 when any compared tag's prefixes changed (tags added or removed
-    included), 0 when none did (a changeNumber-only change is reported, exit 0).
+    included), 0 when none did (a changeNumber-only change is reported, exit 0);
+    exit 3, with a warning on stderr, when a change needs a person's review: a tag
+    widens more than 8-fold, prefixes change under an unchanged changeNumber, or a
+    new tag differs from an old one only by case or look-alike characters.
     JSON: {"old"/"new": {"file", "cloud", "changeNumber"}, "spec", "compared",
     "changed": [{"tag", "status": added|removed|changed, "changeNumber": [OLD, NEW],
     "added": [...], "removed": [...]}], "renumbered": [{"tag", "changeNumber"}],
-    "unchanged", "missingInNew"}; tags sorted by name, prefixes IPv4 first, by address.
+    "unchanged", "missingInNew", "warnings": [{"tag", "kind", "message"}]}; tags sorted by name,
+    prefixes IPv4 first, by address.
 
     Without OLD and NEW, in a project: for each cloud its descriptions use, the previous and the newest
     file in its Service Tags directory, on the tags of those descriptions (JSON: one object per cloud,
@@ -521,12 +533,12 @@ def tags_diff(
         raise UsageError("give OLD and NEW (two Service Tags files), or neither in a project")
     result = tagsdiff.diff(old, new, spec)
     _out(tagsdiff.format_json(result) if format is DiffFormat.json else tagsdiff.format_text(result))
+    for line in tagsdiff.warning_lines(result):
+        _err(line)
     if result.new.change_number < result.old.change_number:
-        from .escape import comment as printable
-
         _err(
-            f"warning: NEW {printable(new)} has changeNumber {result.new.change_number}, lower than OLD "
-            f"{printable(old)}'s {result.old.change_number}: arguments swapped? (acrrules tags diff OLD NEW)"
+            f"warning: NEW {terminal(new)} has changeNumber {result.new.change_number}, lower than OLD "
+            f"{terminal(old)}'s {result.old.change_number}: arguments swapped? (acrrules tags diff OLD NEW)"
         )
     if result.exit_code:
         raise typer.Exit(result.exit_code)
@@ -538,20 +550,23 @@ def _tags_diff_project(project_file: str | None, spec: list[str] | None, as_json
     if spec:
         raise UsageError("--spec chooses the tags of OLD NEW; a project compares the tags of its descriptions")
     results = project.tags_diffs(project.load(project_file))
-    changed = False
+    code = 0
     parts = []
     for cloud, newest, result in results:
         if result is None:
             _err(f"{newest} is the only Service Tags file of {cloud} in its directory: nothing to compare")
             continue
-        changed = changed or bool(result.exit_code)
+        code = max(code, result.exit_code)  # a warning to review (3) outranks a change (1)
         parts.append(result)
     if as_json:
         _out(json.dumps([tagsdiff.as_json(r) for r in parts], indent=2, ensure_ascii=False) + "\n")
     else:
         _out("\n".join(tagsdiff.format_text(r) for r in parts))
-    if changed:
-        raise typer.Exit(EXIT_CHANGES)
+    for r in parts:
+        for line in tagsdiff.warning_lines(r):
+            _err(line)
+    if code:
+        raise typer.Exit(code)
 
 
 # Built from the catalog; mypy cannot see the members of a functional Enum with computed values.

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 EXIT_OK = 0
 EXIT_CHANGES = 1  # --check found drift, `tags diff` found changes
+EXIT_REVIEW = 3  # `tags diff` found a change a person must look at (tagsdiff.TagWarning), changes or not
 EXIT_INVALID = 2  # invalid input or usage
 EXIT_WRITE = 2  # the output could not be written (nothing was left half-written)
 
@@ -23,9 +24,12 @@ class Diagnostic(NamedTuple):
     message: str
 
     def __str__(self) -> str:
+        from .escape import terminal  # a file name is input too: one line, no escape sequence
+
+        file = terminal(self.file)
         if self.line is None:
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+            return f"{file}: {self.message}"
+        return f"{file}:{self.line}:{self.column}: {self.message}"
 
 
 class AcrrulesError(Exception):

@@ -103,6 +103,35 @@ def comment(value: Any) -> str:
     return _printable(value)
 
 
+# GitHub Actions reads `::command::` at the start of a log line (leading blanks aside) and the
+# older `##[command]` anywhere in one: `::error::`, `::add-mask::`, `::stop-commands::`, ...
+_WORKFLOW_COMMAND = re.compile(r"^(\s*):(?=:)|#(?=#\[)")
+
+
+def terminal(value: Any) -> str:
+    """Untrusted text (a tag, a rule name, a path) for a terminal or a CI log, on one line: control,
+    format (bidi), separator, private-use and unassigned characters as visible escapes (`\\x1b`,
+    `\\n`, `\\u202e`), so no value can move the cursor, colour or reorder the text, or start a line of
+    its own; and no GitHub workflow command: a `::` at its start and every `##[` are written
+    with their first character escaped (`\\x3a:error::`, `\\x23#[`)."""
+    s = _encodable(str(value))
+    if not _plain_ascii(s):
+        s = "".join(_visible(c) for c in s)
+    return _WORKFLOW_COMMAND.sub(lambda m: (m.group(1) or "") + ("\\x3a" if m.group(0).endswith(":") else "\\x23"), s)
+
+
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _visible(c: str) -> str:
+    if c in _SHORT:
+        return _SHORT[c]
+    if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+        n = ord(c)
+        return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n <= 0xFFFF else f"\\U{n:08x}"
+    return c
+
+
 def integer(value: Any) -> str:
     """A whole number (priorities, ports, counts): anything else would be raw text in the output."""
     if type(value) is not int:

@@ -40,6 +40,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from . import __version__, catalog, servicetags, write
 from .errors import FetchError, InputError, UsageError
+from .escape import terminal
 
 ENV_TIMEOUT = "ACRRULES_FETCH_TIMEOUT"
 DEFAULT_TIMEOUT = 60.0
@@ -217,6 +218,35 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         super().__init__()
         self.allowed, self.rule = allowed, rule
 
+    def http_error_302(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: http.client.HTTPMessage
+    ) -> IO[bytes] | None:
+        """The scheme is checked here, first: urllib refuses a redirect to file:// itself, with an
+        HTTPError of the 3xx code, which read as "more than 5 redirects"."""
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            try:
+                newurl = urljoin(req.full_url, location.strip())
+                scheme = urlsplit(newurl).scheme.lower()
+            except ValueError:
+                newurl, scheme = location, ""
+            if scheme not in ("http", "https"):
+                fp.close()
+                raise FetchError(
+                    f"{terminal(req.full_url)}: the server redirects (HTTP {code}) to {terminal(newurl)}, which is "
+                    "not an https:// URL: acrrules follows redirects to http(s) only; check --page-url"
+                )
+            if scheme == "http" and urlsplit(req.full_url).scheme == "https":
+                fp.close()
+                raise FetchError(
+                    f"{terminal(req.full_url)}: the server redirects (HTTP {code}) from https to plain http "
+                    f"({terminal(newurl)}), where anyone on the way could change the file: check --page-url"
+                )
+        result: IO[bytes] | None = super().http_error_302(req, fp, code, msg, headers)
+        return result
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
     def redirect_request(
         self,
         req: urllib.request.Request,
@@ -229,7 +259,7 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         if urlsplit(newurl).scheme not in ("http", "https"):
             fp.close()
             raise FetchError(
-                f"{req.full_url}: the server redirects to {newurl}, which is not an http:// or "
+                f"{terminal(req.full_url)}: the server redirects to {terminal(newurl)}, which is not an http:// or "
                 "https:// URL: check --page-url"
             )
         if self.allowed is not None and not self.allowed(newurl):
@@ -248,7 +278,12 @@ def _via(proxy: str | None) -> str:
 def _http_error(url: str, e: urllib.error.HTTPError, proxy: str | None) -> FetchError:
     code, via = e.code, _via(proxy)
     if 300 <= code < 400:
-        return FetchError(f"{url}: more than {MAX_REDIRECTS} redirects{via}: check --page-url")
+        if str(e.reason).startswith(urllib.request.HTTPRedirectHandler.inf_msg):
+            return FetchError(f"{url}: more than {MAX_REDIRECTS} redirects, or a loop{via}: check --page-url")
+        return FetchError(
+            f"{url}: the server answered HTTP {code} without a redirect acrrules can follow (no Location){via}: "
+            "check --page-url, or give the file's direct link"
+        )
     if code == 407:
         fix = "the proxy wants credentials: put them in HTTPS_PROXY (http://USER:PASSWORD@HOST:PORT)"
     elif code in (404, 410):

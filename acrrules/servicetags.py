@@ -13,13 +13,22 @@ service-tags/list): `changeNumber` strings at the top and in each tag's
 file does not have; tags carry `id`, `name`, `properties` {addressPrefixes,
 changeNumber, region, state, systemService} and `serviceTagChangeNumber`.
 A top-level `id` or `type` marks the Discovery shape.
+
+The file is untrusted input (README: "Security model: Service Tags files"): `parse` refuses
+duplicate JSON keys, tag names that are not plain ASCII or that differ only in case, changeNumbers
+above catalog.SERVICETAGS_MAX_CHANGE_NUMBER, a date in the file name after today, and more
+prefixes than the caps; `ServiceTagsFile.tag` refuses, for every tag a run uses, a prefix not in
+canonical CIDR text, wider than catalog.SERVICETAGS_MIN_PREFIXLEN, or overlapping special-purpose
+space (catalog.SERVICETAGS_SPECIAL_RANGES). Every refusal is located and names the tag.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import functools
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -34,7 +43,8 @@ from .errors import Diagnostic, InputError
 from .load import decode_utf8, read_bytes, text_position
 from .paths import schemas_dir
 
-MAX_BYTES = 256 * 1024 * 1024
+# 16 times the Public file (4 MB), as for `tags fetch`: a larger file is refused before JSON parsing.
+MAX_BYTES = 64 * 1024 * 1024
 # The name Microsoft publishes each file under; the date is the week's publication date.
 FILE_NAME = re.compile(r"ServiceTags_(Public|AzureGovernment|China)_([0-9]{8})\.json")
 
@@ -73,6 +83,11 @@ DOWNLOAD, DISCOVERY = "download", "discovery"  # the two shapes (see the module 
 _OPTIONAL_STRINGS = ("region", "platform", "systemService")
 _DISCOVERY_OPTIONAL_STRINGS = ("region", "state", "systemService")
 _DIGITS = re.compile(r"[0-9]{1,18}")
+# Microsoft's tag names are letters, digits and dots (at most 47 characters); a name must be plain
+# ASCII, so no look-alike (K, U+212A KELVIN SIGN, lower-cases to k) can pose as a real tag.
+TAG_NAME_MAX = 128
+_TAG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_NETWORK_FEATURE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # NSG, FW, API, UDR, VSE
 
 
 def _plainly_valid(entry: Any, discovery: bool = False) -> bool:
@@ -129,30 +144,83 @@ _FAMILY = {4: (socket.AF_INET, 32), 6: (socket.AF_INET6, 128)}
 
 
 def parse_prefix(text: str) -> tuple[int, int, int]:
-    """(IP version, first address as an integer, prefix length) of a canonical CIDR prefix.
+    """(IP version, first address as an integer, prefix length) of a prefix in canonical CIDR text:
+    `address/length`, the address as ipaddress and inet_ntop write it (IPv6 lower-case, RFC 5952
+    compressed), the length in decimal without leading zeros, no host bits set. Anything else
+    (a netmask `0.0.0.0/0.0.0.0`, `/00`, `/024`, a bare address, `2001:DB8::/32`) is a ValueError
+    that says what is wrong and, when the text means a network, how to write it.
 
-    inet_pton parses in C, far faster than ipaddress, and a run reads thousands of prefixes;
-    anything it does not take plainly (or any error) goes to ipaddress, strict, whose
-    verdict and message stand.
+    inet_pton parses in C, far faster than ipaddress, and a run reads thousands of prefixes.
     """
     addr, slash, length = text.partition("/")
     version = 6 if ":" in addr else 4
     family, bits = _FAMILY[version]
     try:
-        if "%" in addr or (version == 4 and any(len(o) > 1 and o[0] == "0" for o in addr.split("."))):
-            raise ValueError  # zone ids, leading zeros: let ipaddress decide
-        value = int.from_bytes(socket.inet_pton(family, addr), "big")
-        plen = int(length) if slash else bits
-        if (
-            not ((length.isascii() and length.isdigit()) or not slash)
-            or not 0 <= plen <= bits
-            or value & ((1 << (bits - plen)) - 1)
-        ):
+        if not slash or "%" in addr or not (length.isascii() and length.isdigit()) or length != str(int(length)):
+            raise ValueError
+        packed = socket.inet_pton(family, addr)
+        value, plen = int.from_bytes(packed, "big"), int(length)
+        if not 0 <= plen <= bits or value & ((1 << (bits - plen)) - 1) or _address_text(family, packed) != addr:
             raise ValueError
     except (OSError, ValueError):
-        net = ipaddress.ip_network(text, strict=True)  # raises ValueError with ipaddress' message
-        return net.version, int(net.network_address), net.prefixlen
+        raise ValueError(_not_canonical(text)) from None
     return version, value, plen
+
+
+def _address_text(family: int, packed: bytes) -> str:
+    """The address as ipaddress writes it: inet_ntop's text, but IPv6 with an IPv4 tail in hex."""
+    text = socket.inet_ntop(family, packed)
+    return str(ipaddress.IPv6Address(packed)) if family == socket.AF_INET6 and "." in text else text
+
+
+def _not_canonical(text: str) -> str:
+    """Why `text` is no canonical CIDR prefix, in ipaddress' words when it has some."""
+    if "%" in text:
+        return "an address with a zone id (%...) is no network prefix"
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as e:
+        return str(e)
+    if str(net) == text:
+        return "not a CIDR prefix"
+    return f"not in canonical CIDR notation: the only form accepted for this network is {str(net)!r}"
+
+
+def _special_table(version: int) -> tuple[list[int], list[int], list[tuple[str, str]]]:
+    """The special-purpose ranges of one family, sorted: starts, ends (exclusive), (CIDR, why)."""
+    rows = sorted(
+        (int(net.network_address), int(net.broadcast_address) + 1, cidr, why)
+        for cidr, why in catalog.SERVICETAGS_SPECIAL_RANGES.items()
+        if (net := ipaddress.ip_network(cidr)).version == version
+    )
+    for a, b in itertools.pairwise(rows):
+        assert a[1] <= b[0], f"{a[2]} and {b[2]} overlap"  # the lookup below needs disjoint ranges
+    return [r[0] for r in rows], [r[1] for r in rows], [(r[2], r[3]) for r in rows]
+
+
+_SPECIAL = {4: _special_table(4), 6: _special_table(6)}
+
+
+def prefix_problem(version: int, value: int, plen: int) -> str | None:
+    """Why a Service Tags file must not list this prefix (too wide, special-purpose space), or None."""
+    floor = catalog.SERVICETAGS_MIN_PREFIXLEN[version]
+    if plen < floor:
+        return (
+            f"is wider than /{floor}, the widest IPv{version} prefix acrrules takes from a Service Tags "
+            "file (Microsoft's widest are IPv4 /14 and IPv6 /39)"
+        )
+    starts, ends, why = _SPECIAL[version]
+    last = value + (1 << (_FAMILY[version][1] - plen)) - 1
+    i = bisect.bisect_right(starts, last) - 1  # the only range that can overlap: ranges are disjoint
+    if i >= 0 and ends[i] > value:
+        return f"overlaps {why[i][0]}, {why[i][1]}, which no Service Tags file lists"
+    return None
+
+
+_UNTRUSTED_FIX = (
+    "this file is not as Microsoft publishes it: download it again (acrrules tags fetch) and "
+    "review the change that edited it"
+)
 
 
 @dataclass
@@ -170,8 +238,22 @@ class ServiceTagsFile:
         """For output headers: the base name only, never a path the user did not type."""
         return os.path.basename(self.path)
 
-    def error(self, message: str, needle: str | re.Pattern[str] | None = None) -> InputError:
-        line, col = _locate(self.text, needle)
+    def error(self, message: str, needle: str | re.Pattern[str] | None = None, tag: str | None = None) -> InputError:
+        """A located error; with `tag`, at `needle`'s first occurrence after the tag's name (or the name)."""
+        line: int | None
+        col: int | None
+        line, col = None, None
+        if tag is not None:
+            m = _tag_name(tag).search(self.text)
+            if m is not None:
+                start = m.start()
+                if needle is not None:
+                    pattern = needle if isinstance(needle, re.Pattern) else re.compile(re.escape(needle))
+                    found = pattern.search(self.text, m.start())
+                    start = found.start() if found is not None else start
+                line, col = text_position(self.text, start)
+        if line is None:
+            line, col = _locate(self.text, needle)
         return InputError([Diagnostic(self.path, line, col, message)])
 
     def regions(self, family: str = catalog.TAG_ACR) -> dict[str, str]:
@@ -209,9 +291,22 @@ class ServiceTagsFile:
             try:
                 version, value, plen = parse_prefix(p)
             except ValueError as ex:
-                raise self.error(f"tag {name!r} has an invalid address prefix {p!r}: {ex}", f'"{p}"') from None
+                raise self.error(
+                    f"tag {name!r} has an invalid address prefix {p!r}: {ex}", json.dumps(p), tag=name
+                ) from None
+            problem = prefix_problem(version, value, plen)
+            if problem is not None:
+                raise self.error(f"tag {name!r}: {p} {problem}: {_UNTRUSTED_FIX}", json.dumps(p), tag=name)
             (v4 if version == 4 else v6).append((value, plen))
         features = entry["properties"].get("networkFeatures")
+        for f in features or ():
+            if not _NETWORK_FEATURE.fullmatch(f):
+                raise self.error(
+                    f"tag {name!r} has a networkFeatures entry {f!r} that is not a plain ASCII word "
+                    f"(Microsoft's are NSG, FW, API, UDR, VSE): {_UNTRUSTED_FIX}",
+                    _key("networkFeatures"),
+                    tag=name,
+                )
         tag = ServiceTag(
             name,
             int(entry["properties"]["changeNumber"]),
@@ -241,7 +336,41 @@ def _key(name: str) -> re.Pattern[str]:
 
 
 def _tag_name(name: str) -> re.Pattern[str]:
-    return re.compile(r'"name"\s*:\s*' + re.escape(json.dumps(name)))
+    """A tag's `"name": "..."`, its non-ASCII characters raw or as JSON escapes."""
+    forms = dict.fromkeys((json.dumps(name), json.dumps(name, ensure_ascii=False)))
+    return re.compile(r'"name"\s*:\s*(?:' + "|".join(map(re.escape, forms)) + ")")
+
+
+def _top_level_key(text: str, key: str, nth: int) -> tuple[int | None, int | None]:
+    """Line and column of the nth `"key":` of the outermost JSON object (error path only: a scan in Python)."""
+    depth, i, seen, n = 0, 0, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            if depth == 1:
+                k = j + 1
+                while k < n and text[k] in " \t\r\n":
+                    k += 1
+                if k < n and text[k] == ":":
+                    try:
+                        name = json.loads(text[i : j + 1])
+                    except ValueError:
+                        name = None
+                    if name == key:
+                        seen += 1
+                        if seen == nth:
+                            return text_position(text, i)
+            i = j + 1
+            continue
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+        i += 1
+    return None, None
 
 
 def _unclosed(text: str) -> bool:
@@ -320,8 +449,10 @@ def parse(path: str, raw: bytes) -> ServiceTagsFile:
     if not raw or raw.isspace():  # isspace stops at the first other byte; strip() would copy 4 MB
         raise fail("the file is empty: expected Microsoft's Service Tags JSON")
     text = decode_utf8(path, raw)
+    _check_date(path)
+    duplicates: dict[int, str] = {}  # id() of an object read with a duplicate key -> that key
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_pairs_hook(duplicates))
     except json.JSONDecodeError as e:
         if e.pos >= len(text.rstrip()) or _unclosed(text):
             raise fail(
@@ -337,6 +468,13 @@ def parse(path: str, raw: bytes) -> ServiceTagsFile:
         raise fail("not valid Service Tags JSON: nested too deeply", 1, 1) from None
     except ValueError as e:  # not a JSONDecodeError: a number of more than 4,300 digits
         raise fail(f"not valid Service Tags JSON: {str(e).split(';')[0]}") from None
+    if id(data) in duplicates:
+        top = duplicates.pop(id(data))
+        raise fail(
+            f"not a valid Service Tags file: the key {top!r} appears twice at the top level (a JSON reader "
+            f"would take one of them silently): {_UNTRUSTED_FIX}",
+            *_top_level_key(text, top, 2),
+        )
     if not isinstance(data, dict) or "values" not in data or "cloud" not in data:
         raise fail(
             "not a Service Tags file: expected a JSON object with 'changeNumber', 'cloud' and 'values' "
@@ -364,7 +502,16 @@ def parse(path: str, raw: bytes) -> ServiceTagsFile:
             f"{schema_errors.type_name(values, schema_errors.JSON)}",
             *_locate(text, _key("values")),
         )
+    change_number = int(data["changeNumber"])
+    if change_number > catalog.SERVICETAGS_MAX_CHANGE_NUMBER:
+        raise fail(
+            f"the file's changeNumber {_number(change_number)} is above {catalog.SERVICETAGS_MAX_CHANGE_NUMBER}, "
+            f"far beyond any Microsoft publishes (a few hundred): {_UNTRUSTED_FIX}",
+            *_top_level_key(text, "changeNumber", 1),
+        )
     entries: dict[str, dict[str, Any]] = {}
+    folded: dict[str, str] = {}  # lower-case name -> the name as written
+    total = 0
     for i, v in enumerate(values):
         name = v.get("name") if isinstance(v, dict) else None
         if not (isinstance(name, str) and isinstance(v.get("properties"), dict)):
@@ -373,8 +520,112 @@ def parse(path: str, raw: bytes) -> ServiceTagsFile:
             raise fail(f"not a valid Service Tags file: {what} needs a string 'name' and an object 'properties'", *at)
         if name in entries:
             raise fail(f"not a valid Service Tags file: tag {name!r} appears twice", *_locate(text, _tag_name(name), 2))
+        if len(name) > TAG_NAME_MAX or not _TAG_NAME.fullmatch(name):
+            raise fail(
+                f"tag {name!a}: a tag name must be at most {TAG_NAME_MAX} ASCII letters, digits, '.', '-' or '_' "
+                f"(as Microsoft's are), so that no look-alike can pose as a real tag: {_UNTRUSTED_FIX}",
+                *_locate(text, _tag_name(name)),
+            )
+        twin = folded.setdefault(name.lower(), name)
+        if twin != name:
+            raise fail(
+                f"tag {name!r} differs from tag {twin!r} only in letter case; acrrules reads tag names "
+                f"regardless of case, so one would silently stand for the other: {_UNTRUSTED_FIX}",
+                *_locate(text, _tag_name(name)),
+            )
+        props = v["properties"]
+        twice = duplicates.pop(id(v), None) or duplicates.pop(id(props), None)
+        if twice is not None:
+            raise fail(
+                f"tag {name!r} has the key {twice!r} twice (a JSON reader would take one of them silently): "
+                f"{_UNTRUSTED_FIX}",
+                *_locate(text, _tag_name(name)),
+            )
+        cn = props.get("changeNumber")
+        if (type(cn) is int and cn > catalog.SERVICETAGS_MAX_CHANGE_NUMBER) or (
+            type(cn) is str
+            and cn.isascii()
+            and cn.isdigit()
+            and (len(cn) > 12 or int(cn) > catalog.SERVICETAGS_MAX_CHANGE_NUMBER)
+        ):
+            raise fail(
+                f"tag {name!r} has changeNumber {_number(cn)}, above {catalog.SERVICETAGS_MAX_CHANGE_NUMBER}, far "
+                f"beyond any Microsoft publishes: {_UNTRUSTED_FIX}",
+                *_locate(text, _tag_name(name)),
+            )
+        prefixes = props.get("addressPrefixes")
+        if type(prefixes) is list:
+            if len(prefixes) > catalog.SERVICETAGS_MAX_PREFIXES_PER_TAG:
+                raise fail(
+                    f"tag {name!r} lists {len(prefixes):,} address prefixes, more than the "
+                    f"{catalog.SERVICETAGS_MAX_PREFIXES_PER_TAG:,} acrrules takes in one tag (Microsoft's largest "
+                    f"tag has about 13,000): {_UNTRUSTED_FIX}",
+                    *_locate(text, _tag_name(name)),
+                )
+            total += len(prefixes)
         entries[name] = v
-    return ServiceTagsFile(path, data["cloud"], int(data["changeNumber"]), entries, text, shape=shape)
+    if total > catalog.SERVICETAGS_MAX_PREFIXES_PER_FILE:
+        raise fail(
+            f"the file lists {total:,} address prefixes, more than the {catalog.SERVICETAGS_MAX_PREFIXES_PER_FILE:,} "
+            f"acrrules takes from one file (Microsoft's Public file has about 96,000): {_UNTRUSTED_FIX}",
+            *_top_level_key(text, "values", 1),
+        )
+    if duplicates:  # a duplicate key deeper down: somewhere in a tag's nested values
+        nested = next(iter(duplicates.values()))
+        raise fail(
+            f"not a valid Service Tags file: a key {nested!r} appears twice in one object (a JSON reader "
+            f"would take one of them silently): {_UNTRUSTED_FIX}",
+            *_locate(text, _key(nested), 2),
+        )
+    return ServiceTagsFile(path, data["cloud"], change_number, entries, text, shape=shape)
+
+
+def _number(n: object) -> str:
+    """A number for a message: a hostile one may have thousands of digits."""
+    text = str(n)
+    return text if len(text) <= 20 else f"{text[:8]}...({len(text)} digits)"
+
+
+def _pairs_hook(duplicates: dict[int, str]) -> Any:
+    """json.loads' object_pairs_hook: a dict, recording (by id) the objects that had a key twice."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            for k, _ in pairs:
+                if k in seen:
+                    duplicates[id(obj)] = k
+                    break
+                seen.add(k)
+        return obj
+
+    return hook
+
+
+def _check_date(path: str) -> None:
+    """A file dated after today (plus a day of clock skew) is refused: it would pass every --max-age
+    check for years and, in a `tags fetch --dir`, hide every real download behind it."""
+    dated = date_in_name(path)
+    if dated is None:
+        return
+    from .freshness import ENV_TODAY, today  # freshness imports this module
+
+    now = today()
+    if (dated - now).days > catalog.SERVICETAGS_FUTURE_SKEW_DAYS:
+        raise InputError(
+            [
+                Diagnostic(
+                    path,
+                    None,
+                    None,
+                    f"the file is dated {dated.isoformat()} by its name, after today ({now.isoformat()}): Microsoft "
+                    "names each file by its publication date, so the name is wrong or the clock is; rename the "
+                    f"file to the date it was published (or fetch it again with `acrrules tags fetch`), or set "
+                    f"the clock ({ENV_TODAY}=YYYY-MM-DD sets today)",
+                )
+            ]
+        )
 
 
 def check_cloud(tags: ServiceTagsFile, cloud: catalog.Cloud, spec_name: str) -> None:

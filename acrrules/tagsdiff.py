@@ -7,23 +7,34 @@ together) so a team knows whether its IP-based rules must be re-rendered.
 Only entries whose raw JSON differs are parsed and checked (most of the ~3,000
 Public tags are byte-for-byte the same from week to week), so a full diff costs
 little more than reading the two files.
+
+Some changes are no reason to stop but must be looked at by a person (TagWarning,
+exit EXIT_REVIEW): a tag whose addresses grow by more than
+catalog.SERVICETAGS_WIDENING_FACTOR, prefixes that change under an unchanged
+changeNumber, a new tag that differs from one of the old file only by letter case
+or look-alike characters.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import catalog
 from . import plan as planning
-from .errors import EXIT_CHANGES, EXIT_OK, Diagnostic, InputError
-from .servicetags import ServiceTagsFile, check_cloud, load
+from .errors import EXIT_CHANGES, EXIT_OK, EXIT_REVIEW, Diagnostic, InputError
+from .escape import terminal as printable  # file content must not drive the terminal or a CI log
+from .servicetags import Block, ServiceTag, ServiceTagsFile, check_cloud, load
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
+# TagWarning kinds
+WIDENED, UNCHANGED_NUMBER, LOOK_ALIKE = "widened", "unchanged-changeNumber", "look-alike"
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,15 @@ class TagChange:
 
 
 @dataclass(frozen=True)
+class TagWarning:
+    """A change a person must look at before rendering with the new file."""
+
+    tag: str
+    kind: str  # WIDENED | UNCHANGED_NUMBER | LOOK_ALIKE
+    message: str  # in words, the tag and file names escaped for a terminal
+
+
+@dataclass(frozen=True)
 class TagsDiff:
     old: ServiceTagsFile
     new: ServiceTagsFile
@@ -51,6 +71,7 @@ class TagsDiff:
     changed: tuple[TagChange, ...]  # prefixes differ (tags added or removed included), sorted by tag
     renumbered: tuple[TagChange, ...]  # same prefixes, new per-tag changeNumber
     missing_in_new: tuple[str, ...] = ()  # tags the description needs that the new file lacks
+    warnings: tuple[TagWarning, ...] = ()  # in tag order
 
     @property
     def unchanged(self) -> int:
@@ -58,6 +79,8 @@ class TagsDiff:
 
     @property
     def exit_code(self) -> int:
+        if self.warnings:
+            return EXIT_REVIEW
         return EXIT_CHANGES if self.changed else EXIT_OK
 
 
@@ -158,7 +181,86 @@ def compare(old: ServiceTagsFile, new: ServiceTagsFile, spec: str | Sequence[str
         changed=tuple(c for c in changes if c.prefixes_changed or c.status != CHANGED),
         renumbered=tuple(c for c in changes if not c.prefixes_changed and c.status == CHANGED),
         missing_in_new=tuple(missing),
+        warnings=tuple(_warnings(old, new, changes)),
     )
+
+
+# ---- what a person must look at -------------------------------------------------------
+
+
+def _addresses(blocks: tuple[Block, ...], version: int) -> int:
+    """How many addresses the blocks cover (overlaps counted once)."""
+    bits = 32 if version == 4 else 128
+    return sum(1 << (bits - p.length) for p in planning.collapse(blocks, version))
+
+
+def _widening(a: ServiceTag, b: ServiceTag) -> list[str]:
+    factor = catalog.SERVICETAGS_WIDENING_FACTOR
+    out = []
+    for version, before, after in ((4, a.v4_blocks, b.v4_blocks), (6, a.v6_blocks, b.v6_blocks)):
+        if set(after) <= set(before):
+            continue
+        was, now = _addresses(before, version), _addresses(after, version)
+        if was == 0 and now > 0:
+            out.append(f"its IPv{version} addresses grow from none to {now:,}")
+        elif now > factor * was:
+            out.append(f"its IPv{version} addresses grow {now / was:,.0f}-fold, from {was:,} to {now:,}")
+    return out
+
+
+def fold(name: str) -> str:
+    """A tag name as a reader would confuse it: letter case and compatibility look-alikes (NFKC) gone."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def _warnings(old: ServiceTagsFile, new: ServiceTagsFile, changes: list[TagChange]) -> list[TagWarning]:
+    out = []
+    old_folded: dict[str, str] | None = None
+    for c in changes:
+        tag = printable(c.tag)
+        if c.status == CHANGED and c.prefixes_changed:
+            a, b = old.tag(c.tag), new.tag(c.tag)
+            if a.change_number == b.change_number:
+                out.append(
+                    TagWarning(
+                        c.tag,
+                        UNCHANGED_NUMBER,
+                        f"{tag}: prefixes changed (+{len(c.added)} -{len(c.removed)}) while its changeNumber stayed "
+                        f"{b.change_number}; Microsoft raises a tag's changeNumber with every change, so the file "
+                        f"was edited: compare {printable(new.path)} with Microsoft's download",
+                    )
+                )
+            grown = _widening(a, b)
+            if grown:
+                out.append(
+                    TagWarning(
+                        c.tag,
+                        WIDENED,
+                        f"{tag} widens sharply: {'; '.join(grown)} (more than "
+                        f"{catalog.SERVICETAGS_WIDENING_FACTOR}-fold, which no real week comes near): review "
+                        "its added prefixes before rendering with the new file",
+                    )
+                )
+        elif c.status == ADDED:
+            if old_folded is None:
+                old_folded = {fold(n): n for n in old.entries}
+            twin = old_folded.get(fold(c.tag))
+            if twin is not None and twin != c.tag:
+                out.append(
+                    TagWarning(
+                        c.tag,
+                        LOOK_ALIKE,
+                        f"{tag} is new, and differs from {printable(twin)} of {printable(old.path)} only by letter "
+                        "case or look-alike characters: a renamed twin can stand in for the real tag; check "
+                        "that Microsoft's file has it",
+                    )
+                )
+    return out
+
+
+def warning_lines(d: TagsDiff) -> list[str]:
+    """The warnings, one line each, for standard error."""
+    return [f"warning: {w.message}" for w in d.warnings]
 
 
 # ---- output ---------------------------------------------------------------------------
@@ -190,6 +292,7 @@ def as_json(d: TagsDiff) -> dict[str, Any]:
         ],
         "unchanged": d.unchanged,
         "missingInNew": list(d.missing_in_new),
+        "warnings": [{"tag": w.tag, "kind": w.kind, "message": w.message} for w in d.warnings],
     }
 
 
@@ -203,7 +306,6 @@ def _cn(n: int | None) -> str:
 
 def format_text(d: TagsDiff) -> str:
     """For people: one block per changed tag, then a summary that says what to do."""
-    from .escape import comment as printable  # file content must not drive the terminal
 
     def file_line(label: str, f: ServiceTagsFile) -> str:
         return f"{label} {printable(f.path)} (cloud {printable(f.cloud)}, changeNumber {f.change_number})\n"

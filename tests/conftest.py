@@ -7,6 +7,7 @@ is missing, except under ACRRULES_REQUIRE_TOOLS=1 (CI), where they fail.
 
 from __future__ import annotations
 
+import datetime
 import glob
 import io
 import os
@@ -76,6 +77,13 @@ def servicetags_files(cloud: str | None = None) -> list[Path]:
     if not files:
         _missing(f"no {pattern} in {SERVICETAGS}")
     return files
+
+
+def servicetags_name(days_ago: int = 0, cloud: str = "Public") -> str:
+    """ServiceTags_<cloud>_<YYYYMMDD>.json dated `days_ago` days before today (UTC): a name render
+    does not call stale, and not after today, which the Service Tags checks refuse."""
+    day = datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=days_ago)
+    return f"ServiceTags_{cloud}_{day:%Y%m%d}.json"
 
 
 def latest_servicetags(cloud: str = "Public") -> Path:

@@ -457,9 +457,9 @@ def render_real(tmp_path_factory, target: str, pick) -> dict:
 def render_with_seeds(tmp_path: Path, target: str, seeds=("1", "2")) -> list[dict[str, bytes]]:
     """Render `target` of a documentation-range description once per PYTHONHASHSEED, in fresh processes;
     return each run's {file name: bytes}."""
-    from conftest import run_cli_process
+    from conftest import run_cli_process, servicetags_name
 
-    tags = write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", DOC_TAGS)
+    tags = write_service_tags(tmp_path / servicetags_name(), DOC_TAGS)
     spec = tmp_path / "spec.yaml"
     spec.write_text(
         doc_description(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, run_cli, run_cli_process, run_validator, terraform_fmt_check
+from conftest import REPO, run_cli, run_cli_process, run_validator, servicetags_name, terraform_fmt_check
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -259,7 +259,7 @@ def run_without_file_access_override(*args) -> subprocess.CompletedProcess:
 def test_unreadable_files(tmp_path, out_dir):
     spec = tmp_path / "spec.yaml"
     spec.write_text(PREVIOUS_SPEC, encoding="utf-8")
-    tags = tmp_path / "ServiceTags_Public_20990101.json"
+    tags = tmp_path / servicetags_name()
     tags.write_bytes((CORPUS / "servicetags" / "good.json").read_bytes())
     locked = tmp_path / "locked.yaml"
     locked.write_text(PREVIOUS_SPEC, encoding="utf-8")

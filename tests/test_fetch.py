@@ -44,6 +44,7 @@ def loopback_only(monkeypatch):
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(fetch.ENV_TIMEOUT, "10")
+    monkeypatch.setenv("ACRRULES_TODAY", "2026-12-07")  # the files below are dated up to then, not after
     real = socket.getaddrinfo
 
     def guarded(host, *args, **kwargs):
@@ -764,3 +765,72 @@ def test_real_process_success_and_failure(site, tags_dir):
     before = snapshot(tags_dir)
     r = run_cli_process("tags", "fetch", "--dir", tags_dir, "--page-url", page, env=env)
     assert_failed(r, tags_dir, before, "truncated")
+
+
+# ---- issue 13: redirects to other schemes, and what a committed file in --dir may not do ------------
+
+
+@pytest.mark.parametrize("where", ["page", "file"])
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "ftp://127.0.0.1/ServiceTags_Public_20261130.json"])
+def test_a_redirect_to_another_scheme_has_its_own_message(site, tags_dir, where, location):
+    # urllib refuses file:// itself with an HTTPError 302, which read as "more than 5 redirects"
+    page = publish(site)
+    site.redirect("/page" if where == "page" else f"/download/{NAME}", location)
+    before = snapshot(tags_dir)
+    r = fetch_cli("--page-url", page, directory=tags_dir)
+    assert_failed(r, tags_dir, before, f"redirects (HTTP 302) to {location}", "not an https:// URL")
+    assert "more than" not in r.err
+
+
+def test_a_redirect_from_https_to_http_is_refused():
+    import email.message
+    import io
+    import urllib.request
+
+    headers = email.message.Message()
+    headers["Location"] = "http://download.microsoft.com/ServiceTags_Public_20261130.json"
+    request = urllib.request.Request("https://download.microsoft.com/ServiceTags_Public_20261130.json")
+    with pytest.raises(fetch.FetchError, match="from https to plain http"):
+        fetch._Redirects().http_error_301(request, io.BytesIO(), 301, "Moved", headers)
+
+
+def test_a_redirect_without_location_is_no_redirect_loop(site, tags_dir):
+    page = publish(site)
+    site.serve(f"/download/{NAME}", b"", status=302)
+    before = snapshot(tags_dir)
+    r = fetch_cli("--page-url", page, directory=tags_dir)
+    assert_failed(r, tags_dir, before, "HTTP 302 without a redirect acrrules can follow")
+
+
+def test_a_redirect_loop_is_still_more_than_5_redirects(site, tags_dir):
+    page = publish(site)
+    site.redirect(f"/download/{NAME}", f"/download/{NAME}")
+    before = snapshot(tags_dir)
+    assert_failed(fetch_cli("--page-url", page, directory=tags_dir), tags_dir, before, "more than 5 redirects")
+
+
+@pytest.mark.parametrize(
+    "name, body, words",
+    [
+        ("ServiceTags_Public_20991231.json", tags_bytes(change=401), "dated 2099-12-31 by its name, after today"),
+        (
+            "ServiceTags_Public_20261206.json",
+            b'{"changeNumber": 1' + b"0" * 4000 + b', "cloud": "Public", "values": []}',
+            "changeNumber 10000000...(4001 digits) is above",
+        ),
+    ],
+    ids=["future-date", "changeNumber-10^4000"],
+)
+def test_a_committed_hostile_file_in_dir_is_named_with_the_fix(site, tags_dir, name, body, words):
+    # It would otherwise be "the newest file" forever, and every later download "older" (the loop stalls).
+    (tags_dir / name).write_bytes(body)
+    page = publish(site, tags_bytes(change=402))
+    before = snapshot(tags_dir)
+    assert_failed(
+        fetch_cli("--page-url", page, directory=tags_dir),
+        tags_dir,
+        before,
+        f"{tags_dir / name}",
+        words,
+        "replace or remove it",
+    )

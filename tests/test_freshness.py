@@ -131,12 +131,19 @@ def test_a_name_without_date_gets_a_note_and_fails_max_age(tmp_path, monkeypatch
     assert r.code == 0 and "the age of this Service Tags file is unknown" in r.err
 
 
-def test_a_file_dated_after_today_gets_a_note(tmp_path, monkeypatch):
+def test_a_file_dated_after_today_is_refused_and_a_day_of_skew_gets_a_note(tmp_path, monkeypatch):
+    # A future date would pass every --max-age for years (issue 13, finding 6): refused, nothing written.
     f = tags(tmp_path, "ServiceTags_Public_20261207.json")
+    out = tmp_path / "out"
+    r = render("--service-tags", f, *IP, "--out", out, "--max-age", "7", today="2026-12-01", monkeypatch=monkeypatch)
+    assert r.code == 2 and r.out == "" and not out.exists()
+    assert r.err.startswith(f"{f}: the file is dated 2026-12-07 by its name, after today (2026-12-01)")
+    # a clock a day behind the publisher's is no reason to stop the weekly loop
+    f = tags(tmp_path, "ServiceTags_Public_20261202.json")
     r = render("--service-tags", f, *IP, "--out", "-", "--max-age", "7", today="2026-12-01", monkeypatch=monkeypatch)
     assert r.code == 0
     assert r.err == (
-        f"{f}: note: this Service Tags file is dated 2026-12-07, 6 days after today (2026-12-01): "
+        f"{f}: note: this Service Tags file is dated 2026-12-02, 1 day after today (2026-12-01): "
         "check the file name or the clock\n"
     )
 

@@ -23,6 +23,7 @@ from conftest import (
     run_cli,
     run_validator,
     sample_specs,
+    servicetags_name,
 )
 
 CHAIN = "ACRRULES"
@@ -218,10 +219,10 @@ def test_headers_name_the_service_tags_file_cloud_and_change_number(real_outputs
 def test_reload_with_a_newer_file_swaps_the_sets_while_rules_use_them(tmp_path, mode):
     need_kernel()
     old_tags = netns.write_service_tags(
-        tmp_path / "ServiceTags_Public_20990101.json",
+        tmp_path / servicetags_name(7),
         {**netns.DOC_TAGS, "Storage.EastUS": ["198.51.100.0/24", "2001:db8:5::/48"]},
     )
-    new_tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990108.json", netns.DOC_TAGS)
+    new_tags = netns.write_service_tags(tmp_path / servicetags_name(), netns.DOC_TAGS)
     description = netns.doc_description("iptables", f"{{mode: {mode}}}")
     old = render(tmp_path / "old", description, old_tags)
     new = render(tmp_path / "new", description, new_tags)
@@ -238,7 +239,7 @@ def test_a_family_without_prefixes_still_loads_with_an_empty_set(tmp_path, mode,
     need_kernel()
     kept = {4: ["192.0.2.0/24"], 6: ["2001:db8::/48"]}[10 - empty]
     tags = netns.write_service_tags(
-        tmp_path / "ServiceTags_Public_20990101.json", {"AzureContainerRegistry.EastUS": kept, "Storage.EastUS": kept}
+        tmp_path / servicetags_name(7), {"AzureContainerRegistry.EastUS": kept, "Storage.EastUS": kept}
     )
     files = render(tmp_path, netns.doc_description("iptables", f"{{mode: {mode}}}"), tags)
     (state,) = saved(run([*load(files, mode), *load(files, mode), *SAVE]))
@@ -252,7 +253,7 @@ def test_set_size_limit_is_an_input_error_and_nothing_is_written(tmp_path, monke
 
     monkeypatch.setattr(target, "IPSET_MAXELEM", 1)  # below: 2 IPv4 prefixes that cannot merge, 1 IPv6
     tags = netns.write_service_tags(
-        tmp_path / "ServiceTags_Public_20990101.json",
+        tmp_path / servicetags_name(7),
         {"AzureContainerRegistry.EastUS": ["192.0.2.0/25", "198.51.100.0/24"], "Storage.EastUS": ["2001:db8::/48"]},
     )
     spec = tmp_path / "spec.yaml"
@@ -282,7 +283,7 @@ def _behaviour(
     tmp_path: Path, mode: str, settings: str, extra: list[dict], sources: str = '["*"]'
 ) -> tuple[dict, dict]:
     tmp_path.mkdir(parents=True, exist_ok=True)
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    tags = netns.write_service_tags(tmp_path / servicetags_name(7), netns.DOC_TAGS)
     files = render(tmp_path, netns.doc_description("iptables", settings, sources), tags)
     probes = {"probe": netns.LISTEN}
     # The baseline probes filled the neighbour cache: empty it, so IPv6 must pass neighbour discovery again.
@@ -361,7 +362,7 @@ def test_every_sample_renders_files_that_load(tmp_path, spec, mode):
 
 
 def test_a_reserved_chain_name_is_refused_with_a_located_message(tmp_path):
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    tags = netns.write_service_tags(tmp_path / servicetags_name(7), netns.DOC_TAGS)
     spec = tmp_path / "spec.yaml"
     spec.write_text(netns.doc_description("iptables", "{mode: include, chain: LOG}"), encoding="utf-8")
     r = run_cli("render", spec, "--target", "iptables", "--service-tags", tags, "--out", tmp_path / "out")

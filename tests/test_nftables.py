@@ -23,6 +23,7 @@ from conftest import (
     run_cli,
     run_validator,
     sample_specs,
+    servicetags_name,
 )
 
 TABLE = "acrrules"
@@ -178,7 +179,7 @@ def test_switching_modes_on_reload(tmp_path):
     """standalone -> include removes our output hook (no drop policy left behind);
     include -> standalone adds it again and keeps the host's chain in our table; other tables always survive."""
     need_kernel()
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    tags = netns.write_service_tags(tmp_path / servicetags_name(7), netns.DOC_TAGS)
     include = render(tmp_path / "inc", netns.doc_description("nftables", "{mode: include}"), tags)
     standalone = render(tmp_path / "sa", netns.doc_description("nftables", "{mode: standalone}"), tags)
     host = tmp_path / "host.nft"
@@ -216,10 +217,10 @@ def test_switching_modes_on_reload(tmp_path):
 def test_reload_with_a_newer_file_drops_prefixes_that_left_the_tags(tmp_path, mode):
     need_kernel()
     old_tags = netns.write_service_tags(
-        tmp_path / "ServiceTags_Public_20990101.json",
+        tmp_path / servicetags_name(7),
         {**netns.DOC_TAGS, "Storage.EastUS": ["198.51.100.0/24", "2001:db8:5::/48"]},
     )
-    new_tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990108.json", netns.DOC_TAGS)
+    new_tags = netns.write_service_tags(tmp_path / servicetags_name(), netns.DOC_TAGS)
     description = netns.doc_description("nftables", f"{{mode: {mode}}}")
     old_file = render(tmp_path / "old", description, old_tags)
     new_file = render(tmp_path / "new", description, new_tags)
@@ -235,7 +236,7 @@ def test_a_family_without_prefixes_still_loads_with_an_empty_set(tmp_path, mode,
     need_kernel()
     kept = {4: ["192.0.2.0/24"], 6: ["2001:db8::/48"]}[10 - empty]
     tags = netns.write_service_tags(
-        tmp_path / "ServiceTags_Public_20990101.json", {"AzureContainerRegistry.EastUS": kept, "Storage.EastUS": kept}
+        tmp_path / servicetags_name(7), {"AzureContainerRegistry.EastUS": kept, "Storage.EastUS": kept}
     )
     nft_file = render(tmp_path, netns.doc_description("nftables", f"{{mode: {mode}}}"), tags)
     results = ok(netns.run([cmd("nft", "-f", str(nft_file)), cmd("nft", "-f", str(nft_file)), LIST]))
@@ -249,7 +250,7 @@ def test_a_family_without_prefixes_still_loads_with_an_empty_set(tmp_path, mode,
 
 def _behaviour(tmp_path: Path, settings: str, extra: list[dict], sources: str = '["*"]') -> tuple[dict, dict, dict]:
     tmp_path.mkdir(parents=True, exist_ok=True)
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    tags = netns.write_service_tags(tmp_path / servicetags_name(7), netns.DOC_TAGS)
     nft_file = render(tmp_path, netns.doc_description("nftables", settings, sources), tags)
     probes = {"probe": netns.LISTEN}
     # The baseline probes filled the neighbour cache: empty it, so IPv6 must pass neighbour discovery again.
@@ -273,7 +274,7 @@ def documented_host_chain(nft_file: Path) -> str:
 
 def test_include_mode_behaviour_with_the_documented_host_chain(tmp_path):
     need_kernel()
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    tags = netns.write_service_tags(tmp_path / servicetags_name(7), netns.DOC_TAGS)
     chain = tmp_path / "chain.nft"
     chain.write_text(
         documented_host_chain(render(tmp_path / "doc", netns.doc_description("nftables", "{}"), tags)), encoding="utf-8"
@@ -343,7 +344,7 @@ def test_every_sample_renders_a_file_nft_accepts(tmp_path, spec, mode):
 
 
 def test_a_keyword_as_table_name_is_refused_with_a_located_message(tmp_path):
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    tags = netns.write_service_tags(tmp_path / servicetags_name(7), netns.DOC_TAGS)
     spec = tmp_path / "spec.yaml"
     spec.write_text(netns.doc_description("nftables", "{mode: include, table: set}"), encoding="utf-8")
     r = run_cli("render", spec, "--target", "nftables", "--service-tags", tags, "--out", tmp_path / "out")
@@ -360,7 +361,7 @@ def test_table_names_next_to_keywords_render_files_nft_reads(tmp_path):
     need_kernel()
     from acrrules.catalog import NFT_KEYWORDS
 
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    tags = netns.write_service_tags(tmp_path / servicetags_name(7), netns.DOC_TAGS)
     names = ["Set", "TABLE", "Accept", "filter", "nat", "input", "output", "l4proto", "saddr", "dport", "egress", "x"]
     assert not NFT_KEYWORDS & set(names)
     steps = []

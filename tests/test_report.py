@@ -523,25 +523,26 @@ def test_the_readme_excerpt_is_from_the_example():
 
 def test_bad_inputs_are_located_errors_with_nothing_on_stdout(tmp_path):
     new = latest_servicetags()
+    late = {"ACRRULES_TODAY": "2025-11-10"}  # no real file is dated after it (a future date is refused)
     bad_spec = tmp_path / "acr.yaml"
     bad_spec.write_text(
         "version: 1\nregistries:\n  - name: contosoprod\n    sku: Premium\n    location: eastus\n"
         "    replica: [westeurope]\n"
     )
-    r = run_cli_process("report", bad_spec, "--service-tags", new, env=TODAY)
+    r = run_cli_process("report", bad_spec, "--service-tags", new, env=late)
     assert (r.code, r.out) == (2, "")
     assert r.err.startswith(f"{bad_spec}:6:5: ") and "replicas" in r.err and "Traceback" not in r.err
 
     bad_old = tmp_path / "ServiceTags_Public_20251006.json"
     bad_old.write_text('{"changeNumber": 372, "cloud": "Public",\n "values": [{"name": "X", "properties": 7}]}\n')
-    r = run_cli_process("report", SAMPLE, "--service-tags", new, "--since", bad_old, env=TODAY)
+    r = run_cli_process("report", SAMPLE, "--service-tags", new, "--since", bad_old, env=late)
     assert (r.code, r.out) == (2, "")
     assert r.err.startswith(f"{bad_old}:2:") and "Traceback" not in r.err
 
-    r = run_cli_process("report", SAMPLE, "--service-tags", new, "--since", latest_servicetags("China"), env=TODAY)
+    r = run_cli_process("report", SAMPLE, "--service-tags", new, "--since", latest_servicetags("China"), env=late)
     assert (r.code, r.out) == (2, "") and "same cloud" in r.err
 
-    r = run_cli_process("report", SAMPLE, "--since", new, env=TODAY)
+    r = run_cli_process("report", SAMPLE, "--since", new, env=late)
     assert (r.code, r.out) == (2, "") and "give --service-tags NEW" in r.err
 
     r = run_cli_process("report", SAMPLE, "--target", "nope")

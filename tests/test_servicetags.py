@@ -10,7 +10,14 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SERVICETAGS, latest_servicetags, run_cli, run_cli_process, servicetags_files
+from conftest import (
+    SERVICETAGS,
+    latest_servicetags,
+    run_cli,
+    run_cli_process,
+    servicetags_files,
+    servicetags_name,
+)
 
 from acrrules import catalog, servicetags
 from acrrules.errors import InputError
@@ -213,7 +220,7 @@ def test_a_newer_file_makes_a_region_valid_that_the_catalog_does_not_know_yet(tm
                 },
             }
         )
-    tags = tmp_path / "ServiceTags_Public_29991231.json"
+    tags = tmp_path / servicetags_name()
     tags.write_text(json.dumps(data), encoding="utf-8")
     spec = tmp_path / "spec.yaml"
     spec.write_text("version: 1\nregistries:\n  - {name: newland01, sku: Standard, location: newlandcentral}\n")
