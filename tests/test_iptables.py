@@ -440,7 +440,7 @@ def test_standalone_keeps_the_hosts_input_and_forward_policies_and_rules(tmp_pat
     before, inbound SSH still connects and other inbound ports stay closed. On main, plain `iptables-restore`
     set INPUT and FORWARD to ACCEPT and flushed the host's rules."""
     need_kernel()
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    tags = netns.write_service_tags(tmp_path / servicetags_name(7), netns.DOC_TAGS)
     resolvers = ", ".join(f"'{r}'" for r in netns.RESOLVERS)
     files = render(tmp_path, netns.doc_description("iptables", f"{{mode: standalone, resolvers: [{resolvers}]}}"), tags)
     probe_in = {"probe_in": INBOUND_OPEN + INBOUND_CLOSED}
@@ -467,7 +467,7 @@ def test_standalone_keeps_the_hosts_input_and_forward_policies_and_rules(tmp_pat
 
 def _cli(tmp_path: Path, settings: str, command: str):
     tmp_path.mkdir(parents=True, exist_ok=True)
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    tags = netns.write_service_tags(tmp_path / servicetags_name(7), netns.DOC_TAGS)
     spec = tmp_path / "spec.yaml"
     spec.write_text(netns.doc_description("iptables", settings), encoding="utf-8")
     if command == "validate":

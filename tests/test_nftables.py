@@ -399,7 +399,7 @@ def test_standalone_keeps_the_hosts_inbound_policy_and_ssh_allow(tmp_path):
     """The host's `inet filter` and `inet hostfw` tables (policy drop + SSH) survive standalone files loaded twice,
     one of them named like the host's own table: listed before and after, and probed inbound."""
     need_kernel()
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    tags = netns.write_service_tags(tmp_path / servicetags_name(7), netns.DOC_TAGS)
     resolvers = ", ".join(f"'{r}'" for r in netns.RESOLVERS)
     ours = render(
         tmp_path / "ours", netns.doc_description("nftables", f"{{mode: standalone, resolvers: [{resolvers}]}}"), tags
@@ -439,7 +439,7 @@ def test_standalone_keeps_the_hosts_inbound_policy_and_ssh_allow(tmp_path):
 
 def _render_cli(tmp_path: Path, settings: str, *, name: str | None = None, command: str = "render"):
     tmp_path.mkdir(parents=True, exist_ok=True)
-    tags = netns.write_service_tags(tmp_path / "ServiceTags_Public_20990101.json", netns.DOC_TAGS)
+    tags = netns.write_service_tags(tmp_path / servicetags_name(7), netns.DOC_TAGS)
     spec = tmp_path / "spec.yaml"
     text = netns.doc_description("nftables", settings)
     if name is not None:

@@ -32,6 +32,7 @@ from conftest import (
     need_shared,
     need_tool,
     run_cli,
+    servicetags_name,
 )
 from netns import write_service_tags
 
@@ -162,7 +163,7 @@ def geo(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("geo")
     certs = Certs(tmp)
-    tags = write_service_tags(tmp / "ServiceTags_Public_20990101.json", DOC_TAGS)
+    tags = write_service_tags(tmp / servicetags_name(7), DOC_TAGS)
     spec = tmp / "geo.yaml"
     spec.write_text(geo_description(), encoding="utf-8")
     reduced = tmp / "geo-without-westeurope.yaml"
@@ -515,7 +516,7 @@ def resolver(tmp_path_factory):
     certs = Certs(tmp)
     spec = tmp / "resolver.yaml"
     spec.write_text(RESOLVER_SPEC, encoding="utf-8")
-    tags = write_service_tags(tmp / "ServiceTags_Public_20990101.json", RESOLVER_TAGS)
+    tags = write_service_tags(tmp / servicetags_name(7), RESOLVER_TAGS)
     out = tmp / "out"
     r = run_cli("render", spec, "--target", "nftables", "--service-tags", tags, "--out", out)
     assert r.code == 0, r.err
