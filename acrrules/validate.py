@@ -86,10 +86,18 @@ def _pattern(
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-# Draft 2020-12 with ECMA-262 `pattern` semantics (see ecma_pattern).
+def _is_integer(checker: Any, instance: Any) -> bool:
+    """JSON Schema's integer is any number with no fractional part (200.0) and jsonschema's
+    excludes bool only: a description's integers are ints, as every output writes them."""
+    return type(instance) is int
+
+
+# Draft 2020-12 with ECMA-262 `pattern` semantics (see ecma_pattern) and integers that are ints.
 # types-jsonschema leaves extend() unannotated; it returns a validator class, as create() does.
 _Validator: type[Validator] = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    jsonschema.Draft202012Validator, {"pattern": _pattern}
+    jsonschema.Draft202012Validator,
+    {"pattern": _pattern},
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )
 
 
@@ -121,6 +129,32 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return inlined
 
 
+def _key_diagnostics(doc: SourceDocument) -> list[Diagnostic]:
+    """Every key of a mapping is text: a label key written `1:` or `true:` would reach the outputs
+    as a number or a boolean (the schema's propertyNames checks strings only)."""
+    out: list[Diagnostic] = []
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), doc.data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if type(key) is not str:
+                    shown = "null" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
+                    out.append(
+                        doc.diagnostic(
+                            path + (key,),
+                            f"{format_path(path)}: the key {shown} is {_type_name(key)}, not text: "
+                            f"quote it ('{shown}') or use another key",
+                            key=True,
+                        )
+                    )
+                if isinstance(value, (dict, list)):
+                    stack.append((path + (key,), value))
+        elif isinstance(node, list):
+            stack.extend((path + (i,), v) for i, v in enumerate(node) if isinstance(v, (dict, list)))
+    return out
+
+
 def _schema_diagnostics(doc: SourceDocument) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for err in _validator().iter_errors(doc.data):
@@ -142,7 +176,11 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
     cloud = catalog.CLOUDS.get(cloud_name) if isinstance(cloud_name, str) else None
     locations = dict(cloud.locations) if cloud else {}
     if cloud and extra_locations and cloud.name in extra_locations:
-        locations.update(extra_locations[cloud.name])
+        # A region only a (newer) Service Tags file knows is a location when its name is one as
+        # the catalog's are; it never replaces a catalog location (a case or look-alike twin).
+        for loc, region in extra_locations[cloud.name].items():
+            if loc not in locations and catalog.REGION_NAME.fullmatch(region) and loc == region.lower():
+                locations[loc] = region
 
     def check_location(path: tuple[Any, ...], loc: Any) -> bool:
         if not isinstance(loc, str) or cloud is None:
@@ -349,6 +387,7 @@ def validate(doc: SourceDocument, *, extra_locations: dict[str, dict[str, str]] 
             ]
         )
     problems = list(doc.problems)
+    problems += _key_diagnostics(doc)
     problems += _schema_diagnostics(doc)
     problems += _semantic_diagnostics(doc, extra_locations)
     if problems:
