@@ -8,9 +8,11 @@ duplicate keys are all checked here, cheaply, before anything else runs.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
 
@@ -47,8 +49,10 @@ class SourceDocument:
 
     name: str  # the path as the user typed it
     data: Any
-    value_marks: dict[KeyPath, Mark] = field(default_factory=dict)
-    key_marks: dict[KeyPath, Mark] = field(default_factory=dict)
+    # Positions packed in one int each (line << 32 | column; Mark() unpacks them): a large
+    # description has a million of them, and a tuple each took 100 MB more.
+    value_marks: dict[KeyPath, int] = field(default_factory=dict)
+    key_marks: dict[KeyPath, int] = field(default_factory=dict)
     # Problems that did not stop reading (duplicate keys: the first one is kept, merge keys);
     # validate.validate() reports them together with everything else wrong in the file.
     problems: list[Diagnostic] = field(default_factory=list)
@@ -57,10 +61,10 @@ class SourceDocument:
         """Position of `path` (its key when `key`), else of its nearest parent."""
         path = tuple(path)
         if key and path in self.key_marks:
-            return self.key_marks[path]
+            return _unpack(self.key_marks[path])
         while True:
             if path in self.value_marks:
-                return self.value_marks[path]
+                return _unpack(self.value_marks[path])
             if not path:
                 return None
             path = path[:-1]
@@ -68,6 +72,21 @@ class SourceDocument:
     def diagnostic(self, path: Path, message: str, *, key: bool = False) -> Diagnostic:
         m = self.mark(path, key=key)
         return Diagnostic(self.name, m.line if m else None, m.column if m else None, message)
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector off for a block that builds a great many objects and no
+    cycles (a description's data, its positions, its plan): without it a collection walks them
+    all again and again, a third of loading 100,000 registries.  Reference counting still
+    frees everything; the collector's state is restored afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def format_path(path: Path) -> str:
@@ -83,8 +102,14 @@ def format_path(path: Path) -> str:
     return out or "(top level)"
 
 
-def _mark(m: Any) -> Mark:
-    return Mark(m.line + 1, m.column + 1)
+def _mark(m: Any) -> int:
+    """A parser mark, packed (see SourceDocument.value_marks)."""
+    packed: int = (m.line + 1) << 32 | (m.column + 1)
+    return packed
+
+
+def _unpack(packed: int) -> Mark:
+    return Mark(packed >> 32, packed & 0xFFFFFFFF)
 
 
 def read_bytes(name: str, *, max_bytes: int, directory: str, missing: str, too_large: str) -> bytes:
@@ -173,9 +198,10 @@ class _Builder:
         self.alias_values = 0  # of self.nodes, how many come from expanding aliases
         self.ambiguous = False  # a scalar YAML 1.1 and YAML 1.2 tools read differently was found
         self._constructor = Yaml12Loader("")  # resolve + construct plain scalars only
+        self._resolved: dict[tuple[str, Any], str] = {}  # (text, implicit) -> tag: keys and words recur
 
     def error(self, mark: Any, message: str) -> None:
-        m = _mark(mark)
+        m = _unpack(_mark(mark))
         self.errors.append(Diagnostic(self.name, m.line, m.column, message))
 
     def fatal(self, mark: Any, message: str) -> NoReturn:
@@ -185,7 +211,12 @@ class _Builder:
     def scalar(self, ev: Any) -> Any:
         tag = ev.tag
         if tag is None or tag == "!":
-            tag = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
+            resolved = self._resolved.get((ev.value, ev.implicit))
+            if resolved is None:
+                resolved = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
+                if len(self._resolved) < 10_000:
+                    self._resolved[ev.value, ev.implicit] = resolved
+            tag = resolved
             if tag == YAML11_TAG:
                 self.ambiguous = True
                 self.error(ev.start_mark, yaml11_problem(ev.value))
@@ -239,7 +270,8 @@ class _Builder:
             )
 
     def build(self, events: Iterable[Any]) -> SourceDocument:
-        # Each stack entry: [container, path, expanded size, anchor, pending key, key mark]
+        # Each stack entry: [container, path, expanded size, anchor, pending key, key mark,
+        # pending key's path]
         stack: list[list[Any]] = []
         documents = 0
         root_set = False
@@ -270,7 +302,8 @@ class _Builder:
                 except TypeError:
                     self.fatal(mark, "this value cannot be used as a key")
                 if key in container:
-                    first = self.doc.key_marks.get(top[1] + (key,))
+                    packed = self.doc.key_marks.get(top[1] + (key,))
+                    first = _unpack(packed) if packed is not None else None
                     where = f" (first defined at line {first.line}, column {first.column})" if first else ""
                     self.error(
                         mark, f"duplicate key {key!r} in {format_path(top[1])}{where}: keep one and delete the other"
@@ -278,7 +311,8 @@ class _Builder:
                     top[4] = _DUP_KEY
                 else:
                     top[4] = key
-                    self.doc.key_marks[top[1] + (key,)] = _mark(mark)
+                    top[6] = top[1] + (key,)
+                    self.doc.key_marks[top[6]] = _mark(mark)
                 return
             if top[4] is not _DUP_KEY:
                 container[top[4]] = value
@@ -293,9 +327,51 @@ class _Builder:
                 return parent + (len(top[0]),)
             if top[4] is _NO_KEY:
                 return None  # a key, not a value
-            return parent + (top[4],)
+            if top[4] is _DUP_KEY:
+                return parent + (top[4],)
+            path: KeyPath = top[6]
+            return path
 
+        scalar_event = yaml.ScalarEvent
+        resolved_first = _RESOLVED_FIRST
+        value_marks, key_marks = self.doc.value_marks, self.doc.key_marks
         for ev in events:
+            # Fast path, most events of a large file: a plain-text scalar in a collection, written
+            # once (no anchor), that is a list item, a mapping's value or a new key.  Everything
+            # else, and every case with something to report, takes the general path below.
+            if (
+                type(ev) is scalar_event
+                and stack
+                and ev.tag is None
+                and not ev.anchor
+                and (not ev.implicit[0] or ev.value[:1] not in resolved_first)
+                and self.nodes < MAX_NODES
+            ):
+                top = stack[-1]
+                into, value = top[0], ev.value
+                m: Any = ev.start_mark
+                if type(into) is list:
+                    self.nodes += 1
+                    top[2] += 1
+                    value_marks[top[1] + (len(into),)] = (m.line + 1) << 32 | (m.column + 1)
+                    into.append(value)
+                    continue
+                key = top[4]
+                if key is _NO_KEY:
+                    if value != "<<" and value not in into:
+                        self.nodes += 1
+                        top[2] += 1
+                        top[4] = value
+                        top[6] = top[1] + (value,)  # the key's path is its value's: one tuple for both
+                        key_marks[top[6]] = (m.line + 1) << 32 | (m.column + 1)
+                        continue
+                elif key is not _DUP_KEY:
+                    self.nodes += 1
+                    top[2] += 1
+                    value_marks[top[6]] = (m.line + 1) << 32 | (m.column + 1)
+                    into[key] = value
+                    top[4] = _NO_KEY
+                    continue
             if isinstance(ev, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
@@ -345,10 +421,10 @@ class _Builder:
                     self.fatal(ev.start_mark, "a mapping or list cannot be used as a key: keys must be plain names")
                 self.doc.value_marks[path] = _mark(ev.start_mark)
                 container: Any = {} if isinstance(ev, yaml.MappingStartEvent) else []
-                stack.append([container, path, 1, ev.anchor, _NO_KEY, ev.start_mark])
+                stack.append([container, path, 1, ev.anchor, _NO_KEY, ev.start_mark, None])
                 continue
             if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                container, path, size, anchor, _, mark = stack.pop()
+                container, path, size, anchor, _, mark, _ = stack.pop()
                 if anchor:
                     self.anchors[anchor] = (container, size)
                 attach(container, size, mark, path)
@@ -427,6 +503,8 @@ _IMPLICIT = (
 for _tag, _regexp, _first in _IMPLICIT:
     Yaml12Loader.add_implicit_resolver(_tag, re.compile(f"^(?:{_regexp})$", re.X), _first)
 Yaml12Loader.add_constructor(YAML11_TAG, _refuse_yaml11)
+# A plain scalar starting with none of these is a string for Yaml12Loader, without resolving it.
+_RESOLVED_FIRST = frozenset(Yaml12Loader.yaml_implicit_resolvers)
 
 # An explicit !!int, !!float or !!bool is read by YAML 1.1 rules as well: decimal notation only.
 _EXPLICIT_CORE = {
@@ -540,7 +618,8 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
         raise InputError([Diagnostic(name, line, col, refused_character(bad.group()))])
     builder = _Builder(name)
     try:
-        return builder.build(yaml.parse(text, Loader=_Loader))
+        with paused_gc():
+            return builder.build(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or "invalid YAML"
@@ -557,7 +636,7 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
                 hint = f" ({e.context} that starts at line {started.line + 1}, column {started.column + 1})"
             else:
                 hint = f" ({e.context})"
-        m = _mark(mark) if mark else None
+        m = _unpack(_mark(mark)) if mark else None
         builder.errors.append(
             Diagnostic(name, m.line if m else None, m.column if m else None, f"YAML syntax error: {problem}{hint}")
         )

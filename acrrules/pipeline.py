@@ -8,7 +8,7 @@ from . import model, servicetags, validate
 from . import plan as planning
 from .catalog import CLOUDS, TAG_ACR
 from .errors import Diagnostic, InputError, UsageError
-from .load import SourceDocument, load_yaml
+from .load import SourceDocument, load_yaml, paused_gc
 from .model import Description
 from .plan import RulePlan
 from .render import render_terraform_versions, source_label
@@ -30,8 +30,9 @@ def load_description(path: str, tags_file: servicetags.ServiceTagsFile | None = 
             for c in CLOUDS.values()
             if c.servicetags_cloud == tags_file.cloud
         }
-    validate.validate(doc, extra_locations=extra)
-    return Loaded(doc, model.build(doc))
+    with paused_gc():  # (see paused_gc)
+        validate.validate(doc, extra_locations=extra)
+        return Loaded(doc, model.build(doc))
 
 
 class Selection(NamedTuple):

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from . import catalog
+from .load import paused_gc
 from .model import Description
 from .servicetags import ServiceTagsFile, check_cloud
 
@@ -278,6 +279,11 @@ def prefixes(tags: tuple[TagRule, ...], tags_file: ServiceTagsFile) -> PrefixPla
 
 
 def build(desc: Description, tags_file: ServiceTagsFile | None = None) -> RulePlan:
+    with paused_gc():  # (see paused_gc)
+        return _build(desc, tags_file)
+
+
+def _build(desc: Description, tags_file: ServiceTagsFile | None) -> RulePlan:
     if tags_file is not None:
         check_cloud(tags_file, desc.cloud_info, desc.source_name)
     tags = service_tags(desc, tags_file)
