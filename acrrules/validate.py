@@ -306,7 +306,17 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
     def explain_location(loc: str) -> str:
         assert cloud is not None
         other = catalog.cloud_of_location(loc)
-        if loc.lower() in locations:
+        if not loc.isascii():  # a look-alike: the Kelvin sign K lower-cases to k
+            import unicodedata
+
+            c = next(c for c in loc if not c.isascii())
+            meant = unicodedata.normalize("NFKC", loc).lower()
+            msg = (
+                f"{loc!r} contains U+{ord(c):04X} ({unicodedata.name(c, 'unnamed')}), not ASCII: "
+                "location names are ASCII letters and digits"
+                + (f"; did you mean {meant!r}?" if meant in locations else "")
+            )
+        elif loc.lower() in locations:
             msg = f"{loc!r} must be written in lower case: {loc.lower()!r}"
         elif other and other != cloud.name:
             msg = (
