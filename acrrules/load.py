@@ -12,6 +12,7 @@ import contextlib
 import gc
 import os
 import re
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
@@ -49,10 +50,12 @@ class SourceDocument:
 
     name: str  # the path as the user typed it
     data: Any
-    # Positions packed in one int each (line << 32 | column; Mark() unpacks them): a large
-    # description has a million of them, and a tuple each took 100 MB more.
-    value_marks: dict[KeyPath, int] = field(default_factory=dict)
-    key_marks: dict[KeyPath, int] = field(default_factory=dict)
+    # Positions, per collection (by its key path) in the order of its items: a list's values, a
+    # mapping's keys and values alternating (key 0, value 0, key 1, ...), each packed in one int
+    # (line << 32 | column).  A large description has a million positions: a key path and a
+    # Mark for each took 300 MB for 100,000 registries.
+    marks: dict[KeyPath, array[int]] = field(default_factory=dict)
+    root_mark: int | None = None
     # Problems that did not stop reading (duplicate keys: the first one is kept, merge keys);
     # validate.validate() reports them together with everything else wrong in the file.
     problems: list[Diagnostic] = field(default_factory=list)
@@ -60,14 +63,38 @@ class SourceDocument:
     def mark(self, path: Path, *, key: bool = False) -> Mark | None:
         """Position of `path` (its key when `key`), else of its nearest parent."""
         path = tuple(path)
-        if key and path in self.key_marks:
-            return _unpack(self.key_marks[path])
+        if key:
+            found = self._find(path, key=True)
+            if found is not None:
+                return _unpack(found)
         while True:
-            if path in self.value_marks:
-                return _unpack(self.value_marks[path])
+            found = self._find(path, key=False)
+            if found is not None:
+                return _unpack(found)
             if not path:
                 return None
             path = path[:-1]
+
+    def _find(self, path: KeyPath, *, key: bool) -> int | None:
+        if not path:
+            return None if key else self.root_mark
+        parent, last = path[:-1], path[-1]
+        marks = self.marks.get(parent)
+        if marks is None:
+            return None
+        node = self.data
+        for p in parent:
+            if (type(node) is dict and p in node) or (type(node) is list and type(p) is int and 0 <= p < len(node)):
+                node = node[p]
+            else:
+                return None
+        if type(node) is list:
+            ok = not key and type(last) is int and 0 <= last < len(marks)
+            return marks[last] if ok else None
+        if type(node) is dict and last in node:
+            i = 2 * list(node).index(last) + (0 if key else 1)
+            return marks[i] if i < len(marks) else None
+        return None
 
     def diagnostic(self, path: Path, message: str, *, key: bool = False) -> Diagnostic:
         m = self.mark(path, key=key)
@@ -103,7 +130,7 @@ def format_path(path: Path) -> str:
 
 
 def _mark(m: Any) -> int:
-    """A parser mark, packed (see SourceDocument.value_marks)."""
+    """A parser mark, packed (see SourceDocument.marks)."""
     packed: int = (m.line + 1) << 32 | (m.column + 1)
     return packed
 
@@ -200,6 +227,15 @@ class _Builder:
         self._constructor = Yaml12Loader("")  # resolve + construct plain scalars only
         self._resolved: dict[tuple[str, Any], str] = {}  # (text, implicit) -> tag: keys and words recur
 
+    def value_mark(self, stack: list[list[Any]], packed: int) -> None:
+        """Record where the value the parser is at starts (a key's position: attach())."""
+        if not stack:
+            self.doc.root_mark = packed
+            return
+        top = stack[-1]
+        if type(top[0]) is list or (top[4] is not _NO_KEY and top[4] is not _DUP_KEY):
+            top[7].append(packed)
+
     def error(self, mark: Any, message: str) -> None:
         m = _unpack(_mark(mark))
         self.errors.append(Diagnostic(self.name, m.line, m.column, message))
@@ -271,7 +307,7 @@ class _Builder:
 
     def build(self, events: Iterable[Any]) -> SourceDocument:
         # Each stack entry: [container, path, expanded size, anchor, pending key, key mark,
-        # pending key's path]
+        # (unused), its positions (SourceDocument.marks)]
         stack: list[list[Any]] = []
         documents = 0
         root_set = False
@@ -302,8 +338,7 @@ class _Builder:
                 except TypeError:
                     self.fatal(mark, "this value cannot be used as a key")
                 if key in container:
-                    packed = self.doc.key_marks.get(top[1] + (key,))
-                    first = _unpack(packed) if packed is not None else None
+                    first = _unpack(top[7][2 * list(container).index(key)])
                     where = f" (first defined at line {first.line}, column {first.column})" if first else ""
                     self.error(
                         mark, f"duplicate key {key!r} in {format_path(top[1])}{where}: keep one and delete the other"
@@ -311,8 +346,7 @@ class _Builder:
                     top[4] = _DUP_KEY
                 else:
                     top[4] = key
-                    top[6] = top[1] + (key,)
-                    self.doc.key_marks[top[6]] = _mark(mark)
+                    top[7].append(_mark(mark))
                 return
             if top[4] is not _DUP_KEY:
                 container[top[4]] = value
@@ -327,14 +361,10 @@ class _Builder:
                 return parent + (len(top[0]),)
             if top[4] is _NO_KEY:
                 return None  # a key, not a value
-            if top[4] is _DUP_KEY:
-                return parent + (top[4],)
-            path: KeyPath = top[6]
-            return path
+            return parent + (top[4],)
 
         scalar_event = yaml.ScalarEvent
         resolved_first = _RESOLVED_FIRST
-        value_marks, key_marks = self.doc.value_marks, self.doc.key_marks
         for ev in events:
             # Fast path, most events of a large file: a plain-text scalar in a collection, written
             # once (no anchor), that is a list item, a mapping's value or a new key.  Everything
@@ -353,7 +383,7 @@ class _Builder:
                 if type(into) is list:
                     self.nodes += 1
                     top[2] += 1
-                    value_marks[top[1] + (len(into),)] = (m.line + 1) << 32 | (m.column + 1)
+                    top[7].append((m.line + 1) << 32 | (m.column + 1))
                     into.append(value)
                     continue
                 key = top[4]
@@ -362,13 +392,12 @@ class _Builder:
                         self.nodes += 1
                         top[2] += 1
                         top[4] = value
-                        top[6] = top[1] + (value,)  # the key's path is its value's: one tuple for both
-                        key_marks[top[6]] = (m.line + 1) << 32 | (m.column + 1)
+                        top[7].append((m.line + 1) << 32 | (m.column + 1))
                         continue
                 elif key is not _DUP_KEY:
                     self.nodes += 1
                     top[2] += 1
-                    value_marks[top[6]] = (m.line + 1) << 32 | (m.column + 1)
+                    top[7].append((m.line + 1) << 32 | (m.column + 1))
                     into[key] = value
                     top[4] = _NO_KEY
                     continue
@@ -388,20 +417,16 @@ class _Builder:
                     self.fatal(ev.start_mark, f"alias *{ev.anchor} refers to no anchor &{ev.anchor} defined before it")
                 value, size = self.anchors[ev.anchor]
                 self.count(size, ev.start_mark, alias=True)
-                path = child_path()
-                if path is not None:
-                    self.doc.value_marks[path] = _mark(ev.start_mark)
-                attach(value, size, ev.start_mark, path)
+                self.value_mark(stack, _mark(ev.start_mark))
+                attach(value, size, ev.start_mark, None)
                 continue
             if isinstance(ev, yaml.ScalarEvent):
                 self.count(1, ev.start_mark)
                 value = self.scalar(ev)
-                path = child_path()
-                if path is not None:
-                    self.doc.value_marks[path] = _mark(ev.start_mark)
+                self.value_mark(stack, _mark(ev.start_mark))
                 if ev.anchor:
                     self.anchors[ev.anchor] = (value, 1)
-                attach(value, 1, ev.start_mark, path)
+                attach(value, 1, ev.start_mark, None)
                 continue
             if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 self.count(1, ev.start_mark)
@@ -419,12 +444,14 @@ class _Builder:
                 path = child_path()
                 if path is None:
                     self.fatal(ev.start_mark, "a mapping or list cannot be used as a key: keys must be plain names")
-                self.doc.value_marks[path] = _mark(ev.start_mark)
+                self.value_mark(stack, _mark(ev.start_mark))
                 container: Any = {} if isinstance(ev, yaml.MappingStartEvent) else []
-                stack.append([container, path, 1, ev.anchor, _NO_KEY, ev.start_mark, None])
+                marks: array[int] = array("Q")
+                self.doc.marks[path] = marks
+                stack.append([container, path, 1, ev.anchor, _NO_KEY, ev.start_mark, None, marks])
                 continue
             if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                container, path, size, anchor, _, mark, _ = stack.pop()
+                container, path, size, anchor, _, mark, _, _ = stack.pop()
                 if anchor:
                     self.anchors[anchor] = (container, size)
                 attach(container, size, mark, path)
