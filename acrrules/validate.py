@@ -179,7 +179,20 @@ def _compile(schema: Any) -> _Check | None:
         if check is None:
             return None
         checks.append(check)
-    return lambda v: all(c(v) for c in checks)
+    return _all(checks)
+
+
+def _all(checks: list[_Check]) -> _Check:
+    if len(checks) == 1:
+        return checks[0]
+
+    def check(v: Any) -> bool:
+        for c in checks:  # noqa: SIM110 - a loop is faster than all(<generator>), run for every registry
+            if not c(v):
+                return False
+        return True
+
+    return check
 
 
 def _compile_keyword(keyword: str, arg: Any, schema: dict[str, Any]) -> _Check | None:
@@ -201,7 +214,15 @@ def _compile_keyword(keyword: str, arg: Any, schema: dict[str, Any]) -> _Check |
         item = _compile(arg)
         if item is None:
             return None
-        return lambda v: type(v) is not list or all(map(item, v))
+
+        def items(v: Any) -> bool:
+            if type(v) is list:
+                for x in v:
+                    if not item(x):
+                        return False
+            return True
+
+        return items
     if keyword == "required" and isinstance(arg, list):
         need = tuple(arg)
         return lambda v: type(v) is not dict or all(k in v for k in need)
@@ -212,7 +233,16 @@ def _compile_keyword(keyword: str, arg: Any, schema: dict[str, Any]) -> _Check |
             if compiled is None:
                 return None
             props[name] = compiled
-        return lambda v: type(v) is not dict or all(props[k](x) for k, x in v.items() if k in props)
+
+        def properties(v: Any) -> bool:
+            if type(v) is dict:
+                for k, x in v.items():
+                    c = props.get(k)
+                    if c is not None and not c(x):
+                        return False
+            return True
+
+        return properties
     if keyword == "additionalProperties" and arg is False and isinstance(schema.get("properties"), dict):
         known = frozenset(schema["properties"])
         return lambda v: type(v) is not dict or known.issuperset(v)
@@ -223,7 +253,7 @@ def _compile_keyword(keyword: str, arg: Any, schema: dict[str, Any]) -> _Check |
             if compiled is None:
                 return None
             subs.append(compiled)
-        return lambda v: all(c(v) for c in subs)
+        return _all(subs)
     return None
 
 
