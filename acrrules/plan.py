@@ -124,16 +124,20 @@ def endpoints(desc: Description) -> tuple[Endpoint, ...]:
     cloud = desc.cloud_info
     sfx = cloud.login_suffix
     out: set[Endpoint] = {Endpoint(sfx, "certificate")}
+    storage = False
     for reg in desc.registries:
-        n = reg.fqdn_name
-        out.add(Endpoint(f"{n}.{sfx}", "login", reg.name))
-        if reg.uses_storage_wildcard:
-            out.add(Endpoint(cloud.storage_wildcard, "storage"))
-        for r in reg.regions:
-            if reg.uses_dedicated_data:
-                out.add(Endpoint(f"{n}.{r}.data.{sfx}", "data", reg.name, r))
-            if reg.regional_endpoints:
-                out.add(Endpoint(f"{n}.{r}.geo.{sfx}", "regional", reg.name, r))
+        n, name = reg.fqdn_name, reg.name
+        out.add(Endpoint(f"{n}.{sfx}", "login", name))
+        storage = storage or reg.uses_storage_wildcard
+        dedicated, regional = reg.uses_dedicated_data, reg.regional_endpoints
+        if dedicated or regional:
+            for r in reg.regions:
+                if dedicated:
+                    out.add(Endpoint(f"{n}.{r}.data.{sfx}", "data", name, r))
+                if regional:
+                    out.add(Endpoint(f"{n}.{r}.geo.{sfx}", "regional", name, r))
+    if storage:
+        out.add(Endpoint(cloud.storage_wildcard, "storage"))
     if desc.mcr:
         rest, data = cloud.mcr_fqdns
         out.add(Endpoint(rest, "mcr"))

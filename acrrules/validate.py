@@ -157,7 +157,8 @@ def _key_diagnostics(doc: SourceDocument) -> list[Diagnostic]:
 
 # ---- the schema, fast on large descriptions -------------------------------------------------
 #
-# jsonschema takes ~0.1 ms per registry: 10 s for 100,000 registries.  Each registry is first
+# jsonschema was most of the time validate took on a large description (bench/bench_scale.py).
+# Each registry is first
 # checked by a predicate compiled from the registry's own subschema (`_compile`), which says
 # True only when the subschema surely holds; jsonschema then runs on the rest of the document and
 # on each registry the predicate does not pass, so that every message is jsonschema's, as before.
