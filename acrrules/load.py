@@ -226,6 +226,7 @@ class _Builder:
         self.ambiguous = False  # a scalar YAML 1.1 and YAML 1.2 tools read differently was found
         self._constructor = Yaml12Loader("")  # resolve + construct plain scalars only
         self._resolved: dict[tuple[str, Any], str] = {}  # (text, implicit) -> tag: keys and words recur
+        self.plain_text: set[str] = set()  # plain scalars resolve() found to be text
 
     def value_mark(self, stack: list[list[Any]], packed: int) -> None:
         """Record where the value the parser is at starts (a key's position: attach())."""
@@ -252,6 +253,8 @@ class _Builder:
                 resolved = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
                 if len(self._resolved) < 10_000:
                     self._resolved[ev.value, ev.implicit] = resolved
+                    if resolved == _STR_TAG and ev.implicit[0]:
+                        self.plain_text.add(ev.value)  # e.g. `name`: the fast path takes it from now on
             tag = resolved
             if tag == YAML11_TAG:
                 self.ambiguous = True
@@ -273,6 +276,10 @@ class _Builder:
                 f"the YAML tag {_short_tag(tag)} is not supported: "
                 "a description holds plain values only; remove the tag",
             )
+        if tag == _BOOL_TAG and ev.value in _BOOLS:
+            return _BOOLS[ev.value]
+        if tag == _NULL_TAG and ev.tag is None:
+            return None
         node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
         try:
             return self._constructor.construct_object(node, deep=True)
@@ -374,7 +381,7 @@ class _Builder:
                 and stack
                 and ev.tag is None
                 and not ev.anchor
-                and (not ev.implicit[0] or ev.value[:1] not in resolved_first)
+                and (not ev.implicit[0] or ev.value[:1] not in resolved_first or ev.value in self.plain_text)
                 and self.nodes < MAX_NODES
             ):
                 top = stack[-1]
@@ -401,6 +408,12 @@ class _Builder:
                     into[key] = value
                     top[4] = _NO_KEY
                     continue
+            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                done: list[Any] = stack.pop()
+                if done[3]:  # its anchor
+                    self.anchors[done[3]] = (done[0], done[2])
+                attach(done[0], done[2], done[5], done[1])
+                continue
             if isinstance(ev, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
@@ -450,12 +463,6 @@ class _Builder:
                 self.doc.marks[path] = marks
                 stack.append([container, path, 1, ev.anchor, _NO_KEY, ev.start_mark, None, marks])
                 continue
-            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                container, path, size, anchor, _, mark, _, _ = stack.pop()
-                if anchor:
-                    self.anchors[anchor] = (container, size)
-                attach(container, size, mark, path)
-                continue
         if self.ambiguous:
             # The file means different things to different YAML tools: validating one reading
             # would only add messages about values the user has to rewrite anyway.
@@ -470,6 +477,9 @@ _CORE = "tag:yaml.org,2002:"
 _MERGE_TAG = _CORE + "merge"
 _VALUE_TAG = _CORE + "value"
 _STR_TAG = _CORE + "str"
+_BOOL_TAG = _CORE + "bool"
+_NULL_TAG = _CORE + "null"
+_BOOLS = {v: v.lower() == "true" for v in ("true", "True", "TRUE", "false", "False", "FALSE")}
 # Dates (timestamp) load too, so that a date where a name belongs gets a type error, not a tag error.
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _COLLECTION_TAGS = {None, "!", _CORE + "map", _CORE + "seq"}
