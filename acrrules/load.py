@@ -29,8 +29,8 @@ MAX_DEPTH = 64  # the format needs 5 levels; anything deeper is an accident or a
 # writing them out: at most MAX_ALIAS_VALUES come from expanding aliases (an alias bomb stops
 # here, after a few MB of work), and at most MAX_NODES in all (a file that writes out its values
 # needs 2 bytes per value at the least, so MAX_BYTES alone would allow 32 million).
-# The largest description the schema allows (100,000 registries, see MAX_REGISTRIES there)
-# needs about 10 values per registry: 1,000,000.
+# The largest description the schema allows (100,000 registries: the maxItems of `registries`
+# in schemas/registry.schema.json) needs about 10 values per registry: 1,000,000.
 MAX_NODES = 4_000_000
 MAX_ALIAS_VALUES = 1_000_000
 MAX_BYTES = 64 * 1024 * 1024
@@ -59,6 +59,7 @@ class SourceDocument:
     # Problems that did not stop reading (duplicate keys: the first one is kept, merge keys);
     # validate.validate() reports them together with everything else wrong in the file.
     problems: list[Diagnostic] = field(default_factory=list)
+    _key_index: dict[int, dict[Any, int]] = field(default_factory=dict, repr=False, compare=False)
 
     def mark(self, path: Path, *, key: bool = False) -> Mark | None:
         """Position of `path` (its key when `key`), else of its nearest parent."""
@@ -92,7 +93,10 @@ class SourceDocument:
             ok = not key and type(last) is int and 0 <= last < len(marks)
             return marks[last] if ok else None
         if type(node) is dict and last in node:
-            i = 2 * list(node).index(last) + (0 if key else 1)
+            index = self._key_index.get(id(node))
+            if index is None:  # once per mapping: a file with many errors in one large mapping stays linear
+                index = self._key_index[id(node)] = {k: i for i, k in enumerate(node)}
+            i = 2 * index[last] + (0 if key else 1)
             return marks[i] if i < len(marks) else None
         return None
 
