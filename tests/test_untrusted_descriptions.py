@@ -309,3 +309,14 @@ def test_the_fast_registry_check_never_passes_what_the_schema_refuses(registry):
         assert not list(registry_validator.iter_errors(registry)), registry
     elif registry == {"name": "contosoacr", "sku": "Premium", "location": "eastus", "replicas": ["westeurope"]}:
         pytest.fail("a valid registry must pass the fast check, or validate is as slow as before")
+
+
+def test_the_refused_characters_are_the_readers_non_printable_ones_and_the_hidden_ones():
+    """load._REFUSED is written as one positive class (it compiles faster): on every code point it
+    agrees with PyYAML's reader (what it cannot read) plus the hidden characters acrrules refuses."""
+    reader = re.compile(load_module._NON_PRINTABLE)
+    hidden = re.compile(f"[{load_module.HIDDEN}]")
+    for code in range(0x110000):
+        c = chr(code)
+        expected = bool(reader.match(c) or hidden.match(c))
+        assert bool(load_module._REFUSED.match(c)) is expected, f"U+{code:04X}"
