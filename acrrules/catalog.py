@@ -9,6 +9,7 @@ Service Tags files (ground truth for tag names, see tests/test_catalog.py).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
@@ -178,6 +179,12 @@ USES_DEDICATED_DATA = frozenset({DATA_DEDICATED, DATA_BOTH})
 
 # How the netfilter files meet the host's rules; the first is the default.
 NETFILTER_MODES = ("include", "standalone")
+
+
+# What a region is called in service tag names (`AzureContainerRegistry.<Region>`): every region
+# above matches it (tests/test_catalog.py), and a region a Service Tags file adds must too before
+# its lower-cased name is taken as a location: it ends up in FQDNs, rule names and file names.
+REGION_NAME = re.compile(r"[A-Z][A-Za-z0-9]{1,62}")
 
 
 def cloud_of_location(location: str) -> str | None:

@@ -8,9 +8,12 @@ duplicate keys are all checked here, cheaply, before anything else runs.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import re
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
 
@@ -22,7 +25,14 @@ from .errors import Diagnostic, InputError
 _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_DEPTH = 64  # the format needs 5 levels; anything deeper is an accident or an attack
-MAX_NODES = 1_000_000  # after alias expansion: ~5,000 registries need ~100,000
+# Values (scalars, mappings and lists) in one description.  Aliases repeat values without
+# writing them out: at most MAX_ALIAS_VALUES come from expanding aliases (an alias bomb stops
+# here, after a few MB of work), and at most MAX_NODES in all (a file that writes out its values
+# needs 2 bytes per value at the least, so MAX_BYTES alone would allow 32 million).
+# The largest description the schema allows (100,000 registries: the maxItems of `registries`
+# in schemas/registry.schema.json) needs about 10 values per registry: 1,000,000.
+MAX_NODES = 4_000_000
+MAX_ALIAS_VALUES = 1_000_000
 MAX_BYTES = 64 * 1024 * 1024
 
 KeyPath = tuple[Any, ...]  # a key path such as ("registries", 0, "sku")
@@ -40,27 +50,74 @@ class SourceDocument:
 
     name: str  # the path as the user typed it
     data: Any
-    value_marks: dict[KeyPath, Mark] = field(default_factory=dict)
-    key_marks: dict[KeyPath, Mark] = field(default_factory=dict)
+    # Positions, per collection (by its key path) in the order of its items: a list's values, a
+    # mapping's keys and values alternating (key 0, value 0, key 1, ...), each packed in one int
+    # (line << 32 | column).  A large description has a million positions: a key path and a
+    # Mark for each took 300 MB for 100,000 registries.
+    marks: dict[KeyPath, array[int]] = field(default_factory=dict)
+    root_mark: int | None = None
     # Problems that did not stop reading (duplicate keys: the first one is kept, merge keys);
     # validate.validate() reports them together with everything else wrong in the file.
     problems: list[Diagnostic] = field(default_factory=list)
+    _key_index: dict[int, dict[Any, int]] = field(default_factory=dict, repr=False, compare=False)
 
     def mark(self, path: Path, *, key: bool = False) -> Mark | None:
         """Position of `path` (its key when `key`), else of its nearest parent."""
         path = tuple(path)
-        if key and path in self.key_marks:
-            return self.key_marks[path]
+        if key:
+            found = self._find(path, key=True)
+            if found is not None:
+                return _unpack(found)
         while True:
-            if path in self.value_marks:
-                return self.value_marks[path]
+            found = self._find(path, key=False)
+            if found is not None:
+                return _unpack(found)
             if not path:
                 return None
             path = path[:-1]
 
+    def _find(self, path: KeyPath, *, key: bool) -> int | None:
+        if not path:
+            return None if key else self.root_mark
+        parent, last = path[:-1], path[-1]
+        marks = self.marks.get(parent)
+        if marks is None:
+            return None
+        node = self.data
+        for p in parent:
+            if (type(node) is dict and p in node) or (type(node) is list and type(p) is int and 0 <= p < len(node)):
+                node = node[p]
+            else:
+                return None
+        if type(node) is list:
+            ok = not key and type(last) is int and 0 <= last < len(marks)
+            return marks[last] if ok else None
+        if type(node) is dict and last in node:
+            index = self._key_index.get(id(node))
+            if index is None:  # once per mapping: a file with many errors in one large mapping stays linear
+                index = self._key_index[id(node)] = {k: i for i, k in enumerate(node)}
+            i = 2 * index[last] + (0 if key else 1)
+            return marks[i] if i < len(marks) else None
+        return None
+
     def diagnostic(self, path: Path, message: str, *, key: bool = False) -> Diagnostic:
         m = self.mark(path, key=key)
         return Diagnostic(self.name, m.line if m else None, m.column if m else None, message)
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector off for a block that builds a great many objects and no
+    cycles (a description's data, its positions, its plan): without it a collection walks them
+    all again and again, a third of loading 100,000 registries.  Reference counting still
+    frees everything; the collector's state is restored afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def format_path(path: Path) -> str:
@@ -76,8 +133,14 @@ def format_path(path: Path) -> str:
     return out or "(top level)"
 
 
-def _mark(m: Any) -> Mark:
-    return Mark(m.line + 1, m.column + 1)
+def _mark(m: Any) -> int:
+    """A parser mark, packed (see SourceDocument.marks)."""
+    packed: int = (m.line + 1) << 32 | (m.column + 1)
+    return packed
+
+
+def _unpack(packed: int) -> Mark:
+    return Mark(packed >> 32, packed & 0xFFFFFFFF)
 
 
 def read_bytes(name: str, *, max_bytes: int, directory: str, missing: str, too_large: str) -> bytes:
@@ -163,10 +226,23 @@ class _Builder:
         self.errors: list[Diagnostic] = []
         self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, expanded node count)
         self.nodes = 0
-        self._constructor = yaml.SafeLoader("")  # resolve + construct plain scalars only
+        self.alias_values = 0  # of self.nodes, how many come from expanding aliases
+        self.ambiguous = False  # a scalar YAML 1.1 and YAML 1.2 tools read differently was found
+        self._constructor = Yaml12Loader("")  # resolve + construct plain scalars only
+        self._resolved: dict[tuple[str, Any], str] = {}  # (text, implicit) -> tag: keys and words recur
+        self.plain_text: set[str] = set()  # plain scalars resolve() found to be text
+
+    def value_mark(self, stack: list[list[Any]], packed: int) -> None:
+        """Record where the value the parser is at starts (a key's position: attach())."""
+        if not stack:
+            self.doc.root_mark = packed
+            return
+        top = stack[-1]
+        if type(top[0]) is list or (top[4] is not _NO_KEY and top[4] is not _DUP_KEY):
+            top[7].append(packed)
 
     def error(self, mark: Any, message: str) -> None:
-        m = _mark(mark)
+        m = _unpack(_mark(mark))
         self.errors.append(Diagnostic(self.name, m.line, m.column, message))
 
     def fatal(self, mark: Any, message: str) -> NoReturn:
@@ -176,7 +252,22 @@ class _Builder:
     def scalar(self, ev: Any) -> Any:
         tag = ev.tag
         if tag is None or tag == "!":
-            tag = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
+            resolved = self._resolved.get((ev.value, ev.implicit))
+            if resolved is None:
+                resolved = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
+                if len(self._resolved) < 10_000:
+                    self._resolved[ev.value, ev.implicit] = resolved
+                    if resolved == _STR_TAG and ev.implicit[0]:
+                        self.plain_text.add(ev.value)  # e.g. `name`: the fast path takes it from now on
+            tag = resolved
+            if tag == YAML11_TAG:
+                self.ambiguous = True
+                self.error(ev.start_mark, yaml11_problem(ev.value))
+                return ev.value  # not used: the file is refused once it has been read (build())
+        elif tag in _EXPLICIT_CORE and not _EXPLICIT_CORE[tag].fullmatch(ev.value):
+            self.ambiguous = True
+            self.error(ev.start_mark, yaml11_problem(ev.value, tag))
+            return ev.value
         if tag == _MERGE_TAG:
             return "<<"  # as a key it is reported by attach(); as a value the schema rejects it
         if tag in (_STR_TAG, _VALUE_TAG):
@@ -189,6 +280,10 @@ class _Builder:
                 f"the YAML tag {_short_tag(tag)} is not supported: "
                 "a description holds plain values only; remove the tag",
             )
+        if tag == _BOOL_TAG and ev.value in _BOOLS:
+            return _BOOLS[ev.value]
+        if tag == _NULL_TAG and ev.tag is None:
+            return None
         node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
         try:
             return self._constructor.construct_object(node, deep=True)
@@ -203,17 +298,27 @@ class _Builder:
                 "write a valid value, or quote it to make it a string",
             )
 
-    def count(self, n: int, mark: Any) -> None:
+    def count(self, n: int, mark: Any, *, alias: bool = False) -> None:
         self.nodes += n
+        if alias:
+            self.alias_values += n
+            if self.alias_values > MAX_ALIAS_VALUES:
+                self.fatal(
+                    mark,
+                    f"more than {MAX_ALIAS_VALUES:,} values after expanding aliases "
+                    "(an alias bomb?): write the values out or use fewer aliases",
+                )
         if self.nodes > MAX_NODES:
+            from_aliases = f", {self.alias_values:,} of them from aliases" if self.alias_values else ""
             self.fatal(
                 mark,
-                f"more than {MAX_NODES:,} values after expanding aliases "
-                "(an alias bomb?): write the values out or use fewer aliases",
+                f"the file is too large: more than {MAX_NODES:,} values{from_aliases}; "
+                "split the registries over several descriptions",
             )
 
     def build(self, events: Iterable[Any]) -> SourceDocument:
-        # Each stack entry: [container, path, expanded size, anchor, pending key, key mark]
+        # Each stack entry: [container, path, expanded size, anchor, pending key, key mark,
+        # (unused), its positions (SourceDocument.marks)]
         stack: list[list[Any]] = []
         documents = 0
         root_set = False
@@ -244,7 +349,7 @@ class _Builder:
                 except TypeError:
                     self.fatal(mark, "this value cannot be used as a key")
                 if key in container:
-                    first = self.doc.key_marks.get(top[1] + (key,))
+                    first = _unpack(top[7][2 * list(container).index(key)])
                     where = f" (first defined at line {first.line}, column {first.column})" if first else ""
                     self.error(
                         mark, f"duplicate key {key!r} in {format_path(top[1])}{where}: keep one and delete the other"
@@ -252,7 +357,7 @@ class _Builder:
                     top[4] = _DUP_KEY
                 else:
                     top[4] = key
-                    self.doc.key_marks[top[1] + (key,)] = _mark(mark)
+                    top[7].append(_mark(mark))
                 return
             if top[4] is not _DUP_KEY:
                 container[top[4]] = value
@@ -269,7 +374,50 @@ class _Builder:
                 return None  # a key, not a value
             return parent + (top[4],)
 
+        scalar_event = yaml.ScalarEvent
+        resolved_first = _RESOLVED_FIRST
         for ev in events:
+            # Fast path, most events of a large file: a plain-text scalar in a collection, written
+            # once (no anchor), that is a list item, a mapping's value or a new key.  Everything
+            # else, and every case with something to report, takes the general path below.
+            if (
+                type(ev) is scalar_event
+                and stack
+                and ev.tag is None
+                and not ev.anchor
+                and (not ev.implicit[0] or ev.value[:1] not in resolved_first or ev.value in self.plain_text)
+                and self.nodes < MAX_NODES
+            ):
+                top = stack[-1]
+                into, value = top[0], ev.value
+                m: Any = ev.start_mark
+                if type(into) is list:
+                    self.nodes += 1
+                    top[2] += 1
+                    top[7].append((m.line + 1) << 32 | (m.column + 1))
+                    into.append(value)
+                    continue
+                key = top[4]
+                if key is _NO_KEY:
+                    if value != "<<" and value not in into:
+                        self.nodes += 1
+                        top[2] += 1
+                        top[4] = value
+                        top[7].append((m.line + 1) << 32 | (m.column + 1))
+                        continue
+                elif key is not _DUP_KEY:
+                    self.nodes += 1
+                    top[2] += 1
+                    top[7].append((m.line + 1) << 32 | (m.column + 1))
+                    into[key] = value
+                    top[4] = _NO_KEY
+                    continue
+            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                done: list[Any] = stack.pop()
+                if done[3]:  # its anchor
+                    self.anchors[done[3]] = (done[0], done[2])
+                attach(done[0], done[2], done[5], done[1])
+                continue
             if isinstance(ev, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
@@ -285,21 +433,17 @@ class _Builder:
                 if ev.anchor not in self.anchors:
                     self.fatal(ev.start_mark, f"alias *{ev.anchor} refers to no anchor &{ev.anchor} defined before it")
                 value, size = self.anchors[ev.anchor]
-                self.count(size, ev.start_mark)
-                path = child_path()
-                if path is not None:
-                    self.doc.value_marks[path] = _mark(ev.start_mark)
-                attach(value, size, ev.start_mark, path)
+                self.count(size, ev.start_mark, alias=True)
+                self.value_mark(stack, _mark(ev.start_mark))
+                attach(value, size, ev.start_mark, None)
                 continue
             if isinstance(ev, yaml.ScalarEvent):
                 self.count(1, ev.start_mark)
                 value = self.scalar(ev)
-                path = child_path()
-                if path is not None:
-                    self.doc.value_marks[path] = _mark(ev.start_mark)
+                self.value_mark(stack, _mark(ev.start_mark))
                 if ev.anchor:
                     self.anchors[ev.anchor] = (value, 1)
-                attach(value, 1, ev.start_mark, path)
+                attach(value, 1, ev.start_mark, None)
                 continue
             if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 self.count(1, ev.start_mark)
@@ -317,16 +461,16 @@ class _Builder:
                 path = child_path()
                 if path is None:
                     self.fatal(ev.start_mark, "a mapping or list cannot be used as a key: keys must be plain names")
-                self.doc.value_marks[path] = _mark(ev.start_mark)
+                self.value_mark(stack, _mark(ev.start_mark))
                 container: Any = {} if isinstance(ev, yaml.MappingStartEvent) else []
-                stack.append([container, path, 1, ev.anchor, _NO_KEY, ev.start_mark])
+                marks: array[int] = array("Q")
+                self.doc.marks[path] = marks
+                stack.append([container, path, 1, ev.anchor, _NO_KEY, ev.start_mark, None, marks])
                 continue
-            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                container, path, size, anchor, _, mark = stack.pop()
-                if anchor:
-                    self.anchors[anchor] = (container, size)
-                attach(container, size, mark, path)
-                continue
+        if self.ambiguous:
+            # The file means different things to different YAML tools: validating one reading
+            # would only add messages about values the user has to rewrite anyway.
+            raise InputError(self.errors)
         self.doc.problems = list(self.errors)
         return self.doc
 
@@ -337,11 +481,159 @@ _CORE = "tag:yaml.org,2002:"
 _MERGE_TAG = _CORE + "merge"
 _VALUE_TAG = _CORE + "value"
 _STR_TAG = _CORE + "str"
+_BOOL_TAG = _CORE + "bool"
+_NULL_TAG = _CORE + "null"
+_BOOLS = {v: v.lower() == "true" for v in ("true", "True", "TRUE", "false", "False", "FALSE")}
 # Dates (timestamp) load too, so that a date where a name belongs gets a type error, not a tag error.
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _COLLECTION_TAGS = {None, "!", _CORE + "map", _CORE + "seq"}
-# What the YAML reader rejects (yaml.reader.Reader.NON_PRINTABLE).
-_NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# What the YAML reader rejects (yaml.reader.Reader.NON_PRINTABLE) ...
+_NON_PRINTABLE = "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+# ... and what it takes but a reviewer cannot see. U+0085, U+2028 and U+2029 end a line for
+# PyYAML (YAML 1.1) and for nothing else (YAML 1.2 tools, editors, `wc -l`, diffs): text after
+# one in a comment is configuration to acrrules and a comment to the reviewer.  Zero-width
+# characters and bidirectional controls (Trojan Source, CVE-2021-42574) make text display as
+# something else than it is; U+FEFF after the start of the file is a zero-width space too.
+HIDDEN = "\x85\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u061c\ufeff"
+# One positive class for both (the complement of the reader's printable set, written out, compiles
+# in a fraction of the time of a negated class with astral ranges; tests/test_untrusted_descriptions.py
+# checks that they agree on every code point).
+_REFUSED = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff{HIDDEN}]")
+_LINE_BREAKS = "\x85\u2028\u2029"
+
+
+# ---- scalars: YAML 1.2 core schema, and nothing two YAML versions read differently ----------
+#
+# PyYAML resolves plain scalars by YAML 1.1 rules, even under `%YAML 1.2`: `0310` is 200
+# (octal), `3:20` is 200 (base 60), `2_0_0` and `0xC8` are 200, `yes`/`on` are true.  Editors
+# and yaml-language-server follow YAML 1.2, where `yes` is text and `0310` is 310, and a
+# reviewer reads what is written.  A description therefore takes, unquoted, only what both
+# versions read alike: decimal integers, decimals such as 1.5, true/false and null.  Any other
+# plain scalar that either version reads as a number or a boolean is refused, located, with
+# both readings; quoted, it is a string for everyone.  (Dates are text here, as in YAML 1.2:
+# no field of a description is a date.)
+
+YAML11_TAG = "tag:acrrules.dev,2025:yaml-1.1-only"
+
+
+class Yaml12Loader(yaml.SafeLoader):
+    """A SafeLoader whose implicit resolvers are the YAML 1.2 core schema's, restricted to the
+    notations YAML 1.1 reads alike; every other number or boolean notation of either version
+    resolves to YAML11_TAG, which no constructor builds (load() reports it)."""
+
+    yaml_implicit_resolvers = {}  # noqa: RUF012 - PyYAML keeps resolvers in a class attribute
+
+
+def _refuse_yaml11(loader: yaml.SafeLoader, node: yaml.Node) -> NoReturn:
+    raise yaml.constructor.ConstructorError(None, None, yaml11_problem(str(node.value)), node.start_mark)
+
+
+_IMPLICIT = (
+    (_CORE + "null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+    (_CORE + "bool", r"true|True|TRUE|false|False|FALSE", list("tTfF")),
+    (_CORE + "int", r"[-+]?(?:0|[1-9][0-9]*)", list("-+0123456789")),
+    (_CORE + "float", r"[-+]?(?:0|[1-9][0-9]*)\.[0-9]+", list("-+0123456789")),
+    (_CORE + "merge", r"<<", ["<"]),  # not YAML 1.2; kept so that a merge key gets its own message
+    (
+        YAML11_TAG,
+        r"""yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|y|Y|n|N   # YAML 1.1 booleans
+        |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?  # 0310, 2_0_0, 3:20, 1e3, 1.
+        |[-+]?0[bBoOxX][0-9a-fA-F_]+                          # 0b1010, 0o310, 0xC8
+        |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?               # .5
+        |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)""",
+        list("-+0123456789.yYnNoO"),
+    ),
+)
+for _tag, _regexp, _first in _IMPLICIT:
+    Yaml12Loader.add_implicit_resolver(_tag, re.compile(f"^(?:{_regexp})$", re.X), _first)
+Yaml12Loader.add_constructor(YAML11_TAG, _refuse_yaml11)
+# A plain scalar starting with none of these is a string for Yaml12Loader, without resolving it.
+_RESOLVED_FIRST = frozenset(Yaml12Loader.yaml_implicit_resolvers)
+
+# An explicit !!int, !!float or !!bool is read by YAML 1.1 rules as well: decimal notation only.
+_EXPLICIT_CORE = {
+    _CORE + "int": re.compile(r"[-+]?(?:0|[1-9][0-9]*)"),
+    _CORE + "float": re.compile(r"[-+]?(?:0|[1-9][0-9]*)\.[0-9]+"),
+    _CORE + "bool": re.compile(r"true|True|TRUE|false|False|FALSE"),
+}
+
+_YAML11_BOOLS = {
+    **dict.fromkeys(("yes", "Yes", "YES", "on", "On", "ON", "y", "Y"), True),
+    **dict.fromkeys(("no", "No", "NO", "off", "Off", "OFF", "n", "N"), False),
+}
+_YAML12_INT = re.compile(r"[-+]?[0-9]+")
+_YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+
+
+def yaml12_reading(value: str) -> Any:
+    """What a YAML 1.2 core-schema tool makes of a plain scalar."""
+    if value in ("true", "True", "TRUE"):
+        return True
+    if value in ("false", "False", "FALSE"):
+        return False
+    if value in ("", "~", "null", "Null", "NULL"):
+        return None
+    try:
+        if _YAML12_INT.fullmatch(value):
+            return int(value, 10)
+        if re.fullmatch(r"0o[0-7]+", value):
+            return int(value[2:], 8)
+        if re.fullmatch(r"0x[0-9a-fA-F]+", value):
+            return int(value[2:], 16)
+        if _YAML12_FLOAT.fullmatch(value) or re.fullmatch(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", value):
+            return float(value.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf"))
+    except ValueError:  # more digits than Python converts
+        pass
+    return value
+
+
+def yaml11_reading(value: str, tag: str | None = None) -> Any:
+    """What a YAML 1.1 tool makes of a plain scalar (PyYAML's reading; `y` and `n` are booleans
+    in YAML 1.1's type repository, though PyYAML leaves them text)."""
+    if tag is None and value in _YAML11_BOOLS:
+        return _YAML11_BOOLS[value]
+    loader = yaml.SafeLoader("")
+    if tag is None:
+        tag = loader.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    try:
+        return loader.construct_object(yaml.ScalarNode(tag, value), deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError):
+        return value
+
+
+def _reading(value: Any) -> str:
+    if value is True or value is False:
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    if isinstance(value, float) and value.is_integer():
+        return f"the number {value!r}"
+    return str(value)
+
+
+def yaml11_problem(value: str, tag: str | None = None) -> str:
+    """The message for a scalar YAML 1.1 and 1.2 tools read differently (or that is written in
+    another notation than decimal): both readings, and how to write what is meant."""
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    v11 = yaml11_reading(value, tag)
+    v12 = v11 if tag is not None else yaml12_reading(value)
+    readings = (v12, v11)
+    if type(v11) is type(v12) and repr(v11) == repr(v12):  # the same value (NaN too)
+        meaning = f"{shown} is {_reading(v12)}"
+    else:
+        meaning = f"{shown} is {_reading(v12)} to YAML 1.2 tools (editors, yaml-language-server) but {_reading(v11)} to YAML 1.1 tools"
+    if any(type(r) is bool for r in readings):
+        fix = "write true or false"
+    else:
+        ints = [r for r in readings if type(r) is int] + [
+            int(r) for r in readings if type(r) is float and r.is_integer()
+        ]
+        fix = f"write {ints[0]}" if ints else "write a decimal number such as 1.5"
+    if tag is not None:
+        return f"{meaning}: write numbers in decimal and booleans as true or false; {fix} without the tag"
+    return f"{meaning}: unquoted, acrrules takes decimal numbers and true/false only; {fix}, or quote it ('{shown}') to mean the text"
 
 
 def _short_tag(tag: str | None) -> str:
@@ -364,24 +656,14 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
     """
     if text is None:
         text = read_text(name)
-    bad = _NON_PRINTABLE.search(text)
-    if bad:  # the YAML reader would say so with a byte offset only
+    bad = _REFUSED.search(text, 1 if text.startswith("\ufeff") else 0)
+    if bad:  # the YAML reader would say so with a byte offset only, or not at all
         line, col = text_position(text, bad.start())
-        raise InputError(
-            [
-                Diagnostic(
-                    name,
-                    line,
-                    col,
-                    f"control character U+{ord(bad.group()):04X} is not "
-                    "allowed in YAML: delete it (or write it as an escape "
-                    "in a double-quoted string)",
-                )
-            ]
-        )
+        raise InputError([Diagnostic(name, line, col, refused_character(bad.group()))])
     builder = _Builder(name)
     try:
-        return builder.build(yaml.parse(text, Loader=_Loader))
+        with paused_gc():
+            return builder.build(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or "invalid YAML"
@@ -398,7 +680,7 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
                 hint = f" ({e.context} that starts at line {started.line + 1}, column {started.column + 1})"
             else:
                 hint = f" ({e.context})"
-        m = _mark(mark) if mark else None
+        m = _unpack(_mark(mark)) if mark else None
         builder.errors.append(
             Diagnostic(name, m.line if m else None, m.column if m else None, f"YAML syntax error: {problem}{hint}")
         )
@@ -406,6 +688,30 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
     except yaml.YAMLError as e:  # pragma: no cover - reader errors are caught above; defensive
         detail = " ".join(str(e).split())
         raise InputError(builder.errors + [Diagnostic(name, None, None, f"YAML error: {detail}")]) from None
+
+
+def refused_character(c: str) -> str:
+    """Why a character found in a description is refused, and how to fix it."""
+    code = f"U+{ord(c):04X}"
+    if not re.fullmatch(f"[{HIDDEN}]", c):
+        return (
+            f"control character {code} is not allowed in YAML: delete it "
+            "(or write it as an escape in a double-quoted string)"
+        )
+    import unicodedata
+
+    named = f"{code} ({unicodedata.name(c, 'NEXT LINE' if c == chr(0x85) else code)})"
+    escape = f'"\\u{ord(c):04x}"'
+    if c in _LINE_BREAKS:
+        why = (
+            "PyYAML ends the line here and YAML 1.2 tools, editors and diffs do not, "
+            "so text after it would be read by acrrules but not seen by a reviewer"
+        )
+    else:
+        why = "an invisible formatting character can make the text display as something else than it is"
+    return (
+        f"{named} is not allowed in a description: {why}; delete it (or write it as {escape} in a double-quoted string)"
+    )
 
 
 def _tab_at(text: str, mark: Any) -> bool:

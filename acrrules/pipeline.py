@@ -6,9 +6,9 @@ from typing import NamedTuple
 
 from . import hints, model, servicetags, validate
 from . import plan as planning
-from .catalog import CLOUDS
+from .catalog import CLOUDS, TAG_ACR
 from .errors import Diagnostic, InputError, UsageError
-from .load import SourceDocument, load_yaml
+from .load import SourceDocument, load_yaml, paused_gc
 from .model import Description
 from .plan import RulePlan
 from .render import render_terraform_versions, source_label
@@ -27,9 +27,14 @@ def load_description(path: str, tags_file: servicetags.ServiceTagsFile | None = 
     extra = None
     if tags_file is not None:
         # A newer Service Tags file may know regions the built-in catalog does not yet.
-        extra = {c.name: tags_file.regions() for c in CLOUDS.values() if c.servicetags_cloud == tags_file.cloud}
-    validate.validate(doc, extra_locations=extra)
-    return Loaded(doc, model.build(doc))
+        extra = {
+            c.name: planning.tag_regions(tags_file, TAG_ACR, c)
+            for c in CLOUDS.values()
+            if c.servicetags_cloud == tags_file.cloud
+        }
+    with paused_gc():  # (see paused_gc)
+        validate.validate(doc, extra_locations=extra)
+        return Loaded(doc, model.build(doc))
 
 
 class Selection(NamedTuple):

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from . import catalog
+from .load import paused_gc
 from .model import Description
 from .servicetags import ServiceTagsFile, check_cloud
 
@@ -123,16 +124,23 @@ def endpoints(desc: Description) -> tuple[Endpoint, ...]:
     cloud = desc.cloud_info
     sfx = cloud.login_suffix
     out: set[Endpoint] = {Endpoint(sfx, "certificate")}
+    storage = False
+    # Endpoint(...) runs the NamedTuple's Python __new__; a large description has a million of
+    # them: built directly, with every field (port included), as _make() does.
+    new, port, add = tuple.__new__, catalog.PORT, out.add
     for reg in desc.registries:
-        n = reg.fqdn_name
-        out.add(Endpoint(f"{n}.{sfx}", "login", reg.name))
-        if reg.uses_storage_wildcard:
-            out.add(Endpoint(cloud.storage_wildcard, "storage"))
-        for r in reg.regions:
-            if reg.uses_dedicated_data:
-                out.add(Endpoint(f"{n}.{r}.data.{sfx}", "data", reg.name, r))
-            if reg.regional_endpoints:
-                out.add(Endpoint(f"{n}.{r}.geo.{sfx}", "regional", reg.name, r))
+        n, name = reg.fqdn_name, reg.name
+        add(new(Endpoint, (f"{n}.{sfx}", "login", name, None, port)))
+        storage = storage or reg.uses_storage_wildcard
+        dedicated, regional = reg.uses_dedicated_data, reg.regional_endpoints
+        if dedicated or regional:
+            for r in reg.regions:
+                if dedicated:
+                    add(new(Endpoint, (f"{n}.{r}.data.{sfx}", "data", name, r, port)))
+                if regional:
+                    add(new(Endpoint, (f"{n}.{r}.geo.{sfx}", "regional", name, r, port)))
+    if storage:
+        out.add(Endpoint(cloud.storage_wildcard, "storage"))
     if desc.mcr:
         rest, data = cloud.mcr_fqdns
         out.add(Endpoint(rest, "mcr"))
@@ -149,12 +157,12 @@ def _tag_region(
 ) -> str:
     """The tag's region name: from the Service Tags file when given, else the catalog; never guessed.
 
-    `file_regions` is `tags_file.regions(family)`, passed in by callers that ask many times
-    (it scans every tag of the file).
+    `file_regions` is `tag_regions(tags_file, family, cloud)`, passed in by callers that ask many
+    times (it scans every tag of the file).
     """
     if tags_file is not None:
         if file_regions is None:
-            file_regions = tags_file.regions(family)
+            file_regions = tag_regions(tags_file, family, desc.cloud_info)
         found = file_regions.get(location)
         if found is None:
             raise tags_file.error(
@@ -165,21 +173,44 @@ def _tag_region(
     return desc.cloud_info.locations[location]
 
 
+def tag_regions(tags_file: ServiceTagsFile, family: str, cloud: catalog.Cloud) -> dict[str, str]:
+    """ARM location -> region of every `<family>.<Region>` tag of the file whose region is a plain
+    region name (catalog.REGION_NAME); of two that differ only in case, the catalog's spelling."""
+    out: dict[str, str] = {}
+    known = cloud.locations
+    prefix = family + "."
+    for name in tags_file.entries:
+        if not name.startswith(prefix):
+            continue
+        region = name[len(prefix) :]
+        if not catalog.REGION_NAME.fullmatch(region):
+            continue
+        location = region.lower()
+        if location not in out or known.get(location) == region:
+            out[location] = region
+    return out
+
+
 def service_tags(desc: Description, tags_file: ServiceTagsFile | None = None) -> tuple[TagRule, ...]:
     """One TagRule per distinct tag, in a stable order: ACR, Storage, then MCR."""
-    by_tag: dict[str, tuple[str, str | None, list[str]]] = {}
+    # tag -> (family, location, the names of the registries that need it: a dict as an ordered set,
+    # so that planning stays linear in registries)
+    by_tag: dict[str, tuple[str, str | None, dict[str, None]]] = {}
     families = (catalog.TAG_ACR, catalog.TAG_STORAGE)
-    file_regions = {f: tags_file.regions(f) for f in families} if tags_file is not None else {}
+    cloud = desc.cloud_info
+    file_regions = {f: tag_regions(tags_file, f, cloud) for f in families} if tags_file is not None else {}
+    tag_of: dict[tuple[str, str], str] = {}  # (location, family) -> tag, each found once
     for reg in desc.registries:
         for loc in reg.regions:
             for family in families:
-                tag = f"{family}.{_tag_region(desc, loc, family, tags_file, file_regions.get(family))}"
-                entry = by_tag.setdefault(tag, (family, loc, []))
-                if reg.name not in entry[2]:
-                    entry[2].append(reg.name)
+                tag = tag_of.get((loc, family))
+                if tag is None:
+                    tag = f"{family}.{_tag_region(desc, loc, family, tags_file, file_regions.get(family))}"
+                    tag_of[loc, family] = tag
+                by_tag.setdefault(tag, (family, loc, {}))[2][reg.name] = None
     if desc.mcr:
-        for tag in desc.cloud_info.mcr_tags:
-            by_tag.setdefault(tag, (tag, None, []))
+        for tag in cloud.mcr_tags:
+            by_tag.setdefault(tag, (tag, None, {}))
     rules = []
     for tag, (family, region, regs) in by_tag.items():
         change, features = None, None
@@ -255,6 +286,11 @@ def prefixes(tags: tuple[TagRule, ...], tags_file: ServiceTagsFile) -> PrefixPla
 
 
 def build(desc: Description, tags_file: ServiceTagsFile | None = None) -> RulePlan:
+    with paused_gc():  # (see paused_gc)
+        return _build(desc, tags_file)
+
+
+def _build(desc: Description, tags_file: ServiceTagsFile | None) -> RulePlan:
     if tags_file is not None:
         check_cloud(tags_file, desc.cloud_info, desc.source_name)
     tags = service_tags(desc, tags_file)

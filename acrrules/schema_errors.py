@@ -156,6 +156,11 @@ def explain(err: jsonschema.ValidationError, words: Words = YAML) -> list[Locate
         return [(path, f"{where}: must not be an empty list: give at least {schema['minItems']} item(s)", False)]
     if v == "minLength":
         return [(path, f"{where}: must not be empty", False)]
+    if v in ("maxItems", "maxLength", "maxProperties"):
+        # jsonschema's own message shows the whole value: a list of 100,001 registries
+        what = {"maxItems": "items", "maxLength": "characters", "maxProperties": "keys"}[v]
+        why = schema.get("x-message") or f"at most {schema[v]:,} {what}"
+        return [(path, f"{where}: {len(instance):,} {what}, too many: {why}", False)]
     return [(path, f"{where}: {err.message}", False)]
 
 

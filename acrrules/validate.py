@@ -12,7 +12,7 @@ import functools
 import ipaddress
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sized
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +86,18 @@ def _pattern(
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-# Draft 2020-12 with ECMA-262 `pattern` semantics (see ecma_pattern).
+def _is_integer(checker: Any, instance: Any) -> bool:
+    """JSON Schema's integer is any number with no fractional part (200.0) and jsonschema's
+    excludes bool only: a description's integers are ints, as every output writes them."""
+    return type(instance) is int
+
+
+# Draft 2020-12 with ECMA-262 `pattern` semantics (see ecma_pattern) and integers that are ints.
 # types-jsonschema leaves extend() unannotated; it returns a validator class, as create() does.
 _Validator: type[Validator] = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    jsonschema.Draft202012Validator, {"pattern": _pattern}
+    jsonschema.Draft202012Validator,
+    {"pattern": _pattern},
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )
 
 
@@ -121,10 +129,176 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return inlined
 
 
+def _key_diagnostics(doc: SourceDocument) -> list[Diagnostic]:
+    """Every key of a mapping is text: a label key written `1:` or `true:` would reach the outputs
+    as a number or a boolean (the schema's propertyNames checks strings only)."""
+    out: list[Diagnostic] = []
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), doc.data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if type(key) is not str:
+                    shown = "null" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
+                    out.append(
+                        doc.diagnostic(
+                            path + (key,),
+                            f"{format_path(path)}: the key {shown} is {_type_name(key)}, not text: "
+                            f"quote it ('{shown}') or use another key",
+                            key=True,
+                        )
+                    )
+                if isinstance(value, (dict, list)):
+                    stack.append((path + (key,), value))
+        elif isinstance(node, list):
+            stack.extend((path + (i,), v) for i, v in enumerate(node) if isinstance(v, (dict, list)))
+    return out
+
+
+# ---- the schema, fast on large descriptions -------------------------------------------------
+#
+# jsonschema was most of the time validate took on a large description (bench/bench_scale.py).
+# Each registry is first
+# checked by a predicate compiled from the registry's own subschema (`_compile`), which says
+# True only when the subschema surely holds; jsonschema then runs on the rest of the document and
+# on each registry the predicate does not pass, so that every message is jsonschema's, as before.
+
+_Check = Callable[[Any], bool]
+_IGNORED = frozenset({"description", "default", "x-message", "title", "$comment", "examples"})
+
+
+def _compile(schema: Any) -> _Check | None:
+    """A predicate that implies `schema` holds (False: ask jsonschema), or None when the schema
+    uses a keyword this compiler does not know (then jsonschema checks everything)."""
+    if not isinstance(schema, dict):
+        return None
+    checks: list[_Check] = []
+    for keyword, arg in schema.items():
+        if keyword in _IGNORED:
+            continue
+        check = _compile_keyword(keyword, arg, schema)
+        if check is None:
+            return None
+        checks.append(check)
+    return _all(checks)
+
+
+def _all(checks: list[_Check]) -> _Check:
+    if len(checks) == 1:
+        return checks[0]
+
+    def check(v: Any) -> bool:
+        for c in checks:  # noqa: SIM110 - a loop is faster than all(<generator>), run for every registry
+            if not c(v):
+                return False
+        return True
+
+    return check
+
+
+def _compile_keyword(keyword: str, arg: Any, schema: dict[str, Any]) -> _Check | None:
+    if keyword == "type" and arg in _TYPES:
+        return _TYPES[arg]
+    if keyword == "enum" and isinstance(arg, list) and all(type(a) is str for a in arg):
+        allowed = frozenset(arg)
+        return lambda v: type(v) is str and v in allowed
+    if keyword == "pattern" and isinstance(arg, str):
+        search = _compiled(arg).search
+        return lambda v: type(v) is not str or search(v) is not None
+    if keyword in ("minLength", "maxLength", "minItems", "maxItems") and type(arg) is int:
+        kind: type[Sized] = str if keyword.endswith("Length") else list
+        n: int = arg
+        if keyword.startswith("min"):
+            return lambda v: type(v) is not kind or len(v) >= n
+        return lambda v: type(v) is not kind or len(v) <= n
+    if keyword == "items":
+        item = _compile(arg)
+        if item is None:
+            return None
+
+        def items(v: Any) -> bool:
+            if type(v) is list:
+                for x in v:
+                    if not item(x):
+                        return False
+            return True
+
+        return items
+    if keyword == "required" and isinstance(arg, list):
+        need = tuple(arg)
+        return lambda v: type(v) is not dict or all(k in v for k in need)
+    if keyword == "properties" and isinstance(arg, dict):
+        props: dict[str, _Check] = {}
+        for name, sub in arg.items():
+            compiled = _compile(sub)
+            if compiled is None:
+                return None
+            props[name] = compiled
+
+        def properties(v: Any) -> bool:
+            if type(v) is dict:
+                for k, x in v.items():
+                    c = props.get(k)
+                    if c is not None and not c(x):
+                        return False
+            return True
+
+        return properties
+    if keyword == "additionalProperties" and arg is False and isinstance(schema.get("properties"), dict):
+        known = frozenset(schema["properties"])
+        return lambda v: type(v) is not dict or known.issuperset(v)
+    if keyword == "allOf" and isinstance(arg, list):
+        subs: list[_Check] = []
+        for sub in arg:
+            compiled = _compile(sub)
+            if compiled is None:
+                return None
+            subs.append(compiled)
+        return _all(subs)
+    return None
+
+
+_TYPES: dict[str, _Check] = {
+    "object": lambda v: type(v) is dict,
+    "array": lambda v: type(v) is list,
+    "string": lambda v: type(v) is str,
+    "integer": lambda v: type(v) is int,
+    "boolean": lambda v: type(v) is bool,
+}
+
+
+@functools.cache
+def _split_validators() -> tuple[Validator, Validator, _Check] | None:
+    """(the document's validator without the registries' items, the registry's validator, the
+    registry's predicate), or None when the registry's subschema does not compile."""
+    schema = inline_refs(registry_schema())
+    item = schema["properties"]["registries"].get("items")
+    check = _compile(item)
+    if check is None:
+        return None
+    rest = dict(schema)
+    rest["properties"] = dict(schema["properties"])
+    rest["properties"]["registries"] = {k: v for k, v in schema["properties"]["registries"].items() if k != "items"}
+    return _Validator(rest), _Validator(item), check
+
+
 def _schema_diagnostics(doc: SourceDocument) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    for err in _validator().iter_errors(doc.data):
+    split = _split_validators()
+    registries = doc.data.get("registries")
+    if split is None or type(registries) is not list:
+        for err in _validator().iter_errors(doc.data):
+            out.extend(_explain(doc, err))
+        return out
+    rest, registry_validator, plainly_valid = split
+    for err in rest.iter_errors(doc.data):
         out.extend(_explain(doc, err))
+    for i, reg in enumerate(registries):
+        if plainly_valid(reg):
+            continue
+        for err in registry_validator.iter_errors(reg):
+            err.path.extendleft((i, "registries"))  # as if found in the whole document
+            out.extend(_explain(doc, err))
     return out
 
 
@@ -142,15 +316,38 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
     cloud = catalog.CLOUDS.get(cloud_name) if isinstance(cloud_name, str) else None
     locations = dict(cloud.locations) if cloud else {}
     if cloud and extra_locations and cloud.name in extra_locations:
-        locations.update(extra_locations[cloud.name])
+        # A region only a (newer) Service Tags file knows is a location when its name is one as
+        # the catalog's are; it never replaces a catalog location (a case or look-alike twin).
+        for loc, region in extra_locations[cloud.name].items():
+            if loc not in locations and catalog.REGION_NAME.fullmatch(region) and loc == region.lower():
+                locations[loc] = region
+
+    explained: dict[str, str] = {}
 
     def check_location(path: tuple[Any, ...], loc: Any) -> bool:
         if not isinstance(loc, str) or cloud is None:
             return False
         if loc in locations:
             return True
+        if loc not in explained:  # difflib, once per distinct mistake however often it is made
+            explained[loc] = explain_location(loc)
+        out.append(doc.diagnostic(path, f"{format_path(path)}: {explained[loc]}"))
+        return False
+
+    def explain_location(loc: str) -> str:
+        assert cloud is not None
         other = catalog.cloud_of_location(loc)
-        if loc.lower() in locations:
+        if not loc.isascii():  # a look-alike: the Kelvin sign K lower-cases to k
+            import unicodedata
+
+            c = next(c for c in loc if not c.isascii())
+            meant = unicodedata.normalize("NFKC", loc).lower()
+            msg = (
+                f"{loc!r} contains U+{ord(c):04X} ({unicodedata.name(c, 'unnamed')}), not ASCII: "
+                "location names are ASCII letters and digits"
+                + (f"; did you mean {meant!r}?" if meant in locations else "")
+            )
+        elif loc.lower() in locations:
             msg = f"{loc!r} must be written in lower case: {loc.lower()!r}"
         elif other and other != cloud.name:
             msg = (
@@ -163,8 +360,7 @@ def _semantic_diagnostics(doc: SourceDocument, extra_locations: dict[str, dict[s
             msg = f"unknown {cloud.name} location {loc!r}" + (
                 f"; did you mean {hint!r}?" if hint else "; use an ARM location name such as 'eastus'"
             )
-        out.append(doc.diagnostic(path, f"{format_path(path)}: {msg}"))
-        return False
+        return msg
 
     registries = data.get("registries")
     seen_names: dict[str, int] = {}
@@ -349,6 +545,7 @@ def validate(doc: SourceDocument, *, extra_locations: dict[str, dict[str, str]] 
             ]
         )
     problems = list(doc.problems)
+    problems += _key_diagnostics(doc)
     problems += _schema_diagnostics(doc)
     problems += _semantic_diagnostics(doc, extra_locations)
     if problems:

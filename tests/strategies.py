@@ -12,10 +12,12 @@ from __future__ import annotations
 import ipaddress
 import string
 
+import yaml
 from hypothesis import strategies as st
 
 from acrrules import catalog
 from acrrules.catalog import NFT_KEYWORDS
+from acrrules.load import Yaml12Loader
 
 NAME_CHARS = string.ascii_letters + string.digits
 
@@ -296,3 +298,20 @@ def descriptions(draw, locations_by_cloud: dict[str, list[str]] | None = None, m
     if settings or draw(st.booleans()):
         data["targets"] = settings
     return data
+
+
+class DescriptionDumper(yaml.SafeDumper):
+    """yaml.safe_dump writes a string plain when PyYAML (YAML 1.1) would read it back as a string:
+    `y`, `1e3` and `0o7` stay plain, and acrrules, reading YAML 1.2 and refusing what the two
+    versions read differently, refuses them.  This dumper quotes every string that either version
+    reads as anything else."""
+
+
+for _first, _resolvers in Yaml12Loader.yaml_implicit_resolvers.items():
+    for _tag, _regexp in _resolvers:
+        DescriptionDumper.add_implicit_resolver(_tag, _regexp, [_first])
+
+
+def dump_description(data: dict, **options) -> str:
+    """A description as YAML text that acrrules reads back as `data`."""
+    return yaml.dump(data, Dumper=DescriptionDumper, sort_keys=False, allow_unicode=True, **options)

@@ -93,3 +93,18 @@ def test_region_order_is_append_only():
     for name, (r0, r1, i1, r2, i2) in first.items():
         regions = catalog.CLOUDS[name].regions
         assert regions[0] == r0 and regions[i1] == r1 and regions[i2] == r2, name
+
+
+def test_every_region_name_is_one_a_service_tags_file_may_add(real_files):
+    """A region only a Service Tags file has becomes a location when it matches REGION_NAME (issue 13):
+    the pattern must take every catalog region and every region of the real files, and nothing that
+    could carry another meaning into an FQDN, a rule name or a file name."""
+    for cloud in catalog.CLOUDS.values():
+        assert all(catalog.REGION_NAME.fullmatch(r) for r in cloud.regions), cloud.name
+    for path in real_files:
+        _, names = _tag_names(path)
+        for name in names:
+            if name.startswith((catalog.TAG_ACR + ".", catalog.TAG_STORAGE + ".")):
+                assert catalog.REGION_NAME.fullmatch(name.split(".", 1)[1]), (path, name)
+    for hostile in ("*", "contoso.prod", "\u212aoreaCentral", "East US", "eastus", "EastUS\n", "Ea/st"):
+        assert not catalog.REGION_NAME.fullmatch(hostile), hostile

@@ -29,6 +29,7 @@ from conftest import (
     sample_specs,
 )
 from regen_golden import PINNED_SERVICETAGS, sample_cloud
+from strategies import dump_description
 
 CEL_NOTE = "CEL rules (x-kubernetes-validations) not evaluated"
 
@@ -44,7 +45,7 @@ def k8s_check(*files, strict: bool = True):
 def write_spec(folder: Path, data: dict, name: str = "acr.yaml") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(dump_description(data), encoding="utf-8")
     return path
 
 

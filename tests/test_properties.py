@@ -36,14 +36,13 @@ from pathlib import Path
 import consumers
 import oracles
 import pytest
-import yaml
 from conftest import CLOUD_FILE_KIND, REPO, latest_servicetags, need_shared
 from consumers import CONSUMERS, OracleCase
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracles import endpoints as oracle_endpoints
 from oracles import tags as oracle_tags
-from strategies import descriptions
+from strategies import descriptions, dump_description
 
 from acrrules import catalog, pipeline, servicetags
 from acrrules import plan as planning
@@ -139,7 +138,7 @@ def render_example(folder: Path, data: dict, tags_by_cloud) -> Example:
     """Write the description, render every target through the real pipeline, check invariants in process."""
     folder.mkdir()
     spec = folder / "description.yaml"
-    spec.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    spec.write_text(dump_description(data), encoding="utf-8")
     cloud = data.get("cloud", "AzureCloud")
     tags_path, tags_file, raw_values = tags_by_cloud[cloud]
     loaded = pipeline.load_description(str(spec), tags_file)
