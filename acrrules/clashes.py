@@ -118,8 +118,8 @@ def _at(loaded: Loaded, where: tuple[KeyPath, ...]) -> tuple[str, int | None, in
     if doc is None:
         return loaded.description.source_name, None, None
     for path in where:
-        if path in doc.value_marks:
-            m = doc.value_marks[path]
+        m = doc.written_at(path)
+        if m is not None:
             return doc.name, m.line, m.column
     return doc.name, 1, 1
 

@@ -76,6 +76,11 @@ class SourceDocument:
                 return None
             path = path[:-1]
 
+    def written_at(self, path: Path) -> Mark | None:
+        """Position of the value at `path` when the file writes it (no parent stands in)."""
+        found = self._find(tuple(path), key=False)
+        return None if found is None else _unpack(found)
+
     def _find(self, path: KeyPath, *, key: bool) -> int | None:
         if not path:
             return None if key else self.root_mark
