@@ -695,8 +695,10 @@ def probe(
     username: str | None = typer.Option(None, "--username", "-u", hidden=True),
     password: str | None = typer.Option(None, "--password", "-p", hidden=True),
     token: str | None = typer.Option(None, "--token", hidden=True),
+    project_file: str | None = _PROJECT_OPTION,
 ) -> None:
-    """Check the live path from this machine to every endpoint of SPEC: DNS (with the CNAME chain),
+    """Check the live path from this machine to every endpoint of SPEC (without SPEC: of every
+    description of the project, its Service Tags directory the default --service-tags): DNS (with the CNAME chain),
     where each address lies (--service-tags), TCP 443 directly or through HTTPS_PROXY (NO_PROXY as
     curl reads it), TLS (SNI, certificate, interception) and the registry's own answer. Exit 0 when
     every probed hop works, 1 when one fails, 2 for bad input. Credentials (for --image) only from
@@ -708,22 +710,31 @@ def probe(
             "credentials are read only from the environment (ACRRULES_PROBE_USERNAME and ACRRULES_PROBE_PASSWORD, "
             "or ACRRULES_PROBE_TOKEN), never from arguments, which other users see in the process list"
         )
-    if spec is None:
-        raise UsageError("give SPEC, the registry description to probe (acrrules probe SPEC)")
     for name, value in (("SPEC", spec), ("--service-tags", service_tags), ("--ca-bundle", ca_bundle)):
         if value is not None:
             probing.check_not_credential(name, value)
+    if spec is not None:
+        specs = [spec]
+    else:
+        from . import project
+
+        proj = project.load(project_file)
+        if image is not None:
+            raise UsageError("--image pulls from one registry: give SPEC, the description that names it")
+        specs = proj.specs
+        if service_tags is None:
+            service_tags = proj.service_tags
     if not 0 < timeout <= 300 or not 0 < deadline <= 3600:
         raise UsageError("--timeout S takes 0 < S <= 300 and --deadline S takes 0 < S <= 3600 (in seconds)")
     if ca_bundle is not None:
         probing.check_ca_bundle(ca_bundle)
     parsed_image = probing.parse_image(image) if image is not None else None
     servers = tuple(probing.parse_nameserver(n) for n in nameserver or ())
-    inputs = probing.load_inputs(spec, service_tags)
-    probing.check_data_hosts(inputs.endpoints, data_host or ())
+    every = [probing.load_inputs(one, service_tags) for one in specs]  # all bad input first, nothing sent
+    probing.check_data_hosts([e for inputs in every for e in inputs.endpoints], data_host or ())
     credentials = probing.credentials_from_env(os.environ)
     if parsed_image is not None:
-        logins = [e.fqdn for e in inputs.endpoints if e.kind == "login"]
+        logins = [e.fqdn for e in every[0].endpoints if e.kind == "login"]
         if parsed_image.registry is not None and parsed_image.registry not in logins:
             raise UsageError(
                 f"--image names {parsed_image.registry}, which is no login server of {spec}: {', '.join(logins)}"
@@ -743,14 +754,24 @@ def probe(
         credentials=credentials,
         env=dict(os.environ),
     )
-    for e in inputs.endpoints:  # a malformed HTTPS_PROXY is bad input, before anything is sent
-        probing.proxy_for(e.fqdn.lstrip("*."), options.env)
-    with probing.Progress() as progress:
-        result = probing.run(inputs, options, progress)
-    _out(probing.format_json(result) if format is Format.json else probing.format_table(result))
-    _err(probing.summary(result))
-    if result.exit_code:
-        raise typer.Exit(result.exit_code)
+    for inputs in every:  # a malformed HTTPS_PROXY is bad input, before anything is sent
+        for e in inputs.endpoints:
+            probing.proxy_for(e.fqdn.lstrip("*."), options.env)
+    reports = probing.run_all(every, options, probing.Progress)
+    if format is Format.json:
+        _out(probing.format_json(reports[0]) if spec is not None else probing.format_json_all(reports))
+    else:
+        _out(
+            "\n".join(
+                probing.format_table(r) if spec is not None else f"# {r.spec}\n{probing.format_table(r)}"
+                for r in reports
+            )
+        )
+    for r in reports:
+        _err(probing.summary(r))
+    code = max(r.exit_code for r in reports)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

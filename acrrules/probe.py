@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import contextlib
+import dataclasses
 import glob
 import http.client
 import ipaddress
@@ -1475,6 +1476,23 @@ def run(inputs: Inputs, options: Options, on_progress: Callable[[int, int], None
     )
 
 
+def run_all(every: Sequence[Inputs], options: Options, progress: Callable[[], Progress]) -> list[Report]:
+    """run() for each description in turn (a project), all within the one --deadline: each gets
+    what the ones before it left."""
+    start = time.monotonic()
+    reports = []
+    for inputs in every:
+        left = max(options.deadline - (time.monotonic() - start), 0.001)
+        with progress() as on_progress:
+            reports.append(run(inputs, dataclasses.replace(options, deadline=left), on_progress))
+    return reports
+
+
+def format_json_all(reports: Sequence[Report]) -> str:
+    """--format json of a project: one object per description, in a list."""
+    return json.dumps([report_json(r) for r in reports], indent=2) + "\n"
+
+
 def _run_phase(
     pool: concurrent.futures.ThreadPoolExecutor,
     prober: Prober,
@@ -1589,26 +1607,25 @@ def summary(report: Report) -> str:
     )
 
 
-def format_json(report: Report) -> str:
+def report_json(report: Report) -> dict[str, Any]:
     """One object: spec, serviceTags, elapsed (seconds, as measured), timeout, deadline, exitCode,
-    counts, and endpoints (one object per probed name; see Result.as_json). ASCII only: every
-    control character of a network string is escaped by the JSON encoding."""
-    return (
-        json.dumps(
-            {
-                "spec": report.spec,
-                "serviceTags": report.service_tags,
-                "elapsed": report.elapsed,
-                "timeout": report.timeout,
-                "deadline": report.deadline,
-                "exitCode": report.exit_code,
-                "counts": report.counts(),
-                "endpoints": [r.as_json() for r in report.results],
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    counts, and endpoints (one object per probed name; see Result.as_json)."""
+    return {
+        "spec": report.spec,
+        "serviceTags": report.service_tags,
+        "elapsed": report.elapsed,
+        "timeout": report.timeout,
+        "deadline": report.deadline,
+        "exitCode": report.exit_code,
+        "counts": report.counts(),
+        "endpoints": [r.as_json() for r in report.results],
+    }
+
+
+def format_json(report: Report) -> str:
+    """report_json as text, ASCII only: every control character of a network string is escaped by
+    the JSON encoding."""
+    return json.dumps(report_json(report), indent=2) + "\n"
 
 
 class Progress:

@@ -480,3 +480,34 @@ def test_service_tags_file_in_a_project_serves_its_own_cloud_only(tmp_path):
     (root / "acr" / "gov.acr.yaml").unlink()
     r = run_cli("render", "--service-tags", tags_source(PUBLIC), cwd=root)
     assert r.code == 0, r.err
+
+
+def _closed_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: a DNS query there is refused
+
+
+def test_probe_without_spec_probes_every_description_of_the_project(tmp_path):
+    """`acrrules probe` in a project: one report per description (JSON: a list, in the project's
+    order), each endpoint located with the project's Service Tags directory, all within one deadline.
+    The DNS server is a closed loopback port, so every name fails at DNS and nothing leaves the host."""
+    root = make_project(tmp_path / "p")
+    port = _closed_udp_port()
+    r = run_cli("probe", "--nameserver", f"127.0.0.1:{port}", "--timeout", "1", "--format", "json", cwd=root)
+    assert r.code == 1, r.err
+    reports = json.loads(r.out)
+    validated = run_cli("validate", cwd=root)
+    assert validated.code == 0, validated.err
+    order = [line.split(": ok", 1)[0] for line in validated.out.splitlines()]
+    assert [x["spec"] for x in reports] == order and len(order) == 3
+    for x in reports:
+        expected = json.loads(run_cli("endpoints", x["spec"], "--format", "json", cwd=root).out)
+        assert {e["fqdn"] for e in x["endpoints"]} >= {e["fqdn"] for e in expected if not e["fqdn"].startswith("*.")}
+        assert x["serviceTags"] is not None and os.path.basename(x["serviceTags"]).startswith("ServiceTags_")
+        assert all(e["verdict"] != "working" for e in x["endpoints"]), x
+    # --image names one registry: refused without SPEC, before anything is sent
+    bad = run_cli("probe", "--image", "app:1", cwd=root)
+    assert bad.code == 2 and "give SPEC" in bad.err and bad.err.count("\n") == 1, bad.err
