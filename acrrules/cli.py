@@ -205,6 +205,9 @@ def render(
     from . import project
     from .targets.nsg import nsg_place
 
+    for name in target or ():  # a mistyped --target first: it is wrong whatever else is
+        if name not in TARGETS:
+            raise UsageError(hints.unknown("target", name, TARGETS))
     if spec is None:
         if out is not None:
             raise UsageError("a project names the output directory of each description: drop --out, or give SPEC")
