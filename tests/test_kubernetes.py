@@ -243,9 +243,9 @@ def test_cilium_output_is_quiet_in_a_repository(tmp_path):
 def test_readme_labels_pods_the_way_the_default_selector_selects_them():
     from acrrules.targets import kubernetes
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "targets.md").read_text(encoding="utf-8")
     snippet = re.search(r"```yaml\nspec:\n  template:\n(?:.*\n)*?```", readme)
-    assert snippet, "the README shows a pod template with the opt-in label"
+    assert snippet, "docs/targets.md shows a pod template with the opt-in label"
     labels = yaml.safe_load(snippet.group(0)[len("```yaml\n") : -3])["spec"]["template"]["metadata"]["labels"]
     assert labels == dict(kubernetes.opt_in_selector("acrrules"))
 

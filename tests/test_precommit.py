@@ -302,8 +302,8 @@ def test_invalid_description_fails_with_a_located_message(tmp_path, hook_repo):
 
 
 def test_readme_snippet_is_a_valid_config(tmp_path):
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### pre-commit hooks") :]
+    readme = (REPO / "docs" / "weekly-loop.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## pre-commit hooks") :]
     snippet = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     (tmp_path / ".pre-commit-config.yaml").write_text(snippet, encoding="utf-8")
     p = subprocess.run(

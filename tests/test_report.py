@@ -511,8 +511,8 @@ def test_example_report_is_up_to_date():
 
 
 def test_the_readme_excerpt_is_from_the_example():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    excerpt = readme.split("\n### `report`\n", 1)[1].split("```markdown\n", 1)[1].split("\n```\n", 1)[0]
+    readme = (REPO / "docs" / "weekly-loop.md").read_text(encoding="utf-8")
+    excerpt = readme.split("\n## `report`\n", 1)[1].split("```markdown\n", 1)[1].split("\n```\n", 1)[0]
     example = EXAMPLE_REPORT.read_text(encoding="utf-8").splitlines()
     assert len(excerpt.splitlines()) > 8
     assert [line for line in excerpt.splitlines() if line and line not in example] == []
