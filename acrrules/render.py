@@ -111,7 +111,7 @@ class Target:
     # (needs_service_tags False): without --service-tags they are left out, and render says so.
     prefix_files: tuple[str, ...] = ()
     # Files without the header: plain lists whose consumers read every line as data and agree on no
-    # comment syntax (README, "Files without a header").
+    # comment syntax (docs/targets.md, "Files without a header").
     plain_files: tuple[str, ...] = ()
 
     def service_tag_files(self) -> tuple[str, ...]:

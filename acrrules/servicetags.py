@@ -14,7 +14,7 @@ file does not have; tags carry `id`, `name`, `properties` {addressPrefixes,
 changeNumber, region, state, systemService} and `serviceTagChangeNumber`.
 A top-level `id` or `type` marks the Discovery shape.
 
-The file is untrusted input (README: "Security model: Service Tags files"): `parse` refuses
+The file is untrusted input (README: "Security model", "Service Tags files"): `parse` refuses
 duplicate JSON keys, tag names that are not plain ASCII or that differ only in case, changeNumbers
 above catalog.SERVICETAGS_MAX_CHANGE_NUMBER, a date in the file name after today, and more
 prefixes than the caps; `ServiceTagsFile.tag` refuses, for every tag a run uses, a prefix not in

@@ -10,7 +10,7 @@ external dynamic lists, FortiGate threat feeds, pfSense/OPNsense URL table alias
 
 No file has a header: none of these consumers documents a comment line (PAN-OS IP lists take a
 comment only after an entry on the same line; domain lists and FortiGate feeds, none), so every line is
-an entry (README, "Files without a header").  The lists are destinations only: `sources` belong to the
+an entry (docs/targets.md, "Files without a header").  The lists are destinations only: `sources` belong to the
 firewall rule that uses them.
 """
 

@@ -16,7 +16,7 @@ another one covers (Squid warns and drops those too); `["*"]` means no src ACL a
 reach private-link registries directly: the login, data and regional FQDNs of every registry with
 `private_link: true`, nothing else (never MCR, never the storage wildcard, never the bare login suffix,
 which as a NO_PROXY entry would send every registry of the cloud around the proxy).  It is the value
-only, with no comment line (see README: which plain files carry a header).
+only, with no comment line (see docs/targets.md: which plain files carry a header).
 """
 
 from __future__ import annotations
