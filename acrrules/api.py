@@ -71,8 +71,9 @@ def render(
     out_dir: the directory the files are for. Headers name the description relative to it, as
       `render --out DIR` writes them; None: relative to the working directory, as `--out -`.
 
-    What the CLI says besides the files (targets skipped for want of service_tags, a Service Tags file
-    more than 14 days old) comes as `acrrules.AcrrulesWarning` (the `warnings` module).
+    What the CLI says besides the files (what a target warns about, targets skipped for want of
+    service_tags, a Service Tags file more than 14 days old) comes as `acrrules.AcrrulesWarning`
+    (the `warnings` module).
     """
     if isinstance(targets, str):
         raise TypeError("targets is a list of target ids, such as ['nsg-arm'], not a string")
@@ -114,7 +115,9 @@ def _warn(run: pipeline.Run) -> None:
 
     notes = project.skipped_notes(run)
     stale = project.stale_note(run, None)
-    for note in [*notes, *([stale] if stale else [])]:
+    # What the targets warn about (standalone nftables/iptables without resolvers blocks DNS)
+    found = [str(w) for w in pipeline.run_warnings(run)]
+    for note in [*found, *notes, *([stale] if stale else [])]:
         warnings.warn(AcrrulesWarning(note.replace("add --service-tags", "pass service_tags=")), stacklevel=3)
 
 

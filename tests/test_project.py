@@ -512,3 +512,20 @@ def test_probe_without_spec_probes_every_description_of_the_project(tmp_path):
     # --image names one registry: refused without SPEC, before anything is sent
     bad = run_cli("probe", "--image", "app:1", cwd=root)
     assert bad.code == 2 and "give SPEC" in bad.err and bad.err.count("\n") == 1, bad.err
+
+
+def test_the_api_warns_of_standalone_without_resolvers(tmp_path):
+    """The DNS warning of `render` (standalone nftables without resolvers) reaches API users too."""
+    import acrrules
+
+    spec = tmp_path / "acr.yaml"
+    spec.write_text(
+        (REPO / "samples" / "basic.yaml").read_text(encoding="utf-8") + "targets:\n  nftables: {mode: standalone}\n",
+        encoding="utf-8",
+    )
+    d = acrrules.load(spec)
+    with pytest.warns(acrrules.AcrrulesWarning) as caught:
+        acrrules.render(d)  # nftables is skipped (no prefixes), and its settings are still checked
+    assert any("resolvers" in str(w.message) and "DNS" in str(w.message) for w in caught), [
+        str(w.message) for w in caught
+    ]
