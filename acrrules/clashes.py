@@ -230,6 +230,8 @@ def check(
     target_names: the targets to check for every description (as `validate --target`); None: each
     description's `outputs:`, else every target. plans: the descriptions' plans when the caller has
     them (built here otherwise)."""
+    if len(loaded) < 2:
+        return []  # nothing to clash with: a single large description costs no second look at its rules
     all_claims = [claims(x, target_names, plans[i] if plans is not None else None) for i, x in enumerate(loaded)]
     problems: list[Diagnostic] = []
     for j, later in enumerate(loaded):
