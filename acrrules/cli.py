@@ -296,10 +296,12 @@ def _render_project(
     jobs = project.run(project.load(project_file), target, service_tags=service_tags, max_age=max_age)
     drifted = orphaned = unchanged = 0
     said: set[str] = set()
-    for job in jobs:
+    applied = project.apply_all(
+        [(job.directory, job.run.files, job.keep) for job in jobs], check=check, follow_symlink=out_follow_symlink
+    )
+    for job, done in zip(jobs, applied, strict=True):
         for warning in pipeline.run_warnings(job.run):
             _err(str(warning))
-        done = project.apply(job.directory, job.run.files, job.keep, check=check, follow_symlink=out_follow_symlink)
         if check:
             for d in done.diffs:
                 _out(d)

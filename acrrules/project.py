@@ -10,11 +10,12 @@ and planned in one process, each cloud's Service Tags file read once (ServiceTag
 anything is written. The policies around a render live here too, so the CLI only prints them:
 the targets a run skips, the age of the Service Tags file (`--max-age`), and the outputs
 acrrules wrote earlier that no target writes now (orphans, with the manifest that proves which
-files acrrules wrote; `write_outputs`, `drift`).
+files acrrules wrote; `apply_all`, `drift`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import json
@@ -584,10 +585,9 @@ def outputs(directory: str, dir_fd: int | None, files: Mapping[str, str], keep: 
     return Outputs(directory, {**files, MANIFEST: manifest_text(listed)}, found)
 
 
-def write_outputs(o: Outputs, dir_fd: int) -> tuple[list[tuple[Path, bool]], list[Path]]:
-    """Write the files (the manifest with them, atomically), then remove the orphans, all relative to
-    the opened, locked directory (unlink removes a name, never what a link points to)."""
-    written = write.write_files(o.directory, o.files, dir_fd=dir_fd)
+def remove_orphans(o: Outputs, dir_fd: int) -> list[Path]:
+    """Remove the orphans, relative to the opened, locked directory (unlink removes a name, never
+    what a link points to)."""
     removed = []
     for name in o.orphans:
         path = Path(o.directory) / name
@@ -600,7 +600,7 @@ def write_outputs(o: Outputs, dir_fd: int) -> tuple[list[tuple[Path, bool]], lis
                 f"{path}: cannot remove this file, which no target writes any more: {e.strerror}"
             ) from None
         removed.append(path)
-    return written, removed
+    return removed
 
 
 def drift(o: Outputs, dir_fd: int | None) -> list[str]:
@@ -621,19 +621,38 @@ class Applied(NamedTuple):
 def apply(
     directory: str, files: Mapping[str, str], keep: frozenset[str], *, check: bool, follow_symlink: bool = False
 ) -> Applied:
-    """Render `files` into `directory` (or, with `check`, compare them), under the directory's lock
-    for the whole run: the old nsg.json read for its removed rules, the manifest and the orphans
-    found, the files written and the orphans removed, all relative to the one opened directory."""
-    with write.locked(directory, exclusive=not check, create=not check, follow_symlink=follow_symlink) as fd:
-        new_nsg = files.get("nsg.json")
-        old_nsg = None if new_nsg is None else write.read_text(fd, "nsg.json", write.read_limit(new_nsg))
-        gone = removed_rules_of(old_nsg, new_nsg)
-        o = outputs(directory, fd, files, keep)
+    """apply_all for one directory."""
+    return apply_all([(directory, files, keep)], check=check, follow_symlink=follow_symlink)[0]
+
+
+def apply_all(
+    jobs: Sequence[tuple[str, Mapping[str, str], frozenset[str]]], *, check: bool, follow_symlink: bool = False
+) -> list[Applied]:
+    """Render each job's files into its directory (or, with `check`, compare them), every directory
+    under its lock for the whole run: the old nsg.json read for its removed rules, the manifest
+    and the orphans found, the files of all directories written in one batch (write.write_many:
+    one round of fsync), then the orphans removed, all relative to each opened directory."""
+    with contextlib.ExitStack() as stack:
+        fds = {}
+        for directory in sorted({d for d, _, _ in jobs}, key=os.path.abspath):  # one order: no deadlock
+            fds[directory] = stack.enter_context(
+                write.locked(directory, exclusive=not check, create=not check, follow_symlink=follow_symlink)
+            )
+        planned = []
+        for directory, files, keep in jobs:
+            fd = fds[directory]
+            new_nsg = files.get("nsg.json")
+            old_nsg = None if new_nsg is None else write.read_text(fd, "nsg.json", write.read_limit(new_nsg))
+            planned.append((fd, outputs(directory, fd, files, keep), removed_rules_of(old_nsg, new_nsg)))
         if check:
-            return Applied(len(o.files), drift(o, fd), o.orphans, [], [], gone)
-        assert fd is not None  # created
-        written, removed = write_outputs(o, fd)
-        return Applied(len(o.files), [], o.orphans, written, removed, gone)
+            return [Applied(len(o.files), drift(o, fd), o.orphans, [], [], gone) for fd, o, gone in planned]
+        opened = [(fd, o, gone) for fd, o, gone in planned if fd is not None]
+        assert len(opened) == len(planned)  # locked(create=True) opens every directory
+        written = write.write_many([(o.directory, fd, o.files) for fd, o, _ in opened])
+        return [
+            Applied(len(o.files), [], o.orphans, paths, remove_orphans(o, fd), gone)
+            for (fd, o, gone), paths in zip(opened, written, strict=True)
+        ]
 
 
 # ---- the whole project --------------------------------------------------------------------------
