@@ -35,6 +35,7 @@ from .load import load_yaml, read_text
 from .paths import schemas_dir
 from .plan import RulePlan
 from .render import TERRAFORM_VERSIONS_FILE
+from .schema_errors import TOML, type_name
 from .targets import TARGETS
 from .targets.nsg import DeployedRule, removed_rules_of
 
@@ -248,22 +249,8 @@ def _schema_message(e: jsonschema.ValidationError) -> tuple[list[str | int], str
         expected = {"string": "a string", "array": "an array", "object": "a table"}.get(
             str(e.validator_value), str(e.validator_value)
         )
-        return where, f"{dotted}: expected {expected}, got {_toml_type(e.instance)}", True
+        return where, f"{dotted}: expected {expected}, got {type_name(e.instance, TOML)}", True
     return where, f"{dotted or 'the project'}: {e.message}", True
-
-
-def _toml_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return "a date" if value is not None else "nothing"
 
 
 def load(path: str | None = None) -> Project:

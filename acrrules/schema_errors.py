@@ -24,6 +24,7 @@ class Words(NamedTuple):
 
 YAML = Words("a mapping", "a list")
 JSON = Words("an object", "an array")
+TOML = Words("a table", "an array")
 
 
 def type_name(value: Any, words: Words = YAML) -> str:
