@@ -116,8 +116,11 @@ def run_cli(*args: str, cwd: Path | None = None) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
-def run_cli_process(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 60) -> Result:
-    """Run the CLI as a real process (exit codes, tracebacks, hash seeds)."""
+def run_cli_process(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 60, preexec_fn=None
+) -> Result:
+    """Run the CLI as a real process (exit codes, tracebacks, hash seeds); `preexec_fn` runs in the
+    child before it starts (e.g. resource limits)."""
     e = dict(os.environ)
     e.pop("ACRRULES_DEBUG", None)
     if env:
@@ -129,6 +132,7 @@ def run_cli_process(*args: str, cwd: Path | None = None, env: dict | None = None
         cwd=cwd,
         env=e,
         timeout=timeout,
+        preexec_fn=preexec_fn,
     )
     return Result(p.returncode, p.stdout, p.stderr)
 

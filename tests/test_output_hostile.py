@@ -20,7 +20,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import Result
+from conftest import Result, run_cli_process
 
 DESCRIPTION = textwrap.dedent("""\
     version: 1
@@ -39,24 +39,12 @@ TIMEOUT = 120  # seconds: "it did not hang", generous for a loaded 2-core machin
 
 def cli(*args, cwd: Path, env: dict | None = None) -> Result:
     """The real CLI, in a process with MEMORY_CAP of address space."""
-    e = dict(os.environ)
-    e.pop("ACRRULES_DEBUG", None)
-    e.update(env or {})
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
         os.umask(0o022)
 
-    p = subprocess.run(
-        [sys.executable, "-m", "acrrules", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=e,
-        timeout=TIMEOUT,
-        preexec_fn=cap,
-    )
-    return Result(p.returncode, p.stdout, p.stderr)
+    return run_cli_process(*map(str, args), cwd=cwd, env=env, timeout=TIMEOUT, preexec_fn=cap)
 
 
 @pytest.fixture
