@@ -23,7 +23,6 @@ import base64
 import concurrent.futures
 import contextlib
 import dataclasses
-import glob
 import http.client
 import ipaddress
 import json
@@ -178,15 +177,17 @@ def credentials_from_env(env: Mapping[str, str]) -> tuple[str, str] | None:
 
 
 def newest_service_tags(directory: str, cloud: str) -> str:
-    """`--service-tags DIR`: the newest ServiceTags_<Cloud>_<date>.json of the cloud in DIR."""
-    dated = [(d, p) for p in glob.glob(os.path.join(glob.escape(directory), f"ServiceTags_{cloud}_*.json"))
-             if (d := servicetags.date_in_name(p)) is not None]  # fmt: skip
-    if not dated:
+    """`--service-tags DIR`: the newest Service Tags file of the cloud in DIR, chosen as render
+    chooses it (project.newest_file)."""
+    from .project import newest_file
+
+    found = newest_file(directory, cloud)
+    if found is None:
         raise UsageError(
             f"{directory}: no ServiceTags_{cloud}_<YYYYMMDD>.json in this directory: "
             f"download one with `acrrules tags fetch --dir {directory}`"
         )
-    return max(dated)[1]
+    return found
 
 
 @dataclass(frozen=True)
