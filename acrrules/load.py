@@ -13,7 +13,7 @@ import gc
 import os
 import re
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
 
@@ -52,13 +52,16 @@ class SourceDocument:
     data: Any
     # Positions, per collection (by its key path) in the order of its items: a list's values, a
     # mapping's keys and values alternating (key 0, value 0, key 1, ...), each packed in one int
-    # (line << 32 | column).  A large description has a million positions: a key path and a
+    # (line << 32 | column, 0-based).  A large description has a million positions: a key path and a
     # Mark for each took 300 MB for 100,000 registries.
     marks: dict[KeyPath, array[int]] = field(default_factory=dict)
     root_mark: int | None = None
     # Problems that did not stop reading (duplicate keys: the first one is kept, merge keys);
     # validate.validate() reports them together with everything else wrong in the file.
     problems: list[Diagnostic] = field(default_factory=list)
+    # Whether every mapping key is text: False when the loader met another key, None when unknown
+    # (data not from load_yaml); validate only looks for such keys when this is not True.
+    text_keys_only: bool | None = None
     _key_index: dict[int, dict[Any, int]] = field(default_factory=dict, repr=False, compare=False)
 
     def mark(self, path: Path, *, key: bool = False) -> Mark | None:
@@ -139,13 +142,13 @@ def format_path(path: Path) -> str:
 
 
 def _mark(m: Any) -> int:
-    """A parser mark, packed (see SourceDocument.marks)."""
-    packed: int = (m.line + 1) << 32 | (m.column + 1)
+    """A parser mark (0-based line and column), packed (see SourceDocument.marks)."""
+    packed: int = m.line << 32 | m.column
     return packed
 
 
 def _unpack(packed: int) -> Mark:
-    return Mark(packed >> 32, packed & 0xFFFFFFFF)
+    return Mark((packed >> 32) + 1, (packed & 0xFFFFFFFF) + 1)
 
 
 def read_bytes(name: str, *, max_bytes: int, directory: str, missing: str, too_large: str) -> bytes:
@@ -227,7 +230,7 @@ class _Builder:
 
     def __init__(self, name: str):
         self.name = name
-        self.doc = SourceDocument(name, None)
+        self.doc = SourceDocument(name, None, text_keys_only=True)
         self.errors: list[Diagnostic] = []
         self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, expanded node count)
         self.nodes = 0
@@ -235,7 +238,9 @@ class _Builder:
         self.ambiguous = False  # a scalar YAML 1.1 and YAML 1.2 tools read differently was found
         self._constructor = Yaml12Loader("")  # resolve + construct plain scalars only
         self._resolved: dict[tuple[str, Any], str] = {}  # (text, implicit) -> tag: keys and words recur
-        self.plain_text: set[str] = set()  # plain scalars resolve() found to be text
+        # Plain scalars resolve() found to be text or a boolean, with their value: the fast path
+        # of build() takes them from then on without resolving them again (`name`, `true`).
+        self.plain_values: dict[str, str | bool] = {}
 
     def value_mark(self, stack: list[list[Any]], packed: int) -> None:
         """Record where the value the parser is at starts (a key's position: attach())."""
@@ -244,7 +249,7 @@ class _Builder:
             return
         top = stack[-1]
         if type(top[0]) is list or (top[4] is not _NO_KEY and top[4] is not _DUP_KEY):
-            top[7].append(packed)
+            top[6].append(packed)
 
     def error(self, mark: Any, message: str) -> None:
         m = _unpack(_mark(mark))
@@ -262,8 +267,10 @@ class _Builder:
                 resolved = self._constructor.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
                 if len(self._resolved) < 10_000:
                     self._resolved[ev.value, ev.implicit] = resolved
-                    if resolved == _STR_TAG and ev.implicit[0]:
-                        self.plain_text.add(ev.value)  # e.g. `name`: the fast path takes it from now on
+                    if ev.implicit[0] and resolved == _STR_TAG:
+                        self.plain_values[ev.value] = ev.value
+                    elif ev.implicit[0] and resolved == _BOOL_TAG and ev.value in _BOOLS:
+                        self.plain_values[ev.value] = _BOOLS[ev.value]
             tag = resolved
             if tag == YAML11_TAG:
                 self.ambiguous = True
@@ -321,22 +328,19 @@ class _Builder:
                 "split the registries over several descriptions",
             )
 
-    def build(self, events: Iterable[Any]) -> SourceDocument:
-        # Each stack entry: [container, path, expanded size, anchor, pending key, key mark,
-        # (unused), its positions (SourceDocument.marks)]
+    def build(self, get_event: Callable[[], Any]) -> SourceDocument:
+        """The document from a parser's events: `get_event()` gives the next one, None at the end."""
+        # Each stack entry: [container, path, self.nodes before it (its expanded size is self.nodes
+        # at its end less this), anchor, pending key, its start mark, its positions (SourceDocument.marks)]
         stack: list[list[Any]] = []
         documents = 0
-        root_set = False
 
-        def attach(value: Any, size: int, mark: Any, path_for_child: KeyPath | None) -> None:
-            nonlocal root_set
+        def attach(value: Any, mark: Any) -> None:
             if not stack:
                 self.doc.data = value
-                root_set = True
                 return
             top = stack[-1]
             container = top[0]
-            top[2] += size
             if isinstance(container, list):
                 container.append(value)
                 return
@@ -353,8 +357,10 @@ class _Builder:
                     hash(key)
                 except TypeError:
                     self.fatal(mark, "this value cannot be used as a key")
+                if type(key) is not str:
+                    self.doc.text_keys_only = False
                 if key in container:
-                    first = _unpack(top[7][2 * list(container).index(key)])
+                    first = _unpack(top[6][2 * list(container).index(key)])
                     where = f" (first defined at line {first.line}, column {first.column})" if first else ""
                     self.error(
                         mark, f"duplicate key {key!r} in {format_path(top[1])}{where}: keep one and delete the other"
@@ -362,7 +368,7 @@ class _Builder:
                     top[4] = _DUP_KEY
                 else:
                     top[4] = key
-                    top[7].append(_mark(mark))
+                    top[6].append(_mark(mark))
                 return
             if top[4] is not _DUP_KEY:
                 container[top[4]] = value
@@ -379,78 +385,90 @@ class _Builder:
                 return None  # a key, not a value
             return parent + (top[4],)
 
-        scalar_event = yaml.ScalarEvent
-        resolved_first = _RESOLVED_FIRST
-        for ev in events:
-            # Fast path, most events of a large file: a plain-text scalar in a collection, written
-            # once (no anchor), that is a list item, a mapping's value or a new key.  Everything
-            # else, and every case with something to report, takes the general path below.
-            if (
-                type(ev) is scalar_event
-                and stack
-                and ev.tag is None
-                and not ev.anchor
-                and (not ev.implicit[0] or ev.value[:1] not in resolved_first or ev.value in self.plain_text)
-                and self.nodes < MAX_NODES
-            ):
-                top = stack[-1]
-                into, value = top[0], ev.value
-                m: Any = ev.start_mark
-                if type(into) is list:
-                    self.nodes += 1
-                    top[2] += 1
-                    top[7].append((m.line + 1) << 32 | (m.column + 1))
-                    into.append(value)
-                    continue
-                key = top[4]
-                if key is _NO_KEY:
-                    if value != "<<" and value not in into:
-                        self.nodes += 1
-                        top[2] += 1
-                        top[4] = value
-                        top[7].append((m.line + 1) << 32 | (m.column + 1))
+        # The innermost open collection, unpacked for the fast paths (set again whenever the stack changes)
+        top: list[Any] | None = None
+        into: Any = None  # top[0]
+        is_list = False
+        add_mark: Any = None  # top[6].append
+        nodes = 0  # self.nodes, kept in a local by the fast paths and handed over around the general one
+        scalar_event, plain_values, resolved_first = yaml.ScalarEvent, self.plain_values, _RESOLVED_FIRST
+        mapping_start, sequence_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
+        mapping_end, sequence_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
+        no_key, dup_key, max_nodes, not_plain = _NO_KEY, _DUP_KEY, MAX_NODES, _NO_KEY
+        all_marks = self.doc.marks
+        while (ev := get_event()) is not None:
+            # Fast paths, most events of a large file.  Everything else, and every case with
+            # something to report, takes the general path below.
+            kind = type(ev)
+            if kind is scalar_event:
+                # A plain-text scalar or a boolean in a collection, written once (no anchor), that
+                # is a list item, a mapping's value or a new key.
+                if top is not None and ev.tag is None and not ev.anchor and nodes < max_nodes:
+                    text = ev.value
+                    if not ev.implicit[0] or text[:1] not in resolved_first:
+                        value = text
+                    else:
+                        value = plain_values.get(text, not_plain)
+                    if value is not not_plain:
+                        m: Any = ev.start_mark
+                        if is_list:
+                            nodes += 1
+                            add_mark(m.line << 32 | m.column)
+                            into.append(value)
+                            continue
+                        key = top[4]
+                        if key is no_key:
+                            if type(value) is str and value != "<<" and value not in into:
+                                nodes += 1
+                                top[4] = value
+                                add_mark(m.line << 32 | m.column)
+                                continue
+                        elif key is not dup_key:
+                            nodes += 1
+                            add_mark(m.line << 32 | m.column)
+                            into[key] = value
+                            top[4] = no_key
+                            continue
+            elif kind is mapping_start or kind is sequence_start:
+                # An untagged collection that is a list item or a mapping's value.
+                if top is not None and ev.tag is None and nodes < max_nodes and len(stack) < MAX_DEPTH:
+                    key = None if is_list else top[4]
+                    if key is not no_key and key is not dup_key:
+                        path = top[1] + ((len(into),) if is_list else (key,))
+                        nodes += 1
+                        m = ev.start_mark
+                        add_mark(m.line << 32 | m.column)
+                        into = {} if kind is mapping_start else []
+                        marks: array[int] = array("Q")
+                        all_marks[path] = marks
+                        top = [into, path, nodes - 1, ev.anchor, no_key, m, marks]
+                        stack.append(top)
+                        is_list = kind is sequence_start
+                        add_mark = marks.append
                         continue
-                elif key is not _DUP_KEY:
-                    self.nodes += 1
-                    top[2] += 1
-                    top[7].append((m.line + 1) << 32 | (m.column + 1))
-                    into[key] = value
-                    top[4] = _NO_KEY
+            elif (kind is mapping_end or kind is sequence_end) and top is not None and not top[3] and len(stack) > 1:
+                # The end of a collection without an anchor that is a list item or a mapping's value.
+                parent = stack[-2]
+                key = parent[4]
+                if type(parent[0]) is list or (key is not no_key and key is not dup_key):
+                    stack.pop()
+                    if type(parent[0]) is list:
+                        parent[0].append(into)
+                    else:
+                        parent[0][key] = into
+                        parent[4] = no_key
+                    top = parent
+                    into = parent[0]
+                    is_list = type(into) is list
+                    add_mark = parent[6].append
                     continue
-            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            self.nodes = nodes
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
                 done: list[Any] = stack.pop()
                 if done[3]:  # its anchor
-                    self.anchors[done[3]] = (done[0], done[2])
-                attach(done[0], done[2], done[5], done[1])
-                continue
-            if isinstance(ev, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    self.fatal(
-                        ev.start_mark,
-                        "a second YAML document ('---'): a description is one document; "
-                        "put each description in its own file",
-                    )
-                continue
-            if isinstance(ev, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
-                continue
-            if isinstance(ev, yaml.AliasEvent):
-                if ev.anchor not in self.anchors:
-                    self.fatal(ev.start_mark, f"alias *{ev.anchor} refers to no anchor &{ev.anchor} defined before it")
-                value, size = self.anchors[ev.anchor]
-                self.count(size, ev.start_mark, alias=True)
-                self.value_mark(stack, _mark(ev.start_mark))
-                attach(value, size, ev.start_mark, None)
-                continue
-            if isinstance(ev, yaml.ScalarEvent):
-                self.count(1, ev.start_mark)
-                value = self.scalar(ev)
-                self.value_mark(stack, _mark(ev.start_mark))
-                if ev.anchor:
-                    self.anchors[ev.anchor] = (value, 1)
-                attach(value, 1, ev.start_mark, None)
-                continue
-            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                    self.anchors[done[3]] = (done[0], self.nodes - done[2])
+                attach(done[0], done[5])
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 self.count(1, ev.start_mark)
                 if ev.tag not in _COLLECTION_TAGS:
                     self.fatal(
@@ -467,11 +485,38 @@ class _Builder:
                 if path is None:
                     self.fatal(ev.start_mark, "a mapping or list cannot be used as a key: keys must be plain names")
                 self.value_mark(stack, _mark(ev.start_mark))
-                container: Any = {} if isinstance(ev, yaml.MappingStartEvent) else []
-                marks: array[int] = array("Q")
-                self.doc.marks[path] = marks
-                stack.append([container, path, 1, ev.anchor, _NO_KEY, ev.start_mark, None, marks])
-                continue
+                container: Any = {} if kind is yaml.MappingStartEvent else []
+                self.doc.marks[path] = array("Q")
+                stack.append([container, path, self.nodes - 1, ev.anchor, _NO_KEY, ev.start_mark, self.doc.marks[path]])
+            elif kind is scalar_event:
+                self.count(1, ev.start_mark)
+                value = self.scalar(ev)
+                self.value_mark(stack, _mark(ev.start_mark))
+                if ev.anchor:
+                    self.anchors[ev.anchor] = (value, 1)
+                attach(value, ev.start_mark)
+            elif kind is yaml.AliasEvent:
+                if ev.anchor not in self.anchors:
+                    self.fatal(ev.start_mark, f"alias *{ev.anchor} refers to no anchor &{ev.anchor} defined before it")
+                value, size = self.anchors[ev.anchor]
+                self.count(size, ev.start_mark, alias=True)
+                self.value_mark(stack, _mark(ev.start_mark))
+                attach(value, ev.start_mark)
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    self.fatal(
+                        ev.start_mark,
+                        "a second YAML document ('---'): a description is one document; "
+                        "put each description in its own file",
+                    )
+            # (stream start and end, document end: nothing to build)
+            nodes = self.nodes
+            top = stack[-1] if stack else None
+            if top is not None:
+                into = top[0]
+                is_list = type(into) is list
+                add_mark = top[6].append
         if self.ambiguous:
             # The file means different things to different YAML tools: validating one reading
             # would only add messages about values the user has to rewrite anyway.
@@ -667,8 +712,12 @@ def load_yaml(name: str, text: str | None = None) -> SourceDocument:
         raise InputError([Diagnostic(name, line, col, refused_character(bad.group()))])
     builder = _Builder(name)
     try:
-        with paused_gc():
-            return builder.build(yaml.parse(text, Loader=_Loader))
+        loader = _Loader(text)
+        try:
+            with paused_gc():
+                return builder.build(loader.get_event)
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or "invalid YAML"
