@@ -123,11 +123,11 @@ def endpoints(desc: Description) -> tuple[Endpoint, ...]:
     """Every FQDN the clients need, sorted and de-duplicated (spec §2)."""
     cloud = desc.cloud_info
     sfx = cloud.login_suffix
-    out: set[Endpoint] = {Endpoint(sfx, "certificate")}
+    out: list[Endpoint] = [Endpoint(sfx, "certificate")]
     storage = False
     # Endpoint(...) runs the NamedTuple's Python __new__; a large description has a million of
     # them: built directly, with every field (port included), as _make() does.
-    new, port, add = tuple.__new__, catalog.PORT, out.add
+    new, port, add = tuple.__new__, catalog.PORT, out.append
     for reg in desc.registries:
         n, name = reg.fqdn_name, reg.name
         add(new(Endpoint, (f"{n}.{sfx}", "login", name, None, port)))
@@ -140,12 +140,18 @@ def endpoints(desc: Description) -> tuple[Endpoint, ...]:
                 if regional:
                     add(new(Endpoint, (f"{n}.{r}.geo.{sfx}", "regional", name, r, port)))
     if storage:
-        out.add(Endpoint(cloud.storage_wildcard, "storage"))
+        out.append(Endpoint(cloud.storage_wildcard, "storage"))
     if desc.mcr:
         rest, data = cloud.mcr_fqdns
-        out.add(Endpoint(rest, "mcr"))
-        out.add(Endpoint(data, "mcr-data"))
-    return tuple(sorted(out))
+        out.append(Endpoint(rest, "mcr"))
+        out.append(Endpoint(data, "mcr-data"))
+    # A validated description names each FQDN once, and then the order of the FQDNs alone is
+    # the order of the endpoints: sorting the strings is twice as fast as sorting the tuples.
+    # Anything else (two registries `Foo` and `foo` built through the API) takes the general way.
+    by_fqdn = {ep[0]: ep for ep in out}
+    if len(by_fqdn) == len(out):
+        return tuple([by_fqdn[f] for f in sorted(by_fqdn)])
+    return tuple(sorted(set(out)))
 
 
 def _tag_region(
@@ -199,15 +205,19 @@ def service_tags(desc: Description, tags_file: ServiceTagsFile | None = None) ->
     families = (catalog.TAG_ACR, catalog.TAG_STORAGE)
     cloud = desc.cloud_info
     file_regions = {f: tag_regions(tags_file, f, cloud) for f in families} if tags_file is not None else {}
-    tag_of: dict[tuple[str, str], str] = {}  # (location, family) -> tag, each found once
+    # location -> the registry-name sets of its tags, one per family (found once per location)
+    names_of: dict[str, list[dict[str, None]]] = {}
     for reg in desc.registries:
+        name = reg.name
         for loc in reg.regions:
-            for family in families:
-                tag = tag_of.get((loc, family))
-                if tag is None:
+            sets = names_of.get(loc)
+            if sets is None:
+                sets = names_of[loc] = []
+                for family in families:
                     tag = f"{family}.{_tag_region(desc, loc, family, tags_file, file_regions.get(family))}"
-                    tag_of[loc, family] = tag
-                by_tag.setdefault(tag, (family, loc, {}))[2][reg.name] = None
+                    sets.append(by_tag.setdefault(tag, (family, loc, {}))[2])
+            for names in sets:
+                names[name] = None
     if desc.mcr:
         for tag in cloud.mcr_tags:
             by_tag.setdefault(tag, (tag, None, {}))
