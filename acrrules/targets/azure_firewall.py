@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from typing import Any, NamedTuple
 
 from .. import catalog
@@ -93,16 +94,18 @@ def _regions_text(kind: str, regions: list[str], room: int) -> str:
 
 
 def app_rules(plan: RulePlan) -> list[AppRule]:
-    by_registry: dict[str, list[str]] = {}
+    by_registry: dict[str, list[str]] = {reg.name: [] for reg in plan.description.registries}
     shared: list[str] = []
     mcr: list[str] = []
-    for ep in plan.endpoints:
-        if ep.registry is not None:
-            by_registry.setdefault(ep.registry, []).append(ep.fqdn)
-        elif ep.kind in ("mcr", "mcr-data"):
-            mcr.append(ep.fqdn)
+    kinds: set[str] = set()
+    for fqdn, kind, registry, _, _ in plan.endpoints:  # (a large plan has a million endpoints)
+        if registry is not None:
+            by_registry[registry].append(fqdn)
+        elif kind in ("mcr", "mcr-data"):
+            mcr.append(fqdn)
         else:
-            shared.append(ep.fqdn)
+            shared.append(fqdn)
+            kinds.add(kind)
     name = plan.description.name
     cloud = plan.description.cloud_info
     rules = []
@@ -118,7 +121,6 @@ def app_rules(plan: RulePlan) -> list[AppRule]:
                 f"acr-{reg.name}", f"Registry {reg.name}: " + "; ".join(parts), tuple(sorted(by_registry[reg.name]))
             )
         )
-    kinds = {ep.kind for ep in plan.endpoints if ep.registry is None}
     shared_parts = [f"certificate download ({cloud.login_suffix})"]
     if "storage" in kinds:
         shared_parts.append(f"layer blobs in Azure Storage ({cloud.storage_wildcard})")
@@ -192,8 +194,18 @@ class _Sizer:
         if base is None:  # the JSON with empty strings and an empty list in the rule's own places
             empty = rule._replace(name="", description="", **{"fqdns" if isinstance(rule, AppRule) else "tags": ()})
             base = self.base[type(rule)] = _size(empty, self.sources) - 3 * 2
-        # The three values as one JSON list (one encoder call): less its brackets and two ", ".
-        return base + len(json.dumps([rule.name, rule.description, list(values)])) - 6
+        # The name, the description and the list of values, each as JSON: a string is its text and
+        # quotes; a list of k strings adds k - 1 separators ", " and its brackets.
+        brackets_and_separators = 2 * len(values) or 2
+        text = rule.name + rule.description + "".join(values)
+        if _JSON_AS_IS.fullmatch(text):  # the usual rule: one check in C instead of an encoder call
+            return base + len(text) + 2 * (2 + len(values)) + brackets_and_separators
+        parts = (rule.name, rule.description, *values)
+        return base + sum(len(json.dumps(p)) for p in parts) + brackets_and_separators
+
+
+# What JSON writes as it is: printable ASCII but `"` and `\`.
+_JSON_AS_IS = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
 def groups(plan: RulePlan, s: FirewallSettings) -> list[Group]:
