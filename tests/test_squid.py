@@ -270,6 +270,33 @@ def test_src_entries():
     )
 
 
+def test_every_ipv4_client_is_written_as_two_halves_not_as_all(tmp_path):
+    """Squid takes `src 0.0.0.0/0` with an ERROR and reads it as `all`, IPv6 clients included (its own
+    words below, from a hand-written file); `sources: [0.0.0.0/0]` is written as 0.0.0.0/1 and
+    128.0.0.0/1, which a real squid parses without a word and which still lets IPv4 clients through."""
+    assert src_entries(["0.0.0.0/0", "10.0.0.0/8", "2001:db8::/32"]) == ("0.0.0.0/1", "128.0.0.0/1", "2001:db8::/32")
+    need_tool("squid")
+    by_hand = tmp_path / "by-hand.conf"
+    by_hand.write_text(
+        "acl t_connect method CONNECT\nacl t_port port 443\nacl t_dst dstdomain ok.example.com\n"
+        "acl t_src src 0.0.0.0/0\nhttp_access allow t_connect t_port t_src t_dst\n",
+        encoding="utf-8",
+    )
+    r = subprocess.run(["squid", "-k", "parse", "-f", by_hand], capture_output=True, text=True, check=False)
+    assert "needs to be replaced by the term 'all'" in r.stdout + r.stderr, r.stdout + r.stderr
+    description = tmp_path / "acr.yaml"
+    description.write_text(
+        "version: 1\nregistries:\n  - {name: contosoacr, sku: Basic, location: eastus}\nsources: ['0.0.0.0/0']\n",
+        encoding="utf-8",
+    )
+    conf = render_squid(description, tmp_path / "out")[CONF]
+    assert re.findall(r"^acl \S+ src (\S+)$", conf, re.M) == ["0.0.0.0/1", "128.0.0.0/1"]
+    assert_clean(squid_check(tmp_path / "out" / CONF))
+    host = "contosoacr.azurecr.io"
+    r = squid_probe(tmp_path / "out" / CONF, allow=[host], deny=["not-allowed.example.org"])
+    assert r.returncode == 0 and f"PASS ALLOW CONNECT {host}:443 -> 200" in r.stdout, r.stdout
+
+
 def test_two_rule_sets_side_by_side_in_one_squid(tmp_path):
     """Different `name`s (or acl_prefix) give different ACL names: both files load into one squid."""
     spec = sample_specs()[0]

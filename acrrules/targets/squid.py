@@ -10,7 +10,8 @@ what it does not allow falls through to the host's rules that follow the include
 dstdomain entries: every endpoint FQDN, a wildcard `*.x` written `.x` (Squid: x and every name under
 it).  An entry another entry covers is left out: Squid 5.7 warns and drops `a.x` after `.x`, and refuses
 to start on `x` next to `.x` or on `a.x` before `.x`.  `src` entries: `sources` without the networks
-another one covers (Squid warns and drops those too); `["*"]` means no src ACL at all.
+another one covers (Squid warns and drops those too), `0.0.0.0/0` as its two halves (Squid reads it as
+`all`, IPv6 clients included); `["*"]` means no src ACL at all.
 
 `no_proxy.txt` is the comma-separated NO_PROXY value for clients (Docker, containerd, IoT Edge) that
 reach private-link registries directly: the login, data and regional FQDNs of every registry with
@@ -85,7 +86,18 @@ def src_entries(sources: Iterable[str]) -> tuple[str, ...]:
         if last is not None and last.version == net.version and net.subnet_of(last):  # type: ignore[arg-type]
             continue
         kept.append((net, is_cidr))
-    return tuple(str(net) if is_cidr else str(net.network_address) for net, is_cidr in kept)
+    out: list[str] = []
+    for net, is_cidr in kept:
+        if net == EVERY_IPV4:
+            # Squid reads `src 0.0.0.0/0` as `all` ("needs to be replaced by the term 'all'"), which
+            # lets IPv6 clients through too: the two halves mean every IPv4 client and nothing more.
+            out += ["0.0.0.0/1", "128.0.0.0/1"]
+        else:
+            out.append(str(net) if is_cidr else str(net.network_address))
+    return tuple(out)
+
+
+EVERY_IPV4 = ipaddress.IPv4Network("0.0.0.0/0")
 
 
 def no_proxy_hosts(plan: RulePlan) -> tuple[str, ...]:
