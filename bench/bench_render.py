@@ -15,8 +15,8 @@
    typer app with the same arguments and options as `render`, parsed as typer
    parses them (which imports pydantic), that imports jinja2, yaml and jsonschema
    and loads the Service Tags file with json (FLOOR below).
-   For comparison only, the floor is also timed with gc.freeze() before app(), as
-   acrrules' console script does before its run (FLOOR_FROZEN): what of acrrules'
+   For comparison only, the floor is also timed with gc.disable() before app(), as
+   acrrules' console script does before its run (FLOOR_NO_GC): what of acrrules'
    lead is its own code, and what the collector's.
    Medians, their spread (min-max) and the ratios of the medians are printed (the
    targets: warm <= 1.2 and cold <= 1.3 times the floor), and the median of the
@@ -92,7 +92,7 @@ app()
 
 # For comparison only: the floor with what acrrules' console script does before its run,
 # moving everything imported out of the cyclic garbage collector's sight (cli.run).
-FLOOR_FROZEN = FLOOR.replace("\napp()\n", "\nimport gc\n\ngc.freeze()\napp()\n")
+FLOOR_NO_GC = FLOOR.replace("\napp()\n", "\nimport gc\n\ngc.disable()\napp()\n")
 
 
 def newest_public_file() -> Path:
@@ -221,12 +221,12 @@ def ratio(tmp: Path, tags_file: Path, regions: list[str], runs: int, cold: bool)
         "--out",
         str(tmp / "floor-out"),
     ]
-    (tmp / "floor_frozen.py").write_text(FLOOR_FROZEN, encoding="utf-8")
-    frozen_cmd = [sys.executable, str(tmp / "floor_frozen.py"), *floor_cmd[2:]]
+    (tmp / "floor_no_gc.py").write_text(FLOOR_NO_GC, encoding="utf-8")
+    no_gc_cmd = [sys.executable, str(tmp / "floor_no_gc.py"), *floor_cmd[2:]]
     again = render_command(spec, tags_file, tmp / "out-large")
     timed(again, tmp)  # warm the page cache, .pyc files and template cache before measuring
     timed(floor_cmd, tmp)
-    times = {k: Series() for k in ("floor", "warm", "cold", "again", "frozen")}
+    times = {k: Series() for k in ("floor", "warm", "cold", "again", "no_gc")}
     for i in range(runs):
         times["floor"].append(timed(floor_cmd, tmp).seconds)
         times["warm"].append(timed(render_command(spec, tags_file, tmp / f"warm-{i}"), tmp).seconds)
@@ -234,7 +234,7 @@ def ratio(tmp: Path, tags_file: Path, regions: list[str], runs: int, cold: bool)
             env = dict(ENV, XDG_CACHE_HOME=str(tmp / f"empty-cache-{i}"))
             times["cold"].append(timed(render_command(spec, tags_file, tmp / f"cold-{i}"), tmp, env).seconds)
         times["again"].append(timed(again, tmp).seconds)
-        times["frozen"].append(timed(frozen_cmd, tmp).seconds)
+        times["no_gc"].append(timed(no_gc_cmd, tmp).seconds)
     return times
 
 
@@ -314,7 +314,7 @@ def main() -> int:
         )
         print(
             f"CLI: {' '.join(CLI)} render SPEC --service-tags FILE --out DIR; {args.runs} rounds, "
-            "each: floor, warm, cold, again, frozen floor"
+            "each: floor, warm, cold, again, floor without the collector"
         )
         floor = t["floor"].median
         print(f"floor (minimal typer app, same options)  median {floor * 1000:4.0f} ms ({t['floor'].spread()})")
@@ -322,7 +322,7 @@ def main() -> int:
             ("warm", "CLI, warm $XDG_CACHE_HOME", TARGET_WARM),
             ("cold", "CLI, empty $XDG_CACHE_HOME", TARGET_COLD),
             ("again", "CLI re-rendering unchanged files", None),
-            ("frozen", "floor with gc.freeze() (comparison only)", None),
+            ("no_gc", "floor with gc.disable() (comparison only)", None),
         ]
         for key, label, target in rows:
             if not t[key]:

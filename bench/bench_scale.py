@@ -38,7 +38,7 @@ TARGET_SIZE = 100_000
 
 CHILD = r"""
 import gc, json, resource, sys, time
-gc.freeze()  # as the console script does (cli.run)
+gc.disable()  # as the console script does (cli.run)
 from acrrules import pipeline, plan
 from acrrules.targets import TARGETS
 def clock():
