@@ -65,6 +65,14 @@ def _out(text: str) -> None:
     sys.stdout.write(text)
 
 
+def _diff(text: str) -> None:
+    """A --check diff on stdout, each line through escape.terminal (tabs kept, for nft and shell
+    files): the lines on disk come from the repository, that is from whoever last changed it, and
+    must not drive the terminal or issue CI workflow commands any more than a message can."""
+    lines = text.removesuffix("\n").split("\n")
+    _out("".join("\t".join(terminal(part) for part in line.split("\t")) + "\n" for line in lines))
+
+
 def _err(text: str) -> None:
     """A message on stderr, each line through escape.terminal: messages quote paths, names and values
     from untrusted input, which must not drive the terminal or issue CI workflow commands."""
@@ -248,7 +256,7 @@ def render(
     done = project.apply(out, files, project.keep_names(result, target), check=check, follow_symlink=out_follow_symlink)
     if check:
         for d in done.diffs:
-            _out(d)
+            _diff(d)
         _orphans(out, done.orphans)
         if done.diffs or done.orphans:
             _err(
@@ -304,7 +312,7 @@ def _render_project(
             _err(str(warning))
         if check:
             for d in done.diffs:
-                _out(d)
+                _diff(d)
             _orphans(job.directory, done.orphans)
             drifted += len(done.diffs)
             orphaned += len(done.orphans)

@@ -157,6 +157,24 @@ def test_a_links_target_is_printed_without_control_characters(tmp_path, project)
     assert not any(line.startswith("::") for line in rep.err.splitlines()), rep.err
 
 
+def test_a_committed_files_lines_reach_the_diff_escaped(tmp_path, project):
+    """A regular output file is shown in the --check diff, and its lines are the repository's: an
+    escape sequence, a carriage return, a bidi override or a workflow command written into it reach
+    stdout (a CI log) as visible escapes, and tabs stay tabs."""
+    nsg = project / "rules" / "nsg.json"
+    hostile = "\x1b[2J\r::add-mask::x\u202eevil\n::error::forged\n  ##[group]y\n\tindented\n"
+    nsg.write_text(nsg.read_text(encoding="utf-8") + hostile, encoding="utf-8")
+    r = cli("render", "acr.yaml", "--out", "rules", "--check", cwd=project)
+    assert r.code == 1, r.err
+    for raw in ("\x1b", "\r", "\u202e", "##["):
+        assert raw not in r.out, (raw, r.out)
+    # Every diff line starts with its marker, so a workflow command can only start one after a
+    # line break: a carriage return, which is escaped.
+    assert not any(line.lstrip().startswith("::") for line in r.out.splitlines()), r.out
+    assert "-\\x1b[2J\\r::add-mask::x\\u202eevil\n" in r.out, r.out
+    assert "-::error::forged\n" in r.out and "-  \\x23#[group]y\n" in r.out and "-\tindented\n" in r.out, r.out
+
+
 # ---- /dev/zero, a huge file, a FIFO -----------------------------------------------------------
 
 
