@@ -21,7 +21,6 @@ import glob
 import json
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,7 +199,7 @@ def _fail(file: str, line: int | None, col: int | None, message: str) -> InputEr
     return InputError([Diagnostic(file, line, col, message)])
 
 
-def _decode_error(file: str, text: str, e: tomllib.TOMLDecodeError) -> InputError:
+def _decode_error(file: str, text: str, e: ValueError) -> InputError:
     msg = str(e)
     m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", msg)
     if m:
@@ -265,6 +264,8 @@ def load(path: str | None = None) -> Project:
     elif os.path.isdir(path):
         raise _fail(path, None, None, f"is a directory: give the path of an {PROJECT_FILE} file")
     text = read_text(path)
+    import tomllib  # only a project needs it: not imported by `render SPEC`
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

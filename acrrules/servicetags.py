@@ -55,7 +55,8 @@ def date_in_name(path: str) -> datetime.date | None:
     if not m:
         return None
     try:
-        return datetime.datetime.strptime(m.group(2), "%Y%m%d").date()
+        digits = m.group(2)  # (datetime.strptime would import _strptime, and its locale, in every run)
+        return datetime.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
     except ValueError:
         return None
 
