@@ -10,7 +10,6 @@ every other rule as it is, in Azure and in the diff.
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any, NamedTuple
 
 from .. import catalog
@@ -212,6 +211,8 @@ def nsg_place(plan: RulePlan, target_id: str) -> NsgPlace:
 
 def delete_command(rule: DeployedRule, place: NsgPlace) -> str:
     """The Azure CLI command that deletes a rule which left nsg.json; RG and NSG stand for what is unknown."""
+    import shlex  # only a removal notice needs it: not imported by every run
+
     rg = shlex.quote(place.resource_group) if place.resource_group else "RG"
     nsg = shlex.quote(place.nsg) if place.nsg else "NSG"
     return f"az network nsg rule delete -g {rg} --nsg-name {nsg} -n {shlex.quote(rule.name)}"
