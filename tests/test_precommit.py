@@ -218,6 +218,7 @@ def test_manifest_hooks():
     assert check["pass_filenames"] is False
     assert validate["entry"].split() == ["acrrules", "validate"]
     assert validate.get("pass_filenames", True) is True
+    assert validate["require_serial"] is True  # one process sees every description (clashes, spec §8)
     assert {check["language"], validate["language"]} == {"python"}
 
 
@@ -299,6 +300,41 @@ def test_invalid_description_fails_with_a_located_message(tmp_path, hook_repo):
     located = re.findall(r"^acr\.yaml:5:15: registries\[0\]\.location: .*'westeuropa'.*$", run.output, re.M)
     assert len(located) == 2, explain(run, hook_repo)  # once from each hook
     assert "Traceback" not in run.output
+
+
+CLASHING = """\
+version: 1
+name: team{pair}{i}
+registries:
+  - {{name: contoso{pair}{i}reg, sku: Basic, location: eastus}}
+outputs: [iptables]
+targets:
+  iptables: {{chain: EGRESS_{pair}}}
+"""
+
+
+def test_validate_sees_every_description_at_once(tmp_path, hook_repo):
+    """Two descriptions that share an iptables chain clash (spec §8), which `acrrules validate A B`
+    reports only when it is given both. pre-commit splits a hook's files over one process per core
+    (more than 4 files on 2 cores) unless the hook is require_serial: four clashing pairs among 8
+    files, each pair reported, proves the hook sees all the files at once."""
+    files = {f"team{pair}{i}.acr.yaml": CLASHING.format(pair=pair, i=i) for pair in "abcd" for i in (1, 2)}
+    root = tmp_path / "project"
+    root.mkdir()
+    config = {"repos": [{"repo": str(REPO), "rev": hook_repo.rev, "hooks": [{"id": "acrrules-validate"}]}]}
+    (root / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    env = _clean_env()
+    assert _git("init", "-q", ".", cwd=root, env=env).returncode == 0
+    assert _git("add", "-A", cwd=root, env=env).returncode == 0
+    run = run_hooks(root, hook_repo)
+    assert run.status == {"acrrules-validate": "Failed"}, explain(run, hook_repo)
+    for pair in "abcd":
+        assert f"team{pair}2.acr.yaml:7:21: targets.iptables.chain: the iptables chain EGRESS_{pair} " in run.output, (
+            pair,
+            explain(run, hook_repo),
+        )
 
 
 def test_readme_snippet_is_a_valid_config(tmp_path):
