@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,39 @@ def servicetags_name(days_ago: int = 0, cloud: str = "Public") -> str:
     does not call stale, and not after today, which the Service Tags checks refuse."""
     day = datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=days_ago)
     return f"ServiceTags_{cloud}_{day:%Y%m%d}.json"
+
+
+def service_tag(
+    name: str,
+    prefixes: Sequence[str],
+    *,
+    change: int = 1,
+    region: str | None = None,
+    region_id: int = 0,
+    features: Sequence[str] = ("API", "NSG"),
+) -> dict:
+    """One entry of a Service Tags file in Microsoft's layout: `Service.Region` (or a global `Service`;
+    `region=""` for a global tag with a dot, such as AzureFrontDoor.FirstParty) with these addressPrefixes."""
+    service, _, in_name = name.partition(".")
+    region = in_name if region is None else region
+    return {
+        "name": name,
+        "id": name,
+        "properties": {
+            "changeNumber": change,
+            "region": region.lower(),
+            "regionId": region_id,
+            "platform": "Azure",
+            "systemService": service,
+            "addressPrefixes": list(prefixes),
+            "networkFeatures": list(features),
+        },
+    }
+
+
+def service_tags_document(values: Sequence[dict], cloud: str = "Public", change: int = 7) -> dict:
+    """A whole Service Tags file (service_tag entries), as json.loads reads it."""
+    return {"changeNumber": change, "cloud": cloud, "values": list(values)}
 
 
 def latest_servicetags(cloud: str = "Public") -> Path:

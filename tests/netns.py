@@ -370,25 +370,13 @@ def expected_prefixes(servicetags_path: Path, cloud: str) -> tuple[set, set]:
 
 def write_service_tags(path: Path, tags: dict[str, Sequence[str]], cloud: str = "Public", change: int = 7) -> Path:
     """A Service Tags file in Microsoft's format holding only `tags` (name -> addressPrefixes)."""
-    values = []
-    for i, (name, prefixes) in enumerate(sorted(tags.items())):
-        service, _, region = name.partition(".")
-        values.append(
-            {
-                "name": name,
-                "id": name,
-                "properties": {
-                    "changeNumber": i + 1,
-                    "region": region.lower(),
-                    "regionId": 0,
-                    "platform": "Azure",
-                    "systemService": service,
-                    "addressPrefixes": list(prefixes),
-                    "networkFeatures": ["NSG", "API"],
-                },
-            }
-        )
-    path.write_text(json.dumps({"changeNumber": change, "cloud": cloud, "values": values}, indent=2), encoding="utf-8")
+    from conftest import service_tag, service_tags_document  # not in the namespace side of this module
+
+    values = [
+        service_tag(name, prefixes, change=i + 1, features=("NSG", "API"))
+        for i, (name, prefixes) in enumerate(sorted(tags.items()))
+    ]
+    path.write_text(json.dumps(service_tags_document(values, cloud, change), indent=2), encoding="utf-8")
     return path
 
 

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, run_cli_process
+from conftest import run_cli, run_cli_process, service_tag, service_tags_document
 
 from acrrules import catalog, fetch
 
@@ -62,22 +62,10 @@ def tags_bytes(cloud: str = "Public", change: int = 400, prefix: str = "192.0.2.
     """A small valid Service Tags file (documentation prefixes), in Microsoft's layout."""
     region = {"Public": "EastUS", "AzureGovernment": "USGovVirginia", "China": "ChinaNorth2"}[cloud]
     values = [
-        {
-            "name": f"{family}.{region}",
-            "id": f"{family}.{region}",
-            "properties": {
-                "changeNumber": 3,
-                "region": region.lower(),
-                "regionId": 1,
-                "platform": "Azure",
-                "systemService": family,
-                "addressPrefixes": [prefix, "2001:db8::/48"],
-                "networkFeatures": ["API", "NSG"],
-            },
-        }
+        service_tag(f"{family}.{region}", [prefix, "2001:db8::/48"], change=3, region_id=1)
         for family in (catalog.TAG_ACR, catalog.TAG_STORAGE)
     ]
-    return json.dumps({"changeNumber": change, "cloud": cloud, "values": values}, indent=2).encode() + b"\n"
+    return json.dumps(service_tags_document(values, cloud, change), indent=2).encode() + b"\n"
 
 
 def page_html(*links: str, script: bool = False) -> bytes:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SERVICETAGS, run_cli, servicetags_files, servicetags_name
+from conftest import SERVICETAGS, run_cli, service_tag, service_tags_document, servicetags_files, servicetags_name
 
 from acrrules import catalog, escape, servicetags
 
@@ -35,25 +35,11 @@ SPEC = "version: 1\nregistries:\n  - {name: contosoacr, sku: Premium, location: 
 
 
 def document(tags: dict[str, list[str]] | None = None, change: int = 7) -> dict:
-    values = []
-    for i, (name, prefixes) in enumerate((tags or TAGS).items()):
-        service, _, region = name.partition(".")
-        values.append(
-            {
-                "name": name,
-                "id": name,
-                "properties": {
-                    "changeNumber": i + 1,
-                    "region": region.lower(),
-                    "regionId": i,
-                    "platform": "Azure",
-                    "systemService": service,
-                    "addressPrefixes": list(prefixes),
-                    "networkFeatures": ["API", "NSG", "UDR", "FW"],
-                },
-            }
-        )
-    return {"changeNumber": change, "cloud": "Public", "values": values}
+    values = [
+        service_tag(name, prefixes, change=i + 1, region_id=i, features=("API", "NSG", "UDR", "FW"))
+        for i, (name, prefixes) in enumerate((tags or TAGS).items())
+    ]
+    return service_tags_document(values, change=change)
 
 
 def entry(doc: dict, name: str = ACR) -> dict:

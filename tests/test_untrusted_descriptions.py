@@ -10,7 +10,6 @@ never 70 (an internal error).
 
 from __future__ import annotations
 
-import datetime
 import importlib
 import ipaddress
 import json
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_cli
+from conftest import run_cli, service_tag, service_tags_document, servicetags_name
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from strategies import descriptions, dump_description
@@ -44,47 +43,23 @@ HOSTILE_REGIONS = ["*", "contoso.prod", "\u212aoreaCentral", "Eastus", "West Eur
 
 def tags_file(folder: Path, regions: list[str]) -> Path:
     """A Public Service Tags file (documentation prefixes only) with ACR and Storage tags for `regions`."""
-    values = []
-    for i, region in enumerate(regions):
-        for j, family in enumerate((catalog.TAG_ACR, catalog.TAG_STORAGE)):
-            name = f"{family}.{region}"
-            values.append(
-                {
-                    "name": name,
-                    "id": name,
-                    "properties": {
-                        "changeNumber": 1,
-                        "region": region.lower(),
-                        "regionId": i,
-                        "platform": "Azure",
-                        "systemService": family,
-                        "addressPrefixes": [
-                            f"198.51.100.{(2 * i + j) * 8 % 256}/29",
-                            str(ipaddress.ip_network(f"2001:db8:{2 * i + j:x}::/48")),
-                        ],  # canonical text
-                        "networkFeatures": ["API", "NSG", "UDR", "FW"],
-                    },
-                }
-            )
-    for k, name in enumerate((catalog.TAG_MCR, catalog.TAG_AFD_FIRST_PARTY)):
-        values.append(
-            {
-                "name": name,
-                "id": name,
-                "properties": {
-                    "changeNumber": 1,
-                    "region": "",
-                    "regionId": 0,
-                    "platform": "Azure",
-                    "systemService": name.split(".")[0],
-                    "addressPrefixes": [f"203.0.113.{k * 16}/28"],
-                    "networkFeatures": ["API", "NSG", "UDR", "FW"],
-                },
-            }
-        )
-    today = datetime.datetime.now(datetime.UTC).date()
-    path = folder / f"ServiceTags_Public_{today:%Y%m%d}.json"
-    path.write_text(json.dumps({"changeNumber": 1, "cloud": "Public", "values": values}, indent=2), encoding="utf-8")
+    features = ("API", "NSG", "UDR", "FW")
+    values = [
+        service_tag(
+            f"{family}.{region}",
+            [f"198.51.100.{(2 * i + j) * 8 % 256}/29", str(ipaddress.ip_network(f"2001:db8:{2 * i + j:x}::/48"))],
+            region_id=i,
+            features=features,
+        )  # canonical text
+        for i, region in enumerate(regions)
+        for j, family in enumerate((catalog.TAG_ACR, catalog.TAG_STORAGE))
+    ]
+    values += [
+        service_tag(name, [f"203.0.113.{k * 16}/28"], region="", features=features)
+        for k, name in enumerate((catalog.TAG_MCR, catalog.TAG_AFD_FIRST_PARTY))
+    ]
+    path = folder / servicetags_name()
+    path.write_text(json.dumps(service_tags_document(values, change=1), indent=2), encoding="utf-8")
     return path
 
 
