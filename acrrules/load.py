@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import os
 import re
 from array import array
@@ -331,7 +332,8 @@ class _Builder:
     def build(self, get_event: Callable[[], Any]) -> SourceDocument:
         """The document from a parser's events: `get_event()` gives the next one, None at the end."""
         # Each stack entry: [container, path, self.nodes before it (its expanded size is self.nodes
-        # at its end less this), anchor, pending key, its start mark, its positions (SourceDocument.marks)]
+        # at its end less this), anchor, pending key, its start mark, its positions (SourceDocument.marks),
+        # its keys' positions once a duplicate key needed them (_key_position)]
         stack: list[list[Any]] = []
         documents = 0
 
@@ -360,10 +362,11 @@ class _Builder:
                 if type(key) is not str:
                     self.doc.text_keys_only = False
                 if key in container:
-                    first = _unpack(top[6][2 * list(container).index(key)])
-                    where = f" (first defined at line {first.line}, column {first.column})" if first else ""
+                    first = _unpack(top[6][2 * _key_position(top, key)])
                     self.error(
-                        mark, f"duplicate key {key!r} in {format_path(top[1])}{where}: keep one and delete the other"
+                        mark,
+                        f"duplicate key {key!r} in {format_path(top[1])} (first defined at line {first.line}, "
+                        f"column {first.column}): keep one and delete the other",
                     )
                     top[4] = _DUP_KEY
                 else:
@@ -441,7 +444,7 @@ class _Builder:
                         into = {} if kind is mapping_start else []
                         marks: array[int] = array("Q")
                         all_marks[path] = marks
-                        top = [into, path, nodes - 1, ev.anchor, no_key, m, marks]
+                        top = [into, path, nodes - 1, ev.anchor, no_key, m, marks, None]
                         stack.append(top)
                         is_list = kind is sequence_start
                         add_mark = marks.append
@@ -487,7 +490,8 @@ class _Builder:
                 self.value_mark(stack, _mark(ev.start_mark))
                 container: Any = {} if kind is yaml.MappingStartEvent else []
                 self.doc.marks[path] = array("Q")
-                stack.append([container, path, self.nodes - 1, ev.anchor, _NO_KEY, ev.start_mark, self.doc.marks[path]])
+                marks = self.doc.marks[path]
+                stack.append([container, path, self.nodes - 1, ev.anchor, _NO_KEY, ev.start_mark, marks, None])
             elif kind is scalar_event:
                 self.count(1, ev.start_mark)
                 value = self.scalar(ev)
@@ -523,6 +527,20 @@ class _Builder:
             raise InputError(self.errors)
         self.doc.problems = list(self.errors)
         return self.doc
+
+
+def _key_position(entry: list[Any], key: Any) -> int:
+    """The position of `key` among the keys of the mapping being built in stack `entry`: an index
+    kept in the entry from the first duplicate on and extended as keys are added, so that a file
+    that repeats thousands of keys is reported in linear time."""
+    container, index = entry[0], entry[7]
+    if index is None:
+        index = entry[7] = {}
+    if len(index) < len(container):
+        for i, k in enumerate(itertools.islice(container, len(index), None), len(index)):
+            index[k] = i
+    position: int = index[key]
+    return position
 
 
 _NO_KEY = object()

@@ -6,6 +6,7 @@ every value's and key's position is the start mark of its node in PyYAML's pure-
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -114,3 +115,14 @@ def test_keys_that_are_not_text_are_flagged_for_validate():
     assert load_yaml("t.yaml", "a: {b: c}\n").text_keys_only is True
     assert load_yaml("t.yaml", "a: {1: c}\n").text_keys_only is False
     assert load_yaml("t.yaml", "a:\n  true: c\n").text_keys_only is False
+
+
+def test_duplicate_keys_name_their_first_place_as_keys_are_added_between_them():
+    """The keys' positions are indexed at the first duplicate and extended for keys added later."""
+    doc = load_yaml("t.yaml", "a: 1\nb: 2\na: 3\nc: 4\nc: 5\nb: 6\nd: 7\nd: 8\n")
+    firsts = [
+        re.search(r"duplicate key '(\w)' .*first defined at line (\d+), column 1", d.message) for d in doc.problems
+    ]
+    assert [(m.group(1), int(m.group(2))) for m in firsts if m] == [("a", 1), ("c", 4), ("b", 2), ("d", 7)]
+    assert [d.line for d in doc.problems] == [3, 5, 6, 8]
+    assert doc.data == {"a": 1, "b": 2, "c": 4, "d": 7}
