@@ -21,9 +21,13 @@ class Loaded(NamedTuple):
 
 
 def load_description(path: str, tags_file: servicetags.ServiceTagsFile | None = None) -> Loaded:
-    doc = load_yaml(path)
+    return validated(load_yaml(path), tags_file)
+
+
+def validated(doc: SourceDocument, tags_file: servicetags.ServiceTagsFile | None = None) -> Loaded:
+    """A loaded description, validated (with the locations `tags_file` knows) and modelled."""
     if hints.looks_like_service_tags(doc.data):  # not a description: say what it is, not its schema errors
-        raise InputError([Diagnostic(path, None, None, hints.service_tags_given_as_description(doc.data))])
+        raise InputError([Diagnostic(doc.name, None, None, hints.service_tags_given_as_description(doc.data))])
     extra = None
     if tags_file is not None:
         # A newer Service Tags file may know regions the built-in catalog does not yet.

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import jsonschema
 
-from . import catalog, hints, model, pipeline, servicetags, validate, write
+from . import catalog, hints, pipeline, servicetags, write
 from .errors import Diagnostic, InputError, UsageError, WriteError
 from .load import load_yaml, read_text
 from .paths import schemas_dir
@@ -453,11 +453,7 @@ def load_description(
     """A description, validated with the locations its cloud's Service Tags file knows."""
     doc = load_yaml(spec)
     tags_file = tags.load(_peek_cloud(doc.data), spec) if tags is not None else None
-    extra = None
-    if tags_file is not None:
-        extra = {c.name: tags_file.regions() for c in catalog.CLOUDS.values() if c.servicetags_cloud == tags_file.cloud}
-    validate.validate(doc, extra_locations=extra)
-    return pipeline.Loaded(doc, model.build(doc)), tags_file
+    return pipeline.validated(doc, tags_file), tags_file
 
 
 # ---- policies around a run: skipped targets, staleness, orphans ----------------------------------
@@ -674,7 +670,8 @@ def needs_tags(target_names: Sequence[str] | None) -> bool:
 def load_all(
     project: Project, tags: ServiceTagsDir | None, target_names: Sequence[str] | None = None
 ) -> list[tuple[Group, str, pipeline.Loaded, servicetags.ServiceTagsFile | None]]:
-    """Every description of the project, validated; all their problems at once."""
+    """Every description of the project, validated; all their problems at once.  The checks across
+    descriptions need each one's plan: the caller adds clash_problems of the plans it builds."""
     loaded = []
     problems: list[Diagnostic] = []
     for group in project.groups:
@@ -685,13 +682,6 @@ def load_all(
                 problems.extend(e.diagnostics)
                 continue
             loaded.append((group, spec, one, tags_file))
-    if problems:
-        raise InputError(problems)
-    # Checks across descriptions (same name, overlapping NSG priority blocks, shared object names):
-    # what one description could not see on its own (spec §8).
-    from . import clashes
-
-    problems = clashes.check([one for _, _, one, _ in loaded], target_names)
     if problems:
         raise InputError(problems)
     outs: dict[str, tuple[int, str]] = {}
@@ -708,6 +698,17 @@ def load_all(
             )
         outs[real] = (group.index, spec)
     return loaded
+
+
+def clash_problems(
+    loaded: Sequence[pipeline.Loaded], target_names: Sequence[str] | None, plans: Sequence[RulePlan]
+) -> list[Diagnostic]:
+    """Checks across descriptions (same name, overlapping NSG priority blocks, shared object names):
+    what one description could not see on its own (spec §8).  `plans` are the descriptions' own,
+    planned with their Service Tags files (a location only the file knows plans with it alone)."""
+    from . import clashes
+
+    return clashes.check(list(loaded), target_names, list(plans))
 
 
 def run(
@@ -737,6 +738,7 @@ def run(
             hint = f'add service-tags = "servicetags" to {project.file} and run `acrrules tags fetch`'
             notes = [n.replace("add --service-tags ServiceTags_<Cloud>_<date>.json", hint) for n in notes]
         jobs.append(Job(spec, result, directory, keep_names(result, target_names), notes))
+    problems += clash_problems([job.run.loaded for job in jobs], target_names, [job.run.plan for job in jobs])
     if problems:
         raise InputError(problems)
     return jobs
@@ -758,6 +760,7 @@ def validate_all(
         rule_plan = planning.build(one.description)
         problems.extend(pipeline.limit_problems(rule_plan, chosen, one.doc))
         out.append((spec, one, chosen, rule_plan))
+    problems += clash_problems([one for _, one, _, _ in out], target_names, [p for *_, p in out])
     if problems:
         raise InputError(problems)
     return out
@@ -818,11 +821,18 @@ def report_all(project: Project, target_names: list[str] | None, service_tags: s
     """`report` of the project: each description's report, rendered from the newest Service Tags file of
     its cloud, compared with the previous file of that cloud when the directory still has one (the
     weekly bot's state between `tags fetch` and `tags prune`), and with its output directory."""
+    from . import plan as planning
     from . import report as reporting
 
     tags = tags_dir(project, service_tags) if needs_tags(target_names) else None
+    loaded = load_all(project, tags, target_names)
+    problems = clash_problems(
+        [one for *_, one, _ in loaded], target_names, [planning.build(one.description, t) for *_, one, t in loaded]
+    )
+    if problems:
+        raise InputError(problems)
     reports = []
-    for group, spec, one, tags_file in load_all(project, tags, target_names):
+    for group, spec, one, tags_file in loaded:
         directory = out_dir(project, group, spec, one.description.name)
         since = None
         if tags_file is not None and tags is not None:

@@ -257,16 +257,6 @@ class ServiceTagsFile:
             line, col = _locate(self.text, needle)
         return InputError([Diagnostic(self.path, line, col, message)])
 
-    def regions(self, family: str = catalog.TAG_ACR) -> dict[str, str]:
-        """ARM location -> tag region name, for every `<family>.<Region>` tag in the file."""
-        out = {}
-        prefix = family + "."
-        for name in self.entries:
-            if name.startswith(prefix):
-                region = name[len(prefix) :]
-                out[region.lower()] = region
-        return out
-
     def tag(self, name: str) -> ServiceTag:
         if name in self._checked:
             return self._checked[name]

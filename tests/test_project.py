@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import REPO, SHARED, need_shared, need_tool, run_cli
+from conftest import REPO, SHARED, need_shared, need_tool, run_cli, service_tag, servicetags_name
 
 SAMPLE_PROJECT = REPO / "samples" / "project"
 PUBLIC = "ServiceTags_Public_20251103.json"
@@ -529,3 +529,25 @@ def test_the_api_warns_of_standalone_without_resolvers(tmp_path):
     assert any("resolvers" in str(w.message) and "DNS" in str(w.message) for w in caught), [
         str(w.message) for w in caught
     ]
+
+
+def test_a_region_only_the_newest_service_tags_file_knows_renders_in_a_project(tmp_path):
+    """A description at a location only the project's newest Service Tags file has (a region newer
+    than the catalog) validates with that file's regions, and so must every step after it: the
+    checks across descriptions planned it without the file and stopped with an internal error."""
+    root = make_project(tmp_path / "p")
+
+    def newland(data: dict) -> None:
+        for family, prefix in (("AzureContainerRegistry", "192.0.2.0/25"), ("Storage", "192.0.2.128/25")):
+            data["values"].append(service_tag(f"{family}.NewlandCentral", [prefix]))
+
+    week(PUBLIC, servicetags_name(), root / "servicetags", newland)
+    (root / "acr" / "newland.acr.yaml").write_text(
+        "version: 1\nname: newland\nregistries:\n  - {name: contosonewland, sku: Premium, location: newlandcentral}\n"
+        "outputs: [nftables]\ntargets:\n  nftables: {table: acrrules_newland}\n",
+        encoding="utf-8",
+    )
+    r = run_cli("render", cwd=root)
+    assert r.code == 0, r.err
+    assert "192.0.2.0/24" in (root / "rules" / "newland" / "acrrules.nft").read_text(encoding="utf-8")
+    assert run_cli("render", "--check", cwd=root).code == 0

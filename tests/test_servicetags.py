@@ -21,6 +21,7 @@ from conftest import (
 
 from acrrules import catalog, servicetags
 from acrrules.errors import InputError
+from acrrules.plan import tag_regions
 
 USED_GLOBAL_TAGS = (catalog.TAG_MCR, catalog.TAG_AFD_FIRST_PARTY)
 
@@ -75,8 +76,9 @@ def test_every_tag_acrrules_uses_parses_to_the_files_prefixes(real):
 def test_regions_are_the_acr_tag_suffixes(real):
     _, tags, raw = real
     suffixes = {v["name"].split(".", 1)[1] for v in raw["values"] if v["name"].startswith(catalog.TAG_ACR + ".")}
-    assert tags.regions() == {s.lower(): s for s in suffixes}
-    assert set(tags.regions(catalog.TAG_STORAGE).values()) >= suffixes
+    cloud = next(c for c in catalog.CLOUDS.values() if c.servicetags_cloud == tags.cloud)
+    assert tag_regions(tags, catalog.TAG_ACR, cloud) == {s.lower(): s for s in suffixes}
+    assert set(tag_regions(tags, catalog.TAG_STORAGE, cloud).values()) >= suffixes
 
 
 # ---- the CLI: a file that does not fit the description ---------------------------------
