@@ -572,7 +572,7 @@ def _tags_diff_project(project_file: str | None, spec: list[str] | None, as_json
         code = max(code, result.exit_code)  # a warning to review (3) outranks a change (1)
         parts.append(result)
     if as_json:
-        _out(json.dumps([tagsdiff.as_json(r) for r in parts], indent=2, ensure_ascii=False) + "\n")
+        _out(json.dumps([tagsdiff.as_json(r) for r in parts], indent=2) + "\n")  # ASCII, as format_json
     else:
         _out("\n".join(tagsdiff.format_text(r) for r in parts))
     for r in parts:

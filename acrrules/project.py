@@ -867,7 +867,7 @@ def report_json(project: Project, reports: list[tuple[Any, str]]) -> str:
         "project": project.file,
         "descriptions": [{**reporting.as_json(r), "outDir": out} for r, out in reports],
     }
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(data, indent=2) + "\n"  # ASCII: rule names from a committed nsg.json are untrusted text
 
 
 def tags_diffs(project: Project, service_tags: str | None = None) -> list[Any]:

@@ -387,7 +387,7 @@ def as_json(r: Report) -> dict[str, Any]:
 def format_json(r: Report) -> str:
     import json
 
-    return json.dumps(as_json(r), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(as_json(r), indent=2) + "\n"  # ASCII: rule names from a committed nsg.json are untrusted text
 
 
 def markdown(r: Report) -> str:

@@ -412,6 +412,12 @@ def test_removal_notices_escape_rule_names_from_a_committed_nsg_json(tmp_path, s
         extra["properties"]["priority"] = 4000 + i
         nsg["resources"].append(extra)
     (out / "nsg.json").write_text(json.dumps(nsg, indent=2), encoding="utf-8")
+    # The report's JSON names the rules render would remove: ASCII JSON, which reads back as the names.
+    rep = run_cli("report", spec, "--service-tags", tags, "--target", "nsg-arm", "--out", out, "--format", "json")
+    assert rep.code == 0 and rep.out.isascii(), rep.out
+    assert all(line.isprintable() for line in rep.out.splitlines()), rep.out
+    removed = {x["name"] for x in json.loads(rep.out)["out"]["removedRules"]}
+    assert set(HOSTILE_NAMES) <= removed, removed
     r = run_cli("render", spec, "--service-tags", tags, "--target", "nsg-arm", "--out", out)
     assert r.code == 0, r.err
     notices = r.err.splitlines()
