@@ -118,7 +118,7 @@ def _warn(run: pipeline.Run) -> None:
     # What the targets warn about (standalone nftables/iptables without resolvers blocks DNS)
     found = [str(w) for w in pipeline.run_warnings(run)]
     for note in [*found, *notes, *([stale] if stale else [])]:
-        warnings.warn(AcrrulesWarning(note.replace("add --service-tags", "pass service_tags=")), stacklevel=3)
+        warnings.warn(AcrrulesWarning(note), stacklevel=3)  # skipped notes already say service_tags= (hint)
 
 
 def _document(description: Description, tags_file: ServiceTagsFile | None) -> SourceDocument | None:

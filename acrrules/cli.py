@@ -776,7 +776,7 @@ def probe(
     else:
         _out(
             "\n".join(
-                probing.format_table(r) if spec is not None else f"# {r.spec}\n{probing.format_table(r)}"
+                probing.format_table(r) if spec is not None else f"# {terminal(r.spec)}\n{probing.format_table(r)}"
                 for r in reports
             )
         )

@@ -725,18 +725,21 @@ def run(
     tags = tags_dir(project, service_tags) if needs_tags(target_names) else None
     jobs = []
     problems: list[Diagnostic] = []
+    # Without a Service Tags directory, the project file is where the user gives one.
+    hint = (
+        hints.CLI_SERVICE_TAGS
+        if tags is not None
+        else f'add service-tags = "servicetags" to {project.file} and run `acrrules tags fetch`'
+    )
     for group, spec, one, tags_file in load_all(project, tags, target_names):
         directory = out_dir(project, group, spec, one.description.name)
         try:
-            result = pipeline.run_description(one, target_names, tags_file, directory)
+            result = pipeline.run_description(one, target_names, tags_file, directory, service_tags_hint=hint)
             note = stale_note(result, max_age)
         except InputError as e:
             problems.extend(e.diagnostics)
             continue
         notes = [f"{spec}: {n}" for n in skipped_notes(result)] + ([note] if note else [])
-        if tags is None and needs_tags(target_names):  # a project without a Service Tags directory
-            hint = f'add service-tags = "servicetags" to {project.file} and run `acrrules tags fetch`'
-            notes = [n.replace("add --service-tags ServiceTags_<Cloud>_<date>.json", hint) for n in notes]
         jobs.append(Job(spec, result, directory, keep_names(result, target_names), notes))
     problems += clash_problems([job.run.loaded for job in jobs], target_names, [job.run.plan for job in jobs])
     if problems:
