@@ -457,12 +457,8 @@ def _bounded(work: Callable[[], tuple[str, str, bytes]], deadline: _Deadline, ur
 
 
 def _newest_local(directory: Path, kind: str) -> Path | None:
-    dated = [
-        (servicetags.date_in_name(p.name), p.name, p)
-        for p in directory.glob(f"ServiceTags_{kind}_*.json")
-        if p.is_file() and servicetags.date_in_name(p.name) is not None
-    ]
-    return max(dated)[2] if dated else None
+    dated = servicetags.dated_files(str(directory), kind)
+    return Path(dated[-1]) if dated else None
 
 
 def _check_download(url: str, name: str, raw: bytes, kind: str, cloud: str, newest: Path | None) -> None:

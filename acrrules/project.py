@@ -365,15 +365,10 @@ def newest_file(directory: str, kind: str) -> str | None:
     the latest date among ServiceTags_<kind>_<YYYYMMDD>.json; without one, the highest
     changeNumber among the other .json files of that cloud (what `az network list-service-tags`
     prints, the Discovery API shape, has no date)."""
-    entries = sorted(os.listdir(directory))
-    dated = []
-    for name in entries:
-        m = servicetags.FILE_NAME.fullmatch(name)
-        day = servicetags.date_in_name(name)
-        if m and m.group(1) == kind and day is not None and os.path.isfile(os.path.join(directory, name)):
-            dated.append((day, name))
+    dated = servicetags.dated_files(directory, kind)
     if dated:
-        return os.path.join(directory, max(dated)[1])
+        return dated[-1]
+    entries = sorted(os.listdir(directory))
     best: tuple[int, str] | None = None
     for name in entries:
         path = os.path.join(directory, name)
@@ -783,12 +778,7 @@ def clouds(project: Project) -> dict[str, str]:
 
 def previous_and_newest(directory: str, kind: str) -> tuple[str | None, str | None]:
     """The two newest ServiceTags_<kind>_<date>.json in `directory`: the one before the newest, and it."""
-    dated = sorted(
-        (servicetags.date_in_name(n), n)
-        for n in os.listdir(directory)
-        if (m := servicetags.FILE_NAME.fullmatch(n)) and m.group(1) == kind and servicetags.date_in_name(n)
-    )
-    names = [os.path.join(directory, n) for _, n in dated]
+    names = servicetags.dated_files(directory, kind)
     if not names:
         return None, None
     return (names[-2] if len(names) > 1 else None), names[-1]
@@ -799,14 +789,9 @@ def prune(directory: str, kinds: Iterable[str]) -> list[str]:
     the file the rules come from, under a name git tracks as a rename of last week's."""
     removed = []
     for kind in kinds:
-        dated = sorted(
-            (servicetags.date_in_name(n), n)
-            for n in os.listdir(directory)
-            if (m := servicetags.FILE_NAME.fullmatch(n)) and m.group(1) == kind and servicetags.date_in_name(n)
-        )
-        for _, name in dated[:-1]:
-            os.unlink(os.path.join(directory, name))
-            removed.append(os.path.join(directory, name))
+        for path in servicetags.dated_files(directory, kind)[:-1]:
+            os.unlink(path)
+            removed.append(path)
     return removed
 
 

@@ -61,6 +61,18 @@ def date_in_name(path: str) -> datetime.date | None:
         return None
 
 
+def dated_files(directory: str, kind: str) -> list[str]:
+    """The ServiceTags_<kind>_<YYYYMMDD>.json files in `directory` (regular files, or links to them), oldest
+    first: `tags fetch`, `tags prune`, `render` and `report` of a project all pick from this list."""
+    dated = []
+    for name in os.listdir(directory):
+        m = FILE_NAME.fullmatch(name)
+        day = date_in_name(name) if m and m.group(1) == kind else None
+        if day is not None and os.path.isfile(os.path.join(directory, name)):
+            dated.append((day, name))
+    return [os.path.join(directory, name) for _, name in sorted(dated)]
+
+
 @functools.cache
 def _schema() -> dict[str, Any]:
     path = schemas_dir() / "servicetags.schema.json"

@@ -249,10 +249,14 @@ def test_a_quiet_week_changes_no_output_and_keeps_max_age_passing(tmp_path, monk
     week(PUBLIC, "ServiceTags_Public_20251124.json", root / "servicetags", bump)
     week(GOV, "ServiceTags_AzureGovernment_20251124.json", root / "servicetags")
     (root / "servicetags" / "notes.txt").write_text("ours\n")
+    (root / "servicetags" / "ServiceTags_Public_20251101.json.d").mkdir()
+    (root / "servicetags" / "ServiceTags_Public_20251102.json").mkdir()  # not a file: neither read nor removed
     r = run_cli("tags", "prune", cwd=root)
     assert r.code == 0, r.err
     assert sorted(p.name for p in (root / "servicetags").iterdir()) == [
         "ServiceTags_AzureGovernment_20251124.json",
+        "ServiceTags_Public_20251101.json.d",
+        "ServiceTags_Public_20251102.json",
         "ServiceTags_Public_20251124.json",
         "notes.txt",
     ]
