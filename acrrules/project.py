@@ -280,6 +280,7 @@ def load(path: str | None = None) -> Project:
         raise project.error(where, message, value=at_value)
     if "service-tags" in data:
         project.service_tags = _shown(os.path.join(project.root, data["service-tags"]))
+        _keep_inside(project, ("service-tags",), project.service_tags, "service-tags")
     seen: dict[str, tuple[int, str]] = {}
     for i, entry in enumerate(data["descriptions"]):
         bad = [p for p in _PLACEHOLDER.findall(entry["out"]) if p not in ("name", "stem")]
@@ -289,6 +290,13 @@ def load(path: str | None = None) -> Project:
                 f"descriptions[{i}].out: unknown placeholder {{{bad[0]}}}: use {{name}} (the description's "
                 "`name`) or {stem} (its file name)",
             )
+        # {name} and {stem} are one path component each (a description name, a file name)
+        _keep_inside(
+            project,
+            ("descriptions", i, "out"),
+            os.path.join(project.root, _PLACEHOLDER.sub("x", entry["out"])),
+            f"descriptions[{i}].out",
+        )
         group = Group(i, entry["out"], [])
         for j, pattern in enumerate(entry["paths"]):
             matched = _expand(project.root, pattern)
@@ -300,6 +308,7 @@ def load(path: str | None = None) -> Project:
                     f"{os.path.basename(path)}): fix the path or glob, or remove it",
                 )
             for spec in matched:
+                _keep_inside(project, ("descriptions", i, "paths", j), spec, f"descriptions[{i}].paths[{j}]")
                 real = os.path.realpath(spec)
                 if real in seen:
                     first, first_pattern = seen[real]
@@ -313,6 +322,21 @@ def load(path: str | None = None) -> Project:
                 group.specs.append(_shown(spec))
         project.groups.append(group)
     return project
+
+
+def _keep_inside(project: Project, where: tuple[Any, ...], path: str, key: str) -> None:
+    """Every path of a project file stays in the project's directory tree, links resolved: the file
+    comes with a pull request, and a description read from elsewhere (`../../.env`, a link to
+    /proc/self/environ) would show its content in messages, an output directory elsewhere would be
+    written."""
+    root = os.path.realpath(project.root)
+    real = os.path.realpath(path)
+    if real != root and not real.startswith(root + os.sep):
+        raise project.error(
+            where,
+            f"{key}: {_shown(path)} is outside the project (it resolves to {real}, not under {root}): "
+            "a project reads and writes only below its acrrules.toml; move the file or directory there",
+        )
 
 
 def _expand(root: str, pattern: str) -> list[str]:

@@ -555,3 +555,49 @@ def test_a_region_only_the_newest_service_tags_file_knows_renders_in_a_project(t
     assert r.code == 0, r.err
     assert "192.0.2.0/24" in (root / "rules" / "newland" / "acrrules.nft").read_text(encoding="utf-8")
     assert run_cli("render", "--check", cwd=root).code == 0
+
+
+@pytest.mark.parametrize(
+    ("toml", "line", "column", "key"),
+    [
+        (
+            'service-tags = "../servicetags"\n[[descriptions]]\npaths = ["acr/*.acr.yaml"]\nout = "rules/{name}"\n',
+            1,
+            16,
+            "service-tags",
+        ),
+        (
+            'service-tags = "servicetags"\n[[descriptions]]\npaths = ["../outside.acr.yaml"]\nout = "rules/{name}"\n',
+            3,
+            10,
+            "descriptions[0].paths[0]",
+        ),
+        (
+            'service-tags = "servicetags"\n[[descriptions]]\npaths = ["acr/*.acr.yaml"]\nout = "../rules/{name}"\n',
+            4,
+            7,
+            "descriptions[0].out",
+        ),
+        (
+            'service-tags = "servicetags"\n[[descriptions]]\npaths = ["linked/*.acr.yaml"]\nout = "rules/{name}"\n',
+            3,
+            10,
+            "descriptions[0].paths[0]",
+        ),
+    ],
+    ids=["service-tags", "paths", "out", "linked-directory"],
+)
+def test_a_project_reads_and_writes_only_below_its_file(tmp_path, toml, line, column, key):
+    """acrrules.toml comes with a pull request: a description outside the project (or a link out of
+    it) would be read and quoted in messages, an output directory outside it written."""
+    root = make_project(tmp_path / "p")
+    (tmp_path / "outside.acr.yaml").write_text("version: 1\nregistries: []\n", encoding="utf-8")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "secret.acr.yaml").write_text("TOKEN: s3cr3t\n", encoding="utf-8")
+    (root / "linked").symlink_to(tmp_path / "elsewhere")
+    (root / "acrrules.toml").write_text(toml, encoding="utf-8")
+    for args in (["validate"], ["render"], ["render", "--check"], ["report"]):
+        r = run_cli(*args, cwd=root)
+        assert r.code == 2 and r.err.startswith(f"acrrules.toml:{line}:{column}: {key}: "), (args, r.err)
+        assert "is outside the project" in r.err and "s3cr3t" not in r.err + r.out, r.err
+    assert not (root / "rules").exists() and not (tmp_path / "rules").exists()
