@@ -252,6 +252,8 @@ SERVICETAGS_DOWNLOAD_HOST = "download.microsoft.com"
 # (tests/test_hostile_servicetags.py measures them again): widest prefixes IPv4 /14 and IPv6 /39,
 # at most 13,155 prefixes in one tag and 95,823 in one file, changeNumbers up to 376.
 SERVICETAGS_MIN_PREFIXLEN = MappingProxyType({4: 12, 6: 32})  # a wider prefix is refused
+# 16 times the Public file (4 MB): a larger one is refused before JSON parsing, and not downloaded.
+SERVICETAGS_MAX_BYTES = 64 * 1024 * 1024
 SERVICETAGS_MAX_PREFIXES_PER_TAG = 100_000
 SERVICETAGS_MAX_PREFIXES_PER_FILE = 1_000_000
 SERVICETAGS_MAX_CHANGE_NUMBER = 2**31 - 1

@@ -43,8 +43,7 @@ from .errors import Diagnostic, InputError
 from .load import decode_utf8, read_bytes, text_position
 from .paths import schemas_dir
 
-# 16 times the Public file (4 MB), as for `tags fetch`: a larger file is refused before JSON parsing.
-MAX_BYTES = 64 * 1024 * 1024
+MAX_BYTES = catalog.SERVICETAGS_MAX_BYTES  # (also what `tags fetch` downloads at most)
 # The name Microsoft publishes each file under; the date is the week's publication date.
 FILE_NAME = re.compile(r"ServiceTags_(Public|AzureGovernment|China)_([0-9]{8})\.json")
 
