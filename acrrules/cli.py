@@ -361,18 +361,6 @@ def _announce_removed(gone: list[DeployedRule], place: NsgPlace, *, would: bool)
         )
 
 
-def _check_freshness(service_tags: str | None, files: dict[str, str], max_age: int | None) -> None:
-    """Stale prefixes are a warning, or with --max-age an error, when the IP targets are rendered."""
-    ip_files = {name for t in TARGETS.values() for name in t.service_tag_files()}
-    if service_tags is None or not ip_files & files.keys():
-        return
-    from . import freshness
-
-    note = freshness.check(service_tags, max_age)
-    if note:
-        _err(note)
-
-
 class ReportFormat(StrEnum):
     markdown = "markdown"
     json = "json"
@@ -460,7 +448,9 @@ def report(
     result = reporting.build(spec, target, service_tags, since, out, base, out_follow_symlink)
     for name, what in result.out.not_regular if result.out is not None else ():
         _err(f"warning: {os.path.join(str(out), name)} is {what}, not a regular file: not read; render replaces it")
-    _check_freshness(service_tags, {name: "" for t in result.targets for name in t.files}, None)
+    stale = project.stale_files_note(service_tags, [name for t in result.targets for name in t.files], None)
+    if stale:
+        _err(stale)
     if result.since is not None:
         from .tagsdiff import warning_lines
 

@@ -480,9 +480,14 @@ def load_description(
 
 def stale_note(run: pipeline.Run, max_age: int | None) -> str | None:
     """The age warning for the Service Tags file the run's IP files come from (--max-age: an error)."""
+    return stale_files_note(run.plan.service_tags_path, run.files.keys(), max_age)
+
+
+def stale_files_note(path: str | None, file_names: Iterable[str], max_age: int | None) -> str | None:
+    """freshness.check of the Service Tags file `path` when `file_names` include files rendered from
+    its prefixes (a file of FQDNs only does not age with it)."""
     ip_files = {name for t in TARGETS.values() for name in t.service_tag_files()}
-    path = run.plan.service_tags_path
-    if path is None or not ip_files & run.files.keys():
+    if path is None or ip_files.isdisjoint(file_names):
         return None
     from . import freshness
 
