@@ -104,6 +104,9 @@ def test_the_schema_says_what_the_catalog_and_the_model_say():
     assert top["cloud"]["enum"] == list(catalog.CLOUDS) and top["cloud"]["default"] == catalog.DEFAULT_CLOUD
     assert top["name"]["default"] == catalog.DEFAULT_NAME == defaults.name
     assert top["mcr"]["default"] is defaults.mcr and top["sources"]["default"] == list(defaults.sources)
+    # the cap on sources is Azure Firewall's limit of unique addresses in network rules
+    assert top["sources"]["maxItems"] == catalog.FIREWALL_MAX_NETWORK_UNIQUE
+    assert f"at most {catalog.FIREWALL_MAX_NETWORK_UNIQUE:,} addresses" in top["sources"]["x-message"]
     assert top["outputs"]["items"]["enum"] == list(TARGETS)
     assert registry["sku"]["enum"] == list(catalog.SKUS)
     assert registry["data_endpoints"]["enum"] == list(catalog.DATA_ENDPOINT_MODES)
