@@ -42,6 +42,7 @@ from . import __version__, catalog, pipeline, servicetags
 from . import plan as planning
 from .errors import UsageError
 from .escape import comment as printable
+from .escape import terminal
 from .model import Description
 from .plan import Endpoint
 
@@ -140,7 +141,7 @@ def parse_image(value: str) -> Image:
             repository, reference = "", ""
     if not repository or not reference or not re.fullmatch(r"[a-z0-9]+([._/-][a-z0-9]+)*", repository):
         raise UsageError(
-            f"--image {printable(value)!r} is not REPO:TAG (or REPO@DIGEST, optionally LOGIN-SERVER/REPO:TAG): "
+            f"--image {value!r} is not REPO:TAG (or REPO@DIGEST, optionally LOGIN-SERVER/REPO:TAG): "
             "e.g. --image app/web:1.4"
         )
     return Image(registry, repository, reference)
@@ -158,7 +159,7 @@ def parse_nameserver(value: str) -> tuple[str, int]:
             raise ValueError
     except ValueError:
         raise UsageError(
-            f"--nameserver {printable(value)!r} is not ADDRESS[:PORT]: e.g. 10.0.0.53, 10.0.0.53:5353 or [fd00::53]:53"
+            f"--nameserver {value!r} is not ADDRESS[:PORT]: e.g. 10.0.0.53, 10.0.0.53:5353 or [fd00::53]:53"
         ) from None
     return host, port
 
@@ -338,7 +339,7 @@ def proxy_for(host: str, env: Mapping[str, str]) -> Proxy | None:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() != "http" or not parts.hostname:
         raise UsageError(
-            f"HTTPS_PROXY: {printable(parts.scheme)}:// proxies are not supported by the probe: give an http:// proxy URL"
+            f"HTTPS_PROXY: {parts.scheme}:// proxies are not supported by the probe: give an http:// proxy URL"
         )
     auth = None
     if parts.username is not None:
@@ -1412,7 +1413,7 @@ def check_data_hosts(endpoints: Sequence[Endpoint], hosts: Sequence[str]) -> Non
         if not any(_covered(w, h) for w in wildcards):
             which = ", ".join(wildcards) or "none: every endpoint is a concrete name"
             raise UsageError(
-                f"--data-host {printable(h)!r} is under no wildcard endpoint of the description (its wildcards: {which})"
+                f"--data-host {h!r} is under no wildcard endpoint of the description (its wildcards: {which})"
             )
 
 
@@ -1579,7 +1580,7 @@ def format_table(report: Report) -> str:
             address = r.address or (f"via {r.proxy}" if r.proxy else "-")
             hops = (_dns_cell(r), *(_short(r.hops[h]) for h in ("tcp", "tls", "http")))
             cells: tuple[str, ...] = (fqdn, address, _tag_cell(r.tag, r.in_rules), *hops, _verdict_text(r))
-            rows.append((tuple(printable(c) for c in cells), [printable(n) for n in notes]))
+            rows.append((tuple(terminal(c) for c in cells), [terminal(n) for n in notes]))
             continue
         for i, p in enumerate(r.paths):
             first = i == 0
@@ -1591,7 +1592,7 @@ def format_table(report: Report) -> str:
                 *(_short(p.hops[h]) for h in ("tcp", "tls", "http")),
                 _verdict_text(r) if first else "",
             )
-            rows.append((tuple(printable(c) for c in cells), [printable(n) for n in notes] if p is r.paths[-1] else []))
+            rows.append((tuple(terminal(c) for c in cells), [terminal(n) for n in notes] if p is r.paths[-1] else []))
     widths = [max(len(x) for x in col) for col in zip(head, *(c for c, _ in rows), strict=True)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)).rstrip()]
     for cells, notes in rows:
