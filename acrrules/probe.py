@@ -26,7 +26,6 @@ import dataclasses
 import http.client
 import ipaddress
 import json
-import os
 import re
 import socket
 import ssl
@@ -177,20 +176,6 @@ def credentials_from_env(env: Mapping[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def newest_service_tags(directory: str, cloud: str) -> str:
-    """`--service-tags DIR`: the newest Service Tags file of the cloud in DIR, chosen as render
-    chooses it (project.newest_file)."""
-    from .project import newest_file
-
-    found = newest_file(directory, cloud)
-    if found is None:
-        raise UsageError(
-            f"{directory}: no ServiceTags_{cloud}_<YYYYMMDD>.json in this directory: "
-            f"download one with `acrrules tags fetch --dir {directory}`"
-        )
-    return found
-
-
 @dataclass(frozen=True)
 class Inputs:
     description: Description
@@ -202,10 +187,10 @@ class Inputs:
 def load_inputs(spec: str, service_tags: str | None) -> Inputs:
     """The description, its endpoints and, with a Service Tags file (or the newest in a directory),
     a locator for the tags its rules render. Bad input raises InputError/UsageError (exit 2)."""
+    from .project import service_tags_file
+
     tags_file = None
-    if service_tags is not None and os.path.isdir(service_tags):
-        desc = pipeline.load_description(spec).description
-        service_tags = newest_service_tags(service_tags, desc.cloud_info.servicetags_cloud)
+    service_tags = service_tags_file(service_tags, spec)  # a directory: the newest file of the spec's cloud
     if service_tags is not None:
         tags_file = servicetags.load(service_tags)
     desc = pipeline.load_description(spec, tags_file).description
