@@ -795,7 +795,7 @@ class Prober:
                     "tcp",
                     "tcp-timeout",
                     "timeout",
-                    f"no answer from {path.address} port 443 within {t:g} s: a firewall drops the packets",
+                    f"no answer from {path.address} port {catalog.PORT} within {t:g} s: a firewall drops the packets",
                     self._tcp_fix(result, path),
                 ) from None
             except OSError as e:
@@ -804,7 +804,7 @@ class Prober:
                     "tcp",
                     "tcp-refused" if isinstance(e, ConnectionRefusedError) else "tcp-error",
                     what.lower(),
-                    f"connecting to {path.address} port 443 failed: {what}",
+                    f"connecting to {path.address} port {catalog.PORT} failed: {what}",
                     self._tcp_fix(result, path),
                 ) from None
         try:
@@ -820,7 +820,7 @@ class Prober:
         t = self.budget.hop()
         try:
             sock.settimeout(t)
-            request = f"CONNECT {name}:443 HTTP/1.1\r\nHost: {name}:443\r\n"
+            request = f"CONNECT {name}:{catalog.PORT} HTTP/1.1\r\nHost: {name}:{catalog.PORT}\r\n"
             if proxy.authorization:
                 request += f"Proxy-Authorization: {proxy.authorization}\r\n"
             with _Watchdog(sock, t) as watchdog:
@@ -835,7 +835,7 @@ class Prober:
                 "tcp",
                 "proxy-timeout",
                 "CONNECT timeout",
-                f"the proxy {proxy} did not answer CONNECT {name}:443: {_clip(e)}",
+                f"the proxy {proxy} did not answer CONNECT {name}:{catalog.PORT}: {_clip(e)}",
                 "check the proxy's upstream connectivity to this endpoint",
             ) from None
         status_line = _clip(head.split("\r\n", 1)[0].strip(), 80)
@@ -851,7 +851,7 @@ class Prober:
                 "tcp",
                 "proxy-garbage",
                 "CONNECT garbage",
-                f"the proxy {proxy} answered CONNECT {name}:443 with {status_line!r} and then {what}: "
+                f"the proxy {proxy} answered CONNECT {name}:{catalog.PORT} with {status_line!r} and then {what}: "
                 "not a tunnel a client can use",
                 "check what listens at HTTPS_PROXY: it must be an HTTP proxy that tunnels CONNECT",
             )
@@ -863,7 +863,7 @@ class Prober:
                 "tcp",
                 "proxy-refused" if m or not head.strip() else "proxy-garbage",
                 f"CONNECT {code}",
-                f"the proxy {proxy} refused CONNECT {name}:443 ({status_line or 'no answer'}"
+                f"the proxy {proxy} refused CONNECT {name}:{catalog.PORT} ({status_line or 'no answer'}"
                 + (f"; {_clip(error.group(1).strip(), 80)}" if error else "")
                 + ")",
                 f"allow {self._allow_name(result)} in the proxy (e.g. the rendered acrrules-squid.conf), "
@@ -883,7 +883,7 @@ class Prober:
             else ""
         )
         return (
-            f"allow TCP 443 to {path.address}{tag} in the firewall, NSG or host rules: re-render them from "
+            f"allow TCP {catalog.PORT} to {path.address}{tag} in the firewall, NSG or host rules: re-render them from "
             f"a description that lists this endpoint ({result.endpoint.kind}"
             + (f", region {result.endpoint.region}" if result.endpoint.region else "")
             + ") and deploy them"
@@ -1357,9 +1357,9 @@ def _checked_redirect(name: str, location: str) -> str:
         port = -1
     host = (parts.hostname or "").rstrip(".")
     if parts.scheme.lower() != "https":
-        why = f"{parts.scheme or 'no'} scheme, not https: the blob would not travel over TLS on port 443"
-    elif port not in (None, 443):
-        why = f"port {port if port != -1 else 'invalid'}: the rules allow only 443"
+        why = f"{parts.scheme or 'no'} scheme, not https: the blob would not travel over TLS on port {catalog.PORT}"
+    elif port not in (None, catalog.PORT):
+        why = f"port {port if port != -1 else 'invalid'}: the rules allow only {catalog.PORT}"
     elif parts.username is not None or parts.password is not None:
         why = "user information in the URL"
     elif not _HOSTNAME.fullmatch(host):
