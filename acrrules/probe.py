@@ -1046,7 +1046,9 @@ class Prober:
             result.hops[f.hop] = Hop("fail", f.detail)
             if f.hop == "http":
                 self._http_path(result).hops["http"] = result.hops["http"]
-            if result.problem is None or HOPS.index(f.hop) < HOPS.index(result.failed_hop or "http"):
+            # Not AddressPath.fail's rule: a problem _sum_up already took from a failing address stays,
+            # even a deadline, or a TLS failure when the reconnect for HTTP then fails at TCP.
+            if result.problem is None:
                 result.problem, result.cause, result.fix = f.problem, f.cause, f.fix
         except DeadlineReached:
             result.problem = "deadline"
