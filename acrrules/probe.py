@@ -40,8 +40,9 @@ from typing import IO, Any
 from . import __version__, catalog, pipeline, servicetags
 from . import plan as planning
 from .errors import UsageError
+from .escape import _HOST as _HOST_NAME  # what the rendered FQDN lists, squid ACLs and NO_PROXY take
+from .escape import HOST_NAME_MAX, terminal
 from .escape import comment as printable
-from .escape import terminal
 from .model import Description
 from .plan import Endpoint
 
@@ -80,7 +81,6 @@ MAX_ADDRESSES = 8
 MAX_TEXT = 160  # a string from the network (status line, header, issuer) is cut to this length
 MAX_CONNECT_HEAD = 16384  # a proxy's answer to CONNECT: its header ends within this many bytes
 _DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[A-Za-z0-9=_-]{32,256}")
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 # ---- inputs ---------------------------------------------------------------------------------------
@@ -1364,7 +1364,7 @@ def _checked_redirect(name: str, location: str) -> str:
         why = f"port {port if port != -1 else 'invalid'}: the rules allow only {catalog.PORT}"
     elif parts.username is not None or parts.password is not None:
         why = "user information in the URL"
-    elif not _HOSTNAME.fullmatch(host):
+    elif len(host) > HOST_NAME_MAX or not _HOST_NAME.fullmatch(host):
         why = "its host is no DNS name"
     else:
         return url

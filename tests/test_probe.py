@@ -859,6 +859,38 @@ def test_a_manifest_nested_too_deep_is_a_manifest_error_not_a_crash(hostile):
     assert (e["failedHop"], e["problem"]) == ("http", "manifest-error")
 
 
+LONGEST_HOST = ".".join(["a" * 63] * 3) + "." + "b" * 61  # 253 characters, the most a host name has
+
+
+@pytest.mark.parametrize(
+    ("location", "why"),
+    [
+        ("/v2/app/blobs/sha256:00", None),
+        ("https://acct.blob.core.windows.net:443/c/b", None),
+        ("https://Acct.Blob.Core.Windows.Net./c/b", None),
+        (f"https://{LONGEST_HOST}/c/b", None),
+        (f"https://{LONGEST_HOST}c/c/b", "its host is no DNS name"),
+        ("https://acct_1.blob.core.windows.net/c/b", "its host is no DNS name"),
+        ("https://-acct.blob.core.windows.net/c/b", "its host is no DNS name"),
+        ("https://acct.blob.core.windows.net:8443/c/b", "port 8443: the rules allow only 443"),
+        ("https://acct.blob.core.windows.net:99999/c/b", "port invalid"),
+        ("https://u:p@acct.blob.core.windows.net/c/b", "user information"),
+        (
+            "http://acct.blob.core.windows.net/c/b",
+            "http scheme, not https: the blob would not travel over TLS on port 443",
+        ),
+    ],
+)
+def test_a_blob_redirect_is_followed_only_on_the_terms_of_the_rules(location, why):
+    if why is None:
+        followed = probing._checked_redirect("reg.azurecr.io", location)
+        assert followed in (location, "https://reg.azurecr.io" + location), followed
+        return
+    with pytest.raises(probing.HopFailure) as failure:
+        probing._checked_redirect("reg.azurecr.io", location)
+    assert (failure.value.hop, failure.value.problem) == ("http", "bad-redirect") and why in failure.value.cause
+
+
 @world
 @pytest.mark.parametrize(("run", "name", "why"), [(2, "plainreg", "not https"), (3, "portreg", "port 8443")])
 def test_a_blob_redirect_off_https_443_is_its_own_failure(hostile, run, name, why):
