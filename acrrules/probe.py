@@ -26,7 +26,6 @@ import dataclasses
 import http.client
 import ipaddress
 import json
-import os
 import re
 import socket
 import ssl
@@ -41,6 +40,8 @@ from typing import IO, Any
 from . import __version__, catalog, pipeline, servicetags
 from . import plan as planning
 from .errors import UsageError
+from .escape import _HOST as _HOST_NAME  # what the rendered FQDN lists, squid ACLs and NO_PROXY take
+from .escape import HOST_NAME_MAX, terminal
 from .escape import comment as printable
 from .model import Description
 from .plan import Endpoint
@@ -80,7 +81,6 @@ MAX_ADDRESSES = 8
 MAX_TEXT = 160  # a string from the network (status line, header, issuer) is cut to this length
 MAX_CONNECT_HEAD = 16384  # a proxy's answer to CONNECT: its header ends within this many bytes
 _DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[A-Za-z0-9=_-]{32,256}")
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 # ---- inputs ---------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def parse_image(value: str) -> Image:
             repository, reference = "", ""
     if not repository or not reference or not re.fullmatch(r"[a-z0-9]+([._/-][a-z0-9]+)*", repository):
         raise UsageError(
-            f"--image {printable(value)!r} is not REPO:TAG (or REPO@DIGEST, optionally LOGIN-SERVER/REPO:TAG): "
+            f"--image {value!r} is not REPO:TAG (or REPO@DIGEST, optionally LOGIN-SERVER/REPO:TAG): "
             "e.g. --image app/web:1.4"
         )
     return Image(registry, repository, reference)
@@ -158,7 +158,7 @@ def parse_nameserver(value: str) -> tuple[str, int]:
             raise ValueError
     except ValueError:
         raise UsageError(
-            f"--nameserver {printable(value)!r} is not ADDRESS[:PORT]: e.g. 10.0.0.53, 10.0.0.53:5353 or [fd00::53]:53"
+            f"--nameserver {value!r} is not ADDRESS[:PORT]: e.g. 10.0.0.53, 10.0.0.53:5353 or [fd00::53]:53"
         ) from None
     return host, port
 
@@ -176,20 +176,6 @@ def credentials_from_env(env: Mapping[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def newest_service_tags(directory: str, cloud: str) -> str:
-    """`--service-tags DIR`: the newest Service Tags file of the cloud in DIR, chosen as render
-    chooses it (project.newest_file)."""
-    from .project import newest_file
-
-    found = newest_file(directory, cloud)
-    if found is None:
-        raise UsageError(
-            f"{directory}: no ServiceTags_{cloud}_<YYYYMMDD>.json in this directory: "
-            f"download one with `acrrules tags fetch --dir {directory}`"
-        )
-    return found
-
-
 @dataclass(frozen=True)
 class Inputs:
     description: Description
@@ -201,10 +187,10 @@ class Inputs:
 def load_inputs(spec: str, service_tags: str | None) -> Inputs:
     """The description, its endpoints and, with a Service Tags file (or the newest in a directory),
     a locator for the tags its rules render. Bad input raises InputError/UsageError (exit 2)."""
+    from .project import service_tags_file
+
     tags_file = None
-    if service_tags is not None and os.path.isdir(service_tags):
-        desc = pipeline.load_description(spec).description
-        service_tags = newest_service_tags(service_tags, desc.cloud_info.servicetags_cloud)
+    service_tags = service_tags_file(service_tags, spec)  # a directory: the newest file of the spec's cloud
     if service_tags is not None:
         tags_file = servicetags.load(service_tags)
     desc = pipeline.load_description(spec, tags_file).description
@@ -338,7 +324,7 @@ def proxy_for(host: str, env: Mapping[str, str]) -> Proxy | None:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() != "http" or not parts.hostname:
         raise UsageError(
-            f"HTTPS_PROXY: {printable(parts.scheme)}:// proxies are not supported by the probe: give an http:// proxy URL"
+            f"HTTPS_PROXY: {parts.scheme}:// proxies are not supported by the probe: give an http:// proxy URL"
         )
     auth = None
     if parts.username is not None:
@@ -809,7 +795,7 @@ class Prober:
                     "tcp",
                     "tcp-timeout",
                     "timeout",
-                    f"no answer from {path.address} port 443 within {t:g} s: a firewall drops the packets",
+                    f"no answer from {path.address} port {catalog.PORT} within {t:g} s: a firewall drops the packets",
                     self._tcp_fix(result, path),
                 ) from None
             except OSError as e:
@@ -818,7 +804,7 @@ class Prober:
                     "tcp",
                     "tcp-refused" if isinstance(e, ConnectionRefusedError) else "tcp-error",
                     what.lower(),
-                    f"connecting to {path.address} port 443 failed: {what}",
+                    f"connecting to {path.address} port {catalog.PORT} failed: {what}",
                     self._tcp_fix(result, path),
                 ) from None
         try:
@@ -834,7 +820,7 @@ class Prober:
         t = self.budget.hop()
         try:
             sock.settimeout(t)
-            request = f"CONNECT {name}:443 HTTP/1.1\r\nHost: {name}:443\r\n"
+            request = f"CONNECT {name}:{catalog.PORT} HTTP/1.1\r\nHost: {name}:{catalog.PORT}\r\n"
             if proxy.authorization:
                 request += f"Proxy-Authorization: {proxy.authorization}\r\n"
             with _Watchdog(sock, t) as watchdog:
@@ -849,7 +835,7 @@ class Prober:
                 "tcp",
                 "proxy-timeout",
                 "CONNECT timeout",
-                f"the proxy {proxy} did not answer CONNECT {name}:443: {_clip(e)}",
+                f"the proxy {proxy} did not answer CONNECT {name}:{catalog.PORT}: {_clip(e)}",
                 "check the proxy's upstream connectivity to this endpoint",
             ) from None
         status_line = _clip(head.split("\r\n", 1)[0].strip(), 80)
@@ -865,7 +851,7 @@ class Prober:
                 "tcp",
                 "proxy-garbage",
                 "CONNECT garbage",
-                f"the proxy {proxy} answered CONNECT {name}:443 with {status_line!r} and then {what}: "
+                f"the proxy {proxy} answered CONNECT {name}:{catalog.PORT} with {status_line!r} and then {what}: "
                 "not a tunnel a client can use",
                 "check what listens at HTTPS_PROXY: it must be an HTTP proxy that tunnels CONNECT",
             )
@@ -877,7 +863,7 @@ class Prober:
                 "tcp",
                 "proxy-refused" if m or not head.strip() else "proxy-garbage",
                 f"CONNECT {code}",
-                f"the proxy {proxy} refused CONNECT {name}:443 ({status_line or 'no answer'}"
+                f"the proxy {proxy} refused CONNECT {name}:{catalog.PORT} ({status_line or 'no answer'}"
                 + (f"; {_clip(error.group(1).strip(), 80)}" if error else "")
                 + ")",
                 f"allow {self._allow_name(result)} in the proxy (e.g. the rendered acrrules-squid.conf), "
@@ -897,7 +883,7 @@ class Prober:
             else ""
         )
         return (
-            f"allow TCP 443 to {path.address}{tag} in the firewall, NSG or host rules: re-render them from "
+            f"allow TCP {catalog.PORT} to {path.address}{tag} in the firewall, NSG or host rules: re-render them from "
             f"a description that lists this endpoint ({result.endpoint.kind}"
             + (f", region {result.endpoint.region}" if result.endpoint.region else "")
             + ") and deploy them"
@@ -1060,7 +1046,9 @@ class Prober:
             result.hops[f.hop] = Hop("fail", f.detail)
             if f.hop == "http":
                 self._http_path(result).hops["http"] = result.hops["http"]
-            if result.problem is None or HOPS.index(f.hop) < HOPS.index(result.failed_hop or "http"):
+            # Not AddressPath.fail's rule: a problem _sum_up already took from a failing address stays,
+            # even a deadline, or a TLS failure when the reconnect for HTTP then fails at TCP.
+            if result.problem is None:
                 result.problem, result.cause, result.fix = f.problem, f.cause, f.fix
         except DeadlineReached:
             result.problem = "deadline"
@@ -1371,12 +1359,12 @@ def _checked_redirect(name: str, location: str) -> str:
         port = -1
     host = (parts.hostname or "").rstrip(".")
     if parts.scheme.lower() != "https":
-        why = f"{parts.scheme or 'no'} scheme, not https: the blob would not travel over TLS on port 443"
-    elif port not in (None, 443):
-        why = f"port {port if port != -1 else 'invalid'}: the rules allow only 443"
+        why = f"{parts.scheme or 'no'} scheme, not https: the blob would not travel over TLS on port {catalog.PORT}"
+    elif port not in (None, catalog.PORT):
+        why = f"port {port if port != -1 else 'invalid'}: the rules allow only {catalog.PORT}"
     elif parts.username is not None or parts.password is not None:
         why = "user information in the URL"
-    elif not _HOSTNAME.fullmatch(host):
+    elif len(host) > HOST_NAME_MAX or not _HOST_NAME.fullmatch(host):
         why = "its host is no DNS name"
     else:
         return url
@@ -1412,7 +1400,7 @@ def check_data_hosts(endpoints: Sequence[Endpoint], hosts: Sequence[str]) -> Non
         if not any(_covered(w, h) for w in wildcards):
             which = ", ".join(wildcards) or "none: every endpoint is a concrete name"
             raise UsageError(
-                f"--data-host {printable(h)!r} is under no wildcard endpoint of the description (its wildcards: {which})"
+                f"--data-host {h!r} is under no wildcard endpoint of the description (its wildcards: {which})"
             )
 
 
@@ -1579,7 +1567,7 @@ def format_table(report: Report) -> str:
             address = r.address or (f"via {r.proxy}" if r.proxy else "-")
             hops = (_dns_cell(r), *(_short(r.hops[h]) for h in ("tcp", "tls", "http")))
             cells: tuple[str, ...] = (fqdn, address, _tag_cell(r.tag, r.in_rules), *hops, _verdict_text(r))
-            rows.append((tuple(printable(c) for c in cells), [printable(n) for n in notes]))
+            rows.append((tuple(terminal(c) for c in cells), [terminal(n) for n in notes]))
             continue
         for i, p in enumerate(r.paths):
             first = i == 0
@@ -1591,7 +1579,7 @@ def format_table(report: Report) -> str:
                 *(_short(p.hops[h]) for h in ("tcp", "tls", "http")),
                 _verdict_text(r) if first else "",
             )
-            rows.append((tuple(printable(c) for c in cells), [printable(n) for n in notes] if p is r.paths[-1] else []))
+            rows.append((tuple(terminal(c) for c in cells), [terminal(n) for n in notes] if p is r.paths[-1] else []))
     widths = [max(len(x) for x in col) for col in zip(head, *(c for c, _ in rows), strict=True)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)).rstrip()]
     for cells, notes in rows:

@@ -859,6 +859,38 @@ def test_a_manifest_nested_too_deep_is_a_manifest_error_not_a_crash(hostile):
     assert (e["failedHop"], e["problem"]) == ("http", "manifest-error")
 
 
+LONGEST_HOST = ".".join(["a" * 63] * 3) + "." + "b" * 61  # 253 characters, the most a host name has
+
+
+@pytest.mark.parametrize(
+    ("location", "why"),
+    [
+        ("/v2/app/blobs/sha256:00", None),
+        ("https://acct.blob.core.windows.net:443/c/b", None),
+        ("https://Acct.Blob.Core.Windows.Net./c/b", None),
+        (f"https://{LONGEST_HOST}/c/b", None),
+        (f"https://{LONGEST_HOST}c/c/b", "its host is no DNS name"),
+        ("https://acct_1.blob.core.windows.net/c/b", "its host is no DNS name"),
+        ("https://-acct.blob.core.windows.net/c/b", "its host is no DNS name"),
+        ("https://acct.blob.core.windows.net:8443/c/b", "port 8443: the rules allow only 443"),
+        ("https://acct.blob.core.windows.net:99999/c/b", "port invalid"),
+        ("https://u:p@acct.blob.core.windows.net/c/b", "user information"),
+        (
+            "http://acct.blob.core.windows.net/c/b",
+            "http scheme, not https: the blob would not travel over TLS on port 443",
+        ),
+    ],
+)
+def test_a_blob_redirect_is_followed_only_on_the_terms_of_the_rules(location, why):
+    if why is None:
+        followed = probing._checked_redirect("reg.azurecr.io", location)
+        assert followed in (location, "https://reg.azurecr.io" + location), followed
+        return
+    with pytest.raises(probing.HopFailure) as failure:
+        probing._checked_redirect("reg.azurecr.io", location)
+    assert (failure.value.hop, failure.value.problem) == ("http", "bad-redirect") and why in failure.value.cause
+
+
 @world
 @pytest.mark.parametrize(("run", "name", "why"), [(2, "plainreg", "not https"), (3, "portreg", "port 8443")])
 def test_a_blob_redirect_off_https_443_is_its_own_failure(hostile, run, name, why):
@@ -1111,6 +1143,24 @@ def test_the_table_escapes_network_strings():
     assert data["endpoints"][0]["cause"] == "server said \x1b[31mred\x1b[0m"
 
 
+def test_the_table_issues_no_workflow_command_and_no_escape_sequence():
+    # A block page's <title>, a certificate issuer or a hosts-file name reaches stdout in a cell or a note:
+    # under GitHub Actions `##[error]` anywhere, or `::cmd::` at a line's start, would be a workflow command.
+    single = probing.Result(Endpoint("evil.azurecr.io", "login", "evil"), "::warning::hi")
+    single.hops["tls"] = probing.Hop("fail", "##[error]x \x1b[2J")
+    single.problem, single.cause, single.fix = "tls-error", "##[error]x", "\x1b[2J"
+    several = probing.Result(Endpoint("two.azurecr.io", "login", "two"), "two.azurecr.io")
+    several.paths = [probing.AddressPath("192.0.2.1"), probing.AddressPath("192.0.2.2")]
+    several.paths[1].hops["tls"] = several.hops["tls"] = probing.Hop("fail", "##[error]y")
+    several.problem, several.cause = "tls-error", "\x1b[2J ##[group]z"
+    text = probing.format_table(probing.Report("s.yaml", None, [single, several], 0.1, 5, 30))
+    assert "\x1b" not in text and "##[" not in text
+    assert not any(line.lstrip().startswith("::") for line in text.splitlines())
+    assert "FAIL \\x23#[error]x \\x1b[2J" in text and "\\x3a:warning::hi (evil.azurecr.io)" in text
+    assert "    cause: \\x23#[error]x\n    fix: \\x1b[2J\n" in text
+    assert "FAIL \\x23#[error]y" in text and "    cause: \\x1b[2J \\x23#[group]z\n" in text
+
+
 # ---- bad input: exit 2, one message, nothing sent ---------------------------------------------------
 
 
@@ -1148,6 +1198,18 @@ def test_bad_input_exits_2_with_one_message(args, env, needle, monkeypatch):
     lines = r.err.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], r.err
     assert "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("option", ["--image", "--nameserver", "--data-host"])
+def test_a_hostile_value_in_a_message_stays_one_escaped_line(option, monkeypatch):
+    # The message quotes the value with repr and the CLI runs every line through escape.terminal: no
+    # second escaper in between, and still one line, no escape sequence, no workflow command.
+    monkeypatch.setattr(probing, "run", lambda *a, **k: pytest.fail("bad input must not reach the network"))
+    r = run_cli("probe", SPEC, option, "x\n::error::owned\x1b[2J##[error]x")
+    assert r.code == 2 and r.out == "", (r.out, r.err)
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(option), r.err
+    assert "\x1b" not in r.err and "##[" not in r.err and "\\x23#[error]x" in r.err
 
 
 # ---- --service-tags DIR, and the progress line -------------------------------------------------------
