@@ -284,11 +284,16 @@ _HOST = re.compile(rf"(?:{_DNS_LABEL}\.)*{_DNS_LABEL}")
 HOST_NAME_MAX = 253
 
 
+def is_host_name(name: str) -> bool:
+    """A lower-case DNS host name: letters, digits, '-'; labels of 1-63, at most HOST_NAME_MAX in all."""
+    return len(name) <= HOST_NAME_MAX and _HOST.fullmatch(name) is not None  # fullmatch: `$` matches before "\n"
+
+
 def _host(value: Any, what: str, wildcard: str = "") -> str:
-    """A lower-case DNS host name (letters, digits, '-'; labels of 1-63), optionally behind `wildcard`."""
+    """A host name (is_host_name), optionally behind `wildcard`."""
     s = str(value)
     name = s[len(wildcard) :] if wildcard and s.startswith(wildcard) else s
-    if len(name) > HOST_NAME_MAX or not _HOST.fullmatch(name):  # fullmatch: `$` also matches before a final "\n"
+    if not is_host_name(name):
         raise EscapeError(f"{s!r} is not {what}")
     return s
 

@@ -40,9 +40,8 @@ from typing import IO, Any
 from . import __version__, catalog, pipeline, servicetags
 from . import plan as planning
 from .errors import UsageError
-from .escape import _HOST as _HOST_NAME  # what the rendered FQDN lists, squid ACLs and NO_PROXY take
-from .escape import HOST_NAME_MAX, terminal
 from .escape import comment as printable
+from .escape import is_host_name, terminal
 from .model import Description
 from .plan import Endpoint
 
@@ -1364,7 +1363,7 @@ def _checked_redirect(name: str, location: str) -> str:
         why = f"port {port if port != -1 else 'invalid'}: the rules allow only {catalog.PORT}"
     elif parts.username is not None or parts.password is not None:
         why = "user information in the URL"
-    elif len(host) > HOST_NAME_MAX or not _HOST_NAME.fullmatch(host):
+    elif not is_host_name(host):  # what the rendered FQDN lists, squid ACLs and NO_PROXY take
         why = "its host is no DNS name"
     else:
         return url
