@@ -221,15 +221,15 @@ def render(
             raise UsageError("a project names the output directory of each description: drop --out, or give SPEC")
         _render_project(project_file, target, service_tags, check, max_age, out_follow_symlink)
         return
+    service_tags = project.service_tags_file(service_tags, spec)
     if out is None:  # a description of the project goes where the project says
         found = project.find() if project_file is None else project_file
-        out = project.out_for(project.load(found), spec) if found is not None else None
+        out = project.out_for(project.load(found), spec, service_tags) if found is not None else None
     if out is None:
         raise UsageError(
             f"where should the rules of {spec} go? give --out DIR (a directory, created when missing), "
             "or --out - for standard output; acrrules does not write into the working directory unasked"
         )
-    service_tags = project.service_tags_file(service_tags, spec)
     if max_age is not None and service_tags is None:
         raise UsageError(
             "--max-age DAYS limits the age of the Service Tags file, and none is given: add --service-tags "

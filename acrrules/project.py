@@ -363,13 +363,18 @@ def out_dir(project: Project, group: Group, spec: str, name: str) -> str:
     return _shown(os.path.join(project.root, relative))
 
 
-def out_for(project: Project, spec: str) -> str | None:
-    """The output directory the project gives the description `spec`, or None when it is not one of them."""
+def out_for(project: Project, spec: str, service_tags: str | None = None) -> str | None:
+    """The output directory the project gives the description `spec`, or None when it is not one of them.
+    An `out` with {name} needs the description's name: it is loaded, validated with the Service Tags
+    file the run uses (`service_tags`, a file), as the run will."""
     real = os.path.realpath(spec)
     for group in project.groups:
         for member in group.specs:
             if os.path.realpath(member) == real:
-                return out_dir(project, group, member, pipeline.load_description(member).description.name)
+                if "{name}" not in group.out:
+                    return out_dir(project, group, member, "")
+                tags_file = servicetags.load(service_tags) if service_tags is not None else None
+                return out_dir(project, group, member, pipeline.load_description(member, tags_file).description.name)
     return None
 
 

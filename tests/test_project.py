@@ -555,6 +555,9 @@ def test_a_region_only_the_newest_service_tags_file_knows_renders_in_a_project(t
     assert r.code == 0, r.err
     assert "192.0.2.0/24" in (root / "rules" / "newland" / "acrrules.nft").read_text(encoding="utf-8")
     assert run_cli("render", "--check", cwd=root).code == 0
+    # One description of the project, to where the project says ({name}), with the same directory
+    r = run_cli("render", "acr/newland.acr.yaml", "--service-tags", "servicetags", "--check", cwd=root)
+    assert r.code == 0, r.err
 
 
 @pytest.mark.parametrize(
