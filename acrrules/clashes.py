@@ -22,7 +22,7 @@ from . import catalog
 from . import plan as planning
 from .errors import Diagnostic
 from .load import KeyPath
-from .pipeline import Loaded
+from .pipeline import Loaded, checked_targets
 from .plan import RulePlan
 from .targets import TARGETS
 from .targets.azure_firewall import groups
@@ -42,11 +42,6 @@ class _Claim(NamedTuple):
     cloud: str = ""  # nsg, firewall: Azure resources live in one cloud
 
 
-def _targets(loaded: Loaded, target_names: Sequence[str] | None) -> list[str]:
-    d = loaded.description
-    return list(dict.fromkeys(target_names)) if target_names else list(d.outputs or TARGETS)
-
-
 def _given(plan: RulePlan, tid: str, key: str) -> bool:
     return key in plan.description.target_data.get(tid, {})
 
@@ -56,7 +51,7 @@ def claims(loaded: Loaded, target_names: Sequence[str] | None = None, plan: Rule
     d = loaded.description
     plan = plan if plan is not None else planning.build(d)
     out = [_Claim("name", "", (("name",), ()), "name" in _data(loaded), (d.name,))]
-    for tid in _targets(loaded, target_names):
+    for tid in checked_targets(d, target_names):
         target = TARGETS[tid]
         s = target.settings(plan)
         base: tuple[KeyPath, ...] = (("targets", tid), ("outputs",), ())

@@ -122,7 +122,7 @@ def validate(
         try:
             loaded = pipeline.load_description(spec)
             d = loaded.description
-            chosen = list(dict.fromkeys(target)) if target else list(d.outputs or TARGETS)
+            chosen = pipeline.checked_targets(d, target)
             rule_plan = planning.build(d)
             problems = pipeline.limit_problems(rule_plan, chosen, loaded.doc)
             if problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from . import hints, model, servicetags, validate
@@ -39,6 +40,12 @@ def validated(doc: SourceDocument, tags_file: servicetags.ServiceTagsFile | None
     with paused_gc():  # (see paused_gc)
         validate.validate(doc, extra_locations=extra)
         return Loaded(doc, model.build(doc))
+
+
+def checked_targets(description: Description, target_names: Sequence[str] | None) -> list[str]:
+    """The targets `validate` checks: those named (--target, each once), else the description's
+    `outputs`, else every target."""
+    return list(dict.fromkeys(target_names)) if target_names else list(description.outputs or TARGETS)
 
 
 class Selection(NamedTuple):

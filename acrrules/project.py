@@ -788,7 +788,7 @@ def validate_all(
     out = []
     problems: list[Diagnostic] = []
     for _, spec, one, _ in load_all(project, None, target_names):
-        chosen = list(dict.fromkeys(target_names)) if target_names else list(one.description.outputs or TARGETS)
+        chosen = pipeline.checked_targets(one.description, target_names)
         rule_plan = planning.build(one.description)
         problems.extend(pipeline.limit_problems(rule_plan, chosen, one.doc))
         out.append((spec, one, chosen, rule_plan))
