@@ -620,9 +620,7 @@ def tags_fetch(
             proj = project.load(found)
             where = directory or proj.service_tags
             if where is None:
-                raise proj.error(
-                    (), 'the project names no service-tags directory: add service-tags = "servicetags"', value=False
-                )
+                raise proj.no_service_tags()
             for cloud_name in project.clouds(proj):
                 path, changed = fetch.fetch(cloud_name, where, page_url)
                 _err(f"wrote {path}" if changed else f"{path} is already here with the same bytes: nothing written")
@@ -653,9 +651,7 @@ def tags_prune(
     if directory is None:
         proj = project.load(project_file)
         if proj.service_tags is None:
-            raise proj.error(
-                (), 'the project names no service-tags directory: add service-tags = "servicetags"', value=False
-            )
+            raise proj.no_service_tags()
         directory = proj.service_tags
     if not os.path.isdir(directory):
         raise UsageError(f"{directory}: no such directory")

@@ -256,12 +256,6 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         headers: http.client.HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
-        if urlsplit(newurl).scheme not in ("http", "https"):
-            fp.close()
-            raise FetchError(
-                f"{terminal(req.full_url)}: the server redirects to {terminal(newurl)}, which is not an http:// or "
-                "https:// URL: check --page-url"
-            )
         if self.allowed is not None and not self.allowed(newurl):
             fp.close()
             raise FetchError(

@@ -190,6 +190,12 @@ class Project:
     def error(self, path: Sequence[str | int], message: str, *, value: bool = True) -> InputError:
         return InputError([self.diagnostic(path, message, value=value)])
 
+    def no_service_tags(self) -> InputError:
+        """For a command that needs the project's Service Tags directory when the file names none."""
+        return self.error(
+            (), 'the project names no service-tags directory: add service-tags = "servicetags"', value=False
+        )
+
     @property
     def specs(self) -> list[str]:
         return [s for g in self.groups for s in g.specs]
@@ -900,9 +906,7 @@ def tags_diffs(project: Project, service_tags: str | None = None) -> list[Any]:
 
     tags = tags_dir(project, service_tags)
     if tags is None:
-        raise project.error(
-            (), f'{project.file} names no service-tags directory: add service-tags = "servicetags"', value=False
-        )
+        raise project.no_service_tags()
     by_cloud: dict[str, list[str]] = {}
     for spec in project.specs:
         by_cloud.setdefault(_peek_cloud(load_yaml(spec).data), []).append(spec)
