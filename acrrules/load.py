@@ -555,9 +555,8 @@ _BOOLS = {v: v.lower() == "true" for v in ("true", "True", "TRUE", "false", "Fal
 # Dates (timestamp) load too, so that a date where a name belongs gets a type error, not a tag error.
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _COLLECTION_TAGS = {None, "!", _CORE + "map", _CORE + "seq"}
-# What the YAML reader rejects (yaml.reader.Reader.NON_PRINTABLE) ...
-_NON_PRINTABLE = "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-# ... and what it takes but a reviewer cannot see. U+0085, U+2028 and U+2029 end a line for
+# Refused: what the YAML reader rejects (yaml.reader.Reader.NON_PRINTABLE), and what it takes but
+# a reviewer cannot see. U+0085, U+2028 and U+2029 end a line for
 # PyYAML (YAML 1.1) and for nothing else (YAML 1.2 tools, editors, `wc -l`, diffs): text after
 # one in a comment is configuration to acrrules and a comment to the reviewer.  Zero-width
 # characters and bidirectional controls (Trojan Source, CVE-2021-42574) make text display as
