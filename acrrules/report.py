@@ -19,7 +19,7 @@ from .errors import AcrrulesError, UsageError
 from .plan import Endpoint, RulePlan
 from .render import TERRAFORM_VERSIONS_FILE, environment, source_label
 from .targets import TARGETS
-from .targets.nsg import NsgPlace, delete_command, nsg_place, removed_from
+from .targets.nsg import NsgPlace, delete_command, nsg_place, removed_rules_of
 
 ADDED, CHANGED, UNCHANGED = "added", "changed", "unchanged"
 NSG_TARGETS = ("nsg-arm", "nsg-tf")
@@ -291,7 +291,7 @@ def _compared(
                 minus += 1
         rows.append(FileRow(name, CHANGED, plus, minus))
     new_nsg = files.get("nsg.json")
-    gone = removed_from(old_nsg, new_nsg) if nsg_arm and new_nsg is not None and old_nsg is not None else []
+    gone = removed_rules_of(old_nsg, new_nsg) if nsg_arm else []
     return OutDir(
         out_dir,
         tuple(rows),

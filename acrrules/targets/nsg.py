@@ -249,11 +249,6 @@ def removed_rules_of(old_text: str | None, new_text: str | None) -> list[Deploye
     rendering nsg-arm)."""
     if new_text is None or old_text is None:
         return []
-    return removed_from(old_text, new_text)
-
-
-def removed_from(old_text: str, new_text: str) -> list[DeployedRule]:
-    """Rules of the old nsg.json (on disk, or committed) that the new one no longer has."""
     new_names = {r.name for r in rules_of_template(new_text)}
     return [r for r in rules_of_template(old_text) if r.name not in new_names]
 
