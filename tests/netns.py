@@ -70,17 +70,23 @@ def run(actions: Sequence[dict], listen: Sequence[str] = (), timeout: float = 12
             for t in a["probe_in"]:
                 if split_target(t)[0] not in CLIENT_ADDRESSES:
                     raise NetnsError(f"probe_in {t}: only this side's addresses {CLIENT_ADDRESSES} can listen")
-    job = json.dumps({"actions": list(actions), "listen": list(listen)})
+    return in_private_namespace(HERE, {"actions": list(actions), "listen": list(listen)}, timeout)
+
+
+def in_private_namespace(script: Path, job: dict, timeout: float) -> list[dict]:
+    """`script client` in a fresh private network namespace (unshare -n), given `job` as JSON on its
+    standard input; what it prints, as JSON.  The namespace worlds (this module, probe_world.py) share it."""
     p = subprocess.run(
-        ["unshare", "-n", sys.executable, str(HERE), "client"],
-        input=job,
+        ["unshare", "-n", sys.executable, str(script), "client"],
+        input=json.dumps(job),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
     if p.returncode != 0:
-        raise NetnsError(f"namespace setup failed (rc {p.returncode}): {p.stderr.strip()}")
-    return json.loads(p.stdout)
+        raise NetnsError(f"namespace setup failed (rc {p.returncode}): {p.stderr.strip()[-3000:]}")
+    result: list[dict] = json.loads(p.stdout)
+    return result
 
 
 # ---- read-back helpers (run in the test process on what the namespace printed) -----------

@@ -61,17 +61,9 @@ BLOB = b'{"architecture":"amd64","os":"linux"}'
 
 
 def run(world: dict, actions: list[dict], timeout: float = 240) -> list[dict]:
-    job = json.dumps({"world": world, "actions": actions})
-    p = subprocess.run(
-        ["unshare", "-n", sys.executable, str(HERE), "client"],
-        input=job,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if p.returncode != 0:
-        raise RuntimeError(f"namespace setup failed (rc {p.returncode}): {p.stderr.strip()[-3000:]}")
-    return json.loads(p.stdout)
+    from netns import in_private_namespace  # (the test process only: not imported in the namespaces)
+
+    return in_private_namespace(HERE, {"world": world, "actions": actions}, timeout)
 
 
 # ---- inside the namespaces ---------------------------------------------------------------------
