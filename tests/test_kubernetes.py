@@ -493,12 +493,14 @@ def test_k8s_check_rejects_broken_calico_objects(calico_files, tmp_path):
 def big_description(tags_file) -> dict:
     """One registry in each region of the newest Public file (and MCR): thousands of merged prefixes."""
     from acrrules import catalog, servicetags
+    from acrrules.plan import tag_regions
 
     loaded = servicetags.load(str(tags_file))
+    cloud = catalog.CLOUDS["AzureCloud"]
     regions = sorted(
-        set(catalog.CLOUDS["AzureCloud"].locations)
-        & set(loaded.regions(catalog.TAG_ACR))
-        & set(loaded.regions(catalog.TAG_STORAGE))
+        set(cloud.locations)
+        & set(tag_regions(loaded, catalog.TAG_ACR, cloud))
+        & set(tag_regions(loaded, catalog.TAG_STORAGE, cloud))
     )
     return {
         "version": 1,

@@ -115,7 +115,10 @@ def _usable_locations(tags_by_cloud) -> dict[str, list[str]]:
     """Catalog locations that the Service Tags file of the cloud has both tags for."""
     out = {}
     for cloud, (_, tags_file, _) in tags_by_cloud.items():
-        both = set(tags_file.regions(catalog.TAG_ACR)) & set(tags_file.regions(catalog.TAG_STORAGE))
+        info = catalog.CLOUDS[cloud]
+        both = set(planning.tag_regions(tags_file, catalog.TAG_ACR, info)) & set(
+            planning.tag_regions(tags_file, catalog.TAG_STORAGE, info)
+        )
         out[cloud] = sorted(set(catalog.CLOUDS[cloud].locations) & both)
     return out
 
